@@ -1,0 +1,2 @@
+/* placeholder, being written */
+#include "config_file.h"

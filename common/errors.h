@@ -1,0 +1,73 @@
+/*
+ * errors.h: the one list of error codes of vfio-migd.
+ *
+ * A code travels everywhere unchanged: in log lines, in ERROR frames on the
+ * wire (its number), in API bodies and CLI output (its name). Numbers are
+ * part of the wire protocol: never renumber, only append.
+ */
+#ifndef MIG_ERRORS_H
+#define MIG_ERRORS_H
+
+enum mig_err {
+	MIG_OK = 0,
+
+	/* Frame decoding (proto/). */
+	MIG_E_TRUNCATED = 1,	 /* input ended inside a frame */
+	MIG_E_FRAME_TOO_LARGE = 2, /* length above the protocol maximum */
+	MIG_E_BAD_MAGIC = 3,
+	MIG_E_BAD_VERSION = 4,
+	MIG_E_UNKNOWN_TYPE = 5,
+	MIG_E_MALFORMED = 6,	 /* a field is out of range or inconsistent */
+
+	/* Protocol flow (engines). */
+	MIG_E_UNEXPECTED_FRAME = 20, /* valid frame, wrong moment */
+	MIG_E_BAD_SEQUENCE = 21,
+	MIG_E_BAD_TOKEN = 22,
+	MIG_E_TOKEN_EXPIRED = 23,
+	MIG_E_UNKNOWN_DEVICE = 24,
+	MIG_E_INCOMPATIBLE_DEVICE = 25,
+	MIG_E_DEVICE_BUSY = 26,
+	MIG_E_DIGEST_MISMATCH = 27,
+	MIG_E_LENGTH_MISMATCH = 28,
+	MIG_E_VERSION_MISMATCH = 29,
+
+	/* Device. */
+	MIG_E_DEVICE_IO = 40,
+	MIG_E_DEVICE_STATE = 41, /* a state transition the device refused */
+	MIG_E_DEVICE_OPEN = 42,
+	MIG_E_DEVICE_UNSUPPORTED = 43,
+
+	/* Transport. */
+	MIG_E_TLS = 60,
+	MIG_E_PEER_UNTRUSTED = 61,
+	MIG_E_CONNECTION_LOST = 62,
+	MIG_E_TIMEOUT = 63,
+	MIG_E_PEER_ERROR = 64,
+	MIG_E_CONNECT = 65,
+
+	/* Migration lifecycle. */
+	MIG_E_CANCELLED = 80,
+	MIG_E_NOT_CONVERGED = 81,
+	MIG_E_HOOK_VETO = 82,
+	MIG_E_DAEMON_RESTART = 83,
+	MIG_E_SHUTDOWN = 84,
+
+	/* Local requests and everything else. */
+	MIG_E_BAD_REQUEST = 100,
+	MIG_E_NOT_FOUND = 101,
+	MIG_E_WRONG_STATE = 102,
+	MIG_E_LIMIT = 103,
+	MIG_E_CONFIG = 104,
+	MIG_E_INTERNAL = 105,
+	MIG_E_NOMEM = 106,
+};
+
+/* Stable kebab-case name ("bad-token"), "unknown-error" for a number we do
+ * not know (a newer peer may send one). */
+const char *mig_err_name(int code);
+/* One sentence an operator can act on. */
+const char *mig_err_describe(int code);
+/* 1 when code is a value of enum mig_err. */
+int mig_err_known(int code);
+
+#endif

@@ -1,0 +1,3 @@
+#ifndef MIG_TLS_H
+#define MIG_TLS_H
+#endif

@@ -1,0 +1,2 @@
+/* placeholder, being written */
+#include "sim_v1.h"

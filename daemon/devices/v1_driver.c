@@ -1,0 +1,2 @@
+/* placeholder, being written */
+#include "v1_driver.h"

@@ -1,0 +1,133 @@
+#!/bin/sh
+# dev.sh: the two quick-start commands, and the steps they are made of.
+#
+#   ./dev.sh demo    install what is missing, build, migrate a software device
+#                    between two daemons on this machine, verify the result
+#   ./dev.sh test    install what is missing, build, run the whole test suite
+#                    (unit + integration tests, make distcheck, the sanitizer
+#                    build, a short fuzz pass)
+#
+# Also: deps, build, check, distcheck, sanitize, fuzz [SECONDS], clean.
+# Builds happen out of tree, in _build/ (and _build-san/, _build-fuzz/).
+set -eu
+
+top=$(cd "$(dirname "$0")" && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# Debian packages the build, the tests and the demo need.
+PACKAGES="gcc make autoconf automake pkg-config libevent-dev libssl-dev uuid-dev
+libjansson-dev libinih-dev check openssl curl clang libclang-rt-14-dev"
+
+say() { printf '==> %s\n' "$*"; }
+
+deps() {
+	missing=""
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "dev.sh: missing Debian packages:$missing" >&2
+		echo "dev.sh: run as root, or: sudo apt-get install$missing" >&2
+		exit 1
+	fi
+	say "installing Debian packages:$missing"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# configure_in DIR [configure args...]: (re)configure an out-of-tree build.
+configure_in() {
+	dir=$1
+	shift
+	if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ] ||
+		[ "$top/Makefile.am" -nt "$top/Makefile.in" ]; then
+		say "autoreconf"
+		(cd "$top" && autoreconf -fi)
+	fi
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ] || [ "$top/configure" -nt "$dir/config.status" ]; then
+		say "configure $* (in $dir)"
+		(cd "$dir" && "$top/configure" -q "$@")
+	fi
+}
+
+build() {
+	deps
+	configure_in "$top/_build"
+	say "make"
+	make -C "$top/_build" -j"$jobs" >/dev/null
+}
+
+check() {
+	build
+	say "make check"
+	make -C "$top/_build" -j"$jobs" check || { show_failures "$top/_build"; return 1; }
+}
+
+show_failures() {
+	for log in $(grep -l -E '^(FAIL|ERROR)' "$1"/tests/*.trs 2>/dev/null | sed 's/\.trs$/.log/'); do
+		echo "---- $log"
+		tail -n 60 "$log"
+	done
+}
+
+distcheck() {
+	build
+	say "make distcheck"
+	make -C "$top/_build" -j"$jobs" distcheck >/dev/null
+}
+
+sanitize() {
+	deps
+	configure_in "$top/_build-san" --enable-sanitizers CC=clang
+	say "make check (ASan + UBSan)"
+	make -C "$top/_build-san" -j"$jobs" >/dev/null
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		make -C "$top/_build-san" -j"$jobs" check ||
+		{ show_failures "$top/_build-san"; return 1; }
+}
+
+fuzz() {
+	seconds=${1:-30}
+	deps
+	configure_in "$top/_build-fuzz" --enable-fuzzing CC=clang
+	make -C "$top/_build-fuzz" -j"$jobs" fuzz/fuzz_frame >/dev/null
+	say "fuzzing the frame decoder for ${seconds}s"
+	work=$(mktemp -d)
+	cp "$top"/fuzz/corpus/frame/* "$work"/
+	"$top/_build-fuzz/fuzz/fuzz_frame" -max_total_time="$seconds" -max_len=4096 \
+		-print_final_stats=1 "$work" 2>&1 | tail -n 5
+	rm -rf "$work"
+}
+
+demo() {
+	build
+	exec "$top/tests/demo.sh" "$top/_build"
+}
+
+test_all() {
+	check
+	distcheck
+	sanitize
+	fuzz 20
+	say "all tests passed"
+}
+
+case "${1:-}" in
+deps) deps ;;
+build) build ;;
+check) check ;;
+distcheck) distcheck ;;
+sanitize) sanitize ;;
+fuzz) fuzz "${2:-30}" ;;
+demo) demo ;;
+test) test_all ;;
+clean) rm -rf "$top/_build" "$top/_build-san" "$top/_build-fuzz" ;;
+*)
+	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+	;;
+esac

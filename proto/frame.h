@@ -1,0 +1,246 @@
+/*
+ * frame.h: the vfio-migd wire protocol, version 1 (docs/PROTOCOL.md).
+ *
+ * Pure encode and decode: no sockets, no event loop, no allocation except
+ * the incremental decoder's one reusable buffer. Every length read from the
+ * wire is checked against what remains before it is used. All integers are
+ * big-endian.
+ *
+ * A frame is a 12-byte header followed by `length` bytes of payload:
+ *   u32 magic "VFMG" | u8 version | u8 type | u16 flags (0) | u32 length
+ * Decoded frames point into the payload they were decoded from (no copies);
+ * they are valid while that payload is.
+ */
+#ifndef MIG_FRAME_H
+#define MIG_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIG_FRAME_MAGIC 0x56464D47u /* "VFMG" */
+#define MIG_PROTO_VERSION 1
+#define MIG_PROTO_VERSION_MIN 1
+#define MIG_PROTO_VERSION_MAX 1
+#define MIG_FRAME_HEADER_LEN 12
+/* Largest payload: a 16 MiB data chunk plus its fixed fields. */
+#define MIG_FRAME_MAX_PAYLOAD (16u * 1024 * 1024 + 64)
+#define MIG_MAX_CHUNK (16u * 1024 * 1024)
+
+#define MIG_TOKEN_MAX 128
+#define MIG_NAME_MAX 64
+#define MIG_IDENTITY_MAX 256
+#define MIG_COMPAT_MAX 1024
+#define MIG_ERROR_MSG_MAX 1024
+#define MIG_UUID_LEN 16
+#define MIG_SHA256_LEN 32
+
+enum mig_frame_type {
+	MIG_FRAME_HELLO = 1,
+	MIG_FRAME_HELLO_ACK = 2,
+	MIG_FRAME_DATA = 3,
+	MIG_FRAME_BITMAP = 4,
+	MIG_FRAME_END = 5,
+	MIG_FRAME_COMMIT = 6,
+	MIG_FRAME_ACK = 7,
+	MIG_FRAME_ERROR = 8,
+	MIG_FRAME_KEEPALIVE = 9,
+};
+#define MIG_FRAME_TYPE_MAX MIG_FRAME_KEEPALIVE
+
+/* Capabilities announced in HELLO and agreed (intersection) in HELLO-ACK. */
+#define MIG_CAP_BITMAP (1ull << 0)	   /* dirty-bitmap frames */
+#define MIG_CAP_PAGE_CONTENTS (1ull << 1) /* bitmap frames carry page contents */
+#define MIG_CAP_CHANNELS (1ull << 2)	   /* several TLS connections per migration */
+#define MIG_CAP_KNOWN (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_CHANNELS)
+
+/* Phase of a data chunk. */
+enum mig_data_phase {
+	MIG_PHASE_PRECOPY = 1,
+	MIG_PHASE_STOPCOPY = 2,
+};
+
+/* DATA flags. */
+#define MIG_DATA_END_OF_RECORD 0x01 /* last part of one device data record */
+#define MIG_DATA_FLAGS_KNOWN MIG_DATA_END_OF_RECORD
+
+/* Bitmap encodings. */
+enum mig_bitmap_encoding {
+	MIG_BITMAP_RAW = 0,  /* ceil(page_count / 8) bytes, bit i = page start+i, LSB first */
+	MIG_BITMAP_RUNS = 1, /* LEB128 varint pairs (gap, run) of clean/dirty pages */
+};
+#define MIG_BITMAP_HAS_CONTENTS 0x01 /* dirty pages' contents follow, in order */
+#define MIG_BITMAP_FLAGS_KNOWN MIG_BITMAP_HAS_CONTENTS
+#define MIG_PAGE_SIZE_MIN 512u
+#define MIG_PAGE_SIZE_MAX (1u << 30)
+
+struct mig_frame_header {
+	uint8_t version;
+	uint8_t type;
+	uint16_t flags;
+	uint32_t length;
+};
+
+/* Strings are not NUL-terminated on the wire: pointer + length. The decoder
+ * refuses embedded NULs and empty names where a name is required. */
+struct mig_str {
+	const char *ptr;
+	uint16_t len;
+};
+
+struct mig_hello {
+	uint16_t version_min, version_max;
+	uint8_t migration_id[MIG_UUID_LEN];
+	struct mig_str token;	 /* 1..MIG_TOKEN_MAX */
+	struct mig_str device;	 /* destination device name, 1..MIG_NAME_MAX */
+	struct mig_str identity; /* e.g. "sim-v1", 1..MIG_IDENTITY_MAX */
+	struct mig_str compat;	 /* compatibility string, 0..MIG_COMPAT_MAX */
+	uint64_t capabilities;
+	uint64_t state_size; /* the source's estimate of device data, bytes */
+	uint16_t channel;    /* this connection's index, < channels */
+	uint16_t channels;   /* 1..64 */
+};
+
+struct mig_hello_ack {
+	uint16_t version; /* chosen */
+	uint8_t migration_id[MIG_UUID_LEN];
+	uint64_t capabilities;	 /* agreed */
+	struct mig_str identity; /* destination device identity */
+};
+
+struct mig_data {
+	uint64_t seq;  /* 0, 1, 2 ... over DATA and BITMAP frames of a migration */
+	uint8_t phase; /* enum mig_data_phase */
+	uint8_t flags; /* MIG_DATA_* */
+	const uint8_t *payload;
+	uint32_t payload_len; /* 0..MIG_MAX_CHUNK */
+};
+
+struct mig_bitmap {
+	uint64_t seq;
+	uint64_t start_pfn;
+	uint32_t page_size;  /* power of two, MIG_PAGE_SIZE_MIN..MIG_PAGE_SIZE_MAX */
+	uint32_t page_count; /* pages covered, >= 1 */
+	uint8_t encoding;    /* enum mig_bitmap_encoding */
+	uint8_t flags;	     /* MIG_BITMAP_* */
+	const uint8_t *encoded;
+	uint32_t encoded_len;
+	uint32_t dirty_count;	/* set bits, computed and checked by the decoder */
+	const uint8_t *contents; /* dirty_count * page_size bytes, or NULL */
+	uint32_t contents_len;
+};
+
+struct mig_end {
+	uint64_t total_bytes;  /* device data bytes in all DATA frames */
+	uint64_t total_chunks; /* DATA frames */
+	uint64_t total_pages;  /* dirty pages reported in BITMAP frames */
+	uint8_t sha256[MIG_SHA256_LEN]; /* of all DATA payloads in seq order */
+};
+
+struct mig_commit {
+	uint64_t bytes_received;
+	uint32_t resume_ms; /* destination: from END to device running */
+};
+
+struct mig_ack {
+	uint64_t value; /* what is acknowledged (COMMIT: bytes_received) */
+};
+
+struct mig_error_frame {
+	uint32_t code;	     /* enum mig_err number; unknown numbers allowed */
+	struct mig_str message; /* 0..MIG_ERROR_MSG_MAX */
+};
+
+struct mig_keepalive {
+	uint64_t nonce;
+};
+
+struct mig_frame {
+	struct mig_frame_header hdr;
+	union {
+		struct mig_hello hello;
+		struct mig_hello_ack hello_ack;
+		struct mig_data data;
+		struct mig_bitmap bitmap;
+		struct mig_end end;
+		struct mig_commit commit;
+		struct mig_ack ack;
+		struct mig_error_frame error;
+		struct mig_keepalive keepalive;
+	} u;
+};
+
+/* Human name of a frame type ("HELLO"), "UNKNOWN" otherwise. */
+const char *mig_frame_type_name(int type);
+
+/* Check a 12-byte header: magic, version, known type, flags 0, length not
+ * above MIG_FRAME_MAX_PAYLOAD. Returns MIG_OK or an enum mig_err. */
+int mig_frame_header_decode(const uint8_t hdr[MIG_FRAME_HEADER_LEN], struct mig_frame_header *out);
+void mig_frame_header_encode(uint8_t out[MIG_FRAME_HEADER_LEN], uint8_t type, uint32_t length);
+
+/* Decode the payload of a frame whose header was already checked. `out`
+ * points into `payload`. Returns MIG_OK or an enum mig_err (MIG_E_MALFORMED
+ * for bad fields, lengths that disagree with the payload length, trailing
+ * bytes). */
+int mig_frame_payload_decode(const struct mig_frame_header *hdr, const uint8_t *payload,
+    struct mig_frame *out);
+
+/*
+ * Encoders: write a whole frame (header + payload) into out[0..cap). Return
+ * the number of bytes written, or 0 when cap is too small or a field is out
+ * of range (the encoder refuses to produce what the decoder would refuse).
+ */
+size_t mig_encode_hello(uint8_t *out, size_t cap, const struct mig_hello *h);
+size_t mig_encode_hello_ack(uint8_t *out, size_t cap, const struct mig_hello_ack *a);
+size_t mig_encode_bitmap(uint8_t *out, size_t cap, const struct mig_bitmap *b);
+size_t mig_encode_end(uint8_t *out, size_t cap, const struct mig_end *e);
+size_t mig_encode_commit(uint8_t *out, size_t cap, const struct mig_commit *c);
+size_t mig_encode_ack(uint8_t *out, size_t cap, const struct mig_ack *a);
+size_t mig_encode_error(uint8_t *out, size_t cap, uint32_t code, const char *msg);
+size_t mig_encode_keepalive(uint8_t *out, size_t cap, uint64_t nonce);
+
+/* DATA is sent without copying its payload: this writes the frame header
+ * and the DATA fixed fields (MIG_DATA_PREFIX_LEN bytes); the caller sends
+ * payload_len bytes of payload right after. Returns MIG_DATA_PREFIX_LEN, or
+ * 0 when a field is out of range. */
+#define MIG_DATA_FIXED_LEN 12 /* u64 seq | u8 phase | u8 flags | u16 reserved */
+#define MIG_DATA_PREFIX_LEN (MIG_FRAME_HEADER_LEN + MIG_DATA_FIXED_LEN)
+size_t mig_encode_data_prefix(uint8_t out[MIG_DATA_PREFIX_LEN], uint64_t seq, uint8_t phase,
+    uint8_t flags, uint32_t payload_len);
+/* Whole DATA frame, for tests and small payloads. */
+size_t mig_encode_data(uint8_t *out, size_t cap, const struct mig_data *d);
+
+/*
+ * Incremental decoder: feed it bytes split anywhere; it hands out one frame
+ * at a time. The frame stays valid until the next call to
+ * mig_decoder_feed() or mig_decoder_free(). After an error the decoder
+ * refuses all further input with the same error (a stream cannot be
+ * resynchronised).
+ */
+struct mig_decoder {
+	uint8_t hdr_buf[MIG_FRAME_HEADER_LEN];
+	size_t hdr_have;
+	struct mig_frame_header hdr;
+	uint8_t *payload;
+	size_t payload_cap;
+	size_t payload_have;
+	int error;
+	int frame_pending; /* last call returned a frame: reset on next feed */
+};
+
+enum mig_decode_status {
+	MIG_DECODE_NEED_MORE = 0, /* all input consumed, no complete frame */
+	MIG_DECODE_FRAME = 1,	  /* *frame is set; *consumed says how far */
+	MIG_DECODE_ERROR = -1,	  /* *err is set */
+};
+
+void mig_decoder_init(struct mig_decoder *d);
+void mig_decoder_free(struct mig_decoder *d);
+/* Consumes up to len bytes, stopping right after the first complete frame.
+ * *consumed is always set. On MIG_DECODE_ERROR, *err is an enum mig_err. */
+enum mig_decode_status mig_decoder_feed(struct mig_decoder *d, const uint8_t *in, size_t len,
+    size_t *consumed, struct mig_frame *frame, int *err);
+/* Bytes held inside a frame not yet complete (0 at a frame boundary): lets
+ * a reader tell a clean end of stream from a truncated one. */
+size_t mig_decoder_partial(const struct mig_decoder *d);
+
+#endif

@@ -1,0 +1,3 @@
+#ifndef MIG_TESTUTIL_H
+#define MIG_TESTUTIL_H
+#endif
