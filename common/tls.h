@@ -1,3 +1,47 @@
+/*
+ * tls.h: the daemon's TLS posture, in one place (OpenSSL 3).
+ *
+ * TLS 1.3 only, both directions verify the peer against the configured CA
+ * (a server requires a client certificate), one certificate serves as
+ * client and server identity. allowed_peers, when set, restricts the peer
+ * to certificates whose CN or a DNS SAN matches one of the names exactly.
+ */
 #ifndef MIG_TLS_H
 #define MIG_TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+/* Build a server (is_server = 1) or client context from PEM files. The key
+ * must match the certificate and the certificate must chain to the CA. On
+ * failure returns NULL and writes a message naming the file and why into
+ * err. */
+SSL_CTX *mig_tls_ctx_new(int is_server, const char *ca, const char *cert, const char *key,
+    char *err, size_t errlen);
+
+/* Is this peer certificate allowed? Writes its name (CN, else the first DNS
+ * SAN, else "?") into name. With nallowed 0 every certificate is allowed
+ * (the CA already vouched for it). */
+int mig_tls_peer_allowed(X509 *cert, char *const *allowed, size_t nallowed, char *name,
+    size_t namelen);
+
+/* A verification result of our own, for mig_tls_verify_reason(): the peer
+ * sent no certificate at all. OpenSSL leaves the verify result at X509_V_OK
+ * then and fails the handshake; callers that see no peer certificate pass
+ * this to get "no-certificate". */
+#define MIG_TLS_VERIFY_NO_CERTIFICATE (-1L)
+
+/* Short stable reason for a verification result (SSL_get_verify_result(),
+ * X509_V_*), for logs and metrics: "expired", "not-yet-valid", "unknown-ca",
+ * "self-signed", "bad-signature", "no-certificate", "revoked", "other"; "ok"
+ * for X509_V_OK. */
+const char *mig_tls_verify_reason(long verify_result);
+
+/* Whole days until the certificate expires, rounded down (so negative once
+ * it has expired), for the startup warning and the API. Sets *ok to 1, or on
+ * error (unreadable file, not a PEM certificate) returns -1 with *ok = 0. */
+long mig_tls_cert_days_left(const char *cert_path, int *ok);
+
 #endif
