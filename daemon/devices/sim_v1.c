@@ -1,2 +1,893 @@
-/* placeholder, being written */
+/*
+ * sim_v1.c: the software device, a vendor driver of the v1 migration KABI
+ * (kabi_v1.h) behind the region interface (region.h).
+ *
+ * It owns the device state (the image file, mapped shared), the optional
+ * guest memory it DMAs into, the dirty tracking of both, the trapped fields
+ * of the region and its data section. It never knows who drives it, never
+ * logs a refused field access (the driver knows the context), and never
+ * applies a record before every byte of it has been checked.
+ *
+ * Data stream. Each record fills at most one data section:
+ *
+ *   0   u32  magic SIM_RECORD_MAGIC ("SIM1")
+ *   4   u32  count: pages in the record, >= 1
+ *   8   u64  image size in bytes (a record only fits the same size of device)
+ *   16  u64  checksum: FNV-1a 64 of bytes [0, 16) and [24, end)
+ *   24  count entries of { u64 page index, SIM_V1_STATE_PAGE bytes of image }
+ *
+ * All of it little-endian, so the stream does not depend on the host. The
+ * trapped fields, like a kernel device's, are read and written in host order.
+ * docs/SIM_DEVICE.md describes the device as an operator sees it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kabi_v1.h"
+#include "log.h"
 #include "sim_v1.h"
+#include "xmalloc.h"
+
+#define SIM_RECORD_MAGIC 0x314d4953u /* "SIM1" as little-endian bytes */
+#define SIM_RECORD_HEADER 24u
+#define SIM_RECORD_ENTRY (8u + SIM_V1_STATE_PAGE)
+#define SIM_SECTION_MIN (2u * 4096u) /* a header and one page must fit */
+#define SIM_SECTION_MAX (64u << 20)
+/* The workload writes whole chunks at chunk-aligned offsets inside a page,
+ * so how the time is cut into ticks never changes what gets written. */
+#define SIM_WRITE_CHUNK 64u
+#define SIM_NS_PER_S 1000000000ull
+/* Bounds that keep rate * elapsed_ns inside 64 bits. */
+#define SIM_RATE_MAX (16ull * SIM_NS_PER_S)
+#define SIM_TICK_MAX_NS SIM_NS_PER_S
+
+/* Seed domains, so the image, guest memory and both workloads draw from
+ * unrelated streams of the same seed. */
+#define SIM_DOMAIN_IMAGE_FILL 1u
+#define SIM_DOMAIN_GUEST_FILL 2u
+#define SIM_DOMAIN_IMAGE_WRITES 3u
+#define SIM_DOMAIN_GUEST_WRITES 4u
+
+#define SIM_STATE_SAVING_RUNNING (VFIO_DEVICE_STATE_SAVING | VFIO_DEVICE_STATE_RUNNING)
+#define SIM_STATE_ERROR VFIO_DEVICE_STATE_INVALID
+
+struct sim_bitmap {
+	uint64_t *words;
+	uint64_t nbits;
+	uint64_t count; /* bits set */
+};
+
+/* A memory the device owns and the workload dirties: the image or the
+ * guest memory. */
+struct sim_area {
+	uint8_t *mem;
+	uint64_t size;
+	uint64_t pages;
+	struct sim_bitmap dirty;
+	uint64_t rate;	/* bytes/s while RUNNING */
+	uint64_t rng;	/* workload stream */
+	uint64_t carry; /* nanobytes not yet written, < SIM_WRITE_CHUNK s */
+};
+
+struct sim_v1 {
+	char *name;
+	struct mig_region region;
+	uint32_t state;
+	struct sim_area image;
+	struct sim_area guest; /* mem NULL when the device has no guest memory */
+	uint8_t *section;
+	uint32_t section_size;
+	uint32_t pages_per_record;
+	uint64_t record_size; /* SAVING: bytes of the record in the section */
+	uint64_t cursor;      /* next image page the record builder looks at */
+	uint64_t start_pfn;
+	uint64_t page_size;
+	uint64_t total_pfns;
+	char compat[96];
+};
+
+/* The trapped fields and who may touch them. */
+#define SIM_FIELD_READ 1u
+#define SIM_FIELD_WRITE 2u
+
+struct sim_field {
+	uint64_t offset;
+	size_t width;
+	unsigned int access;
+};
+
+static const struct sim_field sim_fields[] = {
+	{V1_OFF(device_state), V1_WIDTH(device_state), SIM_FIELD_READ | SIM_FIELD_WRITE},
+	{V1_OFF(reserved), V1_WIDTH(reserved), SIM_FIELD_READ},
+	{V1_OFF(pending_bytes), V1_WIDTH(pending_bytes), SIM_FIELD_READ},
+	{V1_OFF(data_offset), V1_WIDTH(data_offset), SIM_FIELD_READ},
+	{V1_OFF(data_size), V1_WIDTH(data_size), SIM_FIELD_READ | SIM_FIELD_WRITE},
+	{V1_OFF(start_pfn), V1_WIDTH(start_pfn), SIM_FIELD_WRITE},
+	{V1_OFF(page_size), V1_WIDTH(page_size), SIM_FIELD_WRITE},
+	{V1_OFF(total_pfns), V1_WIDTH(total_pfns), SIM_FIELD_WRITE},
+	{V1_OFF(copied_pfns), V1_WIDTH(copied_pfns), SIM_FIELD_READ},
+};
+
+#define SIM_BIT(state) (1u << (state))
+
+/* Allowed device_state transitions, by current state: a set of targets.
+ * SAVING|RESUMING is the error state; nothing but a reset leaves it. */
+static const uint8_t sim_transitions[8] = {
+	[VFIO_DEVICE_STATE_STOPPED] = SIM_BIT(VFIO_DEVICE_STATE_RUNNING) |
+	    SIM_BIT(VFIO_DEVICE_STATE_SAVING) | SIM_BIT(VFIO_DEVICE_STATE_RESUMING),
+	[VFIO_DEVICE_STATE_RUNNING] = SIM_BIT(SIM_STATE_SAVING_RUNNING) |
+	    SIM_BIT(VFIO_DEVICE_STATE_SAVING) | SIM_BIT(VFIO_DEVICE_STATE_STOPPED) |
+	    SIM_BIT(VFIO_DEVICE_STATE_RESUMING),
+	[SIM_STATE_SAVING_RUNNING] = SIM_BIT(VFIO_DEVICE_STATE_SAVING) |
+	    SIM_BIT(VFIO_DEVICE_STATE_RUNNING) | SIM_BIT(VFIO_DEVICE_STATE_STOPPED),
+	[VFIO_DEVICE_STATE_SAVING] =
+	    SIM_BIT(VFIO_DEVICE_STATE_STOPPED) | SIM_BIT(VFIO_DEVICE_STATE_RUNNING),
+	[VFIO_DEVICE_STATE_RESUMING] =
+	    SIM_BIT(VFIO_DEVICE_STATE_RUNNING) | SIM_BIT(VFIO_DEVICE_STATE_STOPPED),
+};
+
+static uint64_t
+sim_splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* A non-zero xorshift state drawn from a seed and a stream number. */
+static uint64_t
+sim_rng_init(uint64_t seed, uint64_t stream)
+{
+	uint64_t x = sim_splitmix64(seed ^ sim_splitmix64(stream));
+
+	return x != 0 ? x : 0x2545f4914f6cdd1dull;
+}
+
+/* xorshift64* */
+static uint64_t
+sim_rng_next(uint64_t *x)
+{
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 0x2545f4914f6cdd1dull;
+}
+
+static void
+sim_put_le32(uint8_t *p, uint32_t v)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void
+sim_put_le64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t
+sim_get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	int i;
+
+	for (i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t
+sim_get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t
+sim_fnv1a(uint64_t h, const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t
+sim_record_checksum(const uint8_t *rec, uint64_t size)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = sim_fnv1a(h, rec, 16);
+	return sim_fnv1a(h, rec + SIM_RECORD_HEADER, size - SIM_RECORD_HEADER);
+}
+
+static void
+sim_bitmap_init(struct sim_bitmap *b, uint64_t nbits)
+{
+	b->nbits = nbits;
+	b->count = 0;
+	b->words = xcalloc(nbits / 64 + 1, sizeof(uint64_t));
+}
+
+static int
+sim_bitmap_test(const struct sim_bitmap *b, uint64_t bit)
+{
+	return (b->words[bit / 64] >> (bit % 64)) & 1;
+}
+
+static void
+sim_bitmap_set(struct sim_bitmap *b, uint64_t bit)
+{
+	if (!sim_bitmap_test(b, bit)) {
+		b->words[bit / 64] |= 1ull << (bit % 64);
+		b->count++;
+	}
+}
+
+static void
+sim_bitmap_clear(struct sim_bitmap *b, uint64_t bit)
+{
+	if (sim_bitmap_test(b, bit)) {
+		b->words[bit / 64] &= ~(1ull << (bit % 64));
+		b->count--;
+	}
+}
+
+static void
+sim_bitmap_fill(struct sim_bitmap *b, int value)
+{
+	size_t words = b->nbits / 64 + 1;
+
+	memset(b->words, 0, words * sizeof(uint64_t));
+	b->count = 0;
+	if (!value)
+		return;
+	memset(b->words, 0xff, (b->nbits / 64) * sizeof(uint64_t));
+	if (b->nbits % 64 != 0)
+		b->words[b->nbits / 64] = (1ull << (b->nbits % 64)) - 1;
+	b->count = b->nbits;
+}
+
+/* First set bit at or after from, or nbits. */
+static uint64_t
+sim_bitmap_next(const struct sim_bitmap *b, uint64_t from)
+{
+	uint64_t word;
+
+	while (from < b->nbits) {
+		word = b->words[from / 64] >> (from % 64);
+		if (word != 0) {
+			from += (uint64_t)__builtin_ctzll(word);
+			return from < b->nbits ? from : b->nbits;
+		}
+		from = (from / 64 + 1) * 64;
+	}
+	return b->nbits;
+}
+
+static uint64_t
+sim_bitmap_count(const struct sim_bitmap *b, uint64_t from, uint64_t to)
+{
+	uint64_t n = 0;
+
+	for (from = sim_bitmap_next(b, from); from < to; from = sim_bitmap_next(b, from + 1))
+		n++;
+	return n;
+}
+
+static int
+sim_saving(const struct sim_v1 *dev)
+{
+	return dev->state == VFIO_DEVICE_STATE_SAVING || dev->state == SIM_STATE_SAVING_RUNNING;
+}
+
+/* Bytes [from, to) of an area's initial content: every page a function of
+ * the seed and the page index, so a file extended later reads as if it had
+ * been created at its final size. */
+static void
+sim_fill(uint8_t *mem, uint64_t from, uint64_t to, uint64_t seed, uint64_t domain)
+{
+	uint8_t page[SIM_V1_STATE_PAGE];
+	uint64_t index, start, end, rng, i;
+
+	for (index = from / sizeof(page); index * sizeof(page) < to; index++) {
+		rng = sim_rng_init(seed ^ sim_splitmix64(domain), index);
+		for (i = 0; i < sizeof(page); i += 8)
+			sim_put_le64(page + i, sim_rng_next(&rng));
+		start = index * sizeof(page) > from ? index * sizeof(page) : from;
+		end = (index + 1) * sizeof(page) < to ? (index + 1) * sizeof(page) : to;
+		memcpy(mem + start, page + (start - index * sizeof(page)), end - start);
+	}
+}
+
+/* Opens path, sizes it to size (filling what is new from the seed) and maps
+ * it shared. Returns 0 or -errno after a log line naming the file. */
+static int
+sim_map_file(const struct sim_v1 *dev, const char *what, const char *path, uint64_t size,
+    uint64_t seed, uint64_t domain, uint8_t **out)
+{
+	struct stat st;
+	void *mem;
+	int fd, err;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		err = -errno;
+		log_warn("sim %s: open %s %s", dev->name, what, path);
+		return err;
+	}
+	if (fstat(fd, &st) == -1) {
+		err = -errno;
+		log_warn("sim %s: stat %s %s", dev->name, what, path);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size != size && ftruncate(fd, (off_t)size) == -1) {
+		err = -errno;
+		log_warn("sim %s: resize %s %s to %" PRIu64 " bytes", dev->name, what, path, size);
+		goto fail;
+	}
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED) {
+		err = -errno;
+		log_warn("sim %s: mmap %s %s", dev->name, what, path);
+		goto fail;
+	}
+	close(fd);
+	/* The workload touches pages at random: reading ahead around each
+	 * one only fills memory with pages nobody looks at. */
+	madvise(mem, size, MADV_RANDOM);
+	if ((uint64_t)st.st_size < size) {
+		sim_fill(mem, (uint64_t)st.st_size, size, seed, domain);
+		log_info("sim %s: %s %s filled from seed %" PRIu64 " (bytes %" PRIu64
+			 "..%" PRIu64 ")",
+		    dev->name, what, path, seed, (uint64_t)st.st_size, size);
+	}
+	*out = mem;
+	return 0;
+fail:
+	close(fd);
+	return err;
+}
+
+static void
+sim_area_init(struct sim_area *a, uint8_t *mem, uint64_t size, uint64_t rate, uint64_t seed,
+    uint64_t domain)
+{
+	a->mem = mem;
+	a->size = size;
+	a->pages = size / SIM_V1_STATE_PAGE;
+	a->rate = rate;
+	a->rng = sim_rng_init(seed, domain);
+	a->carry = 0;
+	sim_bitmap_init(&a->dirty, a->pages);
+}
+
+static void
+sim_area_free(struct sim_area *a)
+{
+	if (a->mem != NULL)
+		munmap(a->mem, a->size);
+	free(a->dirty.words);
+}
+
+/* The workload: rate * elapsed bytes of pseudo-random data in chunks at
+ * random places, each page written marked dirty. */
+static void
+sim_area_write(struct sim_area *a, uint64_t elapsed_ns)
+{
+	/* dirty_rate is state dirtied as a migration sees it: each write of
+	 * SIM_WRITE_CHUNK bytes dirties a whole page, so one write per
+	 * page-worth of rate. */
+	const uint64_t chunk_nanobytes = SIM_V1_STATE_PAGE * SIM_NS_PER_S;
+	uint64_t total, chunks, r, page, slot, i;
+	uint8_t *p;
+
+	if (a->mem == NULL || a->rate == 0)
+		return;
+	total = a->rate * elapsed_ns + a->carry;
+	chunks = total / chunk_nanobytes;
+	a->carry = total % chunk_nanobytes;
+	while (chunks-- > 0) {
+		r = sim_rng_next(&a->rng);
+		page = r % a->pages;
+		slot = (r >> 40) % (SIM_V1_STATE_PAGE / SIM_WRITE_CHUNK);
+		p = a->mem + page * SIM_V1_STATE_PAGE + slot * SIM_WRITE_CHUNK;
+		for (i = 0; i < SIM_WRITE_CHUNK; i += 8)
+			sim_put_le64(p + i, sim_rng_next(&a->rng));
+		sim_bitmap_set(&a->dirty, page);
+	}
+}
+
+static uint64_t
+sim_pending_bytes(const struct sim_v1 *dev)
+{
+	uint64_t pages = dev->image.dirty.count;
+	uint64_t records = (pages + dev->pages_per_record - 1) / dev->pages_per_record;
+
+	if (!sim_saving(dev))
+		return 0;
+	return pages * SIM_RECORD_ENTRY + records * SIM_RECORD_HEADER;
+}
+
+/* Reading data_offset in a SAVING state: the next record replaces whatever
+ * the section held, and its pages stop being dirty. */
+static void
+sim_prepare_record(struct sim_v1 *dev)
+{
+	struct sim_bitmap *dirty = &dev->image.dirty;
+	uint8_t *entry;
+	uint64_t page = dev->cursor;
+	uint32_t count = 0;
+
+	while (count < dev->pages_per_record && dirty->count > 0) {
+		page = sim_bitmap_next(dirty, page);
+		if (page == dirty->nbits) {
+			page = 0;
+			continue;
+		}
+		entry = dev->section + SIM_RECORD_HEADER + (uint64_t)count * SIM_RECORD_ENTRY;
+		sim_put_le64(entry, page);
+		memcpy(entry + 8, dev->image.mem + page * SIM_V1_STATE_PAGE, SIM_V1_STATE_PAGE);
+		sim_bitmap_clear(dirty, page);
+		count++;
+		page++;
+	}
+	dev->cursor = page < dirty->nbits ? page : 0;
+	if (count == 0) {
+		dev->record_size = 0;
+		return;
+	}
+	dev->record_size = SIM_RECORD_HEADER + (uint64_t)count * SIM_RECORD_ENTRY;
+	sim_put_le32(dev->section, SIM_RECORD_MAGIC);
+	sim_put_le32(dev->section + 4, count);
+	sim_put_le64(dev->section + 8, dev->image.size);
+	sim_put_le64(dev->section + 16, sim_record_checksum(dev->section, dev->record_size));
+}
+
+/* NULL when the record in the section may be applied, else why not. */
+static const char *
+sim_record_check(const struct sim_v1 *dev, uint64_t size)
+{
+	const uint8_t *rec = dev->section, *entry;
+	uint64_t count, i;
+
+	if (size < SIM_RECORD_HEADER + SIM_RECORD_ENTRY)
+		return "shorter than one page";
+	if (sim_get_le32(rec) != SIM_RECORD_MAGIC)
+		return "bad magic";
+	if (sim_get_le64(rec + 8) != dev->image.size)
+		return "made for another image size";
+	count = sim_get_le32(rec + 4);
+	if (count == 0 || size != SIM_RECORD_HEADER + count * SIM_RECORD_ENTRY)
+		return "length does not match its page count";
+	if (sim_get_le64(rec + 16) != sim_record_checksum(rec, size))
+		return "checksum mismatch";
+	for (i = 0; i < count; i++) {
+		entry = rec + SIM_RECORD_HEADER + i * SIM_RECORD_ENTRY;
+		if (sim_get_le64(entry) >= dev->image.pages)
+			return "page index beyond the image";
+	}
+	return NULL;
+}
+
+/* data_size written in RESUMING: check the record, then apply it. */
+static int
+sim_resume_record(struct sim_v1 *dev, uint64_t size)
+{
+	const uint8_t *entry;
+	const char *why;
+	uint64_t count, i;
+
+	if (dev->state != VFIO_DEVICE_STATE_RESUMING || size > dev->section_size)
+		return -EINVAL;
+	if (size == 0)
+		return 0;
+	if ((why = sim_record_check(dev, size)) != NULL) {
+		log_warnx("sim %s: record of %" PRIu64 " bytes rejected (%s), "
+			  "device in error state",
+		    dev->name, size, why);
+		dev->state = SIM_STATE_ERROR;
+		return -EIO;
+	}
+	count = sim_get_le32(dev->section + 4);
+	for (i = 0; i < count; i++) {
+		entry = dev->section + SIM_RECORD_HEADER + i * SIM_RECORD_ENTRY;
+		memcpy(dev->image.mem + sim_get_le64(entry) * SIM_V1_STATE_PAGE, entry + 8,
+		    SIM_V1_STATE_PAGE);
+	}
+	return 0;
+}
+
+/* copied_pfns read: the dirty log of [start_pfn, start_pfn + total_pfns)
+ * into the section (get-and-clear). */
+static int
+sim_copy_bitmap(struct sim_v1 *dev, int64_t *copied)
+{
+	struct sim_bitmap *log = &dev->guest.dirty;
+	uint64_t start = dev->start_pfn, end, n, bit;
+
+	if (!sim_saving(dev) || dev->page_size != SIM_V1_GUEST_PAGE)
+		return -EINVAL;
+	*copied = 0;
+	if (dev->total_pfns == 0 || start >= dev->guest.pages)
+		return 0;
+	/* Pages past the end of guest memory are never dirty. */
+	end = dev->total_pfns <= dev->guest.pages - start ? start + dev->total_pfns
+							 : dev->guest.pages;
+	n = sim_bitmap_count(log, start, end);
+	if (n == 0)
+		return 0;
+	if (n == end - start && end - start == dev->total_pfns) {
+		for (bit = start; bit < end; bit++)
+			sim_bitmap_clear(log, bit);
+		*copied = -1;
+		return 0;
+	}
+	n = end - start;
+	if (n > (uint64_t)dev->section_size * 8)
+		n = (uint64_t)dev->section_size * 8;
+	memset(dev->section, 0, (n + 7) / 8);
+	bit = sim_bitmap_next(log, start);
+	while (bit < start + n) {
+		dev->section[(bit - start) / 8] |= (uint8_t)(1u << ((bit - start) % 8));
+		sim_bitmap_clear(log, bit);
+		bit = sim_bitmap_next(log, bit + 1);
+	}
+	dev->record_size = 0;
+	*copied = (int64_t)n;
+	return 0;
+}
+
+static int
+sim_set_state(struct sim_v1 *dev, uint32_t to)
+{
+	int was_saving = sim_saving(dev);
+
+	if ((to & ~(uint32_t)VFIO_DEVICE_STATE_MASK) != 0 ||
+	    (to & SIM_STATE_ERROR) == SIM_STATE_ERROR)
+		return -EINVAL;
+	if (to == dev->state)
+		return 0;
+	if (!(sim_transitions[dev->state] & SIM_BIT(to)))
+		return -EINVAL;
+	dev->state = to;
+	if (!was_saving && sim_saving(dev)) {
+		/* A save starts from everything: every state page goes in the
+		 * stream and the first dirty-bitmap pass reports all of guest
+		 * memory. */
+		sim_bitmap_fill(&dev->image.dirty, 1);
+		sim_bitmap_fill(&dev->guest.dirty, 1);
+		dev->cursor = 0;
+	}
+	if (!sim_saving(dev))
+		dev->record_size = 0;
+	return 0;
+}
+
+static const struct sim_field *
+sim_field_find(uint64_t offset, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(sim_fields) / sizeof(sim_fields[0]); i++)
+		if (sim_fields[i].offset == offset)
+			return sim_fields[i].width == len ? &sim_fields[i] : NULL;
+	return NULL;
+}
+
+static int
+sim_field_read(struct sim_v1 *dev, uint64_t offset, uint64_t *value)
+{
+	int64_t copied;
+	int err;
+
+	switch (offset) {
+	case V1_OFF(device_state):
+		*value = dev->state;
+		return 0;
+	case V1_OFF(pending_bytes):
+		*value = sim_pending_bytes(dev);
+		return 0;
+	case V1_OFF(data_offset):
+		if (sim_saving(dev))
+			sim_prepare_record(dev);
+		*value = SIM_V1_DATA_OFFSET;
+		return 0;
+	case V1_OFF(data_size):
+		*value = sim_saving(dev) ? dev->record_size : 0;
+		return 0;
+	case V1_OFF(copied_pfns):
+		if ((err = sim_copy_bitmap(dev, &copied)) != 0)
+			return err;
+		*value = (uint64_t)copied;
+		return 0;
+	}
+	*value = 0; /* reserved */
+	return 0;
+}
+
+static int
+sim_field_write(struct sim_v1 *dev, uint64_t offset, uint64_t value)
+{
+	switch (offset) {
+	case V1_OFF(device_state):
+		return sim_set_state(dev, (uint32_t)value);
+	case V1_OFF(data_size):
+		return sim_resume_record(dev, value);
+	case V1_OFF(start_pfn):
+		dev->start_pfn = value;
+		return 0;
+	case V1_OFF(page_size):
+		if (value != SIM_V1_GUEST_PAGE)
+			return -EINVAL;
+		dev->page_size = value;
+		return 0;
+	case V1_OFF(total_pfns):
+		dev->total_pfns = value;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* The part of an access that tells where it goes: 1 for the data section,
+ * 0 for a trapped field (*field set), or -EINVAL. */
+static int
+sim_access(const struct mig_region *r, uint64_t offset, size_t len, unsigned int need,
+    const struct sim_field **field)
+{
+	if (offset >= r->size || len > r->size - offset)
+		return -EINVAL;
+	if (offset >= SIM_V1_DATA_OFFSET)
+		return 1;
+	if ((*field = sim_field_find(offset, len)) == NULL || !((*field)->access & need))
+		return -EINVAL;
+	return 0;
+}
+
+static ssize_t
+sim_region_read(struct mig_region *r, uint64_t offset, void *buf, size_t len)
+{
+	struct sim_v1 *dev = r->priv;
+	const struct sim_field *field = NULL;
+	uint64_t value;
+	uint32_t value32;
+	int ret;
+
+	if ((ret = sim_access(r, offset, len, SIM_FIELD_READ, &field)) < 0)
+		return ret;
+	if (ret == 1) {
+		memcpy(buf, dev->section + (offset - SIM_V1_DATA_OFFSET), len);
+		return (ssize_t)len;
+	}
+	if ((ret = sim_field_read(dev, offset, &value)) != 0)
+		return ret;
+	if (field->width == sizeof(value32)) {
+		value32 = (uint32_t)value;
+		memcpy(buf, &value32, sizeof(value32));
+	} else
+		memcpy(buf, &value, sizeof(value));
+	return (ssize_t)len;
+}
+
+static ssize_t
+sim_region_write(struct mig_region *r, uint64_t offset, const void *buf, size_t len)
+{
+	struct sim_v1 *dev = r->priv;
+	const struct sim_field *field = NULL;
+	uint64_t value;
+	uint32_t value32;
+	int ret;
+
+	if ((ret = sim_access(r, offset, len, SIM_FIELD_WRITE, &field)) < 0)
+		return ret;
+	if (ret == 1) {
+		memcpy(dev->section + (offset - SIM_V1_DATA_OFFSET), buf, len);
+		return (ssize_t)len;
+	}
+	if (field->width == sizeof(value32)) {
+		memcpy(&value32, buf, sizeof(value32));
+		value = value32;
+	} else
+		memcpy(&value, buf, sizeof(value));
+	if ((ret = sim_field_write(dev, offset, value)) != 0)
+		return ret;
+	return (ssize_t)len;
+}
+
+static int
+sim_region_map(struct mig_region *r, uint64_t offset, size_t len, void **addr)
+{
+	struct sim_v1 *dev = r->priv;
+
+	if (offset >= r->size || len > r->size - offset)
+		return -EINVAL;
+	if (offset < SIM_V1_DATA_OFFSET)
+		return -ENOTSUP;
+	*addr = dev->section + (offset - SIM_V1_DATA_OFFSET);
+	return 0;
+}
+
+static int
+sim_region_reset(struct mig_region *r)
+{
+	struct sim_v1 *dev = r->priv;
+
+	dev->state = VFIO_DEVICE_STATE_RUNNING;
+	dev->record_size = 0;
+	dev->cursor = 0;
+	dev->start_pfn = dev->page_size = dev->total_pfns = 0;
+	sim_bitmap_fill(&dev->image.dirty, 0);
+	sim_bitmap_fill(&dev->guest.dirty, 0);
+	return 0;
+}
+
+static const struct mig_region_ops sim_region_ops = {
+	.read = sim_region_read,
+	.write = sim_region_write,
+	.map = sim_region_map,
+	.reset = sim_region_reset,
+};
+
+static int
+sim_config_check(const struct sim_v1_config *cfg, const char *name)
+{
+	if (cfg->image == NULL) {
+		log_warnx("sim %s: no image file", name);
+		return -EINVAL;
+	}
+	if (cfg->size == 0 || cfg->size % SIM_V1_STATE_PAGE != 0) {
+		log_warnx("sim %s: size must be a non-zero multiple of %u bytes", name,
+		    SIM_V1_STATE_PAGE);
+		return -EINVAL;
+	}
+	if (cfg->guest_memory != NULL &&
+	    (cfg->guest_memory_size == 0 || cfg->guest_memory_size % SIM_V1_GUEST_PAGE != 0)) {
+		log_warnx("sim %s: guest_memory_size must be a non-zero multiple of %u bytes", name,
+		    SIM_V1_GUEST_PAGE);
+		return -EINVAL;
+	}
+	if (cfg->section_size != 0 && (cfg->section_size % 4096 != 0 ||
+	    cfg->section_size < SIM_SECTION_MIN || cfg->section_size > SIM_SECTION_MAX)) {
+		log_warnx("sim %s: section size must be a multiple of 4096 in [%u, %u]", name,
+		    SIM_SECTION_MIN, SIM_SECTION_MAX);
+		return -EINVAL;
+	}
+	if (cfg->dirty_rate > SIM_RATE_MAX || cfg->dma_dirty_rate > SIM_RATE_MAX) {
+		log_warnx("sim %s: dirty rates above %llu bytes/s are not simulated", name,
+		    SIM_RATE_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+sim_v1_open(const struct sim_v1_config *cfg, struct sim_v1 **out)
+{
+	const char *name = cfg->name != NULL ? cfg->name : "sim";
+	struct sim_v1 *dev;
+	uint8_t *image = NULL, *guest = NULL;
+	void *section;
+	int err;
+
+	if ((err = sim_config_check(cfg, name)) != 0)
+		return err;
+	dev = xcalloc(1, sizeof(*dev));
+	dev->name = xstrdup(name);
+	dev->section_size = cfg->section_size != 0 ? cfg->section_size : SIM_V1_SECTION_DEFAULT;
+	dev->pages_per_record = (dev->section_size - SIM_RECORD_HEADER) / SIM_RECORD_ENTRY;
+	section = mmap(NULL, dev->section_size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (section == MAP_FAILED) {
+		err = -errno;
+		log_warn("sim %s: data section of %u bytes", name, dev->section_size);
+		goto fail;
+	}
+	dev->section = section;
+	if ((err = sim_map_file(dev, "image", cfg->image, cfg->size, cfg->seed,
+	    SIM_DOMAIN_IMAGE_FILL, &image)) != 0)
+		goto fail;
+	sim_area_init(&dev->image, image, cfg->size, cfg->dirty_rate, cfg->seed,
+	    SIM_DOMAIN_IMAGE_WRITES);
+	if (cfg->guest_memory != NULL) {
+		if ((err = sim_map_file(dev, "guest memory", cfg->guest_memory,
+		    cfg->guest_memory_size, cfg->seed, SIM_DOMAIN_GUEST_FILL, &guest)) != 0)
+			goto fail;
+		sim_area_init(&dev->guest, guest, cfg->guest_memory_size, cfg->dma_dirty_rate,
+		    cfg->seed, SIM_DOMAIN_GUEST_WRITES);
+	} else
+		sim_area_init(&dev->guest, NULL, 0, 0, cfg->seed, SIM_DOMAIN_GUEST_WRITES);
+	dev->state = VFIO_DEVICE_STATE_RUNNING;
+	dev->region.ops = &sim_region_ops;
+	dev->region.size = SIM_V1_DATA_OFFSET + (uint64_t)dev->section_size;
+	dev->region.priv = dev;
+	snprintf(dev->compat, sizeof(dev->compat), "size=%" PRIu64 ",section=%u,guest=%" PRIu64,
+	    dev->image.size, dev->section_size, dev->guest.size);
+	*out = dev;
+	return 0;
+fail:
+	sim_v1_close(dev);
+	return err;
+}
+
+void
+sim_v1_close(struct sim_v1 *dev)
+{
+	if (dev == NULL)
+		return;
+	sim_area_free(&dev->image);
+	sim_area_free(&dev->guest);
+	if (dev->section != NULL)
+		munmap(dev->section, dev->section_size);
+	free(dev->name);
+	free(dev);
+}
+
+struct mig_region *
+sim_v1_region(struct sim_v1 *dev)
+{
+	return &dev->region;
+}
+
+void
+sim_v1_tick(struct sim_v1 *dev, uint64_t elapsed_ns)
+{
+	if (!(dev->state & VFIO_DEVICE_STATE_RUNNING))
+		return;
+	if (elapsed_ns > SIM_TICK_MAX_NS)
+		elapsed_ns = SIM_TICK_MAX_NS;
+	sim_area_write(&dev->image, elapsed_ns);
+	sim_area_write(&dev->guest, elapsed_ns);
+}
+
+uint32_t
+sim_v1_state(const struct sim_v1 *dev)
+{
+	return dev->state;
+}
+
+const char *
+sim_v1_identity(const struct sim_v1 *dev)
+{
+	(void)dev;
+	return "sim-v1";
+}
+
+const char *
+sim_v1_compat(const struct sim_v1 *dev)
+{
+	return dev->compat;
+}
+
+const uint8_t *
+sim_v1_image(const struct sim_v1 *dev, uint64_t *size)
+{
+	*size = dev->image.size;
+	return dev->image.mem;
+}
+
+uint8_t *
+sim_v1_guest_memory(struct sim_v1 *dev, uint64_t *size)
+{
+	*size = dev->guest.size;
+	return dev->guest.mem;
+}

@@ -62,7 +62,11 @@ int v1_pending_bytes(struct v1_dev *dev, uint64_t *pending);
  * data_size). *size is 0 when the device has nothing more to give now. */
 int v1_save_next(struct v1_dev *dev, uint64_t *size);
 /* Copy [offset, offset + len) of the current record into buf (from the map
- * when there is one, else through the region). */
+ * when there is one, else through the region). The record stays current
+ * (also from pre-copy into stop-copy) until the next v1_save_next(),
+ * v1_dirty_bitmap() (the device copies its bitmap into the same data
+ * section), v1_finish_save(), v1_rollback() or v1_reset(); -EINVAL after
+ * that or outside the record. */
 int v1_save_read(struct v1_dev *dev, uint64_t offset, void *buf, size_t len);
 /* Direct pointer to the current record when the section is mapped, else NULL. */
 const uint8_t *v1_save_mapped(struct v1_dev *dev);
@@ -79,7 +83,8 @@ int v1_resume_commit(struct v1_dev *dev);
  * OR-ed into bitmap (raw, bit i = start_pfn + i; the caller sizes and
  * clears it). Loops while the device copies fewer pfns than asked; -1 from
  * the device sets every bit of the range it covers. *dirty gets the number
- * of pages newly set. Only in SAVING states.
+ * of pages newly set. Only in SAVING states. The bitmap travels through
+ * the data section: read the current record before asking.
  */
 int v1_dirty_bitmap(struct v1_dev *dev, uint64_t start_pfn, uint64_t page_size, uint64_t total_pfns,
     uint8_t *bitmap, uint64_t *dirty);
