@@ -1,28 +1,311 @@
 /*
- * vfio-migd.c: the daemon's entry point.
+ * vfio-migd.c: the daemon's entry point: configuration, devices, the TLS
+ * listener, the control API, signals, and an orderly exit.
+ *
+ * One process, one libevent loop, no threads: every migration is a state
+ * machine driven by socket and timer events, so no locks are needed.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "config_file.h"
+#include "control.h"
+#include "daemon.h"
+#include "device.h"
+#include "engine.h"
+#include "errors.h"
+#include "hook.h"
+#include "log.h"
+#include "migration.h"
+#include "peer.h"
+#include "tls.h"
+
+#define SHUTDOWN_GRACE_MS 2000
+
+struct daemon_ctx daemon_ctx;
+
+static struct mig_config *old_configs[64];
+static struct event *grace;
+static size_t nold_configs;
+
 int main(int argc, char **argv);
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: vfio-migd [-ftV] [-c FILE]\n"
+			"  -c FILE  configuration file (default %s)\n"
+			"  -f       stay in the foreground\n"
+			"  -t       check the configuration and exit\n"
+			"  -V       print the version and exit\n",
+	    MIG_CONFIG_DEFAULT_PATH);
+	exit(2);
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+void
+daemon_notify(const char *fmt, ...)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	char msg[512];
+	socklen_t len;
+	va_list ap;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sun.sun_path))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun, len);
+	close(fd);
+}
+
+static enum log_level
+log_level_from_config(enum mig_log_level l)
+{
+	switch (l) {
+	case MIG_LOG_DEBUG:
+		return LOG_LEVEL_DEBUG;
+	case MIG_LOG_WARN:
+		return LOG_LEVEL_WARNING;
+	case MIG_LOG_ERROR:
+		return LOG_LEVEL_ERROR;
+	default:
+		return LOG_LEVEL_INFO;
+	}
+}
+
+static int
+tls_load(const struct mig_config *cfg, SSL_CTX **server, SSL_CTX **client)
+{
+	char err[512];
+	long days;
+	int ok;
+
+	*server = mig_tls_ctx_new(1, cfg->tls.ca, cfg->tls.cert, cfg->tls.key, err, sizeof(err));
+	if (*server == NULL) {
+		log_warnx("TLS: %s", err);
+		return -1;
+	}
+	*client = mig_tls_ctx_new(0, cfg->tls.ca, cfg->tls.cert, cfg->tls.key, err, sizeof(err));
+	if (*client == NULL) {
+		log_warnx("TLS: %s", err);
+		SSL_CTX_free(*server);
+		return -1;
+	}
+	days = mig_tls_cert_days_left(cfg->tls.cert, &ok);
+	if (ok && days < 30)
+		log_warnx("TLS: certificate %s expires in %ld days", cfg->tls.cert, days);
+	return 0;
+}
+
+static int
+ensure_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			log_warnx("state_dir %s: not a directory", dir);
+			return -1;
+		}
+		return 0;
+	}
+	if (mkdir(dir, 0750) != 0) {
+		log_warn("state_dir %s: cannot create it", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGHUP: new TLS material, hook and migration defaults; devices, listen
+ * addresses and the control socket need a restart. Running migrations keep
+ * the options and TLS sessions they started with. */
+static void
+reload(void)
+{
+	struct mig_config *cfg, *old = daemon_ctx.cfg;
+	SSL_CTX *server, *client;
+	char err[4096];
+
+	log_info("SIGHUP: reloading %s", old->path);
+	if (mig_config_load(old->path, &cfg, err, sizeof(err)) != 0) {
+		log_warnx("reload refused, keeping the running configuration:\n%s", err);
+		return;
+	}
+	if (tls_load(cfg, &server, &client) != 0) {
+		log_warnx("reload refused, keeping the running configuration and TLS material");
+		mig_config_free(cfg);
+		return;
+	}
+	if (cfg->ndevices != old->ndevices || cfg->daemon.nlisten != old->daemon.nlisten ||
+	    strcmp(cfg->daemon.control, old->daemon.control) != 0)
+		log_warnx("reload: changes to devices, listen or control take effect on restart");
+	SSL_CTX_free(daemon_ctx.tls_server);
+	SSL_CTX_free(daemon_ctx.tls_client);
+	daemon_ctx.tls_server = server;
+	daemon_ctx.tls_client = client;
+	/* Devices keep pointers into the configuration they were opened with. */
+	if (nold_configs < sizeof(old_configs) / sizeof(old_configs[0]))
+		old_configs[nold_configs++] = old;
+	daemon_ctx.cfg = cfg;
+	log_set_level(log_level_from_config(cfg->daemon.log_level));
+	log_info("reloaded: TLS material, allowed_peers, hook, migration defaults, log level");
+	daemon_notify("STATUS=reloaded configuration");
+}
+
+static void
+shutdown_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopexit(daemon_ctx.base, NULL);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval tv = {SHUTDOWN_GRACE_MS / 1000, (SHUTDOWN_GRACE_MS % 1000) * 1000};
+	unsigned active;
+
+	if (sig == SIGHUP) {
+		reload();
+		return;
+	}
+	if (daemon_ctx.shutting_down) {
+		log_warnx("second signal: exiting now");
+		event_base_loopbreak(daemon_ctx.base);
+		return;
+	}
+	daemon_ctx.shutting_down = 1;
+	daemon_notify("STOPPING=1");
+	active = engines_active();
+	log_info("signal %d: shutting down; rolling back %u running migration%s", (int)sig, active,
+	    active == 1 ? "" : "s");
+	engines_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
+	peer_listen_close();
+	/* Let ERROR frames reach the peers before the loop ends. */
+	if (active == 0)
+		tv.tv_sec = 0, tv.tv_usec = 0;
+	grace = evtimer_new(daemon_ctx.base, shutdown_done_cb, NULL);
+	evtimer_add(grace, &tv);
+}
 
 int
 main(int argc, char **argv)
 {
-	int ch;
+	const char *path = MIG_CONFIG_DEFAULT_PATH;
+	struct event *sigs[4];
+	static const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+	struct mig_config *cfg;
+	int ch, foreground = 0, check_only = 0, rc = 1;
+	char err[8192];
+	size_t i;
 
 	while ((ch = getopt(argc, argv, "c:ftVh")) != -1) {
 		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 't':
+			check_only = 1;
+			break;
 		case 'V':
 			printf("vfio-migd %s\n", PACKAGE_VERSION);
 			return 0;
 		default:
-			break;
+			usage();
 		}
 	}
-	fprintf(stderr, "vfio-migd: the daemon is not implemented yet\n");
-	return 1;
+	if (optind != argc)
+		usage();
+	log_init("vfio-migd", LOG_LEVEL_INFO);
+	if (mig_config_load(path, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s", err);
+		if (err[0] != '\0' && err[strlen(err) - 1] != '\n')
+			fputc('\n', stderr);
+		fprintf(stderr, "vfio-migd: configuration %s is not valid\n", path);
+		return 1;
+	}
+	if (check_only) {
+		printf("configuration %s is valid: %zu device%s, %zu listen address%s\n", path,
+		    cfg->ndevices, cfg->ndevices == 1 ? "" : "s", cfg->daemon.nlisten,
+		    cfg->daemon.nlisten == 1 ? "" : "es");
+		mig_config_free(cfg);
+		return 0;
+	}
+	log_set_level(log_level_from_config(cfg->daemon.log_level));
+	signal(SIGPIPE, SIG_IGN);
+	daemon_ctx.cfg = cfg;
+	if (tls_load(cfg, &daemon_ctx.tls_server, &daemon_ctx.tls_client) != 0)
+		goto out_cfg;
+	if (ensure_state_dir(cfg->daemon.state_dir) != 0)
+		goto out_tls;
+	daemon_ctx.base = event_base_new();
+	if (devices_open(cfg, daemon_ctx.base) != 0)
+		goto out_base;
+	if (peer_listen_all() != 0)
+		goto out_devices;
+	if (control_start(daemon_ctx.base, cfg->daemon.control, cfg->daemon.control_group) != 0)
+		goto out_listen;
+	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		sigs[i] = evsignal_new(daemon_ctx.base, signals[i], signal_cb, NULL);
+		evsignal_add(sigs[i], NULL);
+	}
+	if (!foreground && daemon(0, 1) != 0) {
+		log_warn("cannot go to the background");
+		goto out_control;
+	}
+	log_info("vfio-migd %s ready: %zu device%s", PACKAGE_VERSION, device_count(),
+	    device_count() == 1 ? "" : "s");
+	daemon_notify("READY=1\nSTATUS=ready, %zu devices", device_count());
+	event_base_dispatch(daemon_ctx.base);
+	log_info("exiting");
+	rc = 0;
+out_control:
+	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+		event_free(sigs[i]);
+	control_stop();
+	hook_shutdown();
+	if (grace != NULL)
+		event_free(grace);
+out_listen:
+	peer_listen_close();
+out_devices:
+	engines_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
+	migration_free_all();
+	devices_close();
+out_base:
+	event_base_free(daemon_ctx.base);
+out_tls:
+	SSL_CTX_free(daemon_ctx.tls_server);
+	SSL_CTX_free(daemon_ctx.tls_client);
+out_cfg:
+	for (i = 0; i < nold_configs; i++)
+		mig_config_free(old_configs[i]);
+	mig_config_free(daemon_ctx.cfg);
+	return rc;
 }

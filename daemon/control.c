@@ -1,0 +1,719 @@
+/*
+ * control.c: the control API, HTTP/1.1 + JSON on a UNIX socket (SPEC §4).
+ *
+ * One table of routes, one small handler each. Every body is bounded by
+ * evhttp, parsed strictly (unknown fields, wrong types and out-of-range
+ * values are 400 with a message) and every mutating call is logged with
+ * the caller's uid and pid (SO_PEERCRED).
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <sys/queue.h>
+
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "device.h"
+#include "engine.h"
+#include "errors.h"
+#include "events.h"
+#include "log.h"
+#include "metrics.h"
+#include "migration.h"
+
+#define CONTROL_MAX_BODY 65536
+#define CONTROL_MAX_HEADERS 16384
+#define CONTROL_MAX_SEGMENTS 6
+
+struct route_args {
+	struct evhttp_request *req;
+	const char *seg[CONTROL_MAX_SEGMENTS]; /* the "*" parts of the path, in order */
+	const char *query;
+	json_t *body; /* POST: the parsed body (an object), else NULL */
+};
+
+struct route {
+	enum evhttp_cmd_type method;
+	const char *pattern; /* "/v1/devices/ * /incoming" without spaces */
+	int mutating;
+	void (*handler)(struct route_args *a);
+};
+
+static struct evhttp *http;
+static struct evconnlistener *listener;
+static char *socket_path;
+
+static int
+http_status_for(int code)
+{
+	switch (code) {
+	case MIG_E_BAD_REQUEST:
+	case MIG_E_MALFORMED:
+		return 400;
+	case MIG_E_NOT_FOUND:
+	case MIG_E_UNKNOWN_DEVICE:
+		return 404;
+	case MIG_E_WRONG_STATE:
+	case MIG_E_DEVICE_BUSY:
+		return 409;
+	case MIG_E_LIMIT:
+	case MIG_E_SHUTDOWN:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+static const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+/* Send obj (taking ownership) as the response body. */
+static void
+reply_json(struct evhttp_request *req, int status, json_t *obj)
+{
+	struct evbuffer *buf = evbuffer_new();
+	char *s = json_dumps(obj, JSON_COMPACT);
+
+	evbuffer_add_printf(buf, "%s\n", s != NULL ? s : "{}");
+	free(s);
+	json_decref(obj);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/json");
+	evhttp_send_reply(req, status, http_reason(status), buf);
+	evbuffer_free(buf);
+}
+
+static void reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply_json(req, http_status_for(code),
+	    json_pack("{s:{s:s, s:s}}", "error", "code", mig_err_name(code), "message", msg));
+}
+
+/* --- body parsing: strict, every problem named --- */
+
+static int
+body_check_fields(struct route_args *a, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(a->body, key, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			reply_error(a->req, MIG_E_BAD_REQUEST, "unknown field \"%s\"", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A string field: 1 if present (into *out), 0 absent, -1 replied with 400. */
+static int
+body_string(struct route_args *a, const char *key, int required, size_t maxlen, const char **out)
+{
+	json_t *v = json_object_get(a->body, key);
+
+	if (v == NULL) {
+		if (required) {
+			reply_error(a->req, MIG_E_BAD_REQUEST, "missing field \"%s\"", key);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > maxlen ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "field \"%s\" must be a string of 1..%zu "
+		    "characters", key, maxlen);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 1;
+}
+
+static int
+body_uint(struct route_args *a, const char *key, uint64_t min, uint64_t max, uint64_t *out)
+{
+	json_t *v = json_object_get(a->body, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "field \"%s\" must be an integer in %llu..%llu",
+		    key, (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return 1;
+}
+
+/* --- handlers --- */
+
+static void
+h_health(struct route_args *a)
+{
+	reply_json(a->req, 200, json_pack("{s:s, s:s, s:i, s:i}", "status", "ok", "version",
+	    PACKAGE_VERSION, "migrations_active", engines_active(), "devices",
+	    (int)device_count()));
+}
+
+static void
+h_devices(struct route_args *a)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < device_count(); i++)
+		json_array_append_new(arr, device_to_json(device_at(i)));
+	reply_json(a->req, 200, json_pack("{s:o}", "devices", arr));
+}
+
+static struct mig_device *
+find_device_or_404(struct route_args *a)
+{
+	struct mig_device *dev = device_find(a->seg[0]);
+
+	if (dev == NULL)
+		reply_error(a->req, MIG_E_NOT_FOUND, "no device named \"%s\"", a->seg[0]);
+	return dev;
+}
+
+static struct migration *
+find_migration_or_404(struct route_args *a)
+{
+	struct migration *m = migration_find(a->seg[0]);
+
+	if (m == NULL)
+		reply_error(a->req, MIG_E_NOT_FOUND, "no migration with id \"%s\"", a->seg[0]);
+	return m;
+}
+
+static void
+h_device(struct route_args *a)
+{
+	struct mig_device *dev = find_device_or_404(a);
+
+	if (dev != NULL)
+		reply_json(a->req, 200, device_to_json(dev));
+}
+
+static int
+limit_reached(struct route_args *a)
+{
+	if (daemon_ctx.shutting_down) {
+		reply_error(a->req, MIG_E_SHUTDOWN, "the daemon is shutting down");
+		return 1;
+	}
+	if (engines_active() >= daemon_ctx.cfg->daemon.max_migrations) {
+		reply_error(a->req, MIG_E_LIMIT, "%u migrations are running (max_migrations)",
+		    engines_active());
+		return 1;
+	}
+	return 0;
+}
+
+static void
+h_incoming(struct route_args *a)
+{
+	static const char *const fields[] = {NULL};
+	struct mig_device *dev;
+	struct migration *m;
+	char err[300], when[40];
+	struct tm tm;
+	int rc;
+
+	if (body_check_fields(a, fields) != 0 || (dev = find_device_or_404(a)) == NULL ||
+	    limit_reached(a))
+		return;
+	if ((rc = dest_prepare(dev, &m, err, sizeof(err))) != MIG_OK) {
+		reply_error(a->req, rc, "%s", err);
+		return;
+	}
+	gmtime_r(&m->token_expires, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	reply_json(a->req, 201, json_pack("{s:s, s:s, s:s, s:s}", "migration_id", m->id_str,
+	    "token", m->token, "expires_at", when, "device", dev->name));
+}
+
+static void
+h_migrate(struct route_args *a)
+{
+	static const char *const fields[] = {"device", "destination", "token", "dest_device",
+		"downtime_limit_ms", "max_bandwidth", "switchover", "channels", "chunk_size",
+		"precopy_timeout_s", NULL};
+	const struct mig_config *cfg = daemon_ctx.cfg;
+	const char *devname, *dest, *token, *sw = NULL, *dest_dev = NULL;
+	struct migration_options opt;
+	struct mig_device *dev;
+	struct migration *m;
+	uint64_t v;
+	char err[300], host[256];
+	uint16_t port;
+	int rc;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.downtime_limit_ms = cfg->migration.downtime_limit_ms;
+	opt.max_bandwidth = cfg->migration.max_bandwidth;
+	opt.precopy_timeout_s = cfg->migration.precopy_timeout_s;
+	opt.switchover = cfg->migration.switchover_manual ? MIG_SWITCHOVER_MANUAL
+							  : MIG_SWITCHOVER_AUTO;
+	opt.chunk_size = cfg->migration.chunk_size;
+	opt.channels = cfg->migration.channels;
+	if (body_check_fields(a, fields) != 0 ||
+	    body_string(a, "device", 1, MIG_NAME_MAX, &devname) < 0 ||
+	    body_string(a, "destination", 1, 255, &dest) < 0 ||
+	    body_string(a, "token", 1, MIG_TOKEN_MAX, &token) < 0 ||
+	    body_string(a, "dest_device", 0, MIG_NAME_MAX, &dest_dev) < 0 ||
+	    body_string(a, "switchover", 0, 16, &sw) < 0)
+		return;
+	if ((rc = body_uint(a, "downtime_limit_ms", 1, 600000, &v)) < 0)
+		return;
+	if (rc > 0)
+		opt.downtime_limit_ms = (uint32_t)v;
+	if ((rc = body_uint(a, "max_bandwidth", 0, UINT64_C(1) << 50, &v)) < 0)
+		return;
+	if (rc > 0)
+		opt.max_bandwidth = v;
+	if ((rc = body_uint(a, "precopy_timeout_s", 1, 86400, &v)) < 0)
+		return;
+	if (rc > 0)
+		opt.precopy_timeout_s = (uint32_t)v;
+	if ((rc = body_uint(a, "chunk_size", 4096, MIG_MAX_CHUNK, &v)) < 0)
+		return;
+	if (rc > 0)
+		opt.chunk_size = (uint32_t)v;
+	if ((rc = body_uint(a, "channels", 1, 16, &v)) < 0)
+		return;
+	if (rc > 0)
+		opt.channels = (uint32_t)v;
+	if (sw != NULL) {
+		if (strcmp(sw, "auto") == 0)
+			opt.switchover = MIG_SWITCHOVER_AUTO;
+		else if (strcmp(sw, "manual") == 0)
+			opt.switchover = MIG_SWITCHOVER_MANUAL;
+		else {
+			reply_error(a->req, MIG_E_BAD_REQUEST,
+			    "field \"switchover\" must be \"auto\" or \"manual\"");
+			return;
+		}
+	}
+	if (opt.channels != 1) {
+		reply_error(a->req, MIG_E_BAD_REQUEST,
+		    "channels = %u: this version streams a migration over one connection",
+		    opt.channels);
+		return;
+	}
+	if (mig_parse_hostport(dest, host, sizeof(host), &port) != 0) {
+		reply_error(a->req, MIG_E_BAD_REQUEST,
+		    "field \"destination\" must be HOST:PORT or [IPV6]:PORT, got \"%s\"", dest);
+		return;
+	}
+	if (dest_dev != NULL)
+		snprintf(opt.dest_device, sizeof(opt.dest_device), "%s", dest_dev);
+	if ((dev = device_find(devname)) == NULL) {
+		reply_error(a->req, MIG_E_NOT_FOUND, "no device named \"%s\"", devname);
+		return;
+	}
+	if (limit_reached(a))
+		return;
+	if ((rc = source_start(dev, dest, token, &opt, &m, err, sizeof(err))) != MIG_OK) {
+		reply_error(a->req, rc, "%s", err);
+		return;
+	}
+	reply_json(a->req, 202, migration_to_json(m));
+}
+
+static void
+h_migrations(struct route_args *a)
+{
+	json_t *arr = json_array();
+	struct migration *m;
+
+	for (m = migration_first(); m != NULL; m = m->next)
+		json_array_append_new(arr, migration_to_json(m));
+	reply_json(a->req, 200, json_pack("{s:o}", "migrations", arr));
+}
+
+static void
+h_migration(struct route_args *a)
+{
+	struct migration *m = find_migration_or_404(a);
+
+	if (m != NULL)
+		reply_json(a->req, 200, migration_to_json(m));
+}
+
+static void
+h_bitmap(struct route_args *a)
+{
+	struct migration *m = find_migration_or_404(a);
+
+	if (m == NULL)
+		return;
+	if (m->role != MIG_ROLE_DESTINATION) {
+		reply_error(a->req, MIG_E_WRONG_STATE,
+		    "the dirty-page union is kept by the destination");
+		return;
+	}
+	reply_json(a->req, 200, migration_bitmap_to_json(m));
+}
+
+static void
+h_switchover(struct route_args *a)
+{
+	static const char *const fields[] = {NULL};
+	struct migration *m;
+	char err[300];
+	int rc;
+
+	if (body_check_fields(a, fields) != 0 || (m = find_migration_or_404(a)) == NULL)
+		return;
+	if ((rc = source_switchover(m, err, sizeof(err))) != MIG_OK)
+		reply_error(a->req, rc, "%s", err);
+	else
+		reply_json(a->req, 200, migration_to_json(m));
+}
+
+static void
+h_cancel(struct route_args *a)
+{
+	static const char *const fields[] = {NULL};
+	struct migration *m;
+	char err[300];
+	int rc;
+
+	if (body_check_fields(a, fields) != 0 || (m = find_migration_or_404(a)) == NULL)
+		return;
+	if ((rc = migration_cancel(m, err, sizeof(err))) != MIG_OK)
+		reply_error(a->req, rc, "%s", err);
+	else
+		reply_json(a->req, 200, migration_to_json(m));
+}
+
+static void
+h_events(struct route_args *a)
+{
+	struct evkeyvalq q;
+	const char *id = NULL;
+
+	TAILQ_INIT(&q);
+	if (a->query != NULL && evhttp_parse_query_str(a->query, &q) != 0) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "bad query string");
+		return;
+	}
+	id = evhttp_find_header(&q, "migration");
+	if (id != NULL && strlen(id) != 36) {
+		evhttp_clear_headers(&q);
+		reply_error(a->req, MIG_E_BAD_REQUEST, "migration must be a migration id");
+		return;
+	}
+	if (events_watch(a->req, id) != 0)
+		reply_error(a->req, MIG_E_LIMIT, "%u event watchers already (max_watchers)",
+		    events_watchers());
+	evhttp_clear_headers(&q);
+}
+
+static void
+h_metrics(struct route_args *a)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	metrics_render(buf);
+	evhttp_add_header(evhttp_request_get_output_headers(a->req), "Content-Type",
+	    "text/plain; version=0.0.4");
+	evhttp_send_reply(a->req, 200, "OK", buf);
+	evbuffer_free(buf);
+}
+
+static const struct route routes[] = {
+	{EVHTTP_REQ_GET, "/v1/health", 0, h_health},
+	{EVHTTP_REQ_GET, "/v1/devices", 0, h_devices},
+	{EVHTTP_REQ_GET, "/v1/devices/*", 0, h_device},
+	{EVHTTP_REQ_POST, "/v1/devices/*/incoming", 1, h_incoming},
+	{EVHTTP_REQ_GET, "/v1/migrations", 0, h_migrations},
+	{EVHTTP_REQ_POST, "/v1/migrations", 1, h_migrate},
+	{EVHTTP_REQ_GET, "/v1/migrations/*", 0, h_migration},
+	{EVHTTP_REQ_GET, "/v1/migrations/*/bitmap", 0, h_bitmap},
+	{EVHTTP_REQ_POST, "/v1/migrations/*/switchover", 1, h_switchover},
+	{EVHTTP_REQ_POST, "/v1/migrations/*/cancel", 1, h_cancel},
+	{EVHTTP_REQ_GET, "/v1/events", 0, h_events},
+	{EVHTTP_REQ_GET, "/metrics", 0, h_metrics},
+};
+
+/* Match path against pattern; "*" matches one non-empty segment. */
+static int
+route_match(const char *pattern, char *path, struct route_args *a)
+{
+	char pat[128], *ps, *pp, *psave, *ppsave;
+	int nseg = 0;
+
+	snprintf(pat, sizeof(pat), "%s", pattern);
+	ps = strtok_r(pat, "/", &psave);
+	pp = strtok_r(path, "/", &ppsave);
+	while (ps != NULL && pp != NULL) {
+		if (strcmp(ps, "*") == 0) {
+			if (nseg >= CONTROL_MAX_SEGMENTS)
+				return 0;
+			a->seg[nseg++] = pp;
+		} else if (strcmp(ps, pp) != 0)
+			return 0;
+		ps = strtok_r(NULL, "/", &psave);
+		pp = strtok_r(NULL, "/", &ppsave);
+	}
+	return ps == NULL && pp == NULL;
+}
+
+static void
+log_caller(struct evhttp_request *req, const char *method, const char *path)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (bev != NULL &&
+	    getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		log_info("control: %s %s by uid %u pid %d", method, path, (unsigned)cred.uid,
+		    (int)cred.pid);
+	else
+		log_info("control: %s %s", method, path);
+}
+
+static int
+read_body(struct route_args *a)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(a->req);
+	size_t n = evbuffer_get_length(in);
+	json_error_t jerr;
+	const char *p;
+
+	if (n == 0) {
+		a->body = json_object();
+		return 0;
+	}
+	p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+	a->body = json_loadb(p, n, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK * 0, &jerr);
+	if (a->body == NULL) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "body is not valid JSON: %s (line %d, "
+		    "column %d)", jerr.text, jerr.line, jerr.column);
+		return -1;
+	}
+	if (!json_is_object(a->body)) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "body must be a JSON object");
+		json_decref(a->body);
+		a->body = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+control_dispatch(struct evhttp_request *req, void *arg)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	struct evhttp_uri *u = evhttp_uri_parse_with_flags(uri, 0);
+	char path[512], tmp[512], *decoded;
+	struct route_args a;
+	int path_known = 0;
+	size_t i;
+
+	memset(&a, 0, sizeof(a));
+	a.req = req;
+	if (u == NULL || evhttp_uri_get_path(u) == NULL) {
+		reply_error(req, MIG_E_BAD_REQUEST, "malformed request URI");
+		goto out;
+	}
+	decoded = evhttp_uridecode(evhttp_uri_get_path(u), 0, NULL);
+	if (decoded == NULL || strlen(decoded) >= sizeof(path)) {
+		free(decoded);
+		reply_error(req, MIG_E_BAD_REQUEST, "request path too long");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s", decoded);
+	free(decoded);
+	a.query = evhttp_uri_get_query(u);
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		snprintf(tmp, sizeof(tmp), "%s", path);
+		memset(a.seg, 0, sizeof(a.seg));
+		if (!route_match(routes[i].pattern, tmp, &a))
+			continue;
+		path_known = 1;
+		if (routes[i].method != method)
+			continue;
+		if (routes[i].mutating) {
+			log_caller(req, "POST", path);
+			if (read_body(&a) != 0)
+				goto out;
+		}
+		/* The segments point into tmp, which lives until the handler returns. */
+		routes[i].handler(&a);
+		goto out;
+	}
+	if (path_known) {
+		reply_json(req, 405, json_pack("{s:{s:s, s:s}}", "error", "code", "bad-request",
+		    "message", "method not allowed on this path"));
+		goto out;
+	}
+	reply_error(req, MIG_E_NOT_FOUND, "no such endpoint: %s", path);
+out:
+	json_decref(a.body);
+	if (u != NULL)
+		evhttp_uri_free(u);
+}
+
+/* Refuse to take over the socket of a daemon that is still running. */
+static int
+socket_in_use(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, rc;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	return rc == 0;
+}
+
+int
+control_start(struct event_base *base, const char *path, const char *group)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	struct group *gr;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("control socket %s: path too long", path);
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("control socket %s: exists and is not a socket", path);
+			return -1;
+		}
+		if (socket_in_use(path)) {
+			log_warnx("control socket %s: another vfio-migd is listening there", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
+		log_warn("control socket %s: socket", path);
+		return -1;
+	}
+	/* Create it closed to everyone, then open it to the group. */
+	{
+		mode_t old = umask(0177);
+		int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+
+		umask(old);
+		if (rc != 0) {
+			log_warn("control socket %s: bind", path);
+			close(fd);
+			return -1;
+		}
+	}
+	if (group != NULL) {
+		if ((gr = getgrnam(group)) == NULL) {
+			log_warnx("control socket %s: no group named %s (control_group)", path, group);
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		if (chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+			log_warn("control socket %s: chown to group %s", path, group);
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+	}
+	if (chmod(path, 0660) != 0 || listen(fd, 64) != 0) {
+		log_warn("control socket %s", path);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	listener = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    -1, fd);
+	http = evhttp_new(base);
+	evhttp_set_max_body_size(http, CONTROL_MAX_BODY);
+	evhttp_set_max_headers_size(http, CONTROL_MAX_HEADERS);
+	evhttp_set_timeout(http, 30);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	evhttp_set_gencb(http, control_dispatch, NULL);
+	if (evhttp_bind_listener(http, listener) == NULL) {
+		log_warnx("control socket %s: cannot serve HTTP on it", path);
+		return -1;
+	}
+	socket_path = strdup(path);
+	log_info("control API on %s (mode 0660%s%s)", path, group ? ", group " : "",
+	    group ? group : "");
+	return 0;
+}
+
+void
+control_stop(void)
+{
+	events_close_all();
+	if (http != NULL)
+		evhttp_free(http); /* frees the bound listener too */
+	http = NULL;
+	listener = NULL;
+	if (socket_path != NULL) {
+		unlink(socket_path);
+		free(socket_path);
+		socket_path = NULL;
+	}
+}

@@ -1,0 +1,472 @@
+/*
+ * dest.c: the destination engine.
+ *
+ *   WAITING (token issued) --valid HELLO--> RECEIVING (device RESUMING)
+ *   RECEIVING --END verified, device RUNNING--> COMMITTED (COMMIT sent)
+ *   COMMITTED --ACK--> DONE
+ *
+ * Nothing reaches the device before a HELLO has shown the one-time token
+ * for this device and a compatible identity. On any error before the
+ * device resumed, the device is reset (its half-written state discarded)
+ * and the source is told with an ERROR frame carrying the reason.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <uuid/uuid.h>
+
+#include "bitmap.h"
+#include "daemon.h"
+#include "device.h"
+#include "engine.h"
+#include "errors.h"
+#include "frame.h"
+#include "hook.h"
+#include "log.h"
+#include "peer.h"
+#include "xmalloc.h"
+
+enum dst_state {
+	DST_WAITING,
+	DST_RECEIVING,
+	DST_COMMITTED,
+	DST_DONE,
+};
+
+struct dest_engine {
+	struct migration *m;
+	struct mig_device *dev;
+	struct peer_conn *c;
+	enum dst_state st;
+	struct event *expiry;
+	uint64_t caps;
+	uint64_t seq;
+	int partial_record; /* bytes of a record written, not yet committed */
+	EVP_MD_CTX *sha;
+	uint64_t total_bytes, total_chunks, total_pages;
+	uint64_t first_stopcopy_ns;
+	uint64_t last_sample_ns, last_sample_bytes;
+};
+
+void
+dest_engine_free(struct migration *m)
+{
+	struct dest_engine *d = m->dst;
+
+	if (d == NULL)
+		return;
+	if (d->c != NULL)
+		peer_close(d->c);
+	event_free(d->expiry);
+	EVP_MD_CTX_free(d->sha);
+	free(d);
+	m->dst = NULL;
+}
+
+static void dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reset the device unless it already runs the migrated state. */
+static void
+dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
+{
+	struct migration *m = d->m;
+	enum dst_state was = d->st;
+	char msg[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (d->st == DST_DONE || migration_phase_is_final(m->phase))
+		return;
+	d->st = DST_DONE;
+	evtimer_del(d->expiry);
+	if (d->c != NULL) {
+		peer_send_error(d->c, code, msg);
+		peer_close_after_flush(d->c);
+		d->c = NULL;
+	}
+	if (was == DST_RECEIVING) {
+		rc = d->dev->ops->reset(d->dev);
+		if (rc != 0)
+			log_warnx("migration %s: device %s: reset failed: %s", m->id_str,
+			    d->dev->name, strerror(-rc));
+		else
+			log_info("migration %s: device %s reset, received state discarded",
+			    m->id_str, d->dev->name);
+	}
+	migration_fail(m, code, "%s", msg);
+}
+
+static void
+dst_expired_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dest_engine *d = arg;
+
+	if (d->st == DST_WAITING)
+		dst_fail(d, MIG_E_TOKEN_EXPIRED, "no source presented the token before it expired");
+}
+
+int
+dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t errlen)
+{
+	const struct mig_config *cfg = daemon_ctx.cfg;
+	struct timeval tv = {(time_t)cfg->daemon.token_ttl_s, 0};
+	uint8_t raw[32];
+	struct dest_engine *d;
+	struct migration *m;
+	size_t i;
+
+	if (dev->busy != NULL) {
+		snprintf(err, errlen, "device %s is busy with migration %s", dev->name,
+		    dev->busy->id_str);
+		return MIG_E_DEVICE_BUSY;
+	}
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		snprintf(err, errlen, "no randomness for a token");
+		return MIG_E_INTERNAL;
+	}
+	m = migration_new(MIG_ROLE_DESTINATION, dev, NULL);
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(m->token + 2 * i, 3, "%02x", raw[i]);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	m->token_expires = time(NULL) + (time_t)cfg->daemon.token_ttl_s;
+	d = xcalloc(1, sizeof(*d));
+	d->m = m;
+	d->dev = dev;
+	d->st = DST_WAITING;
+	d->sha = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
+	d->expiry = evtimer_new(daemon_ctx.base, dst_expired_cb, d);
+	evtimer_add(d->expiry, &tv);
+	m->dst = d;
+	if (dev->guest_memory_size > 0) {
+		m->dirty_page_size = dev->guest_page_size;
+		m->dirty_union_pages = dev->guest_memory_size / dev->guest_page_size;
+		m->dirty_union = xcalloc(1, MIG_BITMAP_RAW_LEN(m->dirty_union_pages));
+	}
+	*out = m;
+	hook_fire("prepare", m);
+	return MIG_OK;
+}
+
+static void
+dst_apply_data(struct dest_engine *d, const struct mig_data *dt)
+{
+	struct migration *m = d->m;
+	int rc;
+
+	if (dt->phase == MIG_PHASE_STOPCOPY && m->phase == PHASE_PRECOPY) {
+		d->first_stopcopy_ns = mono_ns();
+		migration_set_phase(m, PHASE_STOPCOPY);
+	} else if (dt->phase == MIG_PHASE_PRECOPY && m->phase == PHASE_STOPCOPY) {
+		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "pre-copy data after stop-copy data");
+		return;
+	}
+	if (dt->payload_len > 0 &&
+	    (rc = d->dev->ops->resume_write(d->dev, dt->payload, dt->payload_len)) != 0) {
+		dst_fail(d, MIG_E_DEVICE_IO, "device %s refused data chunk %llu: %s", d->dev->name,
+		    (unsigned long long)dt->seq, strerror(-rc));
+		return;
+	}
+	d->partial_record = 1;
+	EVP_DigestUpdate(d->sha, dt->payload, dt->payload_len);
+	d->total_bytes += dt->payload_len;
+	d->total_chunks++;
+	m->bytes_transferred += dt->payload_len;
+	if (dt->flags & MIG_DATA_END_OF_RECORD) {
+		if ((rc = d->dev->ops->resume_commit(d->dev)) != 0) {
+			dst_fail(d, MIG_E_DEVICE_IO, "device %s refused record ending at chunk %llu: %s",
+			    d->dev->name, (unsigned long long)dt->seq, strerror(-rc));
+			return;
+		}
+		d->partial_record = 0;
+	}
+}
+
+static void
+dst_apply_bitmap(struct dest_engine *d, const struct mig_bitmap *bm)
+{
+	struct migration *m = d->m;
+	struct mig_device *dev = d->dev;
+	struct mig_bitmap_iter it;
+	uint64_t page, pfn, k = 0;
+
+	if (!(d->caps & MIG_CAP_BITMAP) || m->dirty_union == NULL) {
+		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "dirty bitmap, but none was agreed");
+		return;
+	}
+	if (bm->page_size != m->dirty_page_size || bm->start_pfn > m->dirty_union_pages ||
+	    bm->page_count > m->dirty_union_pages - bm->start_pfn) {
+		dst_fail(d, MIG_E_MALFORMED,
+		    "dirty bitmap [%llu, +%u) of %u-byte pages is outside guest memory (%llu pages "
+		    "of %u)",
+		    (unsigned long long)bm->start_pfn, bm->page_count, bm->page_size,
+		    (unsigned long long)m->dirty_union_pages, m->dirty_page_size);
+		return;
+	}
+	if (bm->contents != NULL && !(d->caps & MIG_CAP_PAGE_CONTENTS)) {
+		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "page contents, but none were agreed");
+		return;
+	}
+	mig_bitmap_iter_init(&it, bm->encoding, bm->encoded, bm->encoded_len, bm->page_count);
+	while (mig_bitmap_iter_next(&it, &page)) {
+		pfn = bm->start_pfn + page;
+		if (bm->contents != NULL)
+			memcpy(dev->guest_memory + pfn * bm->page_size,
+			    bm->contents + (k++) * bm->page_size, bm->page_size);
+		if (!(m->dirty_union[pfn / 8] & (1u << (pfn % 8)))) {
+			m->dirty_union[pfn / 8] |= (uint8_t)(1u << (pfn % 8));
+			m->dirty_pages++;
+		}
+	}
+	d->total_pages += bm->dirty_count;
+	m->bytes_transferred += bm->contents_len;
+}
+
+static void
+dst_on_end(struct dest_engine *d, const struct mig_end *e)
+{
+	struct migration *m = d->m;
+	uint8_t digest[MIG_SHA256_LEN];
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 16];
+	unsigned int dlen = 0;
+	struct mig_commit cm;
+	uint64_t t0 = mono_ns();
+	int rc;
+
+	if (d->first_stopcopy_ns == 0)
+		d->first_stopcopy_ns = t0;
+	if (d->partial_record) {
+		dst_fail(d, MIG_E_LENGTH_MISMATCH, "END in the middle of a device data record");
+		return;
+	}
+	if (e->total_bytes != d->total_bytes || e->total_chunks != d->total_chunks ||
+	    e->total_pages != d->total_pages) {
+		dst_fail(d, MIG_E_LENGTH_MISMATCH,
+		    "END announces %llu bytes in %llu chunks and %llu pages; received %llu bytes "
+		    "in %llu chunks and %llu pages",
+		    (unsigned long long)e->total_bytes, (unsigned long long)e->total_chunks,
+		    (unsigned long long)e->total_pages, (unsigned long long)d->total_bytes,
+		    (unsigned long long)d->total_chunks, (unsigned long long)d->total_pages);
+		return;
+	}
+	EVP_DigestFinal_ex(d->sha, digest, &dlen);
+	if (CRYPTO_memcmp(digest, e->sha256, sizeof(digest)) != 0) {
+		dst_fail(d, MIG_E_DIGEST_MISMATCH,
+		    "SHA-256 of the %llu bytes received differs from the source's",
+		    (unsigned long long)d->total_bytes);
+		return;
+	}
+	if (m->phase == PHASE_PRECOPY)
+		migration_set_phase(m, PHASE_STOPCOPY);
+	if ((rc = d->dev->ops->resume_end(d->dev)) != 0) {
+		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused to run the received state: %s",
+		    d->dev->name, strerror(-rc));
+		return;
+	}
+	m->downtime_ms = (mono_ns() - d->first_stopcopy_ns) / 1000000u;
+	hook_fire("resumed", m);
+	memset(&cm, 0, sizeof(cm));
+	cm.bytes_received = d->total_bytes;
+	cm.resume_ms = (uint32_t)((mono_ns() - t0) / 1000000u);
+	peer_send(d->c, buf, mig_encode_commit(buf, sizeof(buf), &cm));
+	d->st = DST_COMMITTED;
+	m->pending_bytes = 0;
+	log_info("migration %s: device %s verified (%llu bytes, SHA-256 match) and running",
+	    m->id_str, d->dev->name, (unsigned long long)d->total_bytes);
+	migration_set_phase(m, PHASE_COMPLETING);
+}
+
+static void
+dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
+{
+	struct dest_engine *d = arg;
+	struct migration *m = d->m;
+	uint64_t seq;
+
+	switch (f->hdr.type) {
+	case MIG_FRAME_DATA:
+	case MIG_FRAME_BITMAP:
+		if (d->st != DST_RECEIVING)
+			break;
+		seq = f->hdr.type == MIG_FRAME_DATA ? f->u.data.seq : f->u.bitmap.seq;
+		if (seq != d->seq) {
+			dst_fail(d, MIG_E_BAD_SEQUENCE, "chunk %llu arrived, %llu expected",
+			    (unsigned long long)seq, (unsigned long long)d->seq);
+			return;
+		}
+		d->seq++;
+		if (f->hdr.type == MIG_FRAME_DATA)
+			dst_apply_data(d, &f->u.data);
+		else
+			dst_apply_bitmap(d, &f->u.bitmap);
+		return;
+	case MIG_FRAME_END:
+		if (d->st != DST_RECEIVING)
+			break;
+		dst_on_end(d, &f->u.end);
+		return;
+	case MIG_FRAME_ACK:
+		if (d->st != DST_COMMITTED)
+			break;
+		d->st = DST_DONE;
+		peer_close(c);
+		d->c = NULL;
+		log_info("migration %s: source acknowledged; completed", m->id_str);
+		migration_set_phase(m, PHASE_COMPLETED);
+		return;
+	case MIG_FRAME_ERROR: {
+		int code = mig_err_known((int)f->u.error.code) ? (int)f->u.error.code
+							       : MIG_E_PEER_ERROR;
+
+		d->c = NULL;
+		peer_close(c);
+		if (d->st == DST_COMMITTED) {
+			d->st = DST_DONE;
+			migration_fail(m, code,
+			    "source reported %s after COMMIT: %.*s; the device here runs the "
+			    "migrated state",
+			    mig_err_name(code), (int)f->u.error.message.len, f->u.error.message.ptr);
+			return;
+		}
+		dst_fail(d, code, "source reported %s: %.*s", mig_err_name(code),
+		    (int)f->u.error.message.len, f->u.error.message.ptr);
+		return;
+	}
+	default:
+		break;
+	}
+	dst_fail(d, MIG_E_UNEXPECTED_FRAME, "unexpected %s frame from the source",
+	    mig_frame_type_name(f->hdr.type));
+}
+
+static void
+dst_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
+{
+	struct dest_engine *d = arg;
+	struct migration *m = d->m;
+
+	d->c = NULL;
+	if (d->st == DST_COMMITTED) {
+		/* The device runs here; the source may not know. Say so loudly. */
+		d->st = DST_DONE;
+		migration_fail(m, code,
+		    "%s after COMMIT was sent: the device here runs the migrated state, but the "
+		    "source may have rolled back and be running too; check the source",
+		    msg);
+		return;
+	}
+	dst_fail(d, code, "%s", msg);
+}
+
+static const struct peer_handler dst_handler = {
+	.on_frame = dst_on_frame,
+	.on_closed = dst_on_closed,
+};
+
+static int
+str_eq(const struct mig_str *s, const char *c)
+{
+	return strlen(c) == s->len && memcmp(s->ptr, c, s->len) == 0;
+}
+
+/* A HELLO on a fresh connection: find whose token it is, check the device,
+ * and only then hand the connection to that migration. */
+void
+dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
+{
+	const struct mig_hello *h = &f->u.hello;
+	char name[MIG_NAME_MAX + 1];
+	struct mig_device *dev;
+	struct dest_engine *d;
+	struct migration *m;
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 64 + MIG_IDENTITY_MAX];
+	struct mig_hello_ack ack;
+	int rc;
+
+	if (h->version_min > MIG_PROTO_VERSION_MAX || h->version_max < MIG_PROTO_VERSION_MIN) {
+		peer_abort(c, MIG_E_VERSION_MISMATCH, "no common protocol version (we speak 1..1)");
+		return;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)h->device.len, h->device.ptr);
+	if ((dev = device_find(name)) == NULL) {
+		peer_abort(c, MIG_E_UNKNOWN_DEVICE, "no device of that name here");
+		return;
+	}
+	m = migration_find_by_token(h->token.ptr, h->token.len);
+	if (m == NULL || m->device != dev) {
+		peer_abort(c, MIG_E_BAD_TOKEN, "token not issued for this device (run incoming first)");
+		return;
+	}
+	d = m->dst;
+	if (d == NULL || d->st != DST_WAITING || m->token_used) {
+		peer_abort(c, MIG_E_TOKEN_EXPIRED, "token already used");
+		return;
+	}
+	if (time(NULL) > m->token_expires) {
+		peer_abort(c, MIG_E_TOKEN_EXPIRED, "token expired");
+		dst_fail(d, MIG_E_TOKEN_EXPIRED, "token expired");
+		return;
+	}
+	/* The token is good: from here it is spent, whatever happens. */
+	m->token_used = 1;
+	m->token[0] = '\0';
+	memcpy(m->peer_id, h->migration_id, MIG_UUID_LEN);
+	uuid_unparse_lower(m->peer_id, m->peer_id_str);
+	snprintf(m->peer, sizeof(m->peer), "%s", peer_name(c));
+	m->state_size = h->state_size;
+	if (!str_eq(&h->identity, dev->identity) || !str_eq(&h->compat, dev->compat)) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "source device is %.*s (%.*s), this one is %s (%s)",
+		    (int)h->identity.len, h->identity.ptr, (int)h->compat.len, h->compat.ptr,
+		    dev->identity, dev->compat);
+		peer_abort(c, MIG_E_INCOMPATIBLE_DEVICE, msg);
+		dst_fail(d, MIG_E_INCOMPATIBLE_DEVICE, "%s", msg);
+		return;
+	}
+	if (h->channels != 1) {
+		peer_abort(c, MIG_E_DEVICE_UNSUPPORTED, "only one channel per migration is supported");
+		dst_fail(d, MIG_E_DEVICE_UNSUPPORTED, "source asked for %u channels", h->channels);
+		return;
+	}
+	evtimer_del(d->expiry);
+	if ((rc = dev->ops->resume_begin(dev)) != 0) {
+		peer_abort(c, MIG_E_DEVICE_STATE, "destination device refused RESUMING");
+		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused RESUMING: %s", dev->name,
+		    strerror(-rc));
+		return;
+	}
+	d->c = c;
+	d->st = DST_RECEIVING;
+	d->caps = dev->guest_memory_size > 0 ? h->capabilities & (MIG_CAP_BITMAP |
+	    MIG_CAP_PAGE_CONTENTS) : 0;
+	peer_set_handler(c, &dst_handler, d, 0);
+	memset(&ack, 0, sizeof(ack));
+	ack.version = MIG_PROTO_VERSION;
+	memcpy(ack.migration_id, m->id, MIG_UUID_LEN);
+	ack.capabilities = d->caps;
+	ack.identity.ptr = dev->identity;
+	ack.identity.len = (uint16_t)strlen(dev->identity);
+	peer_send(c, buf, mig_encode_hello_ack(buf, sizeof(buf), &ack));
+	log_info("migration %s: accepted source %s (its migration %s) for device %s", m->id_str,
+	    m->peer, m->peer_id_str, dev->name);
+	migration_set_phase(m, PHASE_PRECOPY);
+}
+
+void dest_cancel(struct migration *m, int code, const char *why);
+void
+dest_cancel(struct migration *m, int code, const char *why)
+{
+	if (m->dst != NULL)
+		dst_fail(m->dst, code, "%s", why);
+}

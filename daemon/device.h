@@ -1,0 +1,79 @@
+/*
+ * device.h: a device the daemon can migrate, whatever its backend.
+ *
+ * The engines (source.c, dest.c) see a device only through struct
+ * device_ops; each backend lives in daemon/devices/ and fills the table.
+ * The registry here owns the configured devices and which migration, if
+ * any, holds each one.
+ */
+#ifndef MIG_DEVICE_H
+#define MIG_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "config_file.h"
+#include "frame.h"
+
+struct mig_device;
+struct migration;
+
+struct device_ops {
+	/* Pre-copy (device keeps running) or straight to stop-copy. */
+	int (*save_begin)(struct mig_device *dev, int precopy);
+	int (*save_stop)(struct mig_device *dev); /* pre-copy -> stop-copy */
+	int (*pending)(struct mig_device *dev, uint64_t *bytes);
+	/* Next record of device data; *size 0 when none is ready now. */
+	int (*save_next)(struct mig_device *dev, uint64_t *size);
+	int (*save_read)(struct mig_device *dev, uint64_t off, void *buf, size_t len);
+	const uint8_t *(*save_mapped)(struct mig_device *dev); /* or NULL */
+	int (*save_end)(struct mig_device *dev); /* stopped for good */
+	int (*rollback)(struct mig_device *dev); /* back to running */
+
+	int (*resume_begin)(struct mig_device *dev);
+	int (*resume_write)(struct mig_device *dev, const void *buf, size_t len);
+	int (*resume_commit)(struct mig_device *dev); /* end of one record */
+	int (*resume_end)(struct mig_device *dev);    /* device running */
+	int (*reset)(struct mig_device *dev);
+
+	/* Dirty pages of guest memory since the last call (get-and-clear),
+	 * OR-ed into a raw bitmap; NULL when the device does no DMA. */
+	int (*dirty_bitmap)(struct mig_device *dev, uint64_t start_pfn, uint64_t npages,
+	    uint8_t *bitmap, uint64_t *dirty);
+
+	const char *(*state_name)(struct mig_device *dev);
+	void (*close)(struct mig_device *dev);
+};
+
+struct mig_device {
+	char *name;
+	const char *backend; /* "sim", "vfio-v1", "vfio-v2" */
+	const struct device_ops *ops;
+	void *priv;
+	char identity[MIG_IDENTITY_MAX + 1];
+	char compat[MIG_COMPAT_MAX + 1];
+	uint64_t state_size; /* estimate of the device data, bytes */
+	/* Guest memory the device DMAs into, when it has any. */
+	uint8_t *guest_memory;
+	uint64_t guest_memory_size;
+	uint32_t guest_page_size;
+	struct migration *busy; /* the migration holding the device, or NULL */
+};
+
+/* Open every configured device; on failure logs and returns -1 (the daemon
+ * does not start with a device it cannot open). */
+int devices_open(const struct mig_config *cfg, struct event_base *base);
+void devices_close(void);
+struct mig_device *device_find(const char *name);
+size_t device_count(void);
+struct mig_device *device_at(size_t i);
+json_t *device_to_json(struct mig_device *dev);
+
+/* Backends. */
+int sim_backend_open(struct mig_device *dev, const struct mig_device_config *cfg,
+    struct event_base *base);
+
+#endif

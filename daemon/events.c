@@ -1,0 +1,189 @@
+/*
+ * events.c: fan-out of JSON-line events to GET /v1/events watchers.
+ */
+#include "events.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+
+#include "daemon.h"
+#include "device.h"
+#include "log.h"
+#include "migration.h"
+#include "xmalloc.h"
+
+/* A watcher more than this far behind is cut off. */
+#define EVENTS_MAX_BACKLOG (1u << 20)
+
+struct watcher {
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	char filter[37]; /* migration id, or "" for all */
+	struct watcher *next;
+};
+
+static struct watcher *watchers;
+static unsigned nwatchers;
+static uint64_t dropped;
+
+unsigned
+events_watchers(void)
+{
+	return nwatchers;
+}
+
+uint64_t
+events_dropped(void)
+{
+	return dropped;
+}
+
+static void
+watcher_unlink(struct watcher *w)
+{
+	struct watcher **pp;
+
+	for (pp = &watchers; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			nwatchers--;
+			return;
+		}
+}
+
+static void
+watcher_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct watcher *w = arg;
+
+	watcher_unlink(w);
+	free(w);
+}
+
+static void
+watcher_drop(struct watcher *w, const char *why)
+{
+	struct evhttp_connection *evcon = w->evcon;
+
+	log_warnx("event watcher dropped: %s", why);
+	watcher_unlink(w);
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	free(w);
+	evhttp_connection_free(evcon);
+}
+
+int
+events_watch(struct evhttp_request *req, const char *migration_id)
+{
+	struct watcher *w;
+
+	if (nwatchers >= daemon_ctx.cfg->daemon.max_watchers)
+		return -1;
+	w = xcalloc(1, sizeof(*w));
+	w->req = req;
+	w->evcon = evhttp_request_get_connection(req);
+	if (migration_id != NULL)
+		snprintf(w->filter, sizeof(w->filter), "%s", migration_id);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/x-ndjson");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
+	evhttp_send_reply_start(req, 200, "OK");
+	/* A watcher may hear nothing for hours: no idle timeout on it. */
+	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(w->evcon), NULL, NULL);
+	evhttp_connection_set_closecb(w->evcon, watcher_closed_cb, w);
+	w->next = watchers;
+	watchers = w;
+	nwatchers++;
+	return 0;
+}
+
+static json_t *
+now_json(void)
+{
+	struct timespec ts;
+	char buf[40];
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
+	return json_string(buf);
+}
+
+void
+events_publish(json_t *ev)
+{
+	struct watcher *w, *next;
+	struct evbuffer *line;
+	const char *mid;
+	char *s;
+
+	json_object_set_new(ev, "time", now_json());
+	if (watchers == NULL) {
+		json_decref(ev);
+		return;
+	}
+	s = json_dumps(ev, JSON_COMPACT);
+	mid = json_string_value(json_object_get(ev, "migration"));
+	for (w = watchers; w != NULL; w = next) {
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(w->evcon);
+
+		next = w->next;
+		if (w->filter[0] != '\0' && (mid == NULL || strcmp(mid, w->filter) != 0))
+			continue;
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > EVENTS_MAX_BACKLOG) {
+			dropped++;
+			watcher_drop(w, "not reading its events");
+			continue;
+		}
+		line = evbuffer_new();
+		evbuffer_add_printf(line, "%s\n", s);
+		evhttp_send_reply_chunk(w->req, line);
+		evbuffer_free(line);
+	}
+	free(s);
+	json_decref(ev);
+}
+
+void
+events_migration_created(const struct migration *m)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "type", "created", "migration", m->id_str,
+	    "role", migration_role_name(m->role), "device", m->device->name);
+
+	events_publish(ev);
+}
+
+void
+events_migration_phase(const struct migration *m, const char *from, const char *to)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "phase", "migration",
+	    m->id_str, "device", m->device->name, "from", from, "to", to);
+
+	json_object_set_new(ev, "phase", json_string(to));
+	json_object_set_new(ev, "object", migration_to_json(m));
+	events_publish(ev);
+}
+
+void
+events_migration_progress(const struct migration *m)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s}", "type", "progress", "migration", m->id_str,
+	    "phase", migration_phase_name(m->phase));
+
+	json_object_set_new(ev, "object", migration_to_json(m));
+	events_publish(ev);
+}
+
+void
+events_close_all(void)
+{
+	while (watchers != NULL)
+		watcher_drop(watchers, "daemon shutting down");
+}

@@ -1,0 +1,321 @@
+/*
+ * migration.c: migration objects, their phase machine and their JSON.
+ *
+ * It never touches a device or a socket: the engines do, and report here.
+ */
+#include "migration.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <uuid/uuid.h>
+
+#include "daemon.h"
+#include "device.h"
+#include "engine.h"
+#include "errors.h"
+#include "events.h"
+#include "hook.h"
+#include "metrics.h"
+#include "log.h"
+#include "xmalloc.h"
+
+static struct migration *migrations;
+
+static const char *const phase_names[] = {
+	[PHASE_SETUP] = "setup",
+	[PHASE_PRECOPY] = "precopy",
+	[PHASE_SWITCHOVER_PENDING] = "switchover-pending",
+	[PHASE_STOPCOPY] = "stopcopy",
+	[PHASE_COMPLETING] = "completing",
+	[PHASE_COMPLETED] = "completed",
+	[PHASE_FAILED] = "failed",
+	[PHASE_CANCELLED] = "cancelled",
+};
+
+const char *
+migration_phase_name(enum mig_phase phase)
+{
+	if ((size_t)phase < sizeof(phase_names) / sizeof(phase_names[0]))
+		return phase_names[phase];
+	return "?";
+}
+
+const char *
+migration_role_name(enum mig_role role)
+{
+	return role == MIG_ROLE_SOURCE ? "source" : "destination";
+}
+
+int
+migration_phase_is_final(enum mig_phase phase)
+{
+	return phase == PHASE_COMPLETED || phase == PHASE_FAILED || phase == PHASE_CANCELLED;
+}
+
+uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+migration_free(struct migration *m)
+{
+	source_engine_free(m);
+	dest_engine_free(m);
+	free(m->dirty_union);
+	free(m);
+}
+
+/* Keep the newest `history` finished migrations; running ones always stay. */
+static void
+migration_prune(void)
+{
+	struct migration **pp = &migrations, *m;
+	uint32_t kept = 0, limit = daemon_ctx.cfg != NULL ? daemon_ctx.cfg->daemon.history : 100;
+
+	while ((m = *pp) != NULL) {
+		if (migration_phase_is_final(m->phase) && kept++ >= limit) {
+			*pp = m->next;
+			migration_free(m);
+			continue;
+		}
+		pp = &m->next;
+	}
+}
+
+struct migration *
+migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
+{
+	struct migration *m = xcalloc(1, sizeof(*m));
+	uuid_t u;
+
+	if (id != NULL)
+		memcpy(m->id, id, MIG_UUID_LEN);
+	else {
+		uuid_generate_random(u);
+		memcpy(m->id, u, MIG_UUID_LEN);
+	}
+	uuid_unparse_lower(m->id, m->id_str);
+	m->role = role;
+	m->phase = PHASE_SETUP;
+	m->device = dev;
+	dev->busy = m;
+	clock_gettime(CLOCK_REALTIME, &m->started_at);
+	m->start_mono_ns = mono_ns();
+	migration_prune();
+	m->next = migrations;
+	migrations = m;
+	log_info("migration %s: created, %s of device %s", m->id_str, migration_role_name(role),
+	    dev->name);
+	events_migration_created(m);
+	return m;
+}
+
+struct migration *
+migration_find(const char *id_str)
+{
+	struct migration *m;
+
+	for (m = migrations; m != NULL; m = m->next)
+		if (strcmp(m->id_str, id_str) == 0)
+			return m;
+	return NULL;
+}
+
+struct migration *
+migration_find_by_token(const char *token, size_t len)
+{
+	struct migration *m;
+
+	for (m = migrations; m != NULL; m = m->next) {
+		if (m->role != MIG_ROLE_DESTINATION || m->token[0] == '\0')
+			continue;
+		if (strlen(m->token) == len && CRYPTO_memcmp(m->token, token, len) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+struct migration *
+migration_first(void)
+{
+	return migrations;
+}
+
+void
+migration_free_all(void)
+{
+	struct migration *m;
+
+	while ((m = migrations) != NULL) {
+		migrations = m->next;
+		migration_free(m);
+	}
+}
+
+/* The arcs a migration may take; anything else is a bug in an engine. */
+static int
+phase_arc_allowed(enum mig_phase from, enum mig_phase to)
+{
+	if (migration_phase_is_final(from))
+		return 0;
+	if (to == PHASE_FAILED || to == PHASE_CANCELLED)
+		return 1;
+	switch (from) {
+	case PHASE_SETUP:
+		return to == PHASE_PRECOPY;
+	case PHASE_PRECOPY:
+		return to == PHASE_SWITCHOVER_PENDING || to == PHASE_STOPCOPY;
+	case PHASE_SWITCHOVER_PENDING:
+		return to == PHASE_STOPCOPY;
+	case PHASE_STOPCOPY:
+		return to == PHASE_COMPLETING;
+	case PHASE_COMPLETING:
+		return to == PHASE_COMPLETED;
+	default:
+		return 0;
+	}
+}
+
+static uint64_t
+ms_between(uint64_t from_ns, uint64_t to_ns)
+{
+	return to_ns > from_ns ? (to_ns - from_ns) / 1000000u : 0;
+}
+
+void
+migration_set_phase(struct migration *m, enum mig_phase phase)
+{
+	enum mig_phase old = m->phase;
+
+	if (old == phase)
+		return;
+	if (!phase_arc_allowed(old, phase)) {
+		log_warnx("migration %s: refused phase change %s -> %s", m->id_str,
+		    migration_phase_name(old), migration_phase_name(phase));
+		return;
+	}
+	m->phase = phase;
+	if (old == PHASE_SETUP)
+		m->setup_ms = ms_between(m->start_mono_ns, mono_ns());
+	log_info("migration %s: device %s phase %s -> %s", m->id_str, m->device->name,
+	    migration_phase_name(old), migration_phase_name(phase));
+	if (migration_phase_is_final(phase)) {
+		clock_gettime(CLOCK_REALTIME, &m->finished_at);
+		m->total_ms = ms_between(m->start_mono_ns, mono_ns());
+		m->throughput_bps = m->total_ms > 0 ? m->bytes_transferred * 8000 / m->total_ms
+						    : m->throughput_bps;
+		if (m->device->busy == m)
+			m->device->busy = NULL;
+		m->token[0] = '\0';
+		metrics_migration_finished(m);
+	}
+	events_migration_phase(m, migration_phase_name(old), migration_phase_name(phase));
+	if (old == PHASE_SETUP && phase == PHASE_PRECOPY)
+		hook_fire("started", m);
+	else if (migration_phase_is_final(phase))
+		hook_fire(migration_phase_name(phase), m);
+}
+
+void
+migration_fail(struct migration *m, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (migration_phase_is_final(m->phase))
+		return;
+	if (m->error_code == MIG_OK) {
+		m->error_code = code;
+		va_start(ap, fmt);
+		vsnprintf(m->error_msg, sizeof(m->error_msg), fmt, ap);
+		va_end(ap);
+	}
+	log_warnx("migration %s: %s: %s", m->id_str, mig_err_name(m->error_code), m->error_msg);
+	migration_set_phase(m, code == MIG_E_CANCELLED ? PHASE_CANCELLED : PHASE_FAILED);
+}
+
+static json_t *
+time_json(const struct timespec *ts)
+{
+	char buf[40];
+	struct tm tm;
+
+	if (ts->tv_sec == 0)
+		return json_null();
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03ldZ", ts->tv_nsec / 1000000);
+	return json_string(buf);
+}
+
+json_t *
+migration_to_json(const struct migration *m)
+{
+	json_t *o = json_object();
+	uint64_t total = migration_phase_is_final(m->phase) ? m->total_ms
+							       : ms_between(m->start_mono_ns, mono_ns());
+
+	json_object_set_new(o, "id", json_string(m->id_str));
+	json_object_set_new(o, "role", json_string(migration_role_name(m->role)));
+	json_object_set_new(o, "device", json_string(m->device->name));
+	json_object_set_new(o, "peer", m->peer[0] ? json_string(m->peer) : json_null());
+	json_object_set_new(o, "peer_migration_id",
+	    m->peer_id_str[0] ? json_string(m->peer_id_str) : json_null());
+	json_object_set_new(o, "state_size", json_integer((json_int_t)m->state_size));
+	json_object_set_new(o, "phase", json_string(migration_phase_name(m->phase)));
+	json_object_set_new(o, "bytes_transferred", json_integer((json_int_t)m->bytes_transferred));
+	json_object_set_new(o, "pending_bytes", json_integer((json_int_t)m->pending_bytes));
+	json_object_set_new(o, "dirty_pages", json_integer((json_int_t)m->dirty_pages));
+	json_object_set_new(o, "throughput_bps", json_integer((json_int_t)m->throughput_bps));
+	json_object_set_new(o, "iterations", json_integer(m->iterations));
+	json_object_set_new(o, "expected_downtime_ms", json_integer((json_int_t)m->expected_downtime_ms));
+	json_object_set_new(o, "downtime_ms", json_integer((json_int_t)m->downtime_ms));
+	json_object_set_new(o, "setup_ms", json_integer((json_int_t)m->setup_ms));
+	json_object_set_new(o, "total_ms", json_integer((json_int_t)total));
+	json_object_set_new(o, "started_at", time_json(&m->started_at));
+	json_object_set_new(o, "finished_at", time_json(&m->finished_at));
+	if (m->error_code != MIG_OK)
+		json_object_set_new(o, "error",
+		    json_pack("{s:s, s:s}", "code", mig_err_name(m->error_code), "message",
+			m->error_msg));
+	else
+		json_object_set_new(o, "error", json_null());
+	json_object_set_new(o, "switchover",
+	    json_string(m->opt.switchover == MIG_SWITCHOVER_MANUAL ? "manual" : "auto"));
+	json_object_set_new(o, "downtime_limit_ms", json_integer(m->opt.downtime_limit_ms));
+	return o;
+}
+
+json_t *
+migration_bitmap_to_json(const struct migration *m)
+{
+	json_t *o = json_object(), *runs = json_array();
+	uint64_t p = 0, n = m->dirty_union_pages;
+
+	while (m->dirty_union != NULL && p < n) {
+		uint64_t start;
+
+		if (!(m->dirty_union[p / 8] & (1u << (p % 8)))) {
+			p++;
+			continue;
+		}
+		start = p;
+		while (p < n && (m->dirty_union[p / 8] & (1u << (p % 8))))
+			p++;
+		json_array_append_new(runs, json_pack("[I, I]", (json_int_t)start, (json_int_t)(p - start)));
+	}
+	json_object_set_new(o, "migration", json_string(m->id_str));
+	json_object_set_new(o, "page_size", json_integer(m->dirty_page_size));
+	json_object_set_new(o, "page_count", json_integer((json_int_t)n));
+	json_object_set_new(o, "dirty_pages", json_integer((json_int_t)m->dirty_pages));
+	json_object_set_new(o, "runs", runs);
+	return o;
+}

@@ -1,0 +1,117 @@
+/*
+ * migration.h: the migration object of SPEC §4 and the registry of them.
+ *
+ * One struct per migration, source or destination. The phase changes only
+ * through migration_set_phase(), which checks the arc, logs it and tells
+ * whoever listens (events, hook). The engines own the protocol; this file
+ * owns the bookkeeping and the JSON the API shows.
+ */
+#ifndef MIG_MIGRATION_H
+#define MIG_MIGRATION_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "frame.h"
+
+enum mig_role {
+	MIG_ROLE_SOURCE,
+	MIG_ROLE_DESTINATION,
+};
+
+enum mig_phase {
+	PHASE_SETUP,
+	PHASE_PRECOPY,
+	PHASE_SWITCHOVER_PENDING,
+	PHASE_STOPCOPY,
+	PHASE_COMPLETING,
+	PHASE_COMPLETED,
+	PHASE_FAILED,
+	PHASE_CANCELLED,
+};
+
+enum mig_switchover {
+	MIG_SWITCHOVER_AUTO,
+	MIG_SWITCHOVER_MANUAL,
+};
+
+struct mig_device;
+struct peer_conn;
+struct source_engine;
+struct dest_engine;
+
+struct migration_options {
+	uint32_t downtime_limit_ms;
+	uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
+	uint32_t precopy_timeout_s;
+	int switchover;	 /* enum mig_switchover */
+	uint32_t chunk_size;
+	uint32_t channels;
+	char dest_device[MIG_NAME_MAX + 1]; /* device name on the destination; "" = same */
+};
+
+struct migration {
+	uint8_t id[MIG_UUID_LEN];
+	char id_str[37];
+	enum mig_role role;
+	enum mig_phase phase;
+	struct mig_device *device;
+	char peer[256];
+	char dest_device[MIG_NAME_MAX + 1]; /* source: the device's name over there */
+	uint8_t peer_id[MIG_UUID_LEN];	    /* the peer's id for this migration */
+	char peer_id_str[37];
+	uint64_t state_size;		    /* announced estimate of device data */
+	struct migration_options opt;
+
+	/* Figures of SPEC §4. */
+	uint64_t bytes_transferred; /* device data + page contents, bytes */
+	uint64_t pending_bytes;
+	uint64_t dirty_pages;
+	uint64_t throughput_bps; /* bits per second */
+	uint32_t iterations;
+	uint64_t expected_downtime_ms;
+	uint64_t downtime_ms;
+	uint64_t setup_ms;
+	uint64_t total_ms;
+	struct timespec started_at, finished_at; /* wall clock */
+	uint64_t start_mono_ns, stop_mono_ns;	 /* monotonic, for durations */
+	int error_code;				 /* enum mig_err, MIG_OK when none */
+	char error_msg[512];
+
+	/* Destination side: one-time token, until when it is valid. */
+	char token[65];
+	time_t token_expires;
+	int token_used;
+	/* Destination side: union of the dirty bitmaps received. */
+	uint8_t *dirty_union;
+	uint64_t dirty_union_pages; /* pages the union covers */
+	uint32_t dirty_page_size;
+
+	struct source_engine *src;
+	struct dest_engine *dst;
+	struct migration *next;
+};
+
+const char *migration_phase_name(enum mig_phase phase);
+const char *migration_role_name(enum mig_role role);
+int migration_phase_is_final(enum mig_phase phase);
+uint64_t mono_ns(void);
+
+struct migration *migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id);
+struct migration *migration_find(const char *id_str);
+struct migration *migration_find_by_token(const char *token, size_t len);
+struct migration *migration_first(void);
+void migration_free_all(void);
+
+/* Checked and logged phase change. Final phases release the device. */
+void migration_set_phase(struct migration *m, enum mig_phase phase);
+/* Record why it failed (first error wins) and set the final phase. */
+void migration_fail(struct migration *m, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+json_t *migration_to_json(const struct migration *m);
+json_t *migration_bitmap_to_json(const struct migration *m);
+
+#endif

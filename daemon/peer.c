@@ -1,0 +1,573 @@
+/*
+ * peer.c: mutual-TLS connections between daemons, and the frames on them.
+ *
+ * Owns the listeners, the bufferevents, TLS verification of the peer,
+ * keepalives and timeouts, and cutting the byte stream into frames. A frame
+ * is decoded in place in the input buffer and handed to the connection's
+ * handler; nothing here interprets a frame beyond its syntax, except that a
+ * HELLO on a connection nobody owns is given to dest_on_hello().
+ */
+#include "peer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "daemon.h"
+#include "errors.h"
+#include "log.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+#define PEER_CLOSE_GRACE_MS 5000
+
+struct peer_conn {
+	struct bufferevent *bev;
+	const struct peer_handler *h;
+	void *arg;
+	char name[300];
+	int outgoing;
+	int tls_up;
+	int closing; /* close once output is flushed */
+	int in_callback;
+	int dead; /* free when the callback returns */
+	int unauthenticated; /* accepted, no HELLO yet: counts against the cap */
+	struct event *keepalive;
+	struct event *deadline; /* handshake deadline, then close grace */
+	uint64_t added;		/* bytes ever added to the output buffer */
+	uint64_t nonce;
+};
+
+static struct evconnlistener **listeners;
+static size_t nlisteners;
+static struct evdns_base *dns_base;
+static unsigned unauthenticated_count;
+
+static void peer_free(struct peer_conn *c);
+static void peer_lost_frame(struct peer_conn *c, int err);
+
+const char *
+peer_name(const struct peer_conn *c)
+{
+	return c->name;
+}
+
+struct evbuffer *
+peer_output(struct peer_conn *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+size_t
+peer_output_length(struct peer_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+uint64_t
+peer_bytes_sent(struct peer_conn *c)
+{
+	return c->added - peer_output_length(c);
+}
+
+static void
+peer_count_added(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct peer_conn *c = arg;
+
+	c->added += info->n_added;
+}
+
+void
+peer_send(struct peer_conn *c, const void *buf, size_t len)
+{
+	if (c->dead || c->closing)
+		return;
+	evbuffer_add(bufferevent_get_output(c->bev), buf, len);
+}
+
+void
+peer_send_error(struct peer_conn *c, int code, const char *msg)
+{
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 6 + MIG_ERROR_MSG_MAX];
+	size_t n = mig_encode_error(buf, sizeof(buf), (uint32_t)code, msg);
+
+	if (n > 0)
+		peer_send(c, buf, n);
+}
+
+static void
+peer_leave_unauthenticated(struct peer_conn *c)
+{
+	if (c->unauthenticated) {
+		c->unauthenticated = 0;
+		unauthenticated_count--;
+	}
+}
+
+void
+peer_close(struct peer_conn *c)
+{
+	c->h = NULL;
+	peer_leave_unauthenticated(c);
+	if (c->in_callback) {
+		c->dead = 1;
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	peer_free(c);
+}
+
+static void
+peer_grace_expired(evutil_socket_t fd, short what, void *arg)
+{
+	peer_close(arg);
+}
+
+void
+peer_close_after_flush(struct peer_conn *c)
+{
+	struct timeval tv = {PEER_CLOSE_GRACE_MS / 1000, 0};
+
+	c->h = NULL;
+	peer_leave_unauthenticated(c);
+	if (c->dead)
+		return;
+	if (peer_output_length(c) == 0) {
+		peer_close(c);
+		return;
+	}
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	evtimer_del(c->deadline);
+	evtimer_assign(c->deadline, bufferevent_get_base(c->bev), peer_grace_expired, c);
+	evtimer_add(c->deadline, &tv);
+}
+
+void
+peer_abort(struct peer_conn *c, int code, const char *msg)
+{
+	log_warnx("peer %s: %s: %s", c->name, mig_err_name(code), msg);
+	peer_send_error(c, code, msg);
+	peer_close_after_flush(c);
+}
+
+void
+peer_detach(struct peer_conn *c)
+{
+	c->h = NULL;
+}
+
+static void
+peer_free(struct peer_conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	peer_leave_unauthenticated(c);
+	if (ssl != NULL && c->tls_up)
+		SSL_shutdown(ssl);
+	event_free(c->keepalive);
+	event_free(c->deadline);
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Tell the owner the connection is gone, then free it. */
+static void
+peer_lost(struct peer_conn *c, int code, const char *msg)
+{
+	const struct peer_handler *h = c->h;
+
+	if (h != NULL && h->on_closed != NULL) {
+		c->h = NULL;
+		h->on_closed(c->arg, c, code, msg);
+	} else if (code != MIG_E_CONNECTION_LOST)
+		log_warnx("peer %s: %s: %s", c->name, mig_err_name(code), msg);
+	peer_close(c);
+}
+
+static void
+peer_keepalive_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_conn *c = arg;
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 8];
+	size_t n;
+
+	if (!c->tls_up || c->closing || c->dead)
+		return;
+	n = mig_encode_keepalive(buf, sizeof(buf), ++c->nonce);
+	peer_send(c, buf, n);
+}
+
+static void
+peer_handshake_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_conn *c = arg;
+
+	peer_abort(c, MIG_E_TIMEOUT, "no valid HELLO within the handshake timeout");
+}
+
+/* A frame we cannot decode: the stream cannot be trusted any further. */
+static void
+peer_lost_frame(struct peer_conn *c, int err)
+{
+	const struct peer_handler *h = c->h;
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "undecodable frame from peer: %s", mig_err_describe(err));
+	peer_send_error(c, err, msg);
+	if (h != NULL && h->on_closed != NULL) {
+		c->h = NULL;
+		h->on_closed(c->arg, c, err, msg);
+	} else
+		log_warnx("peer %s: %s: %s", c->name, mig_err_name(err), msg);
+	peer_close_after_flush(c);
+}
+
+/* Decode every complete frame in the input buffer. */
+static void
+peer_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdrbuf[MIG_FRAME_HEADER_LEN];
+	struct mig_frame_header hdr;
+	struct mig_frame f;
+	const uint8_t *p;
+	int err;
+
+	c->in_callback++;
+	while (!c->dead && !c->closing && evbuffer_get_length(in) >= MIG_FRAME_HEADER_LEN) {
+		evbuffer_copyout(in, hdrbuf, sizeof(hdrbuf));
+		if ((err = mig_frame_header_decode(hdrbuf, &hdr)) != MIG_OK) {
+			peer_lost_frame(c, err);
+			break;
+		}
+		if (evbuffer_get_length(in) < MIG_FRAME_HEADER_LEN + (size_t)hdr.length)
+			break;
+		p = evbuffer_pullup(in, (ssize_t)(MIG_FRAME_HEADER_LEN + hdr.length));
+		if ((err = mig_frame_payload_decode(&hdr, p + MIG_FRAME_HEADER_LEN, &f)) != MIG_OK) {
+			peer_lost_frame(c, err);
+			break;
+		}
+		if (f.hdr.type == MIG_FRAME_KEEPALIVE) {
+			/* Its arrival already reset the read timeout. */
+		} else if (c->h != NULL)
+			c->h->on_frame(c->arg, c, &f);
+		else if (f.hdr.type == MIG_FRAME_HELLO && c->unauthenticated)
+			dest_on_hello(c, &f);
+		else if (f.hdr.type == MIG_FRAME_ERROR)
+			peer_close(c);
+		else
+			peer_abort(c, MIG_E_UNEXPECTED_FRAME, "frame before a HELLO was accepted");
+		if (!c->dead)
+			evbuffer_drain(in, MIG_FRAME_HEADER_LEN + hdr.length);
+	}
+	c->in_callback--;
+	if (c->dead && c->in_callback == 0)
+		peer_free(c);
+}
+
+static void
+peer_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer_conn *c = arg;
+
+	if (c->closing) {
+		if (peer_output_length(c) == 0)
+			peer_close(c);
+		return;
+	}
+	if (c->h != NULL && c->h->on_writable != NULL && c->tls_up) {
+		c->in_callback++;
+		c->h->on_writable(c->arg, c);
+		c->in_callback--;
+		if (c->dead && c->in_callback == 0)
+			peer_free(c);
+	}
+}
+
+/* The peer's certificate name, and whether allowed_peers lets it in. */
+static int
+peer_check_identity(struct peer_conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	const struct mig_config *cfg = daemon_ctx.cfg;
+	char ident[200] = "?";
+	char addr[sizeof(c->name)];
+	int ok;
+
+	if (cert == NULL)
+		return 0;
+	ok = mig_tls_peer_allowed(cert, cfg->tls.allowed_peers, cfg->tls.nallowed, ident,
+	    sizeof(ident));
+	X509_free(cert);
+	snprintf(addr, sizeof(addr), "%s", c->name);
+	snprintf(c->name, sizeof(c->name), "%.180s (%.100s)", ident, addr);
+	return ok;
+}
+
+static const char *
+peer_tls_reason(struct peer_conn *c, char *buf, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	unsigned long e = bufferevent_get_openssl_error(c->bev);
+	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	if (vr != X509_V_OK) {
+		snprintf(buf, len, "certificate verification failed: %s (%s)",
+		    mig_tls_verify_reason(vr), X509_verify_cert_error_string(vr));
+		return buf;
+	}
+	if (e != 0) {
+		snprintf(buf, len, "TLS error: %s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown");
+		while (bufferevent_get_openssl_error(c->bev) != 0)
+			;
+		return buf;
+	}
+	if (EVUTIL_SOCKET_ERROR() != 0 && !c->tls_up) {
+		snprintf(buf, len, "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return buf;
+	}
+	return NULL;
+}
+
+static void
+peer_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct peer_conn *c = arg;
+	char reason[300];
+	const char *r;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		c->tls_up = 1;
+		if (!peer_check_identity(c)) {
+			log_warnx("peer %s: refused: not in allowed_peers", c->name);
+			peer_lost(c, MIG_E_PEER_UNTRUSTED, "peer certificate not in allowed_peers");
+			return;
+		}
+		log_info("peer %s: TLS %s established (%s)", c->name,
+		    SSL_get_version(bufferevent_openssl_get_ssl(bev)), c->outgoing ? "outgoing" : "incoming");
+		if (c->outgoing && c->h != NULL && c->h->on_connected != NULL) {
+			c->in_callback++;
+			c->h->on_connected(c->arg, c);
+			c->in_callback--;
+			if (c->dead && c->in_callback == 0)
+				peer_free(c);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		peer_lost(c, MIG_E_TIMEOUT, "peer silent for longer than peer_timeout_ms");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		r = peer_tls_reason(c, reason, sizeof(reason));
+		if (!c->tls_up) {
+			log_warnx("peer %s: TLS handshake failed: %s", c->name, r ? r : "connection closed");
+			peer_lost(c, c->outgoing && r == NULL ? MIG_E_CONNECT : MIG_E_TLS,
+			    r ? r : "TLS handshake failed");
+			return;
+		}
+		peer_lost(c, MIG_E_CONNECTION_LOST, r ? r : "connection lost");
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		peer_lost(c, MIG_E_CONNECTION_LOST,
+		    c->tls_up ? "peer closed the connection" : "peer closed the connection during the TLS handshake");
+}
+
+static struct peer_conn *
+peer_new(struct bufferevent *bev, int outgoing, const char *name)
+{
+	struct peer_conn *c = xcalloc(1, sizeof(*c));
+	const struct mig_config *cfg = daemon_ctx.cfg;
+	struct timeval ka = {cfg->daemon.keepalive_interval_ms / 1000,
+		(cfg->daemon.keepalive_interval_ms % 1000) * 1000};
+	struct timeval rt = {cfg->daemon.peer_timeout_ms / 1000,
+		(cfg->daemon.peer_timeout_ms % 1000) * 1000};
+
+	c->bev = bev;
+	c->outgoing = outgoing;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->keepalive = event_new(bufferevent_get_base(bev), -1, EV_PERSIST, peer_keepalive_cb, c);
+	c->deadline = evtimer_new(bufferevent_get_base(bev), peer_handshake_expired, c);
+	event_add(c->keepalive, &ka);
+	evbuffer_add_cb(bufferevent_get_output(bev), peer_count_added, c);
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setcb(bev, peer_read_cb, peer_write_cb, peer_event_cb, c);
+	bufferevent_set_timeouts(bev, &rt, NULL);
+	bufferevent_setwatermark(bev, EV_READ, 0, MIG_FRAME_HEADER_LEN + MIG_FRAME_MAX_PAYLOAD);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return c;
+}
+
+void
+peer_set_handler(struct peer_conn *c, const struct peer_handler *h, void *arg, uint32_t write_lowat)
+{
+	c->h = h;
+	c->arg = arg;
+	peer_leave_unauthenticated(c);
+	evtimer_del(c->deadline);
+	bufferevent_setwatermark(c->bev, EV_WRITE, write_lowat, 0);
+}
+
+static void
+peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	const struct mig_config *cfg = daemon_ctx.cfg;
+	struct timeval hs = {cfg->daemon.handshake_timeout_ms / 1000,
+		(cfg->daemon.handshake_timeout_ms % 1000) * 1000};
+	char addr[128] = "?";
+	struct bufferevent *bev;
+	struct peer_conn *c;
+	SSL *ssl;
+
+	if (sa->sa_family == AF_INET)
+		evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
+	else if (sa->sa_family == AF_INET6)
+		evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof(addr));
+	if (daemon_ctx.shutting_down || unauthenticated_count >= cfg->daemon.max_connections) {
+		log_warnx("peer %s: refused: %s", addr,
+		    daemon_ctx.shutting_down ? "shutting down" : "too many connections without a HELLO (max_connections)");
+		evutil_closesocket(fd);
+		return;
+	}
+	ssl = SSL_new(daemon_ctx.tls_server);
+	bev = bufferevent_openssl_socket_new(daemon_ctx.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		return;
+	}
+	c = peer_new(bev, 0, addr);
+	c->unauthenticated = 1;
+	unauthenticated_count++;
+	evtimer_add(c->deadline, &hs);
+}
+
+static int
+peer_parse_hostport(const char *hostport, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon;
+
+	if (hostport[0] == '[') {
+		const char *end = strchr(hostport, ']');
+
+		if (end == NULL || end[1] != ':')
+			return -1;
+		snprintf(host, hostlen, "%.*s", (int)(end - hostport - 1), hostport + 1);
+		colon = end + 1;
+	} else {
+		colon = strrchr(hostport, ':');
+		if (colon == NULL || colon == hostport)
+			return -1;
+		snprintf(host, hostlen, "%.*s", (int)(colon - hostport), hostport);
+	}
+	snprintf(port, portlen, "%s", colon + 1);
+	return port[0] != '\0' && strspn(port, "0123456789") == strlen(port) ? 0 : -1;
+}
+
+struct peer_conn *
+peer_connect(const char *hostport, const struct peer_handler *h, void *arg, uint32_t write_lowat)
+{
+	char host[256], port[16];
+	struct bufferevent *bev;
+	struct peer_conn *c;
+	SSL *ssl;
+
+	if (peer_parse_hostport(hostport, host, sizeof(host), port, sizeof(port)) != 0) {
+		log_warnx("peer %s: not a HOST:PORT", hostport);
+		return NULL;
+	}
+	if (dns_base == NULL)
+		dns_base = evdns_base_new(daemon_ctx.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	ssl = SSL_new(daemon_ctx.tls_client);
+	SSL_set_tlsext_host_name(ssl, host);
+	bev = bufferevent_openssl_socket_new(daemon_ctx.base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	c = peer_new(bev, 1, hostport);
+	peer_set_handler(c, h, arg, write_lowat);
+	if (bufferevent_socket_connect_hostname(bev, dns_base, AF_UNSPEC, host, atoi(port)) != 0) {
+		log_warnx("peer %s: cannot start connecting", hostport);
+		peer_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int
+peer_listen_one(const char *spec)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char buf[300];
+	struct evconnlistener *l;
+
+	snprintf(buf, sizeof(buf), "%s", spec);
+	if (strncmp(spec, "*:", 2) == 0)
+		snprintf(buf, sizeof(buf), "0.0.0.0:%s", spec + 2);
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)&ss, &sslen) != 0) {
+		log_warnx("listen %s: not an address:port", spec);
+		return -1;
+	}
+	l = evconnlistener_new_bind(daemon_ctx.base, peer_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
+	    (struct sockaddr *)&ss, sslen);
+	if (l == NULL) {
+		log_warn("listen %s", spec);
+		return -1;
+	}
+	listeners = xrealloc(listeners, (nlisteners + 1) * sizeof(*listeners));
+	listeners[nlisteners++] = l;
+	log_info("listening for peers on %s (TLS 1.3, mutual authentication)", spec);
+	return 0;
+}
+
+int
+peer_listen_all(void)
+{
+	const struct mig_config *cfg = daemon_ctx.cfg;
+	size_t i;
+
+	for (i = 0; i < cfg->daemon.nlisten; i++)
+		if (peer_listen_one(cfg->daemon.listen[i]) != 0)
+			return -1;
+	return 0;
+}
+
+void
+peer_listen_close(void)
+{
+	size_t i;
+
+	for (i = 0; i < nlisteners; i++)
+		evconnlistener_free(listeners[i]);
+	free(listeners);
+	listeners = NULL;
+	nlisteners = 0;
+	if (dns_base != NULL) {
+		evdns_base_free(dns_base, 0);
+		dns_base = NULL;
+	}
+}

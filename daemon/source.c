@@ -1,0 +1,833 @@
+/*
+ * source.c: the source engine, one explicit state machine per migration.
+ *
+ *   CONNECTING --TLS up--> HELLO_SENT --HELLO-ACK--> STREAMING (pre-copy)
+ *   STREAMING --converged (auto) or switchover call (manual)--> DRAINING
+ *   DRAINING (stop-copy) --device empty, last bitmap--> END_SENT
+ *   END_SENT --COMMIT--> DONE (device stopped for good, ACK sent)
+ *
+ * Any failure before COMMIT puts the device back to RUNNING (rollback) and
+ * ends the migration failed or cancelled. The device is read only when the
+ * TLS output buffer has room (pump on the low-water mark), so memory stays
+ * bounded by a few chunks whatever the device's size: data is read straight
+ * into space reserved in the output buffer and hashed there, one copy.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/evp.h>
+
+#include "bitmap.h"
+#include "daemon.h"
+#include "device.h"
+#include "engine.h"
+#include "errors.h"
+#include "frame.h"
+#include "hook.h"
+#include "log.h"
+#include "peer.h"
+#include "xmalloc.h"
+
+#define SRC_RETRY_MS 10		/* device had nothing: look again after */
+#define SRC_TICK_MS 100		/* figures, convergence, timeouts */
+#define SRC_BM_WINDOW 32768	/* pages asked of the device at once */
+#define SRC_RATE_MIN_SAMPLES 2	/* throughput samples before trusting it */
+
+enum src_state {
+	SRC_CONNECTING,
+	SRC_HELLO_SENT,
+	SRC_STREAMING,
+	SRC_DRAINING,
+	SRC_END_SENT,
+	SRC_DONE,
+};
+
+struct source_engine {
+	struct migration *m;
+	struct mig_device *dev;
+	struct peer_conn *c;
+	enum src_state st;
+	char token[MIG_TOKEN_MAX + 1];
+	uint64_t caps;
+
+	int stop_requested; /* switch over at the next record boundary */
+	int hook_wait;	    /* the switchover hook is running */
+	uint64_t seq;
+	int in_record;
+	uint64_t rec_size, rec_off;
+	EVP_MD_CTX *sha;
+	uint64_t total_bytes, total_chunks, total_pages;
+	size_t high_water; /* stop reading the device above this much output */
+
+	/* Dirty-bitmap pass over guest memory, one frame per pump step. */
+	int bm_active, bm_final_done, bm_iter_done;
+	uint64_t pass_bytes; /* device data and pages sent in this pass */
+	uint64_t bm_cursor, bm_base, bm_n, bm_sub;
+	uint8_t *bm_raw, *bm_enc, *bm_frame;
+	size_t bm_enc_cap, bm_frame_cap;
+
+	struct event *retry, *tick;
+	uint64_t last_sample_ns, last_sample_sent;
+	double rate_Bps;
+	unsigned rate_samples;
+	uint64_t precopy_start_ns;
+	uint64_t last_converge_check_ns;
+};
+
+static void src_pump(struct source_engine *s);
+static void src_fail(struct source_engine *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+src_schedule_retry(struct source_engine *s, uint64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+
+	if (!evtimer_pending(s->retry, NULL))
+		evtimer_add(s->retry, &tv);
+}
+
+/* Release everything but the migration object itself. */
+void
+source_engine_free(struct migration *m)
+{
+	struct source_engine *s = m->src;
+
+	if (s == NULL)
+		return;
+	if (s->c != NULL)
+		peer_close(s->c);
+	event_free(s->retry);
+	event_free(s->tick);
+	EVP_MD_CTX_free(s->sha);
+	free(s->bm_raw);
+	free(s->bm_enc);
+	free(s->bm_frame);
+	free(s);
+	m->src = NULL;
+}
+
+/* Put the device back to running; the migration ends with `code`. */
+static void
+src_fail(struct source_engine *s, int code, const char *fmt, ...)
+{
+	struct migration *m = s->m;
+	enum src_state was = s->st;
+	char msg[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->st == SRC_DONE || migration_phase_is_final(m->phase))
+		return;
+	if (s->c != NULL) {
+		peer_send_error(s->c, code, msg);
+		peer_close_after_flush(s->c);
+		s->c = NULL;
+	}
+	s->st = SRC_DONE;
+	evtimer_del(s->retry);
+	evtimer_del(s->tick);
+	if (was >= SRC_STREAMING) {
+		rc = s->dev->ops->rollback(s->dev);
+		if (rc != 0)
+			log_warnx("migration %s: device %s: rollback failed: %s", m->id_str,
+			    s->dev->name, strerror(-rc));
+		else
+			log_info("migration %s: device %s rolled back to running", m->id_str,
+			    s->dev->name);
+	}
+	migration_fail(m, code, "%s", msg);
+}
+
+static void
+src_send_hello(struct source_engine *s)
+{
+	struct migration *m = s->m;
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 64 + MIG_TOKEN_MAX + MIG_NAME_MAX + MIG_IDENTITY_MAX +
+	    MIG_COMPAT_MAX];
+	struct mig_hello h;
+	size_t n;
+
+	memset(&h, 0, sizeof(h));
+	h.version_min = MIG_PROTO_VERSION_MIN;
+	h.version_max = MIG_PROTO_VERSION_MAX;
+	memcpy(h.migration_id, m->id, MIG_UUID_LEN);
+	h.token.ptr = s->token;
+	h.token.len = (uint16_t)strlen(s->token);
+	h.device.ptr = m->dest_device;
+	h.device.len = (uint16_t)strlen(m->dest_device);
+	h.identity.ptr = s->dev->identity;
+	h.identity.len = (uint16_t)strlen(s->dev->identity);
+	h.compat.ptr = s->dev->compat;
+	h.compat.len = (uint16_t)strlen(s->dev->compat);
+	h.capabilities = s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS : 0;
+	h.state_size = s->dev->state_size;
+	h.channel = 0;
+	h.channels = 1;
+	n = mig_encode_hello(buf, sizeof(buf), &h);
+	if (n == 0) {
+		src_fail(s, MIG_E_INTERNAL, "cannot encode HELLO");
+		return;
+	}
+	peer_send(s->c, buf, n);
+	s->st = SRC_HELLO_SENT;
+}
+
+static void
+src_on_connected(void *arg, struct peer_conn *c)
+{
+	struct source_engine *s = arg;
+
+	snprintf(s->m->peer, sizeof(s->m->peer), "%s", peer_name(c));
+	src_send_hello(s);
+}
+
+/* Throughput the convergence decision may count on, bytes/s. */
+static double
+src_rate(const struct source_engine *s)
+{
+	double r = s->rate_Bps, secs;
+
+	if (s->rate_samples < SRC_RATE_MIN_SAMPLES && s->c != NULL && s->precopy_start_ns != 0) {
+		/* Not measured on a busy pipe yet: the average so far. */
+		secs = (double)(mono_ns() - s->precopy_start_ns) / 1e9;
+		r = secs > 0 ? (double)peer_bytes_sent(s->c) / secs : 0;
+	}
+	if (s->m->opt.max_bandwidth > 0 && (r <= 0 || r > (double)s->m->opt.max_bandwidth))
+		r = (double)s->m->opt.max_bandwidth;
+	return r;
+}
+
+/* Refresh pending bytes and the downtime that stopping now would cost. */
+static void
+src_update_estimate(struct source_engine *s)
+{
+	struct migration *m = s->m;
+	uint64_t pending = 0;
+	double r = src_rate(s);
+
+	if (s->dev->ops->pending(s->dev, &pending) == 0)
+		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
+	if (r > 0)
+		m->expected_downtime_ms = (uint64_t)((double)m->pending_bytes * 1000.0 / r);
+}
+
+/* Stop the device: from here on the guest is paused and every ms counts. */
+static void
+src_stop_device(struct source_engine *s)
+{
+	struct migration *m = s->m;
+	int rc;
+
+	src_update_estimate(s);
+	log_info("migration %s: switchover: pending %llu bytes, expected downtime %llu ms "
+		 "(limit %u ms) after %u iterations",
+	    m->id_str, (unsigned long long)m->pending_bytes,
+	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
+	m->stop_mono_ns = mono_ns();
+	if ((rc = s->dev->ops->save_stop(s->dev)) != 0) {
+		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused stop-copy: %s", s->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	s->stop_requested = 0;
+	s->st = SRC_DRAINING;
+	s->bm_active = 0;
+	migration_set_phase(m, PHASE_STOPCOPY);
+}
+
+static void
+src_hook_done(struct migration *m, int ok, const char *why)
+{
+	struct source_engine *s = m != NULL ? m->src : NULL;
+
+	if (s == NULL || !s->hook_wait || s->st != SRC_STREAMING)
+		return;
+	s->hook_wait = 0;
+	if (!ok) {
+		src_fail(s, MIG_E_HOOK_VETO, "the switchover hook vetoed the switchover (%s)", why);
+		return;
+	}
+	s->stop_requested = 1;
+	src_pump(s);
+}
+
+/* Switch over once the hook (if any) has paused the guest. */
+static void
+src_request_switchover(struct source_engine *s)
+{
+	if (s->hook_wait || s->stop_requested)
+		return;
+	if (hook_run("switchover", s->m, src_hook_done) == 0) {
+		s->hook_wait = 1;
+		return;
+	}
+	s->stop_requested = 1;
+}
+
+/* Pre-copy has converged when what is left fits the downtime budget. */
+static void
+src_check_convergence(struct source_engine *s)
+{
+	struct migration *m = s->m;
+
+	if (s->st != SRC_STREAMING || s->stop_requested || s->hook_wait ||
+	    m->phase == PHASE_SWITCHOVER_PENDING)
+		return;
+	s->last_converge_check_ns = mono_ns();
+	src_update_estimate(s);
+	if (src_rate(s) <= 0 && m->pending_bytes > 0)
+		return;
+	if (m->expected_downtime_ms > m->opt.downtime_limit_ms)
+		return;
+	if (m->opt.switchover == MIG_SWITCHOVER_MANUAL) {
+		log_info("migration %s: converged (expected downtime %llu ms); waiting for the "
+			 "switchover call",
+		    m->id_str, (unsigned long long)m->expected_downtime_ms);
+		migration_set_phase(m, PHASE_SWITCHOVER_PENDING);
+		return;
+	}
+	src_request_switchover(s);
+}
+
+/* DATA: the next part of the current record, read straight into the
+ * output buffer behind its frame prefix and hashed there. */
+static int
+src_send_data_part(struct source_engine *s)
+{
+	struct evbuffer *out = peer_output(s->c);
+	struct evbuffer_iovec v;
+	uint64_t left = s->rec_size - s->rec_off;
+	uint32_t len = left > s->m->opt.chunk_size ? s->m->opt.chunk_size : (uint32_t)left;
+	uint8_t flags = len == left ? MIG_DATA_END_OF_RECORD : 0;
+	uint8_t phase = s->st == SRC_DRAINING ? MIG_PHASE_STOPCOPY : MIG_PHASE_PRECOPY;
+	uint8_t *p;
+	int rc;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(MIG_DATA_PREFIX_LEN + len), &v, 1) < 1)
+		return -ENOMEM;
+	p = v.iov_base;
+	if (mig_encode_data_prefix(p, s->seq, phase, flags, len) == 0)
+		return -EINVAL;
+	if ((rc = s->dev->ops->save_read(s->dev, s->rec_off, p + MIG_DATA_PREFIX_LEN, len)) != 0)
+		return rc;
+	EVP_DigestUpdate(s->sha, p + MIG_DATA_PREFIX_LEN, len);
+	v.iov_len = MIG_DATA_PREFIX_LEN + len;
+	evbuffer_commit_space(out, &v, 1);
+	s->seq++;
+	s->rec_off += len;
+	s->total_bytes += len;
+	s->total_chunks++;
+	s->pass_bytes += len;
+	s->m->bytes_transferred += len;
+	if (s->rec_off == s->rec_size)
+		s->in_record = 0;
+	return 0;
+}
+
+/* Copy bits [from, from + n) of src into dst starting at bit 0. */
+static void
+bits_extract(const uint8_t *src, uint64_t from, uint64_t n, uint8_t *dst)
+{
+	uint64_t i;
+
+	memset(dst, 0, MIG_BITMAP_RAW_LEN(n));
+	for (i = 0; i < n; i++) {
+		uint64_t b = from + i;
+
+		if (src[b / 8] & (1u << (b % 8)))
+			dst[i / 8] |= (uint8_t)(1u << (i % 8));
+	}
+}
+
+static int
+bit_is_set(const uint8_t *raw, uint64_t i)
+{
+	return (raw[i / 8] >> (i % 8)) & 1;
+}
+
+/* One step of a bitmap pass: query a window of guest memory, or send the
+ * next frame of dirty pages in the current window. Returns 0 or -errno. */
+static int
+src_bitmap_step(struct source_engine *s)
+{
+	struct mig_device *dev = s->dev;
+	uint32_t ps = dev->guest_page_size;
+	uint64_t guest_pages = dev->guest_memory_size / ps;
+	uint64_t max_dirty = s->m->opt.chunk_size / ps, a, b, dirty = 0, i, k;
+	uint8_t *sub, *contents;
+	struct mig_bitmap bm;
+	size_t enclen, n;
+	int rc;
+
+	if (max_dirty == 0)
+		max_dirty = 1;
+	if (s->bm_sub >= s->bm_n) {
+		if (s->bm_cursor >= guest_pages) {
+			s->bm_active = 0;
+			return 0;
+		}
+		s->bm_base = s->bm_cursor;
+		s->bm_n = guest_pages - s->bm_cursor < SRC_BM_WINDOW ? guest_pages - s->bm_cursor
+								     : SRC_BM_WINDOW;
+		s->bm_cursor += s->bm_n;
+		s->bm_sub = 0;
+		memset(s->bm_raw, 0, MIG_BITMAP_RAW_LEN(SRC_BM_WINDOW));
+		rc = dev->ops->dirty_bitmap(dev, s->bm_base, s->bm_n, s->bm_raw, &dirty);
+		if (rc != 0)
+			return rc;
+		if (dirty == 0)
+			s->bm_sub = s->bm_n;
+		return 0;
+	}
+	for (a = s->bm_sub; a < s->bm_n && !bit_is_set(s->bm_raw, a); a++)
+		;
+	if (a == s->bm_n) {
+		s->bm_sub = a;
+		return 0;
+	}
+	for (b = a; b < s->bm_n && dirty < max_dirty; b++)
+		dirty += (uint64_t)bit_is_set(s->bm_raw, b);
+	s->bm_sub = b;
+
+	/* The frame's bitmap, shorter encoding first, then the contents. */
+	sub = s->bm_frame;
+	bits_extract(s->bm_raw, a, b - a, sub);
+	memset(&bm, 0, sizeof(bm));
+	bm.seq = s->seq;
+	bm.start_pfn = s->bm_base + a;
+	bm.page_size = ps;
+	bm.page_count = (uint32_t)(b - a);
+	enclen = mig_bitmap_runs_encode(sub, b - a, s->bm_enc, MIG_BITMAP_RAW_LEN(b - a));
+	if (enclen > 0) {
+		bm.encoding = MIG_BITMAP_RUNS;
+		bm.encoded = s->bm_enc;
+		bm.encoded_len = (uint32_t)enclen;
+	} else {
+		bm.encoding = MIG_BITMAP_RAW;
+		bm.encoded = sub;
+		bm.encoded_len = (uint32_t)MIG_BITMAP_RAW_LEN(b - a);
+	}
+	bm.dirty_count = (uint32_t)dirty;
+	contents = NULL;
+	if (s->caps & MIG_CAP_PAGE_CONTENTS) {
+		contents = s->bm_frame + MIG_BITMAP_RAW_LEN(SRC_BM_WINDOW);
+		for (i = a, k = 0; i < b; i++)
+			if (bit_is_set(s->bm_raw, i))
+				memcpy(contents + (k++) * ps, dev->guest_memory + (s->bm_base + i) * ps,
+				    ps);
+		bm.flags = MIG_BITMAP_HAS_CONTENTS;
+		bm.contents = contents;
+		bm.contents_len = (uint32_t)(dirty * ps);
+	}
+	n = mig_encode_bitmap(s->bm_frame + s->bm_frame_cap / 2, s->bm_frame_cap / 2, &bm);
+	if (n == 0)
+		return -EINVAL;
+	peer_send(s->c, s->bm_frame + s->bm_frame_cap / 2, n);
+	s->seq++;
+	s->total_pages += dirty;
+	s->m->dirty_pages += dirty;
+	s->m->bytes_transferred += bm.contents_len;
+	s->pass_bytes += bm.contents_len + 1;
+	return 0;
+}
+
+static void
+src_bitmap_pass_start(struct source_engine *s)
+{
+	s->bm_active = 1;
+	s->bm_cursor = 0;
+	s->bm_n = s->bm_sub = 0;
+}
+
+static int
+src_wants_bitmaps(const struct source_engine *s)
+{
+	return (s->caps & MIG_CAP_BITMAP) && s->dev->guest_memory_size > 0 &&
+	    s->dev->ops->dirty_bitmap != NULL;
+}
+
+static void
+src_send_end(struct source_engine *s)
+{
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 64];
+	unsigned int dlen = 0;
+	struct mig_end e;
+	size_t n;
+
+	memset(&e, 0, sizeof(e));
+	e.total_bytes = s->total_bytes;
+	e.total_chunks = s->total_chunks;
+	e.total_pages = s->total_pages;
+	EVP_DigestFinal_ex(s->sha, e.sha256, &dlen);
+	n = mig_encode_end(buf, sizeof(buf), &e);
+	peer_send(s->c, buf, n);
+	s->st = SRC_END_SENT;
+	s->m->pending_bytes = 0;
+	log_info("migration %s: END sent: %llu bytes in %llu chunks, %llu dirty pages",
+	    s->m->id_str, (unsigned long long)e.total_bytes, (unsigned long long)e.total_chunks,
+	    (unsigned long long)e.total_pages);
+	migration_set_phase(s->m, PHASE_COMPLETING);
+}
+
+/* Is the bandwidth cap spent for now? Then come back when it is not. */
+static int
+src_throttled(struct source_engine *s)
+{
+	uint64_t cap = s->m->opt.max_bandwidth, now, allowed, sent;
+
+	if (cap == 0 || s->precopy_start_ns == 0)
+		return 0;
+	now = mono_ns();
+	sent = peer_bytes_sent(s->c) + peer_output_length(s->c);
+	allowed = (uint64_t)((double)cap * (double)(now - s->precopy_start_ns) / 1e9) +
+	    s->m->opt.chunk_size;
+	if (sent <= allowed)
+		return 0;
+	src_schedule_retry(s, (sent - allowed) * 1000 / cap + 1);
+	return 1;
+}
+
+/* Fill the output buffer up to the high-water mark from the device. */
+static void
+src_pump(struct source_engine *s)
+{
+	struct migration *m = s->m;
+	uint64_t size, pending;
+	int rc;
+
+	while (s->c != NULL && (s->st == SRC_STREAMING || s->st == SRC_DRAINING) &&
+	    peer_output_length(s->c) < s->high_water && !src_throttled(s)) {
+		if (s->bm_active) {
+			if ((rc = src_bitmap_step(s)) != 0) {
+				src_fail(s, MIG_E_DEVICE_IO, "device %s: dirty bitmap: %s",
+				    s->dev->name, strerror(-rc));
+				return;
+			}
+			continue;
+		}
+		if (s->in_record) {
+			if ((rc = src_send_data_part(s)) != 0) {
+				src_fail(s, MIG_E_DEVICE_IO, "device %s: reading device data: %s",
+				    s->dev->name, strerror(-rc));
+				return;
+			}
+			continue;
+		}
+		/* A record boundary: the only place the device may change state. */
+		if (s->st == SRC_STREAMING && s->stop_requested) {
+			src_stop_device(s);
+			continue;
+		}
+		if (s->st == SRC_STREAMING &&
+		    mono_ns() - s->last_converge_check_ns > SRC_TICK_MS * 1000000ull) {
+			src_check_convergence(s);
+			if (s->stop_requested)
+				continue;
+		}
+		if ((rc = s->dev->ops->save_next(s->dev, &size)) != 0) {
+			src_fail(s, MIG_E_DEVICE_IO, "device %s: next data record: %s",
+			    s->dev->name, strerror(-rc));
+			return;
+		}
+		if (size > 0) {
+			s->in_record = 1;
+			s->rec_size = size;
+			s->rec_off = 0;
+			continue;
+		}
+		/* The device has nothing more right now: one pass is over. */
+		if (s->st == SRC_STREAMING) {
+			if (src_wants_bitmaps(s) && !s->bm_iter_done) {
+				s->bm_iter_done = 1;
+				src_bitmap_pass_start(s);
+				continue;
+			}
+			s->bm_iter_done = 0;
+			src_check_convergence(s);
+			if (s->pass_bytes > 0 && !s->stop_requested)
+				m->iterations++; /* the next pass begins */
+			s->pass_bytes = 0;
+			if (!s->stop_requested)
+				src_schedule_retry(s, SRC_RETRY_MS);
+			if (s->stop_requested)
+				continue;
+			return;
+		}
+		/* Stop-copy: drained once the device reports nothing pending. */
+		if (s->dev->ops->pending(s->dev, &pending) == 0 && pending > 0)
+			continue;
+		if (src_wants_bitmaps(s) && !s->bm_final_done) {
+			s->bm_final_done = 1;
+			src_bitmap_pass_start(s);
+			continue;
+		}
+		src_send_end(s);
+		return;
+	}
+}
+
+static void
+src_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	src_pump(arg);
+}
+
+/* Every SRC_TICK_MS: throughput, estimates, pre-copy timeout. */
+static void
+src_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct source_engine *s = arg;
+	struct migration *m = s->m;
+	uint64_t now = mono_ns(), sent;
+	double dt, sample;
+
+	if (s->c == NULL || s->st < SRC_STREAMING)
+		return;
+	sent = peer_bytes_sent(s->c);
+	dt = (double)(now - s->last_sample_ns) / 1e9;
+	if (dt > 0 && s->last_sample_ns != 0 && peer_output_length(s->c) > 0) {
+		/* Only a busy pipe measures the pipe. */
+		sample = (double)(sent - s->last_sample_sent) / dt;
+		s->rate_Bps = s->rate_samples == 0 ? sample : 0.7 * s->rate_Bps + 0.3 * sample;
+		s->rate_samples++;
+		m->throughput_bps = (uint64_t)(s->rate_Bps * 8);
+	}
+	s->last_sample_ns = now;
+	s->last_sample_sent = sent;
+	if (s->st == SRC_STREAMING) {
+		src_update_estimate(s);
+		if (m->opt.precopy_timeout_s > 0 &&
+		    now - s->precopy_start_ns > (uint64_t)m->opt.precopy_timeout_s * 1000000000ull) {
+			src_fail(s, MIG_E_NOT_CONVERGED,
+			    "pre-copy did not converge within precopy_timeout_s=%u (pending %llu "
+			    "bytes, expected downtime %llu ms, limit %u ms)",
+			    m->opt.precopy_timeout_s, (unsigned long long)m->pending_bytes,
+			    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms);
+			return;
+		}
+	}
+	src_pump(s);
+}
+
+static void
+src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
+{
+	struct migration *m = s->m;
+	struct timeval tv = {0, SRC_TICK_MS * 1000};
+	int rc;
+
+	if (a->version < MIG_PROTO_VERSION_MIN || a->version > MIG_PROTO_VERSION_MAX) {
+		src_fail(s, MIG_E_VERSION_MISMATCH, "destination chose protocol version %u",
+		    a->version);
+		return;
+	}
+	if (a->capabilities & ~(MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS)) {
+		src_fail(s, MIG_E_MALFORMED, "destination agreed to capabilities we did not offer");
+		return;
+	}
+	s->caps = a->capabilities;
+	if ((rc = s->dev->ops->save_begin(s->dev, 1)) != 0) {
+		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused pre-copy: %s", s->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	s->st = SRC_STREAMING;
+	m->iterations = 1; /* the first pass: everything */
+	s->precopy_start_ns = mono_ns();
+	s->last_converge_check_ns = s->precopy_start_ns;
+	evtimer_add(s->tick, &tv);
+	migration_set_phase(m, PHASE_PRECOPY);
+	src_pump(s);
+}
+
+static void
+src_on_commit(struct source_engine *s, const struct mig_commit *cm)
+{
+	struct migration *m = s->m;
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 8];
+	struct mig_ack ack = {cm->bytes_received};
+	int rc;
+
+	m->downtime_ms = (mono_ns() - m->stop_mono_ns) / 1000000u;
+	if ((rc = s->dev->ops->save_end(s->dev)) != 0)
+		log_warnx("migration %s: device %s did not stop cleanly after COMMIT: %s; the "
+			  "destination owns the device state now",
+		    m->id_str, s->dev->name, strerror(-rc));
+	peer_send(s->c, buf, mig_encode_ack(buf, sizeof(buf), &ack));
+	peer_close_after_flush(s->c);
+	s->c = NULL;
+	s->st = SRC_DONE;
+	evtimer_del(s->retry);
+	evtimer_del(s->tick);
+	log_info("migration %s: completed: %llu bytes, downtime %llu ms (destination resumed in "
+		 "%u ms)",
+	    m->id_str, (unsigned long long)m->bytes_transferred, (unsigned long long)m->downtime_ms,
+	    cm->resume_ms);
+	migration_set_phase(m, PHASE_COMPLETED);
+}
+
+static void
+src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
+{
+	struct source_engine *s = arg;
+
+	switch (f->hdr.type) {
+	case MIG_FRAME_HELLO_ACK:
+		if (s->st != SRC_HELLO_SENT)
+			break;
+		src_start_precopy(s, &f->u.hello_ack);
+		return;
+	case MIG_FRAME_COMMIT:
+		if (s->st != SRC_END_SENT)
+			break;
+		if (f->u.commit.bytes_received != s->total_bytes) {
+			src_fail(s, MIG_E_LENGTH_MISMATCH,
+			    "destination committed %llu bytes, %llu were sent",
+			    (unsigned long long)f->u.commit.bytes_received,
+			    (unsigned long long)s->total_bytes);
+			return;
+		}
+		src_on_commit(s, &f->u.commit);
+		return;
+	case MIG_FRAME_ERROR: {
+		int code = mig_err_known((int)f->u.error.code) ? (int)f->u.error.code
+							       : MIG_E_PEER_ERROR;
+
+		s->c = NULL;
+		peer_close(c);
+		src_fail(s, code, "destination refused: %s: %.*s", mig_err_name(code),
+		    (int)f->u.error.message.len, f->u.error.message.ptr);
+		return;
+	}
+	default:
+		break;
+	}
+	src_fail(s, MIG_E_UNEXPECTED_FRAME, "unexpected %s frame from the destination",
+	    mig_frame_type_name(f->hdr.type));
+}
+
+static void
+src_on_writable(void *arg, struct peer_conn *c)
+{
+	src_pump(arg);
+}
+
+static void
+src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
+{
+	struct source_engine *s = arg;
+
+	s->c = NULL;
+	if (s->st == SRC_END_SENT)
+		src_fail(s, code,
+		    "%s while waiting for the destination's COMMIT; the source device is running "
+		    "again: check the destination before using its copy",
+		    msg);
+	else
+		src_fail(s, code, "%s", msg);
+}
+
+static const struct peer_handler src_handler = {
+	.on_connected = src_on_connected,
+	.on_frame = src_on_frame,
+	.on_writable = src_on_writable,
+	.on_closed = src_on_closed,
+};
+
+static int
+token_is_valid(const char *t)
+{
+	size_t n = strlen(t);
+
+	return n >= 1 && n <= MIG_TOKEN_MAX && strspn(t, "0123456789abcdefABCDEF-_") == n;
+}
+
+int
+source_start(struct mig_device *dev, const char *dest, const char *token,
+    const struct migration_options *opt, struct migration **out, char *err, size_t errlen)
+{
+	struct source_engine *s;
+	struct migration *m;
+	size_t bm_bytes;
+
+	if (dev->busy != NULL) {
+		snprintf(err, errlen, "device %s is busy with migration %s", dev->name,
+		    dev->busy->id_str);
+		return MIG_E_DEVICE_BUSY;
+	}
+	if (!token_is_valid(token)) {
+		snprintf(err, errlen, "token must be 1..%d characters of [0-9a-f_-]", MIG_TOKEN_MAX);
+		return MIG_E_BAD_REQUEST;
+	}
+	m = migration_new(MIG_ROLE_SOURCE, dev, NULL);
+	m->opt = *opt;
+	snprintf(m->peer, sizeof(m->peer), "%s", dest);
+	snprintf(m->dest_device, sizeof(m->dest_device), "%s", opt->dest_device[0] ?
+	    opt->dest_device : dev->name);
+	s = xcalloc(1, sizeof(*s));
+	s->m = m;
+	s->dev = dev;
+	snprintf(s->token, sizeof(s->token), "%s", token);
+	s->sha = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
+	s->high_water = 2 * (size_t)opt->chunk_size + (1u << 20);
+	s->retry = evtimer_new(daemon_ctx.base, src_retry_cb, s);
+	s->tick = event_new(daemon_ctx.base, -1, EV_PERSIST, src_tick_cb, s);
+	bm_bytes = MIG_BITMAP_RAW_LEN(SRC_BM_WINDOW);
+	s->bm_raw = xcalloc(1, bm_bytes);
+	s->bm_enc = xcalloc(1, bm_bytes);
+	/* Second half: the encoded frame; first half: bitmap and contents. */
+	s->bm_frame_cap = 2 * (bm_bytes + opt->chunk_size + 4096 + 256);
+	s->bm_frame = dev->guest_memory_size > 0 ? xcalloc(1, s->bm_frame_cap) : NULL;
+	m->src = s;
+	m->state_size = dev->state_size;
+	s->st = SRC_CONNECTING;
+	s->c = peer_connect(dest, &src_handler, s, opt->chunk_size);
+	*out = m;
+	if (s->c == NULL) {
+		src_fail(s, MIG_E_CONNECT, "cannot connect to %s", dest);
+		return MIG_OK; /* the migration exists, and says why it failed */
+	}
+	return MIG_OK;
+}
+
+int
+source_switchover(struct migration *m, char *err, size_t errlen)
+{
+	struct source_engine *s = m->src;
+
+	if (m->role != MIG_ROLE_SOURCE || s == NULL) {
+		snprintf(err, errlen, "migration %s is not a source migration", m->id_str);
+		return MIG_E_WRONG_STATE;
+	}
+	if (m->phase != PHASE_SWITCHOVER_PENDING && m->phase != PHASE_PRECOPY) {
+		snprintf(err, errlen, "migration %s is %s; switchover needs precopy or "
+				      "switchover-pending", m->id_str, migration_phase_name(m->phase));
+		return MIG_E_WRONG_STATE;
+	}
+	if (m->opt.switchover != MIG_SWITCHOVER_MANUAL) {
+		snprintf(err, errlen, "migration %s switches over automatically", m->id_str);
+		return MIG_E_WRONG_STATE;
+	}
+	log_info("migration %s: switchover requested through the API", m->id_str);
+	src_request_switchover(s);
+	src_pump(s);
+	return MIG_OK;
+}
+
+/* Cancel a source migration: the destination is told, the device rolls back. */
+void source_cancel(struct migration *m, int code, const char *why);
+void
+source_cancel(struct migration *m, int code, const char *why)
+{
+	if (m->src != NULL)
+		src_fail(m->src, code, "%s", why);
+}
