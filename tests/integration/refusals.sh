@@ -9,9 +9,9 @@ PA=$(free_port)
 PB=$(free_port)
 PR=$(free_port)
 dev() {
-	printf '[device %s]\nbackend = sim\nsize = %s\ndirty_rate = %s\nimage = @DIR@/%s.img\nseed = %s\n\n' "$@" "$1"
+	printf '[device %s]\nbackend = sim\nsize = %s\ndirty_rate = %s\nimage = @DIR@/%s.img\nseed = %s\n\n' \
+		"$1" "$2" "$3" "$1" "$4"
 }
-DEVICES="$(dev sim0 8M 4M 1) $(dev big 8M 0 3)"
 DEVICES=$(printf '%s\n%s\n' "$(dev sim0 8M 4M 1)" "$(dev big 16M 0 3)")
 write_config a "$PA" host-a
 DEVICES=$(printf '%s\n%s\n' "$(dev sim0 8M 0 2)" "$(dev big 8M 0 4)")
