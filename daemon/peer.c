@@ -31,6 +31,7 @@
 #include "xmalloc.h"
 
 #define PEER_CLOSE_GRACE_MS 5000
+#define PEER_MAX_SINGLE_IO (1u << 20)
 
 struct peer_conn {
 	struct bufferevent *bev;
@@ -411,6 +412,10 @@ peer_new(struct bufferevent *bev, int outgoing, const char *name)
 	bufferevent_setcb(bev, peer_read_cb, peer_write_cb, peer_event_cb, c);
 	bufferevent_set_timeouts(bev, &rt, NULL);
 	bufferevent_setwatermark(bev, EV_READ, 0, MIG_FRAME_HEADER_LEN + MIG_FRAME_MAX_PAYLOAD);
+	/* libevent moves 16 KiB per event by default: far too little for a
+	 * bulk stream, the loop would spend its time going round. */
+	bufferevent_set_max_single_read(bev, PEER_MAX_SINGLE_IO);
+	bufferevent_set_max_single_write(bev, PEER_MAX_SINGLE_IO);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return c;
 }

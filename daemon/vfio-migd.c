@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "device.h"
 #include "engine.h"
 #include "errors.h"
+#include "frame.h"
 #include "hook.h"
 #include "log.h"
 #include "migration.h"
@@ -259,6 +261,11 @@ main(int argc, char **argv)
 	}
 	log_set_level(log_level_from_config(cfg->daemon.log_level));
 	signal(SIGPIPE, SIG_IGN);
+	/* Chunk-sized buffers come and go all the time: keep them in the heap
+	 * instead of a fresh mmap (page faults, zeroing) for every one. The
+	 * heap stays bounded by what migrations hold at once. */
+	mallopt(M_MMAP_THRESHOLD, (int)(MIG_FRAME_MAX_PAYLOAD + (1u << 20)));
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	daemon_ctx.cfg = cfg;
 	if (tls_load(cfg, &daemon_ctx.tls_server, &daemon_ctx.tls_client) != 0)
 		goto out_cfg;
