@@ -66,6 +66,7 @@ struct source_engine {
 	/* Dirty-bitmap pass over guest memory, one frame per pump step. */
 	int bm_active, bm_final_done, bm_iter_done;
 	uint64_t pass_bytes; /* device data and pages sent in this pass */
+	unsigned passes_done; /* complete passes over the device's dirty state */
 	uint64_t bm_cursor, bm_base, bm_n, bm_sub;
 	uint8_t *bm_raw, *bm_enc, *bm_frame;
 	size_t bm_enc_cap, bm_frame_cap;
@@ -283,6 +284,10 @@ src_check_convergence(struct source_engine *s)
 		return;
 	s->last_converge_check_ns = mono_ns();
 	src_update_estimate(s);
+	/* Never before the first full pass: stopping then would move the whole
+	 * device during the downtime, which is what pre-copy is there to avoid. */
+	if (s->passes_done == 0)
+		return;
 	if (src_rate(s) <= 0 && m->pending_bytes > 0)
 		return;
 	if (m->expected_downtime_ms > m->opt.downtime_limit_ms)
@@ -551,6 +556,7 @@ src_pump(struct source_engine *s)
 				continue;
 			}
 			s->bm_iter_done = 0;
+			s->passes_done++;
 			src_check_convergence(s);
 			if (s->pass_bytes > 0 && !s->stop_requested)
 				m->iterations++; /* the next pass begins */
