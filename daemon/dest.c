@@ -228,6 +228,8 @@ dst_apply_bitmap(struct dest_engine *d, const struct mig_bitmap *bm)
 			m->dirty_pages++;
 		}
 	}
+	if (bm->contents != NULL)
+		EVP_DigestUpdate(d->sha, bm->contents, bm->contents_len);
 	d->total_pages += bm->dirty_count;
 	m->bytes_transferred += bm->contents_len;
 }

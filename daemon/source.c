@@ -432,6 +432,8 @@ src_bitmap_step(struct source_engine *s)
 		bm.contents = contents;
 		bm.contents_len = (uint32_t)(dirty * ps);
 	}
+	if (contents != NULL)
+		EVP_DigestUpdate(s->sha, contents, bm.contents_len);
 	n = mig_encode_bitmap(s->bm_frame + s->bm_frame_cap / 2, s->bm_frame_cap / 2, &bm);
 	if (n == 0)
 		return -EINVAL;

@@ -1,2 +1,251 @@
-int main(void);
-int main(void) { return 0; }
+/*
+ * gen_corpus.c: writes the seed corpus of the frame fuzzer from the
+ * encoders, one file per frame type, one whole conversation, and one file
+ * per kind of malformed input the decoder must refuse.
+ *
+ *	make fuzz/gen_corpus && ./fuzz/gen_corpus ../fuzz/corpus/frame
+ *
+ * Seeds are deterministic, so rerunning this rewrites the same bytes.
+ * Malformed seeds start from an encoded frame and break one field, since
+ * the encoders refuse to write them directly.
+ */
+#include <err.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bitmap.h"
+#include "errors.h"
+#include "frame.h"
+
+#define SEED_MAX 8192
+#define STR(s) ((struct mig_str){(s), (uint16_t)(sizeof(s) - 1)})
+
+struct seed {
+	uint8_t b[SEED_MAX];
+	size_t n;
+};
+
+static const char *corpus_dir;
+
+static void
+seed_write(const char *name, const struct seed *s)
+{
+	char path[4096];
+	FILE *fp;
+
+	if (s->n == 0)
+		errx(1, "seed %s: the encoder refused it", name);
+	snprintf(path, sizeof(path), "%s/%s", corpus_dir, name);
+	if ((fp = fopen(path, "wb")) == NULL)
+		err(1, "%s", path);
+	if (fwrite(s->b, 1, s->n, fp) != s->n || fclose(fp) != 0)
+		err(1, "%s", path);
+}
+
+/* Appends the frame in t to s, for streams of several frames. */
+static void
+seed_append(struct seed *s, const struct seed *t)
+{
+	if (t->n == 0 || t->n > SEED_MAX - s->n)
+		errx(1, "seed stream does not fit");
+	memcpy(s->b + s->n, t->b, t->n);
+	s->n += t->n;
+}
+
+static void
+seed_hello(struct seed *s, uint64_t capabilities)
+{
+	static const uint8_t id[MIG_UUID_LEN] = {0x6b, 0x1e, 0x2c, 0x3d, 0x4e, 0x5f, 0x40, 0x71,
+	    0x82, 0x93, 0xa4, 0xb5, 0xc6, 0xd7, 0xe8, 0xf9};
+	struct mig_hello h = {.version_min = 1, .version_max = 1, .token = STR("tok-0123456789"),
+	    .device = STR("gpu0"), .identity = STR("sim-v1"), .compat = STR("rev=2"),
+	    .capabilities = capabilities, .state_size = 1u << 20, .channel = 0, .channels = 1};
+
+	memcpy(h.migration_id, id, MIG_UUID_LEN);
+	s->n = mig_encode_hello(s->b, SEED_MAX, &h);
+}
+
+static void
+seed_hello_ack(struct seed *s)
+{
+	struct mig_hello_ack a = {.version = 1, .capabilities = MIG_CAP_BITMAP,
+	    .identity = STR("sim-v1")};
+
+	memset(a.migration_id, 0x6b, MIG_UUID_LEN);
+	s->n = mig_encode_hello_ack(s->b, SEED_MAX, &a);
+}
+
+static void
+seed_data(struct seed *s, uint64_t seq, uint8_t phase, uint8_t flags, uint32_t len)
+{
+	static uint8_t chunk[256];
+	struct mig_data d = {.seq = seq, .phase = phase, .flags = flags, .payload = chunk,
+	    .payload_len = len};
+	size_t i;
+
+	for (i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)(i * 13);
+	s->n = mig_encode_data(s->b, SEED_MAX, &d);
+}
+
+/* Pages 1, 2 and 9 of 12 dirty, with contents when asked. */
+static void
+seed_bitmap(struct seed *s, uint64_t seq, int encoding, int with_contents)
+{
+	static const uint8_t runs[] = {1, 2, 6, 1};
+	static const uint8_t raw[] = {0x06, 0x02};
+	static uint8_t contents[3 * 512];
+	struct mig_bitmap b = {.seq = seq, .start_pfn = 0x40000, .page_size = 512,
+	    .page_count = 12, .encoding = (uint8_t)encoding};
+
+	memset(contents, 0x5a, sizeof(contents));
+	b.encoded = encoding == MIG_BITMAP_RUNS ? runs : raw;
+	b.encoded_len = encoding == MIG_BITMAP_RUNS ? sizeof(runs) : sizeof(raw);
+	if (with_contents) {
+		b.flags = MIG_BITMAP_HAS_CONTENTS;
+		b.contents = contents;
+		b.contents_len = sizeof(contents);
+	}
+	s->n = mig_encode_bitmap(s->b, SEED_MAX, &b);
+}
+
+static void
+seed_end(struct seed *s)
+{
+	struct mig_end e = {.total_bytes = 300, .total_chunks = 2, .total_pages = 3};
+
+	memset(e.sha256, 0xe3, sizeof(e.sha256));
+	s->n = mig_encode_end(s->b, SEED_MAX, &e);
+}
+
+static void
+seed_commit(struct seed *s)
+{
+	struct mig_commit c = {.bytes_received = 300, .resume_ms = 17};
+
+	s->n = mig_encode_commit(s->b, SEED_MAX, &c);
+}
+
+static void
+seed_ack(struct seed *s)
+{
+	struct mig_ack a = {.value = 300};
+
+	s->n = mig_encode_ack(s->b, SEED_MAX, &a);
+}
+
+/* The happy path of docs/PROTOCOL.md, source and destination interleaved. */
+static void
+write_conversation(void)
+{
+	struct seed all = {.n = 0}, t;
+
+	seed_hello(&t, MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS);
+	seed_append(&all, &t);
+	seed_hello_ack(&t);
+	seed_append(&all, &t);
+	seed_data(&t, 0, MIG_PHASE_PRECOPY, 0, 200);
+	seed_append(&all, &t);
+	seed_bitmap(&t, 1, MIG_BITMAP_RUNS, 1);
+	seed_append(&all, &t);
+	t.n = mig_encode_keepalive(t.b, SEED_MAX, 1);
+	seed_append(&all, &t);
+	seed_data(&t, 2, MIG_PHASE_STOPCOPY, MIG_DATA_END_OF_RECORD, 100);
+	seed_append(&all, &t);
+	seed_end(&t);
+	seed_append(&all, &t);
+	seed_commit(&t);
+	seed_append(&all, &t);
+	seed_ack(&t);
+	seed_append(&all, &t);
+	seed_write("conversation", &all);
+}
+
+static void
+write_valid(void)
+{
+	struct seed s;
+
+	seed_hello(&s, MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS);
+	seed_write("hello", &s);
+	seed_hello(&s, MIG_CAP_KNOWN | 1ull << 42);
+	seed_write("hello-unknown-caps", &s);
+	seed_hello_ack(&s);
+	seed_write("hello-ack", &s);
+	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 64);
+	seed_write("data", &s);
+	seed_data(&s, 9, MIG_PHASE_STOPCOPY, MIG_DATA_END_OF_RECORD, 0);
+	seed_write("data-empty", &s);
+	seed_bitmap(&s, 3, MIG_BITMAP_RUNS, 1);
+	seed_write("bitmap-runs-contents", &s);
+	seed_bitmap(&s, 4, MIG_BITMAP_RAW, 0);
+	seed_write("bitmap-raw", &s);
+	seed_end(&s);
+	seed_write("end", &s);
+	seed_commit(&s);
+	seed_write("commit", &s);
+	seed_ack(&s);
+	seed_write("ack", &s);
+	s.n = mig_encode_error(s.b, SEED_MAX, MIG_E_DIGEST_MISMATCH, "sha-256 differs");
+	seed_write("error", &s);
+	s.n = mig_encode_keepalive(s.b, SEED_MAX, 0x0123456789abcdefull);
+	seed_write("keepalive", &s);
+}
+
+/* One broken field each; comments name the error the decoder must give. */
+static void
+write_malformed(void)
+{
+	struct seed s;
+
+	seed_ack(&s);
+	s.b[0] = 'G'; /* BAD_MAGIC */
+	seed_write("bad-magic", &s);
+	seed_ack(&s);
+	s.b[4] = 2; /* BAD_VERSION */
+	seed_write("bad-version", &s);
+	seed_ack(&s);
+	s.b[5] = MIG_FRAME_TYPE_MAX + 1; /* UNKNOWN_TYPE */
+	seed_write("unknown-type", &s);
+	seed_ack(&s);
+	s.b[7] = 1; /* MALFORMED: header flags */
+	seed_write("bad-flags", &s);
+	memset(s.b, 0, MIG_DATA_PREFIX_LEN);
+	s.n = MIG_DATA_PREFIX_LEN;
+	mig_frame_header_encode(s.b, MIG_FRAME_DATA, MIG_FRAME_MAX_PAYLOAD + 1); /* TOO_LARGE */
+	seed_write("too-large", &s);
+	seed_hello(&s, MIG_CAP_BITMAP);
+	s.n /= 2; /* ends inside the frame */
+	seed_write("truncated", &s);
+	seed_hello(&s, MIG_CAP_BITMAP);
+	s.b[s.n - 3] = 1; /* MALFORMED: channel 1 of 1 */
+	seed_write("bad-hello-channel", &s);
+	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 16);
+	s.b[MIG_FRAME_HEADER_LEN + 8] = 3; /* MALFORMED: phase */
+	seed_write("bad-data-phase", &s);
+	seed_bitmap(&s, 5, MIG_BITMAP_RUNS, 0);
+	s.b[s.n - 1] = 0; /* MALFORMED: a dirty run of 0 pages */
+	seed_write("bad-bitmap-runs", &s);
+	seed_bitmap(&s, 6, MIG_BITMAP_RUNS, 1);
+	s.n -= 1; /* MALFORMED: contents one byte short */
+	s.b[11] = (uint8_t)(s.b[11] - 1);
+	seed_write("bad-bitmap-contents", &s);
+	s.n = mig_encode_error(s.b, SEED_MAX, MIG_E_TLS, "tls");
+	s.b[MIG_FRAME_HEADER_LEN + 5] = 2; /* MALFORMED: trailing byte */
+	seed_write("bad-error-trailing", &s);
+}
+
+int main(int, char **);
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 2)
+		errx(2, "usage: gen_corpus directory");
+	corpus_dir = argv[1];
+	write_valid();
+	write_conversation();
+	write_malformed();
+	return 0;
+}

@@ -33,6 +33,7 @@
 #define MIG_ERROR_MSG_MAX 1024
 #define MIG_UUID_LEN 16
 #define MIG_SHA256_LEN 32
+#define MIG_CHANNELS_MAX 64 /* connections per migration (HELLO channels) */
 
 enum mig_frame_type {
 	MIG_FRAME_HELLO = 1,
@@ -173,7 +174,8 @@ struct mig_frame {
 const char *mig_frame_type_name(int type);
 
 /* Check a 12-byte header: magic, version, known type, flags 0, length not
- * above MIG_FRAME_MAX_PAYLOAD. Returns MIG_OK or an enum mig_err. */
+ * above the largest payload of that type (never above MIG_FRAME_MAX_PAYLOAD).
+ * Returns MIG_OK or an enum mig_err. */
 int mig_frame_header_decode(const uint8_t hdr[MIG_FRAME_HEADER_LEN], struct mig_frame_header *out);
 void mig_frame_header_encode(uint8_t out[MIG_FRAME_HEADER_LEN], uint8_t type, uint32_t length);
 
@@ -195,6 +197,8 @@ size_t mig_encode_bitmap(uint8_t *out, size_t cap, const struct mig_bitmap *b);
 size_t mig_encode_end(uint8_t *out, size_t cap, const struct mig_end *e);
 size_t mig_encode_commit(uint8_t *out, size_t cap, const struct mig_commit *c);
 size_t mig_encode_ack(uint8_t *out, size_t cap, const struct mig_ack *a);
+/* code must not be MIG_OK; a msg longer than MIG_ERROR_MSG_MAX is cut (at a
+ * UTF-8 boundary) rather than refused, so the error still reaches the peer. */
 size_t mig_encode_error(uint8_t *out, size_t cap, uint32_t code, const char *msg);
 size_t mig_encode_keepalive(uint8_t *out, size_t cap, uint64_t nonce);
 
