@@ -4,6 +4,7 @@
 #include "errors.h"
 
 #include <stddef.h>
+#include <string.h>
 
 struct mig_err_info {
 	int code;
@@ -84,4 +85,15 @@ int
 mig_err_known(int code)
 {
 	return mig_err_lookup(code) != NULL;
+}
+
+int
+mig_err_from_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(mig_err_table) / sizeof(mig_err_table[0]); i++)
+		if (strcmp(mig_err_table[i].name, name) == 0)
+			return mig_err_table[i].code;
+	return MIG_E_INTERNAL;
 }

@@ -69,5 +69,7 @@ const char *mig_err_name(int code);
 const char *mig_err_describe(int code);
 /* 1 when code is a value of enum mig_err. */
 int mig_err_known(int code);
+/* The code of a name mig_err_name() gives; MIG_E_INTERNAL for others. */
+int mig_err_from_name(const char *name);
 
 #endif

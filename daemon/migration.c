@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "events.h"
 #include "hook.h"
+#include "journal.h"
 #include "metrics.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -84,6 +85,7 @@ migration_prune(void)
 	while ((m = *pp) != NULL) {
 		if (migration_phase_is_final(m->phase) && kept++ >= limit) {
 			*pp = m->next;
+			journal_remove(m);
 			migration_free(m);
 			continue;
 		}
@@ -116,6 +118,22 @@ migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
 	log_info("migration %s: created, %s of device %s", m->id_str, migration_role_name(role),
 	    dev->name);
 	events_migration_created(m);
+	journal_write(m);
+	return m;
+}
+
+struct migration *
+migration_restore(const uint8_t *id, enum mig_role role, struct mig_device *dev)
+{
+	struct migration *m = xcalloc(1, sizeof(*m));
+
+	memcpy(m->id, id, MIG_UUID_LEN);
+	uuid_unparse_lower(m->id, m->id_str);
+	m->role = role;
+	m->phase = PHASE_FAILED;
+	m->device = dev;
+	m->next = migrations;
+	migrations = m;
 	return m;
 }
 
@@ -218,6 +236,7 @@ migration_set_phase(struct migration *m, enum mig_phase phase)
 		m->token[0] = '\0';
 		metrics_migration_finished(m);
 	}
+	journal_write(m);
 	events_migration_phase(m, migration_phase_name(old), migration_phase_name(phase));
 	if (old == PHASE_SETUP && phase == PHASE_PRECOPY)
 		hook_fire("started", m);

@@ -101,6 +101,8 @@ int migration_phase_is_final(enum mig_phase phase);
 uint64_t mono_ns(void);
 
 struct migration *migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id);
+/* A finished migration read back from the journal: not busy, no engine. */
+struct migration *migration_restore(const uint8_t *id, enum mig_role role, struct mig_device *dev);
 struct migration *migration_find(const char *id_str);
 struct migration *migration_find_by_token(const char *token, size_t len);
 struct migration *migration_first(void);

@@ -29,6 +29,7 @@
 #include "errors.h"
 #include "frame.h"
 #include "hook.h"
+#include "journal.h"
 #include "log.h"
 #include "migration.h"
 #include "peer.h"
@@ -274,6 +275,8 @@ main(int argc, char **argv)
 	daemon_ctx.base = event_base_new();
 	if (devices_open(cfg, daemon_ctx.base) != 0)
 		goto out_base;
+	if (journal_init(cfg->daemon.state_dir) != 0)
+		goto out_devices;
 	if (peer_listen_all() != 0)
 		goto out_devices;
 	if (control_start(daemon_ctx.base, cfg->daemon.control, cfg->daemon.control_group) != 0)
@@ -304,6 +307,7 @@ out_listen:
 out_devices:
 	engines_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
 	migration_free_all();
+	journal_close();
 	devices_close();
 out_base:
 	event_base_free(daemon_ctx.base);

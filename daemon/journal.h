@@ -1,0 +1,24 @@
+/*
+ * journal.h: migrations survive a daemon restart as history.
+ *
+ * Every migration is written to STATE_DIR/migrations/ID.json when it is
+ * created and at each phase change (write to a temporary file, fsync,
+ * rename: a crash leaves the old or the new record, never half of one).
+ * At start-up the daemon reads them back: a migration that was still
+ * running when the daemon died is reported `failed` with the error
+ * daemon-restart, and its device is put in a safe state (a source device
+ * runs; a destination device, which may hold half a stream, is reset).
+ */
+#ifndef MIG_JOURNAL_H
+#define MIG_JOURNAL_H
+
+struct migration;
+
+/* Create the directory and restore what it holds. -1 only when the
+ * directory cannot be used at all (logged). */
+int journal_init(const char *state_dir);
+void journal_write(const struct migration *m);
+void journal_remove(const struct migration *m);
+void journal_close(void);
+
+#endif
