@@ -14,6 +14,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#define MIG_TLS_CIPHERSUITES \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
 /* Build a server (is_server = 1) or client context from PEM files. The key
  * must match the certificate and the certificate must chain to the CA. On
  * failure returns NULL and writes a message naming the file and why into
