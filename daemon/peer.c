@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "errors.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -217,6 +218,7 @@ peer_handshake_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer_conn *c = arg;
 
+	metrics_tls_failure(c->tls_up ? "no-hello" : "handshake-timeout");
 	peer_abort(c, MIG_E_TIMEOUT, "no valid HELLO within the handshake timeout");
 }
 
@@ -346,6 +348,21 @@ peer_tls_reason(struct peer_conn *c, char *buf, size_t len)
 	return NULL;
 }
 
+/* The label of a failed handshake in vfio_migd_tls_handshake_failures_total. */
+static const char *
+peer_tls_metric_reason(struct peer_conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	if (vr != X509_V_OK)
+		return mig_tls_verify_reason(vr);
+	if (ssl != NULL && !c->outgoing && SSL_get0_peer_certificate(ssl) == NULL &&
+	    SSL_get_state(ssl) != TLS_ST_BEFORE)
+		return "no-certificate";
+	return c->outgoing ? "handshake-outgoing" : "handshake";
+}
+
 static void
 peer_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -357,6 +374,7 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->tls_up = 1;
 		if (!peer_check_identity(c)) {
 			log_warnx("peer %s: refused: not in allowed_peers", c->name);
+			metrics_tls_failure("not-allowed");
 			peer_lost(c, MIG_E_PEER_UNTRUSTED, "peer certificate not in allowed_peers");
 			return;
 		}
@@ -379,6 +397,7 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 		r = peer_tls_reason(c, reason, sizeof(reason));
 		if (!c->tls_up) {
 			log_warnx("peer %s: TLS handshake failed: %s", c->name, r ? r : "connection closed");
+			metrics_tls_failure(peer_tls_metric_reason(c));
 			peer_lost(c, c->outgoing && r == NULL ? MIG_E_CONNECT : MIG_E_TLS,
 			    r ? r : "TLS handshake failed");
 			return;
@@ -447,6 +466,8 @@ peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa
 	else if (sa->sa_family == AF_INET6)
 		evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof(addr));
 	if (daemon_ctx.shutting_down || unauthenticated_count >= cfg->daemon.max_connections) {
+		if (!daemon_ctx.shutting_down)
+			metrics_tls_failure("max-connections");
 		log_warnx("peer %s: refused: %s", addr,
 		    daemon_ctx.shutting_down ? "shutting down" : "too many connections without a HELLO (max_connections)");
 		evutil_closesocket(fd);
