@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -158,11 +159,30 @@ dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t e
 	return MIG_OK;
 }
 
+/* Write one part of a chunk into the device and the digest. */
+static int
+dst_write_part(struct dest_engine *d, const struct mig_data *dt, const void *p, size_t len)
+{
+	int rc;
+
+	if (len > 0 && (rc = d->dev->ops->resume_write(d->dev, p, len)) != 0) {
+		dst_fail(d, MIG_E_DEVICE_IO, "device %s refused data chunk %llu: %s", d->dev->name,
+		    (unsigned long long)dt->seq, strerror(-rc));
+		return -1;
+	}
+	EVP_DigestUpdate(d->sha, p, len);
+	return 0;
+}
+
+/* A DATA frame: its payload is dt->payload, or the front of `in`. */
 static void
-dst_apply_data(struct dest_engine *d, const struct mig_data *dt)
+dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer *in)
 {
 	struct migration *m = d->m;
-	int rc;
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	size_t left = dt->payload_len, take;
+	int n, i, rc;
 
 	if (dt->phase == MIG_PHASE_STOPCOPY && m->phase == PHASE_PRECOPY) {
 		d->first_stopcopy_ns = mono_ns();
@@ -171,14 +191,23 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt)
 		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "pre-copy data after stop-copy data");
 		return;
 	}
-	if (dt->payload_len > 0 &&
-	    (rc = d->dev->ops->resume_write(d->dev, dt->payload, dt->payload_len)) != 0) {
-		dst_fail(d, MIG_E_DEVICE_IO, "device %s refused data chunk %llu: %s", d->dev->name,
-		    (unsigned long long)dt->seq, strerror(-rc));
-		return;
+	if (in == NULL) {
+		if (dst_write_part(d, dt, dt->payload, left) != 0)
+			return;
+	} else {
+		evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
+		while (left > 0) {
+			n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, 16);
+			for (i = 0; i < n && i < 16 && left > 0; i++) {
+				take = v[i].iov_len < left ? v[i].iov_len : left;
+				if (dst_write_part(d, dt, v[i].iov_base, take) != 0)
+					return;
+				left -= take;
+				evbuffer_ptr_set(in, &pos, take, EVBUFFER_PTR_ADD);
+			}
+		}
 	}
 	d->partial_record = 1;
-	EVP_DigestUpdate(d->sha, dt->payload, dt->payload_len);
 	d->total_bytes += dt->payload_len;
 	d->total_chunks++;
 	m->bytes_transferred += dt->payload_len;
@@ -308,7 +337,7 @@ dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 		}
 		d->seq++;
 		if (f->hdr.type == MIG_FRAME_DATA)
-			dst_apply_data(d, &f->u.data);
+			dst_apply_data(d, &f->u.data, NULL);
 		else
 			dst_apply_bitmap(d, &f->u.bitmap);
 		return;
@@ -351,6 +380,25 @@ dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 	    mig_frame_type_name(f->hdr.type));
 }
 
+/* DATA with its payload still in the input buffer (peer.h on_data). */
+static void
+dst_on_data(void *arg, struct peer_conn *c, const struct mig_data *dt, struct evbuffer *in)
+{
+	struct dest_engine *d = arg;
+
+	if (d->st != DST_RECEIVING) {
+		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "unexpected DATA frame from the source");
+		return;
+	}
+	if (dt->seq != d->seq) {
+		dst_fail(d, MIG_E_BAD_SEQUENCE, "chunk %llu arrived, %llu expected",
+		    (unsigned long long)dt->seq, (unsigned long long)d->seq);
+		return;
+	}
+	d->seq++;
+	dst_apply_data(d, dt, in);
+}
+
 static void
 dst_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 {
@@ -372,6 +420,7 @@ dst_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 
 static const struct peer_handler dst_handler = {
 	.on_frame = dst_on_frame,
+	.on_data = dst_on_data,
 	.on_closed = dst_on_closed,
 };
 

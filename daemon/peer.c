@@ -239,6 +239,25 @@ peer_lost_frame(struct peer_conn *c, int err)
 	peer_close_after_flush(c);
 }
 
+/* A whole DATA frame is in the buffer: hand its payload over in place. */
+static void
+peer_data_in_place(struct peer_conn *c, struct evbuffer *in, const struct mig_frame_header *hdr)
+{
+	uint8_t prefix[MIG_DATA_PREFIX_LEN];
+	struct mig_data d;
+	int err;
+
+	evbuffer_copyout(in, prefix, sizeof(prefix));
+	if ((err = mig_data_fixed_decode(hdr, prefix + MIG_FRAME_HEADER_LEN, &d)) != MIG_OK) {
+		peer_lost_frame(c, err);
+		return;
+	}
+	evbuffer_drain(in, MIG_DATA_PREFIX_LEN);
+	c->h->on_data(c->arg, c, &d, in);
+	if (!c->dead)
+		evbuffer_drain(in, d.payload_len);
+}
+
 /* Decode every complete frame in the input buffer. */
 static void
 peer_read_cb(struct bufferevent *bev, void *arg)
@@ -260,6 +279,10 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 		}
 		if (evbuffer_get_length(in) < MIG_FRAME_HEADER_LEN + (size_t)hdr.length)
 			break;
+		if (hdr.type == MIG_FRAME_DATA && c->h != NULL && c->h->on_data != NULL) {
+			peer_data_in_place(c, in, &hdr);
+			continue;
+		}
 		p = evbuffer_pullup(in, (ssize_t)(MIG_FRAME_HEADER_LEN + hdr.length));
 		if ((err = mig_frame_payload_decode(&hdr, p + MIG_FRAME_HEADER_LEN, &f)) != MIG_OK) {
 			peer_lost_frame(c, err);

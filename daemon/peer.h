@@ -23,6 +23,11 @@ struct peer_handler {
 	void (*on_connected)(void *arg, struct peer_conn *c);
 	/* One decoded frame. The handler may close the connection. */
 	void (*on_frame)(void *arg, struct peer_conn *c, const struct mig_frame *f);
+	/* Optional: a DATA frame whose payload (d->payload_len bytes) is still
+	 * at the front of `in`, in place, to be read with evbuffer_peek(); it
+	 * is drained after the call. Saves copying every chunk once more. */
+	void (*on_data)(void *arg, struct peer_conn *c, const struct mig_data *d,
+	    struct evbuffer *in);
 	/* The output buffer drained below its low-water mark. */
 	void (*on_writable)(void *arg, struct peer_conn *c);
 	/* The connection is gone (code: enum mig_err); c is freed after this. */

@@ -450,6 +450,25 @@ data_decode(struct frame_reader *r, struct mig_frame *f)
 	    MIG_E_MALFORMED;
 }
 
+int
+mig_data_fixed_decode(const struct mig_frame_header *hdr, const uint8_t fixed[MIG_DATA_FIXED_LEN],
+    struct mig_data *out)
+{
+	struct frame_reader r = {fixed, MIG_DATA_FIXED_LEN, 0, 0};
+	uint16_t reserved;
+
+	if (hdr->type != MIG_FRAME_DATA || hdr->length < MIG_DATA_FIXED_LEN)
+		return MIG_E_MALFORMED;
+	out->seq = rd_u64(&r);
+	out->phase = rd_u8(&r);
+	out->flags = rd_u8(&r);
+	reserved = rd_u16(&r);
+	out->payload = NULL;
+	out->payload_len = hdr->length - MIG_DATA_FIXED_LEN;
+	return reserved == 0 && data_valid(out->phase, out->flags, out->payload_len) ? MIG_OK :
+	    MIG_E_MALFORMED;
+}
+
 size_t
 mig_encode_data_prefix(uint8_t out[MIG_DATA_PREFIX_LEN], uint64_t seq, uint8_t phase,
     uint8_t flags, uint32_t payload_len)

@@ -210,6 +210,12 @@ size_t mig_encode_keepalive(uint8_t *out, size_t cap, uint64_t nonce);
 #define MIG_DATA_PREFIX_LEN (MIG_FRAME_HEADER_LEN + MIG_DATA_FIXED_LEN)
 size_t mig_encode_data_prefix(uint8_t out[MIG_DATA_PREFIX_LEN], uint64_t seq, uint8_t phase,
     uint8_t flags, uint32_t payload_len);
+/* Decode only the fixed fields of a DATA frame whose header was checked,
+ * leaving its payload where it is (the receiver's zero-copy path):
+ * out->payload is NULL, out->payload_len from the header. Same checks as
+ * mig_frame_payload_decode(). */
+int mig_data_fixed_decode(const struct mig_frame_header *hdr, const uint8_t fixed[MIG_DATA_FIXED_LEN],
+    struct mig_data *out);
 /* Whole DATA frame, for tests and small payloads. */
 size_t mig_encode_data(uint8_t *out, size_t cap, const struct mig_data *d);
 

@@ -364,6 +364,45 @@ frames_eq(const struct mig_frame *a, const struct mig_frame *b)
 
 /* ---- header ---- */
 
+/* The receiver's zero-copy path decodes only DATA's fixed fields. */
+START_TEST(test_data_fixed_decode)
+{
+	uint8_t buf[MIG_DATA_PREFIX_LEN + 100];
+	struct mig_frame_header hdr;
+	struct mig_data d;
+
+	ck_assert_uint_eq(mig_encode_data_prefix(buf, 77, MIG_PHASE_STOPCOPY,
+	    MIG_DATA_END_OF_RECORD, 100), MIG_DATA_PREFIX_LEN);
+	ck_assert_int_eq(mig_frame_header_decode(buf, &hdr), MIG_OK);
+	ck_assert_int_eq(mig_data_fixed_decode(&hdr, buf + MIG_FRAME_HEADER_LEN, &d), MIG_OK);
+	ck_assert_uint_eq(d.seq, 77);
+	ck_assert_uint_eq(d.phase, MIG_PHASE_STOPCOPY);
+	ck_assert_uint_eq(d.flags, MIG_DATA_END_OF_RECORD);
+	ck_assert_uint_eq(d.payload_len, 100);
+	ck_assert_ptr_null(d.payload);
+	/* Same refusals as the whole-frame decoder. */
+	buf[MIG_FRAME_HEADER_LEN + 8] = 3; /* phase */
+	ck_assert_int_eq(mig_data_fixed_decode(&hdr, buf + MIG_FRAME_HEADER_LEN, &d),
+	    MIG_E_MALFORMED);
+	buf[MIG_FRAME_HEADER_LEN + 8] = MIG_PHASE_PRECOPY;
+	buf[MIG_FRAME_HEADER_LEN + 9] = 0x80; /* unknown flag */
+	ck_assert_int_eq(mig_data_fixed_decode(&hdr, buf + MIG_FRAME_HEADER_LEN, &d),
+	    MIG_E_MALFORMED);
+	buf[MIG_FRAME_HEADER_LEN + 9] = 0;
+	buf[MIG_FRAME_HEADER_LEN + 11] = 1; /* reserved */
+	ck_assert_int_eq(mig_data_fixed_decode(&hdr, buf + MIG_FRAME_HEADER_LEN, &d),
+	    MIG_E_MALFORMED);
+	buf[MIG_FRAME_HEADER_LEN + 11] = 0;
+	hdr.length = MIG_DATA_FIXED_LEN - 1;
+	ck_assert_int_eq(mig_data_fixed_decode(&hdr, buf + MIG_FRAME_HEADER_LEN, &d),
+	    MIG_E_MALFORMED);
+	hdr.length = MIG_DATA_FIXED_LEN + 100;
+	hdr.type = MIG_FRAME_BITMAP;
+	ck_assert_int_eq(mig_data_fixed_decode(&hdr, buf + MIG_FRAME_HEADER_LEN, &d),
+	    MIG_E_MALFORMED);
+}
+END_TEST
+
 START_TEST(test_header_layout)
 {
 	static const uint8_t want[] = {'V', 'F', 'M', 'G', 1, 3, 0, 0, 0x00, 0x10, 0x02, 0x03};
@@ -1527,6 +1566,7 @@ main(void)
 	int failed;
 
 	tcase_add_test(hdr, test_header_layout);
+	tcase_add_test(hdr, test_data_fixed_decode);
 	tcase_add_test(hdr, test_header_bad_magic);
 	tcase_add_test(hdr, test_header_bad_version);
 	tcase_add_test(hdr, test_header_unknown_type);
