@@ -27,11 +27,14 @@
 #include "device.h"
 #include "engine.h"
 #include "errors.h"
+#include "events.h"
 #include "frame.h"
 #include "hook.h"
 #include "log.h"
 #include "peer.h"
 #include "xmalloc.h"
+
+#define DST_PROGRESS_MS 500
 
 enum dst_state {
 	DST_WAITING,
@@ -53,6 +56,7 @@ struct dest_engine {
 	uint64_t total_bytes, total_chunks, total_pages;
 	uint64_t first_stopcopy_ns;
 	uint64_t last_sample_ns, last_sample_bytes;
+	uint64_t last_progress_ns;
 };
 
 void
@@ -159,6 +163,23 @@ dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t e
 	return MIG_OK;
 }
 
+/* Throughput and a progress event, at most every DST_PROGRESS_MS. */
+static void
+dst_progress(struct dest_engine *d)
+{
+	struct migration *m = d->m;
+	uint64_t now = mono_ns();
+
+	if (now - d->last_progress_ns < DST_PROGRESS_MS * 1000000ull)
+		return;
+	if (d->last_progress_ns != 0)
+		m->throughput_bps = (m->bytes_transferred - d->last_sample_bytes) * 8000000000ull /
+		    (now - d->last_progress_ns);
+	d->last_sample_bytes = m->bytes_transferred;
+	d->last_progress_ns = now;
+	events_migration_progress(m);
+}
+
 /* Write one part of a chunk into the device and the digest. */
 static int
 dst_write_part(struct dest_engine *d, const struct mig_data *dt, const void *p, size_t len)
@@ -208,6 +229,7 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 		}
 	}
 	d->partial_record = 1;
+	dst_progress(d);
 	d->total_bytes += dt->payload_len;
 	d->total_chunks++;
 	m->bytes_transferred += dt->payload_len;

@@ -30,6 +30,7 @@ struct hook_job {
 	char role[16];
 	char id[37];
 	char device[MIG_NAME_MAX + 1];
+	char *path;  /* the hook */
 	char *input; /* JSON for stdin */
 	hook_done_fn done;
 	struct hook_job *next;
@@ -105,6 +106,7 @@ hook_finish(int ok, const char *why)
 		j->done(m, ok, why);
 	}
 	free(j->input);
+	free(j->path);
 	free(j);
 	hook_next();
 }
@@ -182,7 +184,7 @@ hook_start(struct hook_job *j)
 		goto fail;
 	}
 	if (pid == 0)
-		hook_child(cfg->daemon.hook, j, in[0], out[1]);
+		hook_child(j->path, j, in[0], out[1]);
 	close(in[0]);
 	close(out[1]);
 	/* Small JSON into an empty pipe: one write does it. A hook that does
@@ -200,7 +202,7 @@ hook_start(struct hook_job *j)
 	event_add(ev_out, NULL);
 	event_add(ev_exit, NULL);
 	evtimer_add(ev_timeout, &tv);
-	log_info("hook %s %s: running %s %s %s %s %s", j->event, j->id, cfg->daemon.hook, j->event,
+	log_info("hook %s %s: running %s %s %s %s %s", j->event, j->id, j->path, j->event,
 	    j->role, j->id, j->device);
 	return;
 fail:
@@ -212,6 +214,7 @@ fail:
 	if (j->done != NULL)
 		j->done(migration_find(j->id), 0, why);
 	free(j->input);
+	free(j->path);
 	free(j);
 }
 
@@ -235,9 +238,10 @@ hook_queue(const char *event, const struct migration *m, hook_done_fn done)
 	struct hook_job *j;
 	json_t *o;
 
-	if (cfg == NULL || cfg->daemon.hook == NULL)
+	if (cfg == NULL || m->hook == NULL)
 		return 1;
 	j = xcalloc(1, sizeof(*j));
+	j->path = xstrdup(m->hook);
 	snprintf(j->event, sizeof(j->event), "%s", event);
 	snprintf(j->role, sizeof(j->role), "%s", migration_role_name(m->role));
 	snprintf(j->id, sizeof(j->id), "%s", m->id_str);
@@ -273,6 +277,7 @@ hook_shutdown(void)
 	while ((j = queue_head) != NULL) {
 		queue_head = j->next;
 		free(j->input);
+		free(j->path);
 		free(j);
 	}
 	queue_tail = &queue_head;

@@ -72,6 +72,7 @@ migration_free(struct migration *m)
 	source_engine_free(m);
 	dest_engine_free(m);
 	free(m->dirty_union);
+	free(m->hook);
 	free(m);
 }
 
@@ -110,6 +111,8 @@ migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
 	m->phase = PHASE_SETUP;
 	m->device = dev;
 	dev->busy = m;
+	if (daemon_ctx.cfg != NULL && daemon_ctx.cfg->daemon.hook != NULL)
+		m->hook = xstrdup(daemon_ctx.cfg->daemon.hook);
 	clock_gettime(CLOCK_REALTIME, &m->started_at);
 	m->start_mono_ns = mono_ns();
 	migration_prune();

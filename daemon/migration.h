@@ -64,6 +64,8 @@ struct migration {
 	uint8_t peer_id[MIG_UUID_LEN];	    /* the peer's id for this migration */
 	char peer_id_str[37];
 	uint64_t state_size;		    /* announced estimate of device data */
+	char *hook; /* the hook in force when it started: a reload does not
+		     * switch hooks under a VMM in the middle of a migration */
 	struct migration_options opt;
 
 	/* Figures of SPEC §4. */

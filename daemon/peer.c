@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -371,6 +372,19 @@ peer_tls_reason(struct peer_conn *c, char *buf, size_t len)
 	return NULL;
 }
 
+/* An outgoing connection that never reached the peer (refused,
+ * unreachable): a connect failure, not a TLS one. */
+static int
+peer_never_connected(struct peer_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	return c->outgoing && !c->tls_up &&
+	    (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0);
+}
+
 /* The label of a failed handshake in vfio_migd_tls_handshake_failures_total. */
 static const char *
 peer_tls_metric_reason(struct peer_conn *c)
@@ -414,6 +428,15 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		peer_lost(c, MIG_E_TIMEOUT, "peer silent for longer than peer_timeout_ms");
+		return;
+	}
+	if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) && peer_never_connected(c)) {
+		int e = EVUTIL_SOCKET_ERROR();
+
+		snprintf(reason, sizeof(reason), "cannot connect: %s",
+		    e != 0 ? evutil_socket_error_to_string(e) : "connection refused");
+		log_warnx("peer %s: %s", c->name, reason);
+		peer_lost(c, MIG_E_CONNECT, reason);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -539,6 +562,7 @@ peer_connect(const char *hostport, const struct peer_handler *h, void *arg, uint
 	struct bufferevent *bev;
 	struct peer_conn *c;
 	SSL *ssl;
+	int rc;
 
 	if (peer_parse_hostport(hostport, host, sizeof(host), port, sizeof(port)) != 0) {
 		log_warnx("peer %s: not a HOST:PORT", hostport);
@@ -556,8 +580,14 @@ peer_connect(const char *hostport, const struct peer_handler *h, void *arg, uint
 	}
 	c = peer_new(bev, 1, hostport);
 	peer_set_handler(c, h, arg, write_lowat);
-	if (bufferevent_socket_connect_hostname(bev, dns_base, AF_UNSPEC, host, atoi(port)) != 0) {
-		log_warnx("peer %s: cannot start connecting", hostport);
+	/* A numeric address can fail right inside the call (ENETUNREACH), and
+	 * the error callback then closes c: keep it alive until we are out. */
+	c->in_callback++;
+	rc = bufferevent_socket_connect_hostname(bev, dns_base, AF_UNSPEC, host, atoi(port));
+	c->in_callback--;
+	if (rc != 0 || c->dead) {
+		if (rc != 0 && !c->dead)
+			log_warnx("peer %s: cannot start connecting", hostport);
 		peer_free(c);
 		return NULL;
 	}

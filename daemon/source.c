@@ -26,6 +26,7 @@
 #include "device.h"
 #include "engine.h"
 #include "errors.h"
+#include "events.h"
 #include "frame.h"
 #include "hook.h"
 #include "log.h"
@@ -34,6 +35,7 @@
 
 #define SRC_RETRY_MS 10		/* device had nothing: look again after */
 #define SRC_TICK_MS 100		/* figures, convergence, timeouts */
+#define SRC_PROGRESS_MS 500	/* progress events to watchers */
 #define SRC_BM_WINDOW 32768	/* pages asked of the device at once */
 #define SRC_RATE_MIN_SAMPLES 2	/* throughput samples before trusting it */
 
@@ -77,6 +79,7 @@ struct source_engine {
 	unsigned rate_samples;
 	uint64_t precopy_start_ns;
 	uint64_t last_converge_check_ns;
+	uint64_t last_progress_ns;
 };
 
 static void src_pump(struct source_engine *s);
@@ -610,6 +613,10 @@ src_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	s->last_sample_ns = now;
 	s->last_sample_sent = sent;
+	if (now - s->last_progress_ns >= SRC_PROGRESS_MS * 1000000ull) {
+		s->last_progress_ns = now;
+		events_migration_progress(m);
+	}
 	if (s->st == SRC_STREAMING) {
 		src_update_estimate(s);
 		if (m->opt.precopy_timeout_s > 0 &&

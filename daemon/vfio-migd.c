@@ -34,12 +34,13 @@
 #include "migration.h"
 #include "peer.h"
 #include "tls.h"
+#include "xmalloc.h"
 
 #define SHUTDOWN_GRACE_MS 2000
 
 struct daemon_ctx daemon_ctx;
 
-static struct mig_config *old_configs[64];
+static struct mig_config **old_configs;
 static struct event *grace;
 static size_t nold_configs;
 
@@ -171,8 +172,8 @@ reload(void)
 	daemon_ctx.tls_server = server;
 	daemon_ctx.tls_client = client;
 	/* Devices keep pointers into the configuration they were opened with. */
-	if (nold_configs < sizeof(old_configs) / sizeof(old_configs[0]))
-		old_configs[nold_configs++] = old;
+	old_configs = xrealloc(old_configs, (nold_configs + 1) * sizeof(*old_configs));
+	old_configs[nold_configs++] = old;
 	daemon_ctx.cfg = cfg;
 	log_set_level(log_level_from_config(cfg->daemon.log_level));
 	log_info("reloaded: TLS material, allowed_peers, hook, migration defaults, log level");
@@ -317,6 +318,7 @@ out_tls:
 out_cfg:
 	for (i = 0; i < nold_configs; i++)
 		mig_config_free(old_configs[i]);
+	free(old_configs);
 	mig_config_free(daemon_ctx.cfg);
 	return rc;
 }
