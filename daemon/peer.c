@@ -50,7 +50,10 @@ struct peer_conn {
 	struct event *deadline; /* handshake deadline, then close grace */
 	uint64_t added;		/* bytes ever added to the output buffer */
 	uint64_t nonce;
+	struct peer_conn *prev, *next; /* every connection, for shutdown */
 };
+
+static struct peer_conn *all_conns;
 
 static struct evconnlistener **listeners;
 static size_t nlisteners;
@@ -177,6 +180,13 @@ static void
 peer_free(struct peer_conn *c)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		all_conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 
 	peer_leave_unauthenticated(c);
 	if (ssl != NULL && c->tls_up)
@@ -468,6 +478,10 @@ peer_new(struct bufferevent *bev, int outgoing, const char *name)
 
 	c->bev = bev;
 	c->outgoing = outgoing;
+	c->next = all_conns;
+	if (all_conns != NULL)
+		all_conns->prev = c;
+	all_conns = c;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->keepalive = event_new(bufferevent_get_base(bev), -1, EV_PERSIST, peer_keepalive_cb, c);
 	c->deadline = evtimer_new(bufferevent_get_base(bev), peer_handshake_expired, c);
@@ -633,6 +647,13 @@ peer_listen_all(void)
 		if (peer_listen_one(cfg->daemon.listen[i]) != 0)
 			return -1;
 	return 0;
+}
+
+void
+peer_close_all(void)
+{
+	while (all_conns != NULL)
+		peer_free(all_conns);
 }
 
 void

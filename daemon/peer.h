@@ -37,6 +37,8 @@ struct peer_handler {
 /* Start listening on every configured address; -1 on failure (logged). */
 int peer_listen_all(void);
 void peer_listen_close(void);
+/* Exit: free every connection left (closing ones included). */
+void peer_close_all(void);
 /* Connect to "host:port". Returns NULL (and logs) if it cannot even start. */
 struct peer_conn *peer_connect(const char *hostport, const struct peer_handler *h, void *arg,
     uint32_t write_lowat);

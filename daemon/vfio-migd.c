@@ -308,6 +308,7 @@ out_listen:
 out_devices:
 	engines_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
 	migration_free_all();
+	peer_close_all();
 	journal_close();
 	devices_close();
 out_base:

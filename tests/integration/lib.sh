@@ -14,15 +14,26 @@ MIGD="$BUILD/vfio-migd"
 MIGCTL="$BUILD/vfio-migctl"
 T=$(mktemp -d "${TMPDIR:-/tmp}/vfio-migd-it.XXXXXX")
 PIDS=""
+DAEMONS=""
 FAILED=0
 
+# Daemons must exit cleanly on SIGTERM: status 0, no sanitizer report
+# (LeakSanitizer exits 23). One killed on purpose was reaped by its test.
 cleanup() {
+	st=$?
 	for p in $PIDS; do
 		kill -CONT "$p" 2>/dev/null
 		kill "$p" 2>/dev/null
 	done
 	for p in $PIDS; do
 		wait "$p" 2>/dev/null
+		rc=$?
+		case " $DAEMONS " in *" $p "*) ;; *) continue ;; esac
+		# 137: SIGKILLed by its test on purpose; 127: already reaped.
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne 127 ] && [ "$rc" -ne 137 ]; then
+			printf 'FAIL: daemon %s exited with status %s at the end of the test\n' "$p" "$rc"
+			FAILED=1
+		fi
 	done
 	if [ "$FAILED" -ne 0 ] || [ -n "${KEEP:-}" ]; then
 		for f in "$T"/*.log; do
@@ -32,6 +43,8 @@ cleanup() {
 		done
 	fi
 	rm -rf "$T"
+	[ "$FAILED" -eq 0 ] || exit 1
+	exit "$st"
 }
 trap cleanup EXIT INT TERM
 
@@ -95,6 +108,7 @@ start_daemon() {
 	"$MIGD" -f -c "$T/$name.conf" >>"$T/$name.log" 2>&1 &
 	pid=$!
 	PIDS="$PIDS $pid"
+	DAEMONS="$DAEMONS $pid"
 	eval "PID_$name=$pid"
 	i=0
 	while [ $i -lt 100 ]; do
@@ -112,6 +126,8 @@ stop_daemon() {
 	eval "pid=\${PID_$1}"
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	rc=$?
+	[ "$rc" -eq 0 ] || fail "daemon $1 exited with status $rc on SIGTERM"
 	return 0
 }
 
