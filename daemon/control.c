@@ -341,12 +341,6 @@ h_migrate(struct route_args *a)
 			return;
 		}
 	}
-	if (opt.channels != 1) {
-		reply_error(a->req, MIG_E_BAD_REQUEST,
-		    "channels = %u: this version streams a migration over one connection",
-		    opt.channels);
-		return;
-	}
 	if (mig_parse_hostport(dest, host, sizeof(host), &port) != 0) {
 		reply_error(a->req, MIG_E_BAD_REQUEST,
 		    "field \"destination\" must be HOST:PORT or [IPV6]:PORT, got \"%s\"", dest);

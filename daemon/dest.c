@@ -35,6 +35,9 @@
 #include "xmalloc.h"
 
 #define DST_PROGRESS_MS 500
+#define DST_CHANNELS_MAX 16
+/* Frames held ahead of their turn (several channels), before reading pauses. */
+#define DST_HELD_MAX (32u << 20)
 
 enum dst_state {
 	DST_WAITING,
@@ -43,10 +46,35 @@ enum dst_state {
 	DST_DONE,
 };
 
+struct dest_engine;
+
+/* A frame that arrived ahead of its turn on another channel. */
+struct dst_held {
+	uint64_t seq;
+	uint8_t *frame; /* header + payload, as on the wire */
+	size_t len;
+	struct dst_held *next;
+};
+
+struct dst_channel {
+	struct dest_engine *d;
+	struct peer_conn *c;
+	unsigned idx;
+	int paused; /* reading stopped: too much held ahead of its turn */
+};
+
 struct dest_engine {
 	struct migration *m;
 	struct mig_device *dev;
-	struct peer_conn *c;
+	struct peer_conn *c; /* channel 0 */
+	struct dst_channel ch[MIG_CHANNELS_MAX];
+	unsigned nch, joined;
+	char join_token[MIG_TOKEN_MAX + 1]; /* lets channels 1.. join */
+	struct dst_held *held;		    /* sorted by seq */
+	size_t held_bytes;
+	int end_deferred;
+	struct mig_end end;
+	struct event *end_timer;
 	enum dst_state st;
 	struct event *expiry;
 	uint64_t caps;
@@ -59,6 +87,40 @@ struct dest_engine {
 	uint64_t last_progress_ns;
 };
 
+static void
+dst_drop_held(struct dest_engine *d)
+{
+	struct dst_held *h;
+
+	while ((h = d->held) != NULL) {
+		d->held = h->next;
+		free(h->frame);
+		free(h);
+	}
+	d->held_bytes = 0;
+}
+
+/* Close every channel, telling the source why first when code is set. */
+static void
+dst_close_channels(struct dest_engine *d, int code, const char *msg)
+{
+	unsigned i;
+
+	for (i = 0; i < d->nch; i++) {
+		struct peer_conn *c = d->ch[i].c;
+
+		if (c == NULL)
+			continue;
+		d->ch[i].c = NULL;
+		if (code != 0) {
+			peer_send_error(c, code, msg);
+			peer_close_after_flush(c);
+		} else
+			peer_close(c);
+	}
+	d->c = NULL;
+}
+
 void
 dest_engine_free(struct migration *m)
 {
@@ -66,9 +128,10 @@ dest_engine_free(struct migration *m)
 
 	if (d == NULL)
 		return;
-	if (d->c != NULL)
-		peer_close(d->c);
+	dst_close_channels(d, 0, NULL);
+	dst_drop_held(d);
 	event_free(d->expiry);
+	event_free(d->end_timer);
 	EVP_MD_CTX_free(d->sha);
 	free(d);
 	m->dst = NULL;
@@ -76,6 +139,7 @@ dest_engine_free(struct migration *m)
 
 static void dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static void dst_end_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Reset the device unless it already runs the migrated state. */
 static void
@@ -94,11 +158,9 @@ dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
 		return;
 	d->st = DST_DONE;
 	evtimer_del(d->expiry);
-	if (d->c != NULL) {
-		peer_send_error(d->c, code, msg);
-		peer_close_after_flush(d->c);
-		d->c = NULL;
-	}
+	evtimer_del(d->end_timer);
+	dst_close_channels(d, code, msg);
+	dst_drop_held(d);
 	if (was == DST_RECEIVING) {
 		rc = d->dev->ops->reset(d->dev);
 		if (rc != 0)
@@ -151,6 +213,7 @@ dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t e
 	d->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
 	d->expiry = evtimer_new(daemon_ctx.base, dst_expired_cb, d);
+	d->end_timer = evtimer_new(daemon_ctx.base, dst_end_timeout_cb, d);
 	evtimer_add(d->expiry, &tv);
 	m->dst = d;
 	if (dev->guest_memory_size > 0) {
@@ -339,22 +402,157 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	migration_set_phase(m, PHASE_COMPLETING);
 }
 
+static void dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f);
+
+/* END arrived ahead of frames still on their way over other channels:
+ * process it once they are in. */
+static void
+dst_try_deferred_end(struct dest_engine *d)
+{
+	if (!d->end_deferred || d->st != DST_RECEIVING || d->held != NULL ||
+	    d->total_chunks != d->end.total_chunks || d->total_pages != d->end.total_pages)
+		return;
+	d->end_deferred = 0;
+	evtimer_del(d->end_timer);
+	dst_on_end(d, &d->end);
+}
+
+static void
+dst_end_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dest_engine *d = arg;
+
+	if (d->end_deferred)
+		dst_fail(d, MIG_E_LENGTH_MISMATCH,
+		    "END announced %llu chunks and %llu pages; only %llu and %llu arrived",
+		    (unsigned long long)d->end.total_chunks, (unsigned long long)d->end.total_pages,
+		    (unsigned long long)d->total_chunks, (unsigned long long)d->total_pages);
+}
+
+/* Apply held frames whose turn has come; let paused channels read again. */
+static void
+dst_apply_held(struct dest_engine *d)
+{
+	struct mig_frame_header hdr;
+	struct mig_frame f;
+	struct dst_held *h;
+	unsigned i;
+
+	while ((h = d->held) != NULL && h->seq == d->seq && d->st == DST_RECEIVING) {
+		d->held = h->next;
+		d->held_bytes -= h->len;
+		if (mig_frame_header_decode(h->frame, &hdr) != MIG_OK ||
+		    mig_frame_payload_decode(&hdr, h->frame + MIG_FRAME_HEADER_LEN, &f) != MIG_OK) {
+			free(h->frame);
+			free(h);
+			dst_fail(d, MIG_E_INTERNAL, "a held frame no longer decodes");
+			return;
+		}
+		d->seq++;
+		if (hdr.type == MIG_FRAME_DATA)
+			dst_apply_data(d, &f.u.data, NULL);
+		else
+			dst_apply_bitmap(d, &f.u.bitmap);
+		free(h->frame);
+		free(h);
+	}
+	if (d->held_bytes <= DST_HELD_MAX / 2)
+		for (i = 0; i < d->nch; i++)
+			if (d->ch[i].paused && d->ch[i].c != NULL) {
+				d->ch[i].paused = 0;
+				peer_resume_read(d->ch[i].c);
+			}
+	dst_try_deferred_end(d);
+}
+
+/* Keep a frame that is ahead of its turn (several channels only). */
+static void
+dst_hold(struct dest_engine *d, struct dst_channel *ch, uint64_t seq, uint8_t *frame,
+    size_t len)
+{
+	struct dst_held *h = xcalloc(1, sizeof(*h)), **pp;
+
+	h->seq = seq;
+	h->frame = frame;
+	h->len = len;
+	for (pp = &d->held; *pp != NULL && (*pp)->seq < seq; pp = &(*pp)->next)
+		;
+	if (*pp != NULL && (*pp)->seq == seq) {
+		free(frame);
+		free(h);
+		dst_fail(d, MIG_E_BAD_SEQUENCE, "chunk %llu arrived twice", (unsigned long long)seq);
+		return;
+	}
+	h->next = *pp;
+	*pp = h;
+	d->held_bytes += len;
+	if (d->held_bytes > DST_HELD_MAX && !ch->paused) {
+		/* This channel is ahead; the one carrying d->seq is not paused. */
+		ch->paused = 1;
+		peer_pause_read(ch->c);
+	}
+}
+
+/* Is a DATA/BITMAP frame with this seq to be applied now (1), held (0),
+ * or refused (-1, migration failed)? */
+static int
+dst_check_seq(struct dest_engine *d, uint64_t seq)
+{
+	if (seq == d->seq)
+		return 1;
+	if (seq > d->seq && d->nch > 1)
+		return 0;
+	dst_fail(d, MIG_E_BAD_SEQUENCE, "chunk %llu arrived, %llu expected",
+	    (unsigned long long)seq, (unsigned long long)d->seq);
+	return -1;
+}
+
+static void
+dst_hold_bitmap(struct dest_engine *d, struct dst_channel *ch, const struct mig_bitmap *bm)
+{
+	size_t cap = MIG_FRAME_HEADER_LEN + 64 + bm->encoded_len + bm->contents_len;
+	uint8_t *buf = xcalloc(1, cap);
+	size_t n = mig_encode_bitmap(buf, cap, bm);
+
+	if (n == 0) {
+		free(buf);
+		dst_fail(d, MIG_E_INTERNAL, "cannot keep bitmap frame %llu",
+		    (unsigned long long)bm->seq);
+		return;
+	}
+	dst_hold(d, ch, bm->seq, buf, n);
+}
+
 static void
 dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 {
-	struct dest_engine *d = arg;
+	struct dst_channel *ch = arg;
+	struct dest_engine *d = ch->d;
 	struct migration *m = d->m;
-	uint64_t seq;
+	int rc;
 
 	switch (f->hdr.type) {
 	case MIG_FRAME_DATA:
 	case MIG_FRAME_BITMAP:
 		if (d->st != DST_RECEIVING)
 			break;
-		seq = f->hdr.type == MIG_FRAME_DATA ? f->u.data.seq : f->u.bitmap.seq;
-		if (seq != d->seq) {
-			dst_fail(d, MIG_E_BAD_SEQUENCE, "chunk %llu arrived, %llu expected",
-			    (unsigned long long)seq, (unsigned long long)d->seq);
+		rc = dst_check_seq(d, f->hdr.type == MIG_FRAME_DATA ? f->u.data.seq
+								     : f->u.bitmap.seq);
+		if (rc < 0)
+			return;
+		if (rc == 0) {
+			if (f->hdr.type == MIG_FRAME_BITMAP) {
+				dst_hold_bitmap(d, ch, &f->u.bitmap);
+			} else {
+				uint8_t *buf = xmalloc(MIG_DATA_PREFIX_LEN + f->u.data.payload_len);
+
+				mig_encode_data_prefix(buf, f->u.data.seq, f->u.data.phase,
+				    f->u.data.flags, f->u.data.payload_len);
+				memcpy(buf + MIG_DATA_PREFIX_LEN, f->u.data.payload,
+				    f->u.data.payload_len);
+				dst_hold(d, ch, f->u.data.seq, buf,
+				    MIG_DATA_PREFIX_LEN + f->u.data.payload_len);
+			}
 			return;
 		}
 		d->seq++;
@@ -362,37 +560,52 @@ dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 			dst_apply_data(d, &f->u.data, NULL);
 		else
 			dst_apply_bitmap(d, &f->u.bitmap);
+		dst_apply_held(d);
 		return;
 	case MIG_FRAME_END:
-		if (d->st != DST_RECEIVING)
+		if (d->st != DST_RECEIVING || ch->idx != 0 || d->end_deferred)
 			break;
+		if (d->nch > 1 && (d->held != NULL || d->total_chunks != f->u.end.total_chunks ||
+		    d->total_pages != f->u.end.total_pages)) {
+			struct timeval tv = {daemon_ctx.cfg->daemon.peer_timeout_ms / 1000,
+				(daemon_ctx.cfg->daemon.peer_timeout_ms % 1000) * 1000};
+
+			d->end = f->u.end;
+			d->end_deferred = 1;
+			evtimer_add(d->end_timer, &tv);
+			return;
+		}
 		dst_on_end(d, &f->u.end);
 		return;
 	case MIG_FRAME_ACK:
-		if (d->st != DST_COMMITTED)
+		if (d->st != DST_COMMITTED || ch->idx != 0)
 			break;
 		d->st = DST_DONE;
-		peer_close(c);
-		d->c = NULL;
+		dst_close_channels(d, 0, NULL);
 		log_info("migration %s: source acknowledged; completed", m->id_str);
 		migration_set_phase(m, PHASE_COMPLETED);
 		return;
 	case MIG_FRAME_ERROR: {
 		int code = mig_err_known((int)f->u.error.code) ? (int)f->u.error.code
 							       : MIG_E_PEER_ERROR;
+		char msg[MIG_ERROR_MSG_MAX + 1];
 
-		d->c = NULL;
+		snprintf(msg, sizeof(msg), "%.*s", (int)f->u.error.message.len,
+		    f->u.error.message.ptr);
+		ch->c = NULL;
+		if (ch->idx == 0)
+			d->c = NULL;
 		peer_close(c);
 		if (d->st == DST_COMMITTED) {
 			d->st = DST_DONE;
+			dst_close_channels(d, 0, NULL);
 			migration_fail(m, code,
-			    "source reported %s after COMMIT: %.*s; the device here runs the "
+			    "source reported %s after COMMIT: %s; the device here runs the "
 			    "migrated state",
-			    mig_err_name(code), (int)f->u.error.message.len, f->u.error.message.ptr);
+			    mig_err_name(code), msg);
 			return;
 		}
-		dst_fail(d, code, "source reported %s: %.*s", mig_err_name(code),
-		    (int)f->u.error.message.len, f->u.error.message.ptr);
+		dst_fail(d, code, "source reported %s: %s", mig_err_name(code), msg);
 		return;
 	}
 	default:
@@ -406,31 +619,43 @@ dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 static void
 dst_on_data(void *arg, struct peer_conn *c, const struct mig_data *dt, struct evbuffer *in)
 {
-	struct dest_engine *d = arg;
+	struct dst_channel *ch = arg;
+	struct dest_engine *d = ch->d;
+	uint8_t *buf;
+	int rc;
 
 	if (d->st != DST_RECEIVING) {
 		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "unexpected DATA frame from the source");
 		return;
 	}
-	if (dt->seq != d->seq) {
-		dst_fail(d, MIG_E_BAD_SEQUENCE, "chunk %llu arrived, %llu expected",
-		    (unsigned long long)dt->seq, (unsigned long long)d->seq);
+	if ((rc = dst_check_seq(d, dt->seq)) < 0)
+		return;
+	if (rc == 0) {
+		buf = xmalloc(MIG_DATA_PREFIX_LEN + dt->payload_len);
+		mig_encode_data_prefix(buf, dt->seq, dt->phase, dt->flags, dt->payload_len);
+		evbuffer_copyout(in, buf + MIG_DATA_PREFIX_LEN, dt->payload_len);
+		dst_hold(d, ch, dt->seq, buf, MIG_DATA_PREFIX_LEN + dt->payload_len);
 		return;
 	}
 	d->seq++;
 	dst_apply_data(d, dt, in);
+	dst_apply_held(d);
 }
 
 static void
 dst_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 {
-	struct dest_engine *d = arg;
+	struct dst_channel *ch = arg;
+	struct dest_engine *d = ch->d;
 	struct migration *m = d->m;
 
-	d->c = NULL;
+	ch->c = NULL;
+	if (ch->idx == 0)
+		d->c = NULL;
 	if (d->st == DST_COMMITTED) {
 		/* The device runs here; the source may not know. Say so loudly. */
 		d->st = DST_DONE;
+		dst_close_channels(d, 0, NULL);
 		migration_fail(m, code,
 		    "%s after COMMIT was sent: the device here runs the migrated state, but the "
 		    "source may have rolled back and be running too; check the source",
@@ -452,6 +677,51 @@ str_eq(const struct mig_str *s, const char *c)
 	return strlen(c) == s->len && memcmp(s->ptr, c, s->len) == 0;
 }
 
+static void
+dst_send_hello_ack(struct dest_engine *d, struct peer_conn *c)
+{
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 64 + MIG_IDENTITY_MAX];
+	struct mig_hello_ack ack;
+
+	memset(&ack, 0, sizeof(ack));
+	ack.version = MIG_PROTO_VERSION;
+	memcpy(ack.migration_id, d->m->id, MIG_UUID_LEN);
+	ack.capabilities = d->caps;
+	ack.identity.ptr = d->dev->identity;
+	ack.identity.len = (uint16_t)strlen(d->dev->identity);
+	peer_send(c, buf, mig_encode_hello_ack(buf, sizeof(buf), &ack));
+}
+
+/* HELLO for channel 1.. of a migration whose channel 0 was accepted: the
+ * same token, the same source migration, a channel not taken yet. */
+static void
+dst_join_channel(struct peer_conn *c, const struct mig_hello *h, struct mig_device *dev)
+{
+	struct migration *m;
+	struct dest_engine *d;
+
+	for (m = migration_first(); m != NULL; m = m->next) {
+		d = m->dst;
+		if (d == NULL || d->st != DST_RECEIVING || m->device != dev ||
+		    d->join_token[0] == '\0' || h->token.len != strlen(d->join_token) ||
+		    memcmp(m->peer_id, h->migration_id, MIG_UUID_LEN) != 0 ||
+		    CRYPTO_memcmp(d->join_token, h->token.ptr, h->token.len) != 0)
+			continue;
+		if (h->channels != d->nch || h->channel >= d->nch || d->ch[h->channel].c != NULL) {
+			peer_abort(c, MIG_E_UNEXPECTED_FRAME, "channel already joined or out of range");
+			return;
+		}
+		d->ch[h->channel].c = c;
+		if (++d->joined == d->nch)
+			OPENSSL_cleanse(d->join_token, sizeof(d->join_token));
+		peer_set_handler(c, &dst_handler, &d->ch[h->channel], 0);
+		dst_send_hello_ack(d, c);
+		log_info("migration %s: channel %u of %u joined", m->id_str, h->channel, d->nch);
+		return;
+	}
+	peer_abort(c, MIG_E_BAD_TOKEN, "no migration to join with this token and id");
+}
+
 /* A HELLO on a fresh connection: find whose token it is, check the device,
  * and only then hand the connection to that migration. */
 void
@@ -462,8 +732,9 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	struct mig_device *dev;
 	struct dest_engine *d;
 	struct migration *m;
-	uint8_t buf[MIG_FRAME_HEADER_LEN + 64 + MIG_IDENTITY_MAX];
+	uint8_t buf[1];
 	struct mig_hello_ack ack;
+	unsigned i;
 	int rc;
 
 	if (h->version_min > MIG_PROTO_VERSION_MAX || h->version_max < MIG_PROTO_VERSION_MIN) {
@@ -473,6 +744,10 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	snprintf(name, sizeof(name), "%.*s", (int)h->device.len, h->device.ptr);
 	if ((dev = device_find(name)) == NULL) {
 		peer_abort(c, MIG_E_UNKNOWN_DEVICE, "no device of that name here");
+		return;
+	}
+	if (h->channel > 0) {
+		dst_join_channel(c, h, dev);
 		return;
 	}
 	m = migration_find_by_token(h->token.ptr, h->token.len);
@@ -490,8 +765,10 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 		dst_fail(d, MIG_E_TOKEN_EXPIRED, "token expired");
 		return;
 	}
-	/* The token is good: from here it is spent, whatever happens. */
+	/* The token is good: from here it is spent, whatever happens (the
+	 * source's other channels join with it while this one lives). */
 	m->token_used = 1;
+	snprintf(d->join_token, sizeof(d->join_token), "%s", m->token);
 	m->token[0] = '\0';
 	memcpy(m->peer_id, h->migration_id, MIG_UUID_LEN);
 	uuid_unparse_lower(m->peer_id, m->peer_id_str);
@@ -507,8 +784,8 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 		dst_fail(d, MIG_E_INCOMPATIBLE_DEVICE, "%s", msg);
 		return;
 	}
-	if (h->channels != 1) {
-		peer_abort(c, MIG_E_DEVICE_UNSUPPORTED, "only one channel per migration is supported");
+	if (h->channels > DST_CHANNELS_MAX) {
+		peer_abort(c, MIG_E_DEVICE_UNSUPPORTED, "at most 16 channels per migration");
 		dst_fail(d, MIG_E_DEVICE_UNSUPPORTED, "source asked for %u channels", h->channels);
 		return;
 	}
@@ -523,14 +800,19 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	d->st = DST_RECEIVING;
 	d->caps = dev->guest_memory_size > 0 ? h->capabilities & (MIG_CAP_BITMAP |
 	    MIG_CAP_PAGE_CONTENTS) : 0;
-	peer_set_handler(c, &dst_handler, d, 0);
-	memset(&ack, 0, sizeof(ack));
-	ack.version = MIG_PROTO_VERSION;
-	memcpy(ack.migration_id, m->id, MIG_UUID_LEN);
-	ack.capabilities = d->caps;
-	ack.identity.ptr = dev->identity;
-	ack.identity.len = (uint16_t)strlen(dev->identity);
-	peer_send(c, buf, mig_encode_hello_ack(buf, sizeof(buf), &ack));
+	d->nch = h->channels;
+	d->joined = 1;
+	for (i = 0; i < d->nch; i++) {
+		d->ch[i].d = d;
+		d->ch[i].idx = i;
+	}
+	d->ch[0].c = c;
+	if (d->nch == 1)
+		OPENSSL_cleanse(d->join_token, sizeof(d->join_token));
+	peer_set_handler(c, &dst_handler, &d->ch[0], 0);
+	dst_send_hello_ack(d, c);
+	(void)buf;
+	(void)ack;
 	log_info("migration %s: accepted source %s (its migration %s) for device %s", m->id_str,
 	    m->peer, m->peer_id_str, dev->name);
 	migration_set_phase(m, PHASE_PRECOPY);

@@ -62,6 +62,11 @@ watcher_closed_cb(struct evhttp_connection *evcon, void *arg)
 	struct watcher *w = arg;
 
 	watcher_unlink(w);
+	/* The client went away in the middle of our chunked reply: libevent
+	 * detached the request from the connection and leaves it to us to end
+	 * (which frees it). Attached, it goes with the connection. */
+	if (evhttp_request_get_connection(w->req) == NULL)
+		evhttp_send_reply_end(w->req);
 	free(w);
 }
 

@@ -60,6 +60,7 @@ struct migration {
 	enum mig_phase phase;
 	struct mig_device *device;
 	char peer[256];
+	char peer_addr[256]; /* source: HOST:PORT it connects to */
 	char dest_device[MIG_NAME_MAX + 1]; /* source: the device's name over there */
 	uint8_t peer_id[MIG_UUID_LEN];	    /* the peer's id for this migration */
 	char peer_id_str[37];

@@ -46,6 +46,7 @@ struct peer_conn {
 	int in_callback;
 	int dead; /* free when the callback returns */
 	int unauthenticated; /* accepted, no HELLO yet: counts against the cap */
+	int paused;	     /* the owner stopped reading (peer_pause_read) */
 	struct event *keepalive;
 	struct event *deadline; /* handshake deadline, then close grace */
 	uint64_t added;		/* bytes ever added to the output buffer */
@@ -171,6 +172,24 @@ peer_abort(struct peer_conn *c, int code, const char *msg)
 }
 
 void
+peer_pause_read(struct peer_conn *c)
+{
+	c->paused = 1;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+void
+peer_resume_read(struct peer_conn *c)
+{
+	c->paused = 0;
+	if (!c->dead && !c->closing) {
+		bufferevent_enable(c->bev, EV_READ);
+		/* Frames may be waiting in the input buffer already. */
+		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	}
+}
+
+void
 peer_detach(struct peer_conn *c)
 {
 	c->h = NULL;
@@ -282,7 +301,8 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	int err;
 
 	c->in_callback++;
-	while (!c->dead && !c->closing && evbuffer_get_length(in) >= MIG_FRAME_HEADER_LEN) {
+	while (!c->dead && !c->closing && !c->paused &&
+	    evbuffer_get_length(in) >= MIG_FRAME_HEADER_LEN) {
 		evbuffer_copyout(in, hdrbuf, sizeof(hdrbuf));
 		if ((err = mig_frame_header_decode(hdrbuf, &hdr)) != MIG_OK) {
 			peer_lost_frame(c, err);

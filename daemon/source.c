@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/evp.h>
+#include <uuid/uuid.h>
 
 #include "bitmap.h"
 #include "daemon.h"
@@ -48,10 +49,24 @@ enum src_state {
 	SRC_DONE,
 };
 
+struct source_engine;
+
+/* One TLS connection of a migration; channel 0 carries the conversation
+ * (HELLO, END, COMMIT), every channel carries DATA and BITMAP frames. */
+struct src_channel {
+	struct source_engine *s;
+	struct peer_conn *c;
+	unsigned idx;
+	int acked;	 /* HELLO-ACK received */
+	uint64_t c_base; /* bytes sent on it before it closed */
+};
+
 struct source_engine {
 	struct migration *m;
 	struct mig_device *dev;
-	struct peer_conn *c;
+	struct peer_conn *c; /* channel 0, NULL once closed */
+	struct src_channel ch[MIG_CHANNELS_MAX];
+	unsigned nch;
 	enum src_state st;
 	char token[MIG_TOKEN_MAX + 1];
 	uint64_t caps;
@@ -83,6 +98,17 @@ struct source_engine {
 };
 
 static void src_pump(struct source_engine *s);
+static void src_on_connected(void *arg, struct peer_conn *c);
+static void src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f);
+static void src_on_writable(void *arg, struct peer_conn *c);
+static void src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg);
+
+static const struct peer_handler src_handler = {
+	.on_connected = src_on_connected,
+	.on_frame = src_on_frame,
+	.on_writable = src_on_writable,
+	.on_closed = src_on_closed,
+};
 static void src_fail(struct source_engine *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -95,6 +121,75 @@ src_schedule_retry(struct source_engine *s, uint64_t ms)
 		evtimer_add(s->retry, &tv);
 }
 
+/* Close every channel: with an ERROR frame first when code is not 0,
+ * after flushing what is queued when flush is set, else at once. */
+static void
+src_close_channels(struct source_engine *s, int code, const char *msg, int flush)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nch; i++) {
+		struct peer_conn *c = s->ch[i].c;
+
+		if (c == NULL)
+			continue;
+		s->ch[i].c = NULL;
+		if (code != 0)
+			peer_send_error(c, code, msg);
+		if (code != 0 || flush)
+			peer_close_after_flush(c);
+		else
+			peer_close(c);
+	}
+	s->c = NULL;
+}
+
+/* The channel with the least queued output, for the next frame. */
+static struct peer_conn *
+src_out_conn(struct source_engine *s)
+{
+	struct peer_conn *best = NULL;
+	size_t len, best_len = (size_t)-1;
+	unsigned i;
+
+	for (i = 0; i < s->nch; i++) {
+		if (s->ch[i].c == NULL)
+			continue;
+		len = peer_output_length(s->ch[i].c);
+		if (len < best_len) {
+			best = s->ch[i].c;
+			best_len = len;
+		}
+	}
+	return best;
+}
+
+static uint64_t
+src_bytes_sent(struct source_engine *s)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < s->nch; i++)
+		if (s->ch[i].c != NULL)
+			n += peer_bytes_sent(s->ch[i].c) + s->ch[i].c_base;
+		else
+			n += s->ch[i].c_base;
+	return n;
+}
+
+static size_t
+src_output_length(struct source_engine *s)
+{
+	size_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < s->nch; i++)
+		if (s->ch[i].c != NULL)
+			n += peer_output_length(s->ch[i].c);
+	return n;
+}
+
 /* Release everything but the migration object itself. */
 void
 source_engine_free(struct migration *m)
@@ -103,8 +198,7 @@ source_engine_free(struct migration *m)
 
 	if (s == NULL)
 		return;
-	if (s->c != NULL)
-		peer_close(s->c);
+	src_close_channels(s, 0, NULL, 0);
 	event_free(s->retry);
 	event_free(s->tick);
 	EVP_MD_CTX_free(s->sha);
@@ -130,11 +224,7 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 	va_end(ap);
 	if (s->st == SRC_DONE || migration_phase_is_final(m->phase))
 		return;
-	if (s->c != NULL) {
-		peer_send_error(s->c, code, msg);
-		peer_close_after_flush(s->c);
-		s->c = NULL;
-	}
+	src_close_channels(s, code, msg, 1);
 	s->st = SRC_DONE;
 	evtimer_del(s->retry);
 	evtimer_del(s->tick);
@@ -151,7 +241,7 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 }
 
 static void
-src_send_hello(struct source_engine *s)
+src_send_hello(struct source_engine *s, struct src_channel *ch)
 {
 	struct migration *m = s->m;
 	uint8_t buf[MIG_FRAME_HEADER_LEN + 64 + MIG_TOKEN_MAX + MIG_NAME_MAX + MIG_IDENTITY_MAX +
@@ -173,36 +263,39 @@ src_send_hello(struct source_engine *s)
 	h.compat.len = (uint16_t)strlen(s->dev->compat);
 	h.capabilities = s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS : 0;
 	h.state_size = s->dev->state_size;
-	h.channel = 0;
-	h.channels = 1;
+	h.channel = (uint16_t)ch->idx;
+	h.channels = (uint16_t)s->nch;
 	n = mig_encode_hello(buf, sizeof(buf), &h);
 	if (n == 0) {
 		src_fail(s, MIG_E_INTERNAL, "cannot encode HELLO");
 		return;
 	}
-	peer_send(s->c, buf, n);
-	s->st = SRC_HELLO_SENT;
+	peer_send(ch->c, buf, n);
+	if (ch->idx == 0)
+		s->st = SRC_HELLO_SENT;
 }
 
 static void
 src_on_connected(void *arg, struct peer_conn *c)
 {
-	struct source_engine *s = arg;
+	struct src_channel *ch = arg;
+	struct source_engine *s = ch->s;
 
-	snprintf(s->m->peer, sizeof(s->m->peer), "%s", peer_name(c));
-	src_send_hello(s);
+	if (ch->idx == 0)
+		snprintf(s->m->peer, sizeof(s->m->peer), "%s", peer_name(c));
+	src_send_hello(s, ch);
 }
 
 /* Throughput the convergence decision may count on, bytes/s. */
 static double
-src_rate(const struct source_engine *s)
+src_rate(struct source_engine *s)
 {
 	double r = s->rate_Bps, secs;
 
 	if (s->rate_samples < SRC_RATE_MIN_SAMPLES && s->c != NULL && s->precopy_start_ns != 0) {
 		/* Not measured on a busy pipe yet: the average so far. */
 		secs = (double)(mono_ns() - s->precopy_start_ns) / 1e9;
-		r = secs > 0 ? (double)peer_bytes_sent(s->c) / secs : 0;
+		r = secs > 0 ? (double)src_bytes_sent((struct source_engine *)s) / secs : 0;
 	}
 	if (s->m->opt.max_bandwidth > 0 && (r <= 0 || r > (double)s->m->opt.max_bandwidth))
 		r = (double)s->m->opt.max_bandwidth;
@@ -308,9 +401,9 @@ src_check_convergence(struct source_engine *s)
 /* DATA: the next part of the current record, read straight into the
  * output buffer behind its frame prefix and hashed there. */
 static int
-src_send_data_part(struct source_engine *s)
+src_send_data_part(struct source_engine *s, struct peer_conn *c)
 {
-	struct evbuffer *out = peer_output(s->c);
+	struct evbuffer *out = peer_output(c);
 	struct evbuffer_iovec v;
 	uint64_t left = s->rec_size - s->rec_off;
 	uint32_t len = left > s->m->opt.chunk_size ? s->m->opt.chunk_size : (uint32_t)left;
@@ -364,7 +457,7 @@ bit_is_set(const uint8_t *raw, uint64_t i)
 /* One step of a bitmap pass: query a window of guest memory, or send the
  * next frame of dirty pages in the current window. Returns 0 or -errno. */
 static int
-src_bitmap_step(struct source_engine *s)
+src_bitmap_step(struct source_engine *s, struct peer_conn *c)
 {
 	struct mig_device *dev = s->dev;
 	uint32_t ps = dev->guest_page_size;
@@ -440,7 +533,7 @@ src_bitmap_step(struct source_engine *s)
 	n = mig_encode_bitmap(s->bm_frame + s->bm_frame_cap / 2, s->bm_frame_cap / 2, &bm);
 	if (n == 0)
 		return -EINVAL;
-	peer_send(s->c, s->bm_frame + s->bm_frame_cap / 2, n);
+	peer_send(c, s->bm_frame + s->bm_frame_cap / 2, n);
 	s->seq++;
 	s->total_pages += dirty;
 	s->m->dirty_pages += dirty;
@@ -496,7 +589,7 @@ src_throttled(struct source_engine *s)
 	if (cap == 0 || s->precopy_start_ns == 0)
 		return 0;
 	now = mono_ns();
-	sent = peer_bytes_sent(s->c) + peer_output_length(s->c);
+	sent = src_bytes_sent(s) + src_output_length(s);
 	allowed = (uint64_t)((double)cap * (double)(now - s->precopy_start_ns) / 1e9) +
 	    s->m->opt.chunk_size;
 	if (sent <= allowed)
@@ -511,12 +604,14 @@ src_pump(struct source_engine *s)
 {
 	struct migration *m = s->m;
 	uint64_t size, pending;
+	struct peer_conn *out;
 	int rc;
 
 	while (s->c != NULL && (s->st == SRC_STREAMING || s->st == SRC_DRAINING) &&
-	    peer_output_length(s->c) < s->high_water && !src_throttled(s)) {
+	    (out = src_out_conn(s)) != NULL && peer_output_length(out) < s->high_water &&
+	    !src_throttled(s)) {
 		if (s->bm_active) {
-			if ((rc = src_bitmap_step(s)) != 0) {
+			if ((rc = src_bitmap_step(s, out)) != 0) {
 				src_fail(s, MIG_E_DEVICE_IO, "device %s: dirty bitmap: %s",
 				    s->dev->name, strerror(-rc));
 				return;
@@ -524,7 +619,7 @@ src_pump(struct source_engine *s)
 			continue;
 		}
 		if (s->in_record) {
-			if ((rc = src_send_data_part(s)) != 0) {
+			if ((rc = src_send_data_part(s, out)) != 0) {
 				src_fail(s, MIG_E_DEVICE_IO, "device %s: reading device data: %s",
 				    s->dev->name, strerror(-rc));
 				return;
@@ -602,9 +697,9 @@ src_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->c == NULL || s->st < SRC_STREAMING)
 		return;
-	sent = peer_bytes_sent(s->c);
+	sent = src_bytes_sent(s);
 	dt = (double)(now - s->last_sample_ns) / 1e9;
-	if (dt > 0 && s->last_sample_ns != 0 && peer_output_length(s->c) > 0) {
+	if (dt > 0 && s->last_sample_ns != 0 && src_output_length(s) > 0) {
 		/* Only a busy pipe measures the pipe. */
 		sample = (double)(sent - s->last_sample_sent) / dt;
 		s->rate_Bps = s->rate_samples == 0 ? sample : 0.7 * s->rate_Bps + 0.3 * sample;
@@ -644,11 +739,10 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		    a->version);
 		return;
 	}
-	if (a->capabilities & ~(MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS)) {
+	if (s->caps & ~(MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS)) {
 		src_fail(s, MIG_E_MALFORMED, "destination agreed to capabilities we did not offer");
 		return;
 	}
-	s->caps = a->capabilities;
 	if ((rc = s->dev->ops->save_begin(s->dev, 1)) != 0) {
 		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused pre-copy: %s", s->dev->name,
 		    strerror(-rc));
@@ -677,8 +771,7 @@ src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 			  "destination owns the device state now",
 		    m->id_str, s->dev->name, strerror(-rc));
 	peer_send(s->c, buf, mig_encode_ack(buf, sizeof(buf), &ack));
-	peer_close_after_flush(s->c);
-	s->c = NULL;
+	src_close_channels(s, 0, NULL, 1);
 	s->st = SRC_DONE;
 	evtimer_del(s->retry);
 	evtimer_del(s->tick);
@@ -689,19 +782,58 @@ src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 	migration_set_phase(m, PHASE_COMPLETED);
 }
 
+/* HELLO-ACK on one channel: once channel 0 is agreed, open the others;
+ * once all are agreed, pre-copy starts. */
+static void
+src_on_hello_ack(struct source_engine *s, struct src_channel *ch, const struct mig_hello_ack *a)
+{
+	unsigned i;
+
+	if (ch->acked || memcmp(a->migration_id, s->m->peer_id, MIG_UUID_LEN) != 0) {
+		if (ch->idx == 0 && !ch->acked) {
+			memcpy(s->m->peer_id, a->migration_id, MIG_UUID_LEN);
+			uuid_unparse_lower(s->m->peer_id, s->m->peer_id_str);
+		} else {
+			src_fail(s, MIG_E_UNEXPECTED_FRAME, "unexpected HELLO-ACK on channel %u",
+			    ch->idx);
+			return;
+		}
+	}
+	ch->acked = 1;
+	if (ch->idx == 0) {
+		s->caps = a->capabilities;
+		for (i = 1; i < s->nch; i++) {
+			s->ch[i].c = peer_connect(s->m->peer_addr, &src_handler, &s->ch[i],
+			    s->m->opt.chunk_size);
+			if (s->ch[i].c == NULL) {
+				src_fail(s, MIG_E_CONNECT, "cannot open channel %u", i);
+				return;
+			}
+		}
+	} else if (a->capabilities != s->caps) {
+		src_fail(s, MIG_E_MALFORMED, "channel %u agreed to other capabilities", ch->idx);
+		return;
+	}
+	for (i = 0; i < s->nch; i++)
+		if (!s->ch[i].acked)
+			return;
+	src_start_precopy(s, a);
+}
+
 static void
 src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 {
-	struct source_engine *s = arg;
+	struct src_channel *ch = arg;
+	struct source_engine *s = ch->s;
 
 	switch (f->hdr.type) {
 	case MIG_FRAME_HELLO_ACK:
 		if (s->st != SRC_HELLO_SENT)
 			break;
-		src_start_precopy(s, &f->u.hello_ack);
+		src_on_hello_ack(s, ch, &f->u.hello_ack);
 		return;
 	case MIG_FRAME_COMMIT:
-		if (s->st != SRC_END_SENT)
+		if (s->st != SRC_END_SENT || ch->idx != 0)
 			break;
 		if (f->u.commit.bytes_received != s->total_bytes) {
 			src_fail(s, MIG_E_LENGTH_MISMATCH,
@@ -716,7 +848,10 @@ src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 		int code = mig_err_known((int)f->u.error.code) ? (int)f->u.error.code
 							       : MIG_E_PEER_ERROR;
 
-		s->c = NULL;
+		ch->c = NULL;
+		if (ch->idx == 0)
+			s->c = NULL;
+		ch->c_base += peer_bytes_sent(c);
 		peer_close(c);
 		src_fail(s, code, "destination refused: %s: %.*s", mig_err_name(code),
 		    (int)f->u.error.message.len, f->u.error.message.ptr);
@@ -732,15 +867,20 @@ src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 static void
 src_on_writable(void *arg, struct peer_conn *c)
 {
-	src_pump(arg);
+	struct src_channel *ch = arg;
+
+	src_pump(ch->s);
 }
 
 static void
 src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 {
-	struct source_engine *s = arg;
+	struct src_channel *ch = arg;
+	struct source_engine *s = ch->s;
 
-	s->c = NULL;
+	ch->c = NULL;
+	if (ch->idx == 0)
+		s->c = NULL;
 	if (s->st == SRC_END_SENT)
 		src_fail(s, code,
 		    "%s while waiting for the destination's COMMIT; the source device is running "
@@ -750,12 +890,6 @@ src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 		src_fail(s, code, "%s", msg);
 }
 
-static const struct peer_handler src_handler = {
-	.on_connected = src_on_connected,
-	.on_frame = src_on_frame,
-	.on_writable = src_on_writable,
-	.on_closed = src_on_closed,
-};
 
 static int
 token_is_valid(const char *t)
@@ -772,6 +906,7 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 	struct source_engine *s;
 	struct migration *m;
 	size_t bm_bytes;
+	unsigned i;
 
 	if (dev->busy != NULL) {
 		snprintf(err, errlen, "device %s is busy with migration %s", dev->name,
@@ -805,7 +940,13 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 	m->src = s;
 	m->state_size = dev->state_size;
 	s->st = SRC_CONNECTING;
-	s->c = peer_connect(dest, &src_handler, s, opt->chunk_size);
+	snprintf(m->peer_addr, sizeof(m->peer_addr), "%s", dest);
+	s->nch = opt->channels >= 1 && opt->channels <= MIG_CHANNELS_MAX ? opt->channels : 1;
+	for (i = 0; i < s->nch; i++) {
+		s->ch[i].s = s;
+		s->ch[i].idx = i;
+	}
+	s->c = s->ch[0].c = peer_connect(dest, &src_handler, &s->ch[0], opt->chunk_size);
 	*out = m;
 	if (s->c == NULL) {
 		src_fail(s, MIG_E_CONNECT, "cannot connect to %s", dest);
