@@ -29,6 +29,15 @@ devices_open(const struct mig_config *cfg, struct event_base *base)
 		case MIG_BACKEND_SIM:
 			rc = sim_backend_open(dev, dc, base);
 			break;
+		case MIG_BACKEND_SIM_V2:
+			rc = sim_v2_backend_open(dev, dc, base);
+			break;
+		case MIG_BACKEND_VFIO_V1:
+			rc = vfio_v1_backend_open(dev, dc);
+			break;
+		case MIG_BACKEND_VFIO_V2:
+			rc = vfio_v2_backend_open(dev, dc);
+			break;
 		default:
 			log_warnx("device %s: backend not supported by this build yet", dc->name);
 			rc = -1;
@@ -90,11 +99,17 @@ device_to_json(struct mig_device *dev)
 	json_t *caps = json_pack("{s:b, s:b, s:b, s:b}", "precopy", 1, "stopcopy", 1,
 	    "dirty_tracking", dev->guest_memory_size > 0, "page_contents",
 	    dev->guest_memory_size > 0);
+	json_t *obj, *extra;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:I}", "name", dev->name,
+	obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:I}", "name", dev->name,
 	    "backend", dev->backend, "state", dev->ops->state_name(dev), "identity",
 	    dev->identity, "compat", dev->compat, "busy", dev->busy != NULL, "migration",
 	    dev->busy != NULL ? json_string(dev->busy->id_str) : json_null(), "capabilities", caps,
 	    "state_size", (json_int_t)dev->state_size, "guest_memory_size",
 	    (json_int_t)dev->guest_memory_size);
+	if (obj != NULL && dev->ops->describe != NULL && (extra = dev->ops->describe(dev)) != NULL) {
+		json_object_update(obj, extra);
+		json_decref(extra);
+	}
+	return obj;
 }

@@ -46,6 +46,11 @@ struct device_ops {
 
 	const char *(*state_name)(struct mig_device *dev);
 	void (*close)(struct mig_device *dev);
+
+	/* Backend fields for the device's JSON (GET /v1/devices/NAME): its
+	 * migration capabilities as the device reports them; keys given here
+	 * replace the generic ones. NULL when the generic view says it all. */
+	json_t *(*describe)(struct mig_device *dev);
 };
 
 struct mig_device {
@@ -75,5 +80,9 @@ json_t *device_to_json(struct mig_device *dev);
 /* Backends. */
 int sim_backend_open(struct mig_device *dev, const struct mig_device_config *cfg,
     struct event_base *base);
+int sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *cfg,
+    struct event_base *base);
+int vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
+int vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
 
 #endif

@@ -1,0 +1,101 @@
+/*
+ * backend_sim_v2.c: the `sim-v2` backend: the software v2 device (sim_v2.c)
+ * driven through the v2 driver, exactly as a kernel v2 device is
+ * (backend_vfio_v2.c's device_ops).
+ *
+ * It owns the device's workload clock, a 10 ms timer on the event loop,
+ * like the sim backend; the device's data sessions run on their own
+ * threads inside sim_v2.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "device.h"
+#include "log.h"
+#include "sim_v2.h"
+#include "v2_driver.h"
+#include "xmalloc.h"
+
+#define SIM_V2_TICK_MS 10
+
+struct sim_v2_backend {
+	struct sim_v2 *sim;
+	struct event *tick;
+	uint64_t last_tick_ns;
+};
+
+static uint64_t
+sim_v2_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+sim_v2_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_v2_backend *b = arg;
+	uint64_t now = sim_v2_now_ns();
+
+	sim_v2_tick(b->sim, now - b->last_tick_ns);
+	b->last_tick_ns = now;
+}
+
+static void
+sim_v2_backend_close(void *arg)
+{
+	struct sim_v2_backend *b = arg;
+
+	event_free(b->tick);
+	sim_v2_close(b->sim);
+	free(b);
+}
+
+static void
+sim_v2_backend_describe(void *arg, json_t *obj)
+{
+	json_object_set_new(obj, "interface", json_string("software v2 device (sim-v2)"));
+}
+
+int
+sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
+    struct event_base *base)
+{
+	struct sim_v2_backend *b = xcalloc(1, sizeof(*b));
+	struct v2_backend_impl impl = {b, sim_v2_backend_close, sim_v2_backend_describe};
+	struct timeval tv = {0, SIM_V2_TICK_MS * 1000};
+	struct sim_v2_config sc;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.core.name = dc->name;
+	sc.core.image = dc->image;
+	sc.core.size = dc->size;
+	sc.core.dirty_rate = dc->dirty_rate;
+	sc.core.guest_memory = dc->guest_memory;
+	sc.core.guest_memory_size = dc->guest_memory_size;
+	sc.core.dma_dirty_rate = dc->dma_dirty_rate;
+	sc.core.seed = dc->seed;
+	sc.core.section_size = dc->section_size;
+	sc.flags = V2_MIG_STOP_COPY | V2_MIG_P2P | V2_MIG_PRE_COPY;
+	if (sim_v2_open(&sc, &b->sim) != 0) {
+		free(b);
+		return -1;
+	}
+	b->tick = event_new(base, -1, EV_PERSIST, sim_v2_tick_cb, b);
+	if (v2_backend_attach(dev, sim_v2_device(b->sim), &impl) != 0) {
+		sim_v2_backend_close(b);
+		return -1;
+	}
+	dev->backend = "sim-v2";
+	snprintf(dev->identity, sizeof(dev->identity), "%s", sim_v2_identity(b->sim));
+	snprintf(dev->compat, sizeof(dev->compat), "%s", sim_v2_compat(b->sim));
+	dev->state_size = dc->size;
+	dev->guest_memory = sim_v2_guest_memory(b->sim, &dev->guest_memory_size);
+	dev->guest_page_size = SIM_V1_GUEST_PAGE;
+	b->last_tick_ns = sim_v2_now_ns();
+	event_add(b->tick, &tv);
+	return 0;
+}

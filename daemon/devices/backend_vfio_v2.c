@@ -1,0 +1,553 @@
+/*
+ * backend_vfio_v2.c: the `vfio-v2` backend, a kernel VFIO device driven
+ * through the v2 migration uAPI, and the struct device_ops every v2 device
+ * shares (the software one too, backend_sim_v2.c).
+ *
+ * Two parts:
+ *   - struct v2_device over the kernel: VFIO_DEVICE_FEATURE (MIGRATION,
+ *     MIG_DEVICE_STATE, MIG_DATA_SIZE, DMA_LOGGING_*), VFIO_MIG_GET_PRECOPY_INFO
+ *     on the data fd, VFIO_DEVICE_RESET, and the type1 container's
+ *     VFIO_IOMMU_DIRTY_PAGES where the device has no DMA logging;
+ *   - the daemon's view: device_ops that hand every call to the v2 driver
+ *     (v2_driver.c), and the device's migration capabilities in its JSON.
+ * All system calls go through vfio_sys; nothing here knows the protocol
+ * beyond one ioctl at a time.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device.h"
+#include "log.h"
+#include "v2_driver.h"
+#include "vfio_compat.h"
+#include "vfio_open.h"
+#include "vfio_sys.h"
+#include "xmalloc.h"
+
+/* v2_fsm.h carries the uAPI's values under its own names. */
+#define SAME_STATE(a, b) ((int)(a) == (int)(b))
+_Static_assert(SAME_STATE(V2_STATE_ERROR, VFIO_DEVICE_STATE_ERROR), "ERROR");
+_Static_assert(SAME_STATE(V2_STATE_STOP, VFIO_DEVICE_STATE_STOP), "STOP");
+_Static_assert(SAME_STATE(V2_STATE_RUNNING, VFIO_DEVICE_STATE_RUNNING), "RUNNING");
+_Static_assert(SAME_STATE(V2_STATE_STOP_COPY, VFIO_DEVICE_STATE_STOP_COPY), "STOP_COPY");
+_Static_assert(SAME_STATE(V2_STATE_RESUMING, VFIO_DEVICE_STATE_RESUMING), "RESUMING");
+_Static_assert(SAME_STATE(V2_STATE_RUNNING_P2P, VFIO_DEVICE_STATE_RUNNING_P2P), "RUNNING_P2P");
+_Static_assert(SAME_STATE(V2_STATE_PRE_COPY, VFIO_DEVICE_STATE_PRE_COPY), "PRE_COPY");
+_Static_assert(SAME_STATE(V2_STATE_PRE_COPY_P2P, VFIO_DEVICE_STATE_PRE_COPY_P2P), "PRE_COPY_P2P");
+_Static_assert(V2_MIG_STOP_COPY == VFIO_MIGRATION_STOP_COPY && V2_MIG_P2P == VFIO_MIGRATION_P2P &&
+    V2_MIG_PRE_COPY == VFIO_MIGRATION_PRE_COPY, "migration flags");
+
+/* ---- struct v2_device over the kernel ---------------------------------- */
+
+enum vfio_v2_tracking {
+	TRACK_NONE,
+	TRACK_DEVICE, /* VFIO_DEVICE_FEATURE_DMA_LOGGING_* */
+	TRACK_TYPE1,  /* the container's VFIO_IOMMU_DIRTY_PAGES */
+};
+
+struct vfio_v2 {
+	struct vfio_handle h;
+	struct v2_device dev;
+	enum vfio_v2_tracking tracking;
+	uint64_t type1_pgsizes; /* page sizes the type1 dirty bitmap can use */
+};
+
+/* VFIO_DEVICE_FEATURE with `len` bytes of data in and out. */
+static int
+vfio_v2_feature(struct vfio_v2 *k, uint32_t flags, void *data, size_t len)
+{
+	uint64_t buf[8];
+	struct vfio_device_feature *f = (struct vfio_device_feature *)buf;
+
+	if (sizeof(*f) + len > sizeof(buf))
+		return -EINVAL;
+	memset(buf, 0, sizeof(buf));
+	f->argsz = (uint32_t)(sizeof(*f) + len);
+	f->flags = flags;
+	if (len > 0)
+		memcpy(f->data, data, len);
+	if (vfio_sys->ioctl(k->h.device_fd, VFIO_DEVICE_FEATURE, f) < 0)
+		return -errno;
+	if (len > 0)
+		memcpy(data, f->data, len);
+	return 0;
+}
+
+static int
+vfio_v2_get_flags(struct v2_device *d, uint64_t *flags)
+{
+	struct vfio_device_feature_migration mig = {0};
+	int err;
+
+	err = vfio_v2_feature(d->priv, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION, &mig,
+	    sizeof(mig));
+	*flags = mig.flags;
+	return err;
+}
+
+static int
+vfio_v2_get_state(struct v2_device *d, uint32_t *state)
+{
+	struct vfio_device_feature_mig_state st = {0, -1};
+	int err;
+
+	err = vfio_v2_feature(d->priv, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+	    &st, sizeof(st));
+	*state = st.device_state;
+	return err;
+}
+
+static int
+vfio_v2_set_state(struct v2_device *d, uint32_t state, int *data_fd)
+{
+	struct vfio_device_feature_mig_state st = {state, -1};
+	int err;
+
+	err = vfio_v2_feature(d->priv, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+	    &st, sizeof(st));
+	*data_fd = err == 0 ? st.data_fd : -1;
+	return err;
+}
+
+static int
+vfio_v2_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint64_t *dirty)
+{
+	struct vfio_precopy_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.argsz = sizeof(info);
+	if (vfio_sys->ioctl(data_fd, VFIO_MIG_GET_PRECOPY_INFO, &info) < 0)
+		return -errno;
+	*initial = info.initial_bytes;
+	*dirty = info.dirty_bytes;
+	return 0;
+}
+
+static int
+vfio_v2_stop_copy_size(struct v2_device *d, uint64_t *bytes)
+{
+	struct vfio_device_feature_mig_data_size size = {0};
+	int err;
+
+	err = vfio_v2_feature(d->priv, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+	    &size, sizeof(size));
+	*bytes = size.stop_copy_length;
+	return err;
+}
+
+static int
+vfio_v2_reset(struct v2_device *d)
+{
+	struct vfio_v2 *k = d->priv;
+
+	return vfio_reset(&k->h);
+}
+
+/* VFIO_IOMMU_DIRTY_PAGES with flags, and a bitmap_get when asked. */
+static int
+vfio_v2_type1_dirty(struct vfio_v2 *k, uint32_t flags, struct vfio_iommu_type1_dirty_bitmap_get *get)
+{
+	uint64_t buf[(sizeof(struct vfio_iommu_type1_dirty_bitmap) +
+	    sizeof(struct vfio_iommu_type1_dirty_bitmap_get)) / 8];
+	struct vfio_iommu_type1_dirty_bitmap *db = (struct vfio_iommu_type1_dirty_bitmap *)buf;
+
+	memset(buf, 0, sizeof(buf));
+	db->argsz = (uint32_t)(sizeof(*db) + (get != NULL ? sizeof(*get) : 0));
+	db->flags = flags;
+	if (get != NULL)
+		memcpy(db->data, get, sizeof(*get));
+	if (vfio_sys->ioctl(k->h.container_fd, VFIO_IOMMU_DIRTY_PAGES, db) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+vfio_v2_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t *page_size)
+{
+	struct vfio_v2 *k = d->priv;
+	struct vfio_device_feature_dma_logging_range range = {iova, length};
+	struct vfio_device_feature_dma_logging_control ctl;
+	int err;
+
+	switch (k->tracking) {
+	case TRACK_DEVICE:
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.page_size = *page_size;
+		ctl.num_ranges = 1;
+		ctl.ranges = (uint64_t)(uintptr_t)&range;
+		err = vfio_v2_feature(k, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+		    &ctl, sizeof(ctl));
+		if (err == 0)
+			*page_size = ctl.page_size;
+		return err;
+	case TRACK_TYPE1:
+		if (!(k->type1_pgsizes & *page_size))
+			return -EINVAL;
+		return vfio_v2_type1_dirty(k, VFIO_IOMMU_DIRTY_PAGES_FLAG_START, NULL);
+	case TRACK_NONE:
+		break;
+	}
+	return -ENOTSUP;
+}
+
+static int
+vfio_v2_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t page_size,
+    uint64_t *bitmap)
+{
+	struct vfio_v2 *k = d->priv;
+	struct vfio_device_feature_dma_logging_report rep;
+	struct vfio_iommu_type1_dirty_bitmap_get get;
+	uint64_t words = (length / page_size + 63) / 64;
+
+	switch (k->tracking) {
+	case TRACK_DEVICE:
+		rep.iova = iova;
+		rep.length = length;
+		rep.page_size = page_size;
+		rep.bitmap = (uint64_t)(uintptr_t)bitmap;
+		return vfio_v2_feature(k, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+		    &rep, sizeof(rep));
+	case TRACK_TYPE1:
+		memset(&get, 0, sizeof(get));
+		get.iova = iova;
+		get.size = length;
+		get.bitmap.pgsize = page_size;
+		get.bitmap.size = words * sizeof(uint64_t);
+		get.bitmap.data = (__u64 *)bitmap;
+		return vfio_v2_type1_dirty(k, VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP, &get);
+	case TRACK_NONE:
+		break;
+	}
+	return -ENOTSUP;
+}
+
+static int
+vfio_v2_log_stop(struct v2_device *d)
+{
+	struct vfio_v2 *k = d->priv;
+
+	switch (k->tracking) {
+	case TRACK_DEVICE:
+		return vfio_v2_feature(k, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+		    NULL, 0);
+	case TRACK_TYPE1:
+		return vfio_v2_type1_dirty(k, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP, NULL);
+	case TRACK_NONE:
+		break;
+	}
+	return -ENOTSUP;
+}
+
+static const struct v2_device_ops vfio_v2_ops = {
+	.get_flags = vfio_v2_get_flags,
+	.get_state = vfio_v2_get_state,
+	.set_state = vfio_v2_set_state,
+	.precopy_info = vfio_v2_precopy_info,
+	.stop_copy_size = vfio_v2_stop_copy_size,
+	.reset = vfio_v2_reset,
+	.log_start = vfio_v2_log_start,
+	.log_report = vfio_v2_log_report,
+	.log_stop = vfio_v2_log_stop,
+};
+
+/* The type1 IOMMU's migration capability (VFIO_IOMMU_GET_INFO): the page
+ * sizes its dirty bitmap supports, or 0. */
+static uint64_t
+vfio_v2_type1_pgsizes(struct vfio_v2 *k)
+{
+	struct vfio_iommu_type1_info_cap_migration cap;
+	struct vfio_iommu_type1_info *info;
+	size_t len = sizeof(*info);
+	uint8_t *buf = xcalloc(1, len);
+	uint64_t sizes = 0;
+	uint32_t at;
+
+	info = (struct vfio_iommu_type1_info *)buf;
+	info->argsz = (uint32_t)len;
+	if (vfio_sys->ioctl(k->h.container_fd, VFIO_IOMMU_GET_INFO, info) < 0)
+		goto out;
+	if (info->argsz > len && info->argsz <= 65536) {
+		len = info->argsz;
+		buf = xrealloc(buf, len);
+		memset(buf, 0, len);
+		info = (struct vfio_iommu_type1_info *)buf;
+		info->argsz = (uint32_t)len;
+		if (vfio_sys->ioctl(k->h.container_fd, VFIO_IOMMU_GET_INFO, info) < 0)
+			goto out;
+	}
+	if (!(info->flags & VFIO_IOMMU_INFO_CAPS) || info->cap_offset == 0)
+		goto out;
+	if (vfio_cap_find(buf, len, info->cap_offset, sizeof(*info),
+	    VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, sizeof(cap), &at) == 0) {
+		memcpy(&cap, buf + at, sizeof(cap));
+		sizes = cap.pgsize_bitmap;
+	}
+out:
+	free(buf);
+	return sizes;
+}
+
+/* How this device's DMA can be tracked: the device itself, else the type1
+ * container it sits in, else not at all. */
+static void
+vfio_v2_probe_tracking(struct vfio_v2 *k)
+{
+	k->tracking = TRACK_NONE;
+	k->dev.dirty_tracking = NULL;
+	if (vfio_v2_feature(k, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
+	    VFIO_DEVICE_FEATURE_DMA_LOGGING_START, NULL, 0) == 0) {
+		k->tracking = TRACK_DEVICE;
+		k->dev.dirty_tracking = "device DMA logging";
+	} else if (k->h.mode == VFIO_MODE_GROUP && (k->type1_pgsizes = vfio_v2_type1_pgsizes(k)) != 0) {
+		k->tracking = TRACK_TYPE1;
+		k->dev.dirty_tracking = "type1 IOMMU dirty pages";
+	}
+}
+
+static void
+vfio_v2_close(void *arg)
+{
+	struct vfio_v2 *k = arg;
+
+	vfio_close(&k->h);
+	free(k);
+}
+
+static void
+vfio_v2_describe(void *arg, json_t *obj)
+{
+	struct vfio_v2 *k = arg;
+
+	json_object_set_new(obj, "path", json_string(k->h.path));
+	json_object_set_new(obj, "opened_as", json_string(vfio_mode_name(&k->h)));
+	json_object_set_new(obj, "pci_address",
+	    k->h.pci[0] != '\0' ? json_string(k->h.pci) : json_null());
+	json_object_set_new(obj, "driver",
+	    k->h.driver[0] != '\0' ? json_string(k->h.driver) : json_null());
+}
+
+int
+vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
+{
+	struct vfio_v2 *k = xcalloc(1, sizeof(*k));
+	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe};
+
+	if (vfio_open(&k->h, dev->name, dc->path) != 0) {
+		free(k);
+		return -1;
+	}
+	k->dev.ops = &vfio_v2_ops;
+	k->dev.priv = k;
+	vfio_v2_probe_tracking(k);
+	if (v2_backend_attach(dev, &k->dev, &impl) != 0) {
+		vfio_v2_close(k);
+		return -1;
+	}
+	dev->backend = "vfio-v2";
+	vfio_identity(&k->h, "vfio-v2", dev->identity, sizeof(dev->identity), dev->compat,
+	    sizeof(dev->compat));
+	return 0;
+}
+
+/* ---- The daemon's view of any v2 device -------------------------------- */
+
+struct v2_backend {
+	struct v2_dev drv;
+	struct v2_backend_impl impl;
+};
+
+static struct v2_dev *
+v2b(struct mig_device *dev)
+{
+	return &((struct v2_backend *)dev->priv)->drv;
+}
+
+static int
+v2b_save_begin(struct mig_device *dev, int precopy)
+{
+	int err;
+
+	/* The device's DMA into guest memory is tracked from before its
+	 * first byte of state is read. */
+	if (dev->guest_memory_size > 0 &&
+	    (err = v2_log_begin(v2b(dev), dev->guest_memory_size / dev->guest_page_size,
+	    dev->guest_page_size)) != 0)
+		return err;
+	if ((err = v2_start_save(v2b(dev), precopy)) != 0)
+		v2_log_end(v2b(dev));
+	return err;
+}
+
+static int
+v2b_save_stop(struct mig_device *dev)
+{
+	return v2_start_stopcopy(v2b(dev));
+}
+
+static int
+v2b_pending(struct mig_device *dev, uint64_t *bytes)
+{
+	return v2_pending(v2b(dev), bytes);
+}
+
+static int
+v2b_save_next(struct mig_device *dev, uint64_t *size)
+{
+	return v2_save_next(v2b(dev), size);
+}
+
+static int
+v2b_save_read(struct mig_device *dev, uint64_t off, void *buf, size_t len)
+{
+	return v2_save_read(v2b(dev), off, buf, len);
+}
+
+static const uint8_t *
+v2b_save_mapped(struct mig_device *dev)
+{
+	return v2_save_buffer(v2b(dev));
+}
+
+static int
+v2b_save_end(struct mig_device *dev)
+{
+	return v2_finish_save(v2b(dev));
+}
+
+static int
+v2b_rollback(struct mig_device *dev)
+{
+	return v2_rollback(v2b(dev));
+}
+
+static int
+v2b_resume_begin(struct mig_device *dev)
+{
+	return v2_start_resume(v2b(dev));
+}
+
+static int
+v2b_resume_write(struct mig_device *dev, const void *buf, size_t len)
+{
+	return v2_resume_write(v2b(dev), buf, len);
+}
+
+/* The v2 stream has no records: a record's end means nothing to the device. */
+static int
+v2b_resume_commit(struct mig_device *dev)
+{
+	return 0;
+}
+
+static int
+v2b_resume_end(struct mig_device *dev)
+{
+	return v2_finish_resume(v2b(dev));
+}
+
+static int
+v2b_reset(struct mig_device *dev)
+{
+	return v2_reset(v2b(dev));
+}
+
+static int
+v2b_dirty_bitmap(struct mig_device *dev, uint64_t start_pfn, uint64_t npages, uint8_t *bitmap,
+    uint64_t *dirty)
+{
+	return v2_dirty_bitmap(v2b(dev), start_pfn, npages, bitmap, dirty);
+}
+
+static const char *
+v2b_state_name(struct mig_device *dev)
+{
+	return v2_state_name(v2b(dev)->state);
+}
+
+static void
+v2b_close(struct mig_device *dev)
+{
+	struct v2_backend *b = dev->priv;
+
+	v2_detach(&b->drv);
+	b->impl.close(b->impl.arg);
+	free(b);
+}
+
+static json_t *
+v2b_describe(struct mig_device *dev)
+{
+	struct v2_backend *b = dev->priv;
+	struct v2_dev *drv = &b->drv;
+	const char *tracking = drv->device->dirty_tracking;
+	json_t *obj, *flags = json_array();
+	uint64_t size;
+
+	if (drv->flags & V2_MIG_STOP_COPY)
+		json_array_append_new(flags, json_string("stop-copy"));
+	if (drv->flags & V2_MIG_P2P)
+		json_array_append_new(flags, json_string("p2p"));
+	if (drv->flags & V2_MIG_PRE_COPY)
+		json_array_append_new(flags, json_string("pre-copy"));
+	obj = json_pack("{s:s, s:o, s:{s:b, s:b, s:b, s:b, s:b}, s:s?}", "interface",
+	    "vfio v2 (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE)", "migration_flags", flags,
+	    "capabilities", "precopy", (drv->flags & V2_MIG_PRE_COPY) != 0, "stopcopy", 1, "p2p",
+	    (drv->flags & V2_MIG_P2P) != 0, "dirty_tracking", tracking != NULL, "page_contents",
+	    dev->guest_memory_size > 0, "dirty_tracking_by", tracking);
+	if (drv->device->ops->stop_copy_size(drv->device, &size) == 0)
+		json_object_set_new(obj, "stop_copy_size", json_integer((json_int_t)size));
+	else
+		json_object_set_new(obj, "stop_copy_size", json_null());
+	if (b->impl.describe != NULL)
+		b->impl.describe(b->impl.arg, obj);
+	return obj;
+}
+
+static const struct device_ops v2_backend_ops = {
+	.save_begin = v2b_save_begin,
+	.save_stop = v2b_save_stop,
+	.pending = v2b_pending,
+	.save_next = v2b_save_next,
+	.save_read = v2b_save_read,
+	.save_mapped = v2b_save_mapped,
+	.save_end = v2b_save_end,
+	.rollback = v2b_rollback,
+	.resume_begin = v2b_resume_begin,
+	.resume_write = v2b_resume_write,
+	.resume_commit = v2b_resume_commit,
+	.resume_end = v2b_resume_end,
+	.reset = v2b_reset,
+	.dirty_bitmap = v2b_dirty_bitmap,
+	.state_name = v2b_state_name,
+	.close = v2b_close,
+	.describe = v2b_describe,
+};
+
+int
+v2_backend_attach(struct mig_device *dev, struct v2_device *device,
+    const struct v2_backend_impl *impl)
+{
+	struct v2_backend *b = xcalloc(1, sizeof(*b));
+	int err;
+
+	if ((err = v2_attach(&b->drv, device, dev->name)) != 0) {
+		free(b);
+		return err;
+	}
+	/* A device left mid-migration (by a daemon that died) starts over. */
+	if (b->drv.state != V2_STATE_RUNNING) {
+		log_warnx("device %s: found %s, not running; bringing it back", dev->name,
+		    v2_state_name(b->drv.state));
+		if ((err = v2_rollback(&b->drv)) != 0) {
+			free(b);
+			return err;
+		}
+	}
+	b->impl = *impl;
+	dev->ops = &v2_backend_ops;
+	dev->priv = b;
+	dev->state_size = b->drv.stop_copy_estimate;
+	return 0;
+}

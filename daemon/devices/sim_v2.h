@@ -1,0 +1,72 @@
+/*
+ * sim_v2.h: the software v2 device, a vendor driver of the VFIO v2
+ * migration uAPI (v2_driver.h's struct v2_device).
+ *
+ * Its "hardware" is a software v1 device (sim_v1.c: the state image, the
+ * workload, guest memory and its dirty log), which it drives through the
+ * v1 driver as a real vendor driver drives its firmware. On top it
+ * implements what a v2 kernel driver does:
+ *
+ *   - the v2 FSM, accepting exactly the single arcs the uAPI defines for
+ *     the flags it offers (combination transitions are refused, so the
+ *     daemon's arc planner is what the integration tests exercise);
+ *   - a real data fd per session: one end of a socketpair, fed (saving) or
+ *     drained (resuming) by a worker thread, with the usual blocking and
+ *     end-of-stream behaviour, so the v2 driver reads and writes it as it
+ *     would a kernel fd;
+ *   - VFIO_MIG_GET_PRECOPY_INFO, the stop-copy size, DMA logging.
+ *
+ * Stream on the data fd, little-endian:
+ *   header  u32 magic "SIM2", u32 version 1, u64 image size
+ *   frames  u32 kind, u32 length, then length bytes:
+ *           kind 1 RECORD: one record of the core's stream (sim_v1.c)
+ *           kind 2 END:    length 0, the last frame (stop-copy only)
+ * A resume that did not see END, or ends inside a frame, or carries a bad
+ * record, fails the RESUMING -> STOP arc and leaves the device in ERROR.
+ *
+ * Threads: one worker per session. Every access to the core, from the
+ * worker, the daemon's tick or a v2 call, holds the device's lock; the v2
+ * calls themselves come from one thread (the event loop). Deviation from a
+ * kernel device, documented in docs/HARDWARE.md: pre-copy's temporary end
+ * of stream reads as EAGAIN, not ENOMSG (a socket cannot say ENOMSG), and
+ * the DMA log can be reported only in the saving states (the core's bitmap
+ * fields work only there); its first report after a start covers all of
+ * guest memory, standing in for the VMM's first pass over RAM.
+ */
+#ifndef MIG_SIM_V2_H
+#define MIG_SIM_V2_H
+
+#include <stdint.h>
+
+#include "sim_v1.h"
+#include "v2_driver.h"
+
+struct sim_v2_config {
+	struct sim_v1_config core; /* state, workload, guest memory (sim_v1.h) */
+	uint64_t flags;		   /* V2_MIG_* offered; must include STOP_COPY */
+};
+
+struct sim_v2;
+
+/* Opens the core; device starts RUNNING. 0 or -errno (logged). */
+int sim_v2_open(const struct sim_v2_config *cfg, struct sim_v2 **out);
+/* Stops any session's worker, then closes the core. */
+void sim_v2_close(struct sim_v2 *dev);
+
+struct v2_device *sim_v2_device(struct sim_v2 *dev);
+
+/* Advance the workload (sim_v1_tick) under the device's lock. */
+void sim_v2_tick(struct sim_v2 *dev, uint64_t elapsed_ns);
+
+uint32_t sim_v2_state(const struct sim_v2 *dev);
+/* "sim-v2", and the core's compatibility string. */
+const char *sim_v2_identity(const struct sim_v2 *dev);
+const char *sim_v2_compat(const struct sim_v2 *dev);
+const uint8_t *sim_v2_image(const struct sim_v2 *dev, uint64_t *size);
+uint8_t *sim_v2_guest_memory(struct sim_v2 *dev, uint64_t *size);
+
+/* Tests: the next SET_STATE from -> to fails with err, leaving the device
+ * in ERROR when into_error, else where it was. */
+void sim_v2_refuse(struct sim_v2 *dev, uint32_t from, uint32_t to, int err, int into_error);
+
+#endif
