@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -430,6 +432,18 @@ peer_tls_metric_reason(struct peer_conn *c)
 	return c->outgoing ? "handshake-outgoing" : "handshake";
 }
 
+/* Small frames (HELLO, END, COMMIT) must not wait for Nagle and a
+ * delayed ACK: that costs 40 ms of downtime at switchover. Bulk data goes
+ * out in large writes anyway. */
+static void
+peer_set_nodelay(evutil_socket_t fd)
+{
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void
 peer_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -439,6 +453,7 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		c->tls_up = 1;
+		peer_set_nodelay(bufferevent_getfd(bev));
 		if (!peer_check_identity(c)) {
 			log_warnx("peer %s: refused: not in allowed_peers", c->name);
 			metrics_tls_failure("not-allowed");
@@ -553,6 +568,7 @@ peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa
 		evutil_closesocket(fd);
 		return;
 	}
+	peer_set_nodelay(fd);
 	ssl = SSL_new(daemon_ctx.tls_server);
 	bev = bufferevent_openssl_socket_new(daemon_ctx.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	    BEV_OPT_CLOSE_ON_FREE);

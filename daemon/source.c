@@ -95,6 +95,8 @@ struct source_engine {
 	uint64_t precopy_start_ns;
 	uint64_t last_converge_check_ns;
 	uint64_t last_progress_ns;
+	uint64_t hello_sent_ns;
+	uint64_t rtt_ms; /* HELLO to HELLO-ACK on channel 0 */
 };
 
 static void src_pump(struct source_engine *s);
@@ -271,8 +273,10 @@ src_send_hello(struct source_engine *s, struct src_channel *ch)
 		return;
 	}
 	peer_send(ch->c, buf, n);
-	if (ch->idx == 0)
+	if (ch->idx == 0) {
 		s->st = SRC_HELLO_SENT;
+		s->hello_sent_ns = mono_ns();
+	}
 }
 
 static void
@@ -312,8 +316,12 @@ src_update_estimate(struct source_engine *s)
 
 	if (s->dev->ops->pending(s->dev, &pending) == 0)
 		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
+	/* The guest waits for what the device still holds, for what is queued
+	 * ahead of it in our buffers, and for one round trip (END, then the
+	 * destination's verify, resume and COMMIT). */
 	if (r > 0)
-		m->expected_downtime_ms = (uint64_t)((double)m->pending_bytes * 1000.0 / r);
+		m->expected_downtime_ms = (uint64_t)((double)(m->pending_bytes +
+		    src_output_length(s)) * 1000.0 / r) + s->rtt_ms;
 }
 
 /* Stop the device: from here on the guest is paused and every ms counts. */
@@ -324,9 +332,10 @@ src_stop_device(struct source_engine *s)
 	int rc;
 
 	src_update_estimate(s);
-	log_info("migration %s: switchover: pending %llu bytes, expected downtime %llu ms "
-		 "(limit %u ms) after %u iterations",
-	    m->id_str, (unsigned long long)m->pending_bytes,
+	log_info("migration %s: switchover: pending %llu bytes (+%zu queued) at %.1f MiB/s, "
+		 "round trip %llu ms: expected downtime %llu ms (limit %u ms) after %u iterations",
+	    m->id_str, (unsigned long long)m->pending_bytes, src_output_length(s),
+	    src_rate(s) / 1048576.0, (unsigned long long)s->rtt_ms,
 	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
 	m->stop_mono_ns = mono_ns();
 	if ((rc = s->dev->ops->save_stop(s->dev)) != 0) {
@@ -801,6 +810,7 @@ src_on_hello_ack(struct source_engine *s, struct src_channel *ch, const struct m
 	}
 	ch->acked = 1;
 	if (ch->idx == 0) {
+		s->rtt_ms = (mono_ns() - s->hello_sent_ns + 999999) / 1000000;
 		s->caps = a->capabilities;
 		for (i = 1; i < s->nch; i++) {
 			s->ch[i].c = peer_connect(s->m->peer_addr, &src_handler, &s->ch[i],

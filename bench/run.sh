@@ -1,0 +1,145 @@
+#!/bin/bash
+# bench/run.sh [BUILD_DIR]: the performance figures of docs/PERFORMANCE.md,
+# each side by side with its reference in the same run, as one table.
+#
+#   throughput   1 GiB sim device, no workload, vs a socat TLS 1.3 pipe
+#                carrying 1 GiB from /dev/zero to /dev/null (same certs)
+#   memory       source RssAnon peak while migrating 256 MiB / 1 GiB / 4 GiB
+#   downtime     256 MiB dirtied at 32 MiB/s, downtime_limit_ms 300
+#   cap          max_bandwidth below the dirty rate: rolls back at the
+#                pre-copy timeout with not-converged
+#   many         8 concurrent 64 MiB migrations between the same daemons
+#
+# Needs socat. BENCH_ONLY="throughput memory" runs a subset.
+BUILD=$(cd "${1:-_build}" && pwd)
+export BUILD
+SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
+export SRCDIR
+. "$SRCDIR/tests/integration/lib.sh"
+command -v socat >/dev/null || fail "socat is needed (apt-get install socat)"
+ONLY=${BENCH_ONLY:-throughput memory downtime cap many}
+ROWS=""
+row() { ROWS="$ROWS$(printf '%-44s %14s %14s %8s' "$1" "$2" "$3" "$4")\n"; }
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+now() { date +%s.%N; }
+ms_since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%d", (b - a) * 1000}'; }
+certs
+
+# setup_pair SIZE DIRTY [GUEST]: fresh daemons a and b with one sim0 each.
+setup_pair() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	PIDS=""
+	rm -rf "$T/a" "$T/b" "$T"/a.* "$T"/b.*
+	PA=$(free_port)
+	PB=$(free_port)
+	DEVICES="${DEVICES_OVERRIDE:-[device sim0]
+backend = sim
+size = $1
+dirty_rate = $2
+image = @DIR@/sim0.img
+seed = 1}"
+	write_config a "$PA" host-a
+	DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = .*/dirty_rate = 0/; s/seed = 1/seed = 2/')
+	write_config b "$PB" host-b
+	# Big images start sparse (the sim uses a full-size file as it is):
+	# filling 4 GiB from the seed would only time the disk.
+	if [ "${SPARSE:-0}" = 1 ]; then
+		truncate -s "$1" "$T/a/sim0.img"
+		truncate -s "$1" "$T/b/sim0.img"
+	fi
+	start_daemon a
+	start_daemon b
+}
+
+# migrate DEVICE [migrate options...]: prints the final migration object.
+migrate() {
+	dev=$1
+	shift
+	tok=$(ctl b --json incoming "$dev" | json_get token)
+	ctl a --json migrate "$dev" --to "127.0.0.1:$PB" --token "$tok" --wait "$@" | tail -n 1
+}
+
+socat_time() {
+	port=$(free_port)
+	c="cert=$T/certs/host-b-cert.pem,key=$T/certs/host-b-key.pem,cafile=$T/certs/ca-cert.pem,verify=1,openssl-min-proto-version=TLS1.3"
+	socat -u "OPENSSL-LISTEN:$port,reuseaddr,$c" /dev/null &
+	sp=$!
+	sleep 0.3
+	c="cert=$T/certs/host-a-cert.pem,key=$T/certs/host-a-key.pem,cafile=$T/certs/ca-cert.pem,verify=1,commonname=host-b,openssl-min-proto-version=TLS1.3"
+	t0=$(now)
+	head -c "$1" /dev/zero | socat -u -b 262144 - "OPENSSL:127.0.0.1:$port,$c"
+	wait $sp
+	ms_since "$t0"
+}
+
+if want throughput; then
+	say "throughput: 1 GiB device vs socat TLS 1.3 pipe of 1 GiB"
+	SPARSE=1 setup_pair 1G 0
+	ours=$(migrate sim0 | json_get total_ms)
+	ref=$(socat_time $((1 << 30)))
+	row "1 GiB, no workload: total time (ms)" "$ours" "$ref (socat)" "$(awk -v a="$ref" -v b="$ours" 'BEGIN{printf "%.2f", a / b}')"
+fi
+
+if want memory; then
+	for size in 256M 1G 4G; do
+		say "memory: RssAnon of the source while migrating $size"
+		SPARSE=1 setup_pair "$size" 0
+		peak=0
+		(
+			while kill -0 "$PID_a" 2>/dev/null; do
+				awk '/RssAnon/ {print $2}' "/proc/$PID_a/status"
+				sleep 0.05
+			done
+		) >"$T/rss" &
+		sampler=$!
+		migrate sim0 >/dev/null
+		kill "$sampler" 2>/dev/null
+		wait "$sampler" 2>/dev/null
+		peak=$(sort -n "$T/rss" | tail -n 1)
+		row "source RssAnon peak, $size device (KiB)" "$peak" "65536 (limit)" "$(awk -v a=65536 -v b="$peak" 'BEGIN{printf "%.2f", a / b}')"
+	done
+fi
+
+if want downtime; then
+	say "downtime: 256 MiB dirtied at 32 MiB/s, limit 300 ms"
+	setup_pair 256M 32M
+	sleep 1
+	out=$(migrate sim0 --downtime-limit 300)
+	dt=$(echo "$out" | json_get downtime_ms)
+	ex=$(echo "$out" | json_get expected_downtime_ms)
+	row "downtime (ms) vs limit 300" "$dt" "300 (limit)" "$(awk -v a=300 -v b="$dt" 'BEGIN{printf "%.2f", a / (b ? b : 1)}')"
+	row "downtime (ms) vs expected at switchover" "$dt" "$ex (expected)" "$(awk -v a="$ex" -v b="$dt" 'BEGIN{printf "%.2f", a / (b ? b : 1)}')"
+	row "  iterations, total time (ms)" "$(echo "$out" | json_get iterations)" "$(echo "$out" | json_get total_ms)" "-"
+fi
+
+if want cap; then
+	say "cap: max_bandwidth 8 MiB/s below a 32 MiB/s dirty rate, precopy_timeout_s 5"
+	PRECOPY_TIMEOUT_S=5 setup_pair 64M 32M
+	t0=$(now)
+	out=$(migrate sim0 --max-bandwidth 8M)
+	el=$(ms_since "$t0")
+	code=$(echo "$out" | json_get code)
+	row "rolled back after (ms), error $code" "$el" "5000 (timeout)" "$(awk -v a=5000 -v b="$el" 'BEGIN{printf "%.2f", a / b}')"
+	[ "$(device_state a sim0)" = running ] || fail "source device not running after the cap test"
+fi
+
+if want many; then
+	say "many: 8 concurrent 64 MiB migrations"
+	DEVICES_OVERRIDE=$(for i in 0 1 2 3 4 5 6 7; do printf '[device d%s]\nbackend = sim\nsize = 64M\ndirty_rate = 0\nimage = @DIR@/d%s.img\nseed = 1\n\n' $i $i; done)
+	setup_pair 64M 0
+	unset DEVICES_OVERRIDE
+	t0=$(now)
+	for i in 0 1 2 3 4 5 6 7; do
+		migrate "d$i" >"$T/many.$i" &
+	done
+	wait
+	el=$(ms_since "$t0")
+	ok=$(grep -l '"phase":"completed"' "$T"/many.* | wc -l)
+	min=$(for f in "$T"/many.*; do json_get total_ms <"$f"; done | sort -n | head -n 1)
+	max=$(for f in "$T"/many.*; do json_get total_ms <"$f"; done | sort -n | tail -n 1)
+	row "8 x 64 MiB: completed, min/max total (ms)" "$ok/8" "$min/$max" "$(awk -v a="$min" -v b="$max" 'BEGIN{printf "%.2f", a / b}')"
+	row "8 x 64 MiB: wall time (ms)" "$el" "-" "-"
+fi
+
+printf '\n%-44s %14s %14s %8s\n' "measure" "ours" "reference" "ratio"
+printf "$ROWS"
