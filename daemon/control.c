@@ -396,8 +396,9 @@ h_bitmap(struct route_args *a)
 	reply_json(a->req, 200, migration_bitmap_to_json(m));
 }
 
+/* POST /v1/migrations/{id}/ACTION: no body, the migration back. */
 static void
-h_switchover(struct route_args *a)
+migration_action(struct route_args *a, int (*action)(struct migration *, char *, size_t))
 {
 	static const char *const fields[] = {NULL};
 	struct migration *m;
@@ -406,26 +407,22 @@ h_switchover(struct route_args *a)
 
 	if (body_check_fields(a, fields) != 0 || (m = find_migration_or_404(a)) == NULL)
 		return;
-	if ((rc = source_switchover(m, err, sizeof(err))) != MIG_OK)
+	if ((rc = action(m, err, sizeof(err))) != MIG_OK)
 		reply_error(a->req, rc, "%s", err);
 	else
 		reply_json(a->req, 200, migration_to_json(m));
 }
 
 static void
+h_switchover(struct route_args *a)
+{
+	migration_action(a, source_switchover);
+}
+
+static void
 h_cancel(struct route_args *a)
 {
-	static const char *const fields[] = {NULL};
-	struct migration *m;
-	char err[300];
-	int rc;
-
-	if (body_check_fields(a, fields) != 0 || (m = find_migration_or_404(a)) == NULL)
-		return;
-	if ((rc = migration_cancel(m, err, sizeof(err))) != MIG_OK)
-		reply_error(a->req, rc, "%s", err);
-	else
-		reply_json(a->req, 200, migration_to_json(m));
+	migration_action(a, migration_cancel);
 }
 
 static void

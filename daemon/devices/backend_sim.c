@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_v1.h"
 #include "device.h"
 #include "log.h"
 #include "sim_v1.h"
@@ -18,8 +19,8 @@
 #define SIM_TICK_MS 10
 
 struct sim_backend {
+	struct v1_dev v1; /* first: backend_v1.c's calls find it here */
 	struct sim_v1 *sim;
-	struct v1_dev v1;
 	struct event *tick;
 	uint64_t last_tick_ns;
 };
@@ -49,91 +50,6 @@ sim_tick_cb(evutil_socket_t fd, short what, void *arg)
 	s->last_tick_ns = now;
 }
 
-static int
-sim_save_begin(struct mig_device *dev, int precopy)
-{
-	return precopy ? v1_start_precopy(&sb(dev)->v1) : v1_start_stopcopy(&sb(dev)->v1);
-}
-
-static int
-sim_save_stop(struct mig_device *dev)
-{
-	return v1_start_stopcopy(&sb(dev)->v1);
-}
-
-static int
-sim_pending(struct mig_device *dev, uint64_t *bytes)
-{
-	return v1_pending_bytes(&sb(dev)->v1, bytes);
-}
-
-static int
-sim_save_next(struct mig_device *dev, uint64_t *size)
-{
-	return v1_save_next(&sb(dev)->v1, size);
-}
-
-static int
-sim_save_read(struct mig_device *dev, uint64_t off, void *buf, size_t len)
-{
-	return v1_save_read(&sb(dev)->v1, off, buf, len);
-}
-
-static const uint8_t *
-sim_save_mapped(struct mig_device *dev)
-{
-	return v1_save_mapped(&sb(dev)->v1);
-}
-
-static int
-sim_save_end(struct mig_device *dev)
-{
-	return v1_finish_save(&sb(dev)->v1);
-}
-
-static int
-sim_rollback(struct mig_device *dev)
-{
-	return v1_rollback(&sb(dev)->v1);
-}
-
-static int
-sim_resume_begin(struct mig_device *dev)
-{
-	return v1_start_resume(&sb(dev)->v1);
-}
-
-static int
-sim_resume_write(struct mig_device *dev, const void *buf, size_t len)
-{
-	return v1_resume_write(&sb(dev)->v1, buf, len);
-}
-
-static int
-sim_resume_commit(struct mig_device *dev)
-{
-	return v1_resume_commit(&sb(dev)->v1);
-}
-
-static int
-sim_resume_end(struct mig_device *dev)
-{
-	return v1_finish_resume(&sb(dev)->v1);
-}
-
-static int
-sim_reset(struct mig_device *dev)
-{
-	return v1_reset(&sb(dev)->v1);
-}
-
-static int
-sim_dirty_bitmap(struct mig_device *dev, uint64_t start_pfn, uint64_t npages, uint8_t *bitmap,
-    uint64_t *dirty)
-{
-	return v1_dirty_bitmap(&sb(dev)->v1, start_pfn, dev->guest_page_size, npages, bitmap, dirty);
-}
-
 static const char *
 sim_state_name(struct mig_device *dev)
 {
@@ -151,20 +67,7 @@ sim_close(struct mig_device *dev)
 }
 
 static const struct device_ops sim_ops = {
-	.save_begin = sim_save_begin,
-	.save_stop = sim_save_stop,
-	.pending = sim_pending,
-	.save_next = sim_save_next,
-	.save_read = sim_save_read,
-	.save_mapped = sim_save_mapped,
-	.save_end = sim_save_end,
-	.rollback = sim_rollback,
-	.resume_begin = sim_resume_begin,
-	.resume_write = sim_resume_write,
-	.resume_commit = sim_resume_commit,
-	.resume_end = sim_resume_end,
-	.reset = sim_reset,
-	.dirty_bitmap = sim_dirty_bitmap,
+	V1_BACKEND_OPS,
 	.state_name = sim_state_name,
 	.close = sim_close,
 };

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "v1_driver.h"
 #include "vfio_open.h"
+#include "backend_v1.h"
 #include "vfio_sys.h"
 #include "xmalloc.h"
 
@@ -115,93 +116,7 @@ static const struct mig_region_ops vfio_v1_region_ops = {
 	.reset = vfio_v1_region_reset,
 };
 
-/* ---- device_ops: the v1 driver, as for the software device ------------- */
-
-static int
-vfio_v1_save_begin(struct mig_device *dev, int precopy)
-{
-	return precopy ? v1_start_precopy(&kv1(dev)->v1) : v1_start_stopcopy(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_save_stop(struct mig_device *dev)
-{
-	return v1_start_stopcopy(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_pending(struct mig_device *dev, uint64_t *bytes)
-{
-	return v1_pending_bytes(&kv1(dev)->v1, bytes);
-}
-
-static int
-vfio_v1_save_next(struct mig_device *dev, uint64_t *size)
-{
-	return v1_save_next(&kv1(dev)->v1, size);
-}
-
-static int
-vfio_v1_save_read(struct mig_device *dev, uint64_t off, void *buf, size_t len)
-{
-	return v1_save_read(&kv1(dev)->v1, off, buf, len);
-}
-
-static const uint8_t *
-vfio_v1_save_mapped(struct mig_device *dev)
-{
-	return v1_save_mapped(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_save_end(struct mig_device *dev)
-{
-	return v1_finish_save(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_rollback(struct mig_device *dev)
-{
-	return v1_rollback(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_resume_begin(struct mig_device *dev)
-{
-	return v1_start_resume(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_resume_write(struct mig_device *dev, const void *buf, size_t len)
-{
-	return v1_resume_write(&kv1(dev)->v1, buf, len);
-}
-
-static int
-vfio_v1_resume_commit(struct mig_device *dev)
-{
-	return v1_resume_commit(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_resume_end(struct mig_device *dev)
-{
-	return v1_finish_resume(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_reset(struct mig_device *dev)
-{
-	return v1_reset(&kv1(dev)->v1);
-}
-
-static int
-vfio_v1_dirty_bitmap(struct mig_device *dev, uint64_t start_pfn, uint64_t npages,
-    uint8_t *bitmap, uint64_t *dirty)
-{
-	return v1_dirty_bitmap(&kv1(dev)->v1, start_pfn, dev->guest_page_size, npages, bitmap,
-	    dirty);
-}
+/* ---- device_ops: the v1 driver (backend_v1.c), as for the software device */
 
 static const char *
 vfio_v1_state_name(struct mig_device *dev)
@@ -244,20 +159,7 @@ vfio_v1_describe(struct mig_device *dev)
 }
 
 static const struct device_ops vfio_v1_ops = {
-	.save_begin = vfio_v1_save_begin,
-	.save_stop = vfio_v1_save_stop,
-	.pending = vfio_v1_pending,
-	.save_next = vfio_v1_save_next,
-	.save_read = vfio_v1_save_read,
-	.save_mapped = vfio_v1_save_mapped,
-	.save_end = vfio_v1_save_end,
-	.rollback = vfio_v1_rollback,
-	.resume_begin = vfio_v1_resume_begin,
-	.resume_write = vfio_v1_resume_write,
-	.resume_commit = vfio_v1_resume_commit,
-	.resume_end = vfio_v1_resume_end,
-	.reset = vfio_v1_reset,
-	.dirty_bitmap = vfio_v1_dirty_bitmap,
+	V1_BACKEND_OPS,
 	.state_name = vfio_v1_state_name,
 	.close = vfio_v1_close,
 	.describe = vfio_v1_describe,
