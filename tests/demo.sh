@@ -20,8 +20,6 @@ step "certificates: a throwaway CA, host-a and host-b (in $T/certs)"
 certs
 ls "$T/certs" | grep -E '^(ca|host-a|host-b)-' | sed 's/^/   /'
 
-PA=$(free_port)
-PB=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 256M
@@ -31,13 +29,9 @@ guest_memory = @DIR@/sim0.ram
 guest_memory_size = 64M
 dma_dirty_rate = 4M
 seed = 1"
-write_config a "$PA" host-a
-DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 16M/dirty_rate = 0/; s/dma_dirty_rate = 4M/dma_dirty_rate = 0/; s/seed = 1/seed = 2/')
-write_config b "$PB" host-b
 
-step "starting the source daemon (127.0.0.1:$PA) and the destination daemon (127.0.0.1:$PB)"
-start_daemon a
-start_daemon b
+step "starting the source daemon (host-a) and the destination daemon (host-b) on loopback"
+start_pair
 ctl a devices
 echo "   source image:      $(sha "$T/a/sim0.img")"
 echo "   destination image: $(sha "$T/b/sim0.img")"

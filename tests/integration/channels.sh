@@ -4,9 +4,6 @@
 # DMA into guest memory, 2 and 4 channels end byte-identical like 1.
 . "$(dirname "$0")/lib.sh"
 
-certs
-PA=$(free_port)
-PB=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 32M
@@ -16,11 +13,7 @@ guest_memory = @DIR@/sim0.ram
 guest_memory_size = 8M
 dma_dirty_rate = 1M
 seed = 1"
-write_config a "$PA" host-a
-DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 4M/dirty_rate = 0/; s/dma_dirty_rate = 1M/dma_dirty_rate = 0/; s/seed = 1/seed = 2/')
-write_config b "$PB" host-b
-start_daemon a
-start_daemon b
+start_pair
 
 for n in 2 4; do
 	# Back and forth: the destination of one round is the source of the next.

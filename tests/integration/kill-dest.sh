@@ -4,9 +4,6 @@
 # a restarted destination succeeds with byte-identical images.
 . "$(dirname "$0")/lib.sh"
 
-certs
-PA=$(free_port)
-PB=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 64M
@@ -14,13 +11,8 @@ dirty_rate = 4M
 image = @DIR@/sim0.img
 seed = 1"
 # A slow pipe so the kill lands mid-transfer.
-EXTRA_MIGRATION="max_bandwidth = 16M"
-write_config a "$PA" host-a
-DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 4M/dirty_rate = 0/; s/seed = 1/seed = 2/')
-EXTRA_MIGRATION=""
-write_config b "$PB" host-b
-start_daemon a
-start_daemon b
+EXTRA_MIGRATION_A="max_bandwidth = 16M"
+start_pair
 
 token=$(ctl b --json incoming sim0 | json_get token)
 id=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$token" | json_get id)

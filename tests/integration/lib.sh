@@ -102,6 +102,22 @@ $(echo "${DEVICES:-}" | sed "s|@DIR@|$T/$name|g")
 CONF
 }
 
+# start_pair: the usual two hosts. Source "a" (certificate host-a) gets the
+# devices in $DEVICES; destination "b" (host-b) the same devices with their
+# workloads off (dirty rates 0) and seed 2, so that their images start
+# different and, after a migration, must equal the source's exactly.
+# Extra [migration] lines for a only: $EXTRA_MIGRATION_A.
+start_pair() {
+	certs
+	PA=$(free_port)
+	PB=$(free_port)
+	EXTRA_MIGRATION="${EXTRA_MIGRATION_A:-}" write_config a "$PA" host-a
+	DEVICES=$(echo "$DEVICES" | sed 's/^\(dma_\)\{0,1\}dirty_rate = .*/\1dirty_rate = 0/; s/^seed = .*/seed = 2/') \
+		write_config b "$PB" host-b
+	start_daemon a
+	start_daemon b
+}
+
 # start_daemon NAME: runs vfio-migd -f -c $T/NAME.conf, waits for its socket.
 start_daemon() {
 	name=$1

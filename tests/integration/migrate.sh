@@ -4,9 +4,6 @@
 # byte-identical, the source device is stopped, the destination's running.
 . "$(dirname "$0")/lib.sh"
 
-certs
-PA=$(free_port)
-PB=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 64M
@@ -16,11 +13,7 @@ guest_memory = @DIR@/sim0.ram
 guest_memory_size = 16M
 dma_dirty_rate = 2M
 seed = 1"
-write_config a "$PA" host-a
-DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 8M/dirty_rate = 0/; s/dma_dirty_rate = 2M/dma_dirty_rate = 0/; s/seed = 1/seed = 2/')
-write_config b "$PB" host-b
-start_daemon a
-start_daemon b
+start_pair
 
 [ "$(sha "$T/a/sim0.img")" != "$(sha "$T/b/sim0.img")" ] || fail "fresh images should differ"
 sleep 0.3 # let the workload run a little before migrating

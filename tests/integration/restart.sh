@@ -5,22 +5,14 @@
 # running, the destination device reset. Finished migrations are history.
 . "$(dirname "$0")/lib.sh"
 
-certs
-PA=$(free_port)
-PB=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 64M
 dirty_rate = 1M
 image = @DIR@/sim0.img
 seed = 1"
-EXTRA_MIGRATION="max_bandwidth = 8M"
-write_config a "$PA" host-a
-EXTRA_MIGRATION=""
-DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 1M/dirty_rate = 0/; s/seed = 1/seed = 2/')
-write_config b "$PB" host-b
-start_daemon a
-start_daemon b
+EXTRA_MIGRATION_A="max_bandwidth = 8M"
+start_pair
 
 # A completed migration first, so there is history to keep (small: a
 # second device would do, but the same one back and forth is enough).
