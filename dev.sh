@@ -68,7 +68,7 @@ check() {
 }
 
 show_failures() {
-	for log in $(grep -l -E '^(FAIL|ERROR)' "$1"/tests/*.trs 2>/dev/null | sed 's/\.trs$/.log/'); do
+	for log in $(grep -l -E '^:test-result: (FAIL|ERROR)' "$1"/tests/*.trs "$1"/tests/integration/*.trs 2>/dev/null | sed 's/\.trs$/.log/'); do
 		echo "---- $log"
 		tail -n 60 "$log"
 	done

@@ -757,7 +757,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	}
 	d = m->dst;
 	if (d == NULL || d->st != DST_WAITING || m->token_used) {
-		peer_abort(c, MIG_E_TOKEN_EXPIRED, "token already used");
+		peer_abort(c, MIG_E_TOKEN_EXPIRED, m->token_used ? "token already used" : "token expired");
 		return;
 	}
 	if (time(NULL) > m->token_expires) {
@@ -769,6 +769,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	 * source's other channels join with it while this one lives). */
 	m->token_used = 1;
 	snprintf(d->join_token, sizeof(d->join_token), "%s", m->token);
+	memcpy(m->spent_token, m->token, sizeof(m->spent_token));
 	m->token[0] = '\0';
 	memcpy(m->peer_id, h->migration_id, MIG_UUID_LEN);
 	uuid_unparse_lower(m->peer_id, m->peer_id_str);

@@ -33,6 +33,8 @@ migration_cancel(struct migration *m, char *err, size_t errlen)
 	return MIG_OK;
 }
 
+int engines_exiting;
+
 void
 engines_abort_all(int code, const char *why)
 {
@@ -41,6 +43,14 @@ engines_abort_all(int code, const char *why)
 	for (m = migration_first(); m != NULL; m = m->next) {
 		if (migration_phase_is_final(m->phase))
 			continue;
+		/* END is out: rolling back could leave the device running on both
+		 * hosts. Let the COMMIT arrive during the shutdown grace. */
+		if (m->phase == PHASE_COMPLETING && code == MIG_E_SHUTDOWN &&
+		    !engines_exiting) {
+			log_warnx("migration %s: completing; not rolled back, waiting for its "
+				  "COMMIT before exit", m->id_str);
+			continue;
+		}
 		if (m->role == MIG_ROLE_SOURCE)
 			source_cancel(m, code, why);
 		else

@@ -31,7 +31,11 @@ int dest_prepare(struct mig_device *dev, struct migration **out, char *err, size
  * reset (destination), tell the peer, end `cancelled`. */
 int migration_cancel(struct migration *m, char *err, size_t errlen);
 
-/* Shutdown: fail every running migration with `code`, rolling back. */
+/* Shutdown: fail every running migration with `code`, rolling back,
+ * except those completing (END sent) unless engines_exiting is set (the
+ * very end: what is still completing then is failed, its device left as
+ * it is, for the journal to report at the next start). */
+extern int engines_exiting;
 void engines_abort_all(int code, const char *why);
 /* Number of migrations not yet in a final phase. */
 unsigned engines_active(void);

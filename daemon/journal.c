@@ -98,11 +98,29 @@ ms_to_timespec(uint64_t ms, struct timespec *ts)
 
 /* Put a device an interrupted migration held into a safe state. */
 static void
-journal_make_safe(struct migration *m)
+journal_make_safe(struct migration *m, const char *phase)
 {
 	struct mig_device *dev = m->device;
 	int rc;
 
+	if (m->role == MIG_ROLE_DESTINATION && strcmp(phase, "completing") == 0) {
+		/* It had verified and resumed the whole stream and sent COMMIT:
+		 * the source stops for good on COMMIT, so this may be the only
+		 * copy. A reset could lose the guest's device state. */
+		log_warnx("device %s: had resumed the state of migration %s and sent COMMIT when "
+			  "the daemon stopped; it is left running: if the source did not receive "
+			  "COMMIT it runs too, check it and stop one of them",
+		    dev->name, m->id_str);
+		return;
+	}
+	if (m->role == MIG_ROLE_SOURCE && strcmp(phase, "completing") == 0) {
+		/* END was sent: the destination may have resumed and committed. */
+		log_warnx("device %s: migration %s had sent END when the daemon stopped; the "
+			  "destination may be running the device now: check it before starting "
+			  "the guest here",
+		    dev->name, m->id_str);
+		return;
+	}
 	if (m->role == MIG_ROLE_SOURCE) {
 		rc = dev->ops->rollback(dev);
 		log_warnx("device %s: was the source of migration %s when the daemon stopped; %s",
@@ -170,7 +188,7 @@ journal_restore_one(const char *file)
 		snprintf(m->error_msg, sizeof(m->error_msg), "%s", msg);
 		clock_gettime(CLOCK_REALTIME, &m->finished_at);
 		log_warnx("migration %s: %s: %s", m->id_str, mig_err_name(MIG_E_DAEMON_RESTART), msg);
-		journal_make_safe(m);
+		journal_make_safe(m, phase);
 		journal_write(m);
 	}
 	json_decref(o);

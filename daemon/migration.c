@@ -157,9 +157,13 @@ migration_find_by_token(const char *token, size_t len)
 	struct migration *m;
 
 	for (m = migrations; m != NULL; m = m->next) {
-		if (m->role != MIG_ROLE_DESTINATION || m->token[0] == '\0')
+		if (m->role != MIG_ROLE_DESTINATION)
 			continue;
-		if (strlen(m->token) == len && CRYPTO_memcmp(m->token, token, len) == 0)
+		if (m->token[0] != '\0' && strlen(m->token) == len &&
+		    CRYPTO_memcmp(m->token, token, len) == 0)
+			return m;
+		if (m->spent_token[0] != '\0' && strlen(m->spent_token) == len &&
+		    CRYPTO_memcmp(m->spent_token, token, len) == 0)
 			return m;
 	}
 	return NULL;
@@ -236,6 +240,8 @@ migration_set_phase(struct migration *m, enum mig_phase phase)
 						    : m->throughput_bps;
 		if (m->device->busy == m)
 			m->device->busy = NULL;
+		if (m->token[0] != '\0')
+			memcpy(m->spent_token, m->token, sizeof(m->spent_token));
 		m->token[0] = '\0';
 		metrics_migration_finished(m);
 	}

@@ -88,6 +88,7 @@ struct migration {
 	char token[65];
 	time_t token_expires;
 	int token_used;
+	char spent_token[65]; /* the token once used or expired: answered token-expired */
 	/* Destination side: union of the dirty bitmaps received. */
 	uint8_t *dirty_union;
 	uint64_t dirty_union_pages; /* pages the union covers */

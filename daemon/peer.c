@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,6 +49,7 @@ struct peer_conn {
 	int in_callback;
 	int dead; /* free when the callback returns */
 	int unauthenticated; /* accepted, no HELLO yet: counts against the cap */
+	unsigned long tls_err; /* first OpenSSL error of a failed handshake */
 	int paused;	     /* the owner stopped reading (peer_pause_read) */
 	struct event *keepalive;
 	struct event *deadline; /* handshake deadline, then close grace */
@@ -153,7 +155,10 @@ peer_close_after_flush(struct peer_conn *c)
 	peer_leave_unauthenticated(c);
 	if (c->dead)
 		return;
-	if (peer_output_length(c) == 0) {
+	/* Before the TLS handshake has completed no frame can leave: there is
+	 * nothing to wait for, and a half-open peer must not hold a socket
+	 * for the grace period once it no longer counts against the cap. */
+	if (peer_output_length(c) == 0 || !c->tls_up) {
 		peer_close(c);
 		return;
 	}
@@ -392,6 +397,7 @@ peer_tls_reason(struct peer_conn *c, char *buf, size_t len)
 		return buf;
 	}
 	if (e != 0) {
+		c->tls_err = e;
 		snprintf(buf, len, "TLS error: %s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown");
 		while (bufferevent_get_openssl_error(c->bev) != 0)
 			;
@@ -405,16 +411,48 @@ peer_tls_reason(struct peer_conn *c, char *buf, size_t len)
 }
 
 /* An outgoing connection that never reached the peer (refused,
- * unreachable): a connect failure, not a TLS one. */
+ * unreachable, name not resolved): a connect failure, not a TLS one. A
+ * connection cut after it was made fails with another errno. */
 static int
-peer_never_connected(struct peer_conn *c)
+peer_never_connected(struct peer_conn *c, int err)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (!c->outgoing || c->tls_up)
+		return 0;
+	if (bufferevent_socket_get_dns_error(c->bev) != 0)
+		return 1;
+	switch (err) {
+	case ECONNREFUSED:
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ETIMEDOUT:
+	case EADDRNOTAVAIL:
+		return 1;
+	}
+	return 0;
+}
 
-	return c->outgoing && !c->tls_up &&
-	    (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0);
+/* Did the handshake fail over a certificate, ours refused by the peer or
+ * the peer's refused by us? Then it is peer-untrusted, not a TLS fault. */
+static int
+peer_untrusted(struct peer_conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	if (ssl != NULL && SSL_get_verify_result(ssl) != X509_V_OK)
+		return 1;
+	switch (ERR_GET_REASON(c->tls_err)) {
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+	case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+		return 1;
+	}
+	return 0;
 }
 
 /* The label of a failed handshake in vfio_migd_tls_handshake_failures_total. */
@@ -426,9 +464,15 @@ peer_tls_metric_reason(struct peer_conn *c)
 
 	if (vr != X509_V_OK)
 		return mig_tls_verify_reason(vr);
-	if (ssl != NULL && !c->outgoing && SSL_get0_peer_certificate(ssl) == NULL &&
-	    SSL_get_state(ssl) != TLS_ST_BEFORE)
+	/* What OpenSSL said, not a guess from what is missing: a TLS 1.2
+	 * client is refused before any certificate could have come. */
+	switch (ERR_GET_REASON(c->tls_err)) {
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
 		return "no-certificate";
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+		return "protocol-version";
+	}
 	return c->outgoing ? "handshake-outgoing" : "handshake";
 }
 
@@ -448,6 +492,7 @@ static void
 peer_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct peer_conn *c = arg;
+	int sock_err = EVUTIL_SOCKET_ERROR();
 	char reason[300];
 	const char *r;
 
@@ -455,9 +500,17 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->tls_up = 1;
 		peer_set_nodelay(bufferevent_getfd(bev));
 		if (!peer_check_identity(c)) {
+			const struct peer_handler *h = c->h;
+
+			/* TLS is up: tell the peer why, so both sides log the code. */
 			log_warnx("peer %s: refused: not in allowed_peers", c->name);
 			metrics_tls_failure("not-allowed");
-			peer_lost(c, MIG_E_PEER_UNTRUSTED, "peer certificate not in allowed_peers");
+			peer_send_error(c, MIG_E_PEER_UNTRUSTED, "your certificate is not in allowed_peers");
+			c->h = NULL;
+			if (h != NULL && h->on_closed != NULL)
+				h->on_closed(c->arg, c, MIG_E_PEER_UNTRUSTED,
+				    "peer certificate not in allowed_peers");
+			peer_close_after_flush(c);
 			return;
 		}
 		log_info("peer %s: TLS %s established (%s)", c->name,
@@ -475,11 +528,11 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 		peer_lost(c, MIG_E_TIMEOUT, "peer silent for longer than peer_timeout_ms");
 		return;
 	}
-	if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) && peer_never_connected(c)) {
-		int e = EVUTIL_SOCKET_ERROR();
+	if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) && peer_never_connected(c, sock_err)) {
+		int dns = bufferevent_socket_get_dns_error(bev);
 
 		snprintf(reason, sizeof(reason), "cannot connect: %s",
-		    e != 0 ? evutil_socket_error_to_string(e) : "connection refused");
+		    dns != 0 ? evutil_gai_strerror(dns) : evutil_socket_error_to_string(sock_err));
 		log_warnx("peer %s: %s", c->name, reason);
 		peer_lost(c, MIG_E_CONNECT, reason);
 		return;
@@ -489,7 +542,8 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (!c->tls_up) {
 			log_warnx("peer %s: TLS handshake failed: %s", c->name, r ? r : "connection closed");
 			metrics_tls_failure(peer_tls_metric_reason(c));
-			peer_lost(c, c->outgoing && r == NULL ? MIG_E_CONNECT : MIG_E_TLS,
+			peer_lost(c, c->outgoing && r == NULL ? MIG_E_CONNECT :
+			    peer_untrusted(c) ? MIG_E_PEER_UNTRUSTED : MIG_E_TLS,
 			    r ? r : "TLS handshake failed");
 			return;
 		}
@@ -648,23 +702,34 @@ static int
 peer_listen_one(const char *spec)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
-	char buf[300];
+	int sslen = sizeof(ss), one = 1;
 	struct evconnlistener *l;
+	evutil_socket_t fd;
 
-	snprintf(buf, sizeof(buf), "%s", spec);
-	if (strncmp(spec, "*:", 2) == 0)
-		snprintf(buf, sizeof(buf), "0.0.0.0:%s", spec + 2);
 	memset(&ss, 0, sizeof(ss));
-	if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)&ss, &sslen) != 0) {
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0) {
 		log_warnx("listen %s: not an address:port", spec);
 		return -1;
 	}
-	l = evconnlistener_new_bind(daemon_ctx.base, peer_accept_cb, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
-	    (struct sockaddr *)&ss, sslen);
-	if (l == NULL) {
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("listen %s: socket", spec);
+		return -1;
+	}
+	/* [::]:PORT beside 0.0.0.0:PORT: each family its own socket. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) != 0 || listen(fd, 64) != 0) {
 		log_warn("listen %s", spec);
+		close(fd);
+		return -1;
+	}
+	l = evconnlistener_new(daemon_ctx.base, peer_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (l == NULL) {
+		log_warnx("listen %s: cannot watch the socket", spec);
+		close(fd);
 		return -1;
 	}
 	listeners = xrealloc(listeners, (nlisteners + 1) * sizeof(*listeners));

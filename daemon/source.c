@@ -38,6 +38,7 @@
 #define SRC_TICK_MS 100		/* figures, convergence, timeouts */
 #define SRC_PROGRESS_MS 500	/* progress events to watchers */
 #define SRC_BM_WINDOW 32768	/* pages asked of the device at once */
+#define SRC_MIN_PART 16384	/* smallest DATA part under a bandwidth cap */
 #define SRC_RATE_MIN_SAMPLES 2	/* throughput samples before trusting it */
 
 enum src_state {
@@ -96,6 +97,7 @@ struct source_engine {
 	uint64_t last_converge_check_ns;
 	uint64_t last_progress_ns;
 	uint64_t hello_sent_ns;
+	uint64_t budget; /* bytes the bandwidth cap allows right now */
 	uint64_t rtt_ms; /* HELLO to HELLO-ACK on channel 0 */
 };
 
@@ -230,7 +232,13 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 	s->st = SRC_DONE;
 	evtimer_del(s->retry);
 	evtimer_del(s->tick);
-	if (was >= SRC_STREAMING) {
+	if (was == SRC_END_SENT && code == MIG_E_SHUTDOWN) {
+		/* Exiting with END out and no COMMIT yet: the destination may
+		 * run the device already. Not rolled back; the operator decides. */
+		log_warnx("migration %s: device %s left stopped: the daemon exits after END "
+			  "without the destination's COMMIT; check the destination",
+		    m->id_str, s->dev->name);
+	} else if (was >= SRC_STREAMING) {
 		rc = s->dev->ops->rollback(s->dev);
 		if (rc != 0)
 			log_warnx("migration %s: device %s: rollback failed: %s", m->id_str,
@@ -416,6 +424,10 @@ src_send_data_part(struct source_engine *s, struct peer_conn *c)
 	struct evbuffer_iovec v;
 	uint64_t left = s->rec_size - s->rec_off;
 	uint32_t len = left > s->m->opt.chunk_size ? s->m->opt.chunk_size : (uint32_t)left;
+	/* Under a bandwidth cap, parts as big as the budget allows: a smooth
+	 * rate instead of a chunk and then a long wait. */
+	if (len > s->budget && s->budget >= SRC_MIN_PART)
+		len = (uint32_t)s->budget;
 	uint8_t flags = len == left ? MIG_DATA_END_OF_RECORD : 0;
 	uint8_t phase = s->st == SRC_DRAINING ? MIG_PHASE_STOPCOPY : MIG_PHASE_PRECOPY;
 	uint8_t *p;
@@ -595,15 +607,18 @@ src_throttled(struct source_engine *s)
 {
 	uint64_t cap = s->m->opt.max_bandwidth, now, allowed, sent;
 
+	s->budget = UINT64_MAX;
 	if (cap == 0 || s->precopy_start_ns == 0)
 		return 0;
 	now = mono_ns();
 	sent = src_bytes_sent(s) + src_output_length(s);
 	allowed = (uint64_t)((double)cap * (double)(now - s->precopy_start_ns) / 1e9) +
-	    s->m->opt.chunk_size;
-	if (sent <= allowed)
+	    SRC_MIN_PART;
+	if (sent + SRC_MIN_PART <= allowed) {
+		s->budget = allowed - sent;
 		return 0;
-	src_schedule_retry(s, (sent - allowed) * 1000 / cap + 1);
+	}
+	src_schedule_retry(s, (sent + SRC_MIN_PART - allowed) * 1000 / cap + 1);
 	return 1;
 }
 
@@ -924,7 +939,7 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 		return MIG_E_DEVICE_BUSY;
 	}
 	if (!token_is_valid(token)) {
-		snprintf(err, errlen, "token must be 1..%d characters of [0-9a-f_-]", MIG_TOKEN_MAX);
+		snprintf(err, errlen, "token must be 1..%d characters of [0-9A-Fa-f_-]", MIG_TOKEN_MAX);
 		return MIG_E_BAD_REQUEST;
 	}
 	m = migration_new(MIG_ROLE_SOURCE, dev, NULL);

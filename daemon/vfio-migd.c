@@ -306,6 +306,7 @@ out_control:
 out_listen:
 	peer_listen_close();
 out_devices:
+	engines_exiting = 1;
 	engines_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
 	migration_free_all();
 	peer_close_all();

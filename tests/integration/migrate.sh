@@ -58,5 +58,5 @@ pass "destination completed, $pages dirty pages in the union bitmap"
 
 # The source device can be migrated again only after a fresh incoming.
 out=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
-[ "$(echo "$out" | json_get code)" = bad-token ] || fail "reused token not refused: $out"
-pass "a used token is refused (bad-token)"
+[ "$(echo "$out" | json_get code)" = token-expired ] || fail "reused token not refused: $out"
+pass "a used token is refused (token-expired)"
