@@ -132,7 +132,9 @@ finish(const char *word)
 	exit(0);
 }
 
-static void __attribute__((noreturn))
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+static void
 die(const char *fmt, ...)
 {
 	va_list ap;
