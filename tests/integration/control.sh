@@ -131,11 +131,13 @@ before=$(count_migrations)
 
 head -c 70000 /dev/zero | tr '\0' x | sed 's/^/{"device":"/; s/$/"}/' >"$T/big.json"
 req POST /v1/migrations -H 'Content-Type: application/json' --data-binary @"$T/big.json"
-[ "$STATUS" = 413 ] || [ "$STATUS" = 400 ] || fail "a 70 KB body: $STATUS $BODY"
+# evhttp answers 413 and closes; curl, still uploading, may see the close
+# first (000). Either way nothing was created (checked below).
+[ "$STATUS" = 413 ] || [ "$STATUS" = 400 ] || [ "$STATUS" = 000 ] || fail "a 70 KB body: $STATUS $BODY"
 pass "a 70 KB body is refused ($STATUS)"
 head -c 100000 /dev/zero | tr '\0' ' ' >"$T/big.txt"
 req POST /v1/migrations -H 'Transfer-Encoding: chunked' --data-binary @"$T/big.txt"
-[ "$STATUS" = 413 ] || [ "$STATUS" = 400 ] || fail "a 100 KB chunked body: $STATUS $BODY"
+[ "$STATUS" = 413 ] || [ "$STATUS" = 400 ] || [ "$STATUS" = 000 ] || fail "a 100 KB chunked body: $STATUS $BODY"
 pass "a 100 KB chunked body is refused ($STATUS)"
 # Just under the bound it is parsed (and refused for what it says).
 head -c 60000 /dev/zero | tr '\0' x | sed 's/^/{"device":"sim0","padding":"/; s/$/"}/' >"$T/near.json"
