@@ -95,6 +95,8 @@ static const struct config_key config_keys[] = {
 	DAEMON_KEY("max_migrations", TYPE_UINT32, max_migrations, 1, 1024),
 	DAEMON_KEY("token_ttl_s", TYPE_UINT32, token_ttl_s, 10, 86400),
 	DAEMON_KEY("max_watchers", TYPE_UINT32, max_watchers, 1, 1024),
+	DAEMON_KEY("max_frame_size", TYPE_SIZE32, max_frame_size, 64 * CONFIG_KIB,
+	    16 * CONFIG_MIB + 64),
 	DAEMON_KEY("history", TYPE_UINT32, history, 1, 100000),
 	TLS_KEY("ca", TYPE_PATH, ca),
 	TLS_KEY("cert", TYPE_PATH, cert),
@@ -982,6 +984,7 @@ config_set_defaults(struct mig_config *cfg)
 	cfg->daemon.max_migrations = 16;
 	cfg->daemon.token_ttl_s = 600;
 	cfg->daemon.max_watchers = 32;
+	cfg->daemon.max_frame_size = 16 * CONFIG_MIB + 64;
 	cfg->daemon.history = 100;
 	cfg->migration.downtime_limit_ms = 300;
 	cfg->migration.max_bandwidth = 0;

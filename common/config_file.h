@@ -66,6 +66,9 @@ struct mig_config {
 		uint32_t max_migrations;	     /* concurrent, default 16 */
 		uint32_t token_ttl_s;		     /* incoming token lifetime, default 600 */
 		uint32_t max_watchers;		     /* GET /v1/events streams, default 32 */
+		uint32_t max_frame_size;	     /* largest frame a peer may send us: bounds
+						      * each connection's input buffer;
+						      * default 16M + 64, 64K..16M + 64 */
 		uint32_t history;		     /* finished migrations kept, default 100 */
 	} daemon;
 	struct {

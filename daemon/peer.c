@@ -51,6 +51,7 @@ struct peer_conn {
 	int unauthenticated; /* accepted, no HELLO yet: counts against the cap */
 	unsigned long tls_err; /* first OpenSSL error of a failed handshake */
 	int paused;	     /* the owner stopped reading (peer_pause_read) */
+	int half_closed;     /* lingering: our side shut down for writing */
 	struct event *keepalive;
 	struct event *deadline; /* handshake deadline, then close grace */
 	uint64_t added;		/* bytes ever added to the output buffer */
@@ -146,6 +147,16 @@ peer_grace_expired(evutil_socket_t fd, short what, void *arg)
 	peer_close(arg);
 }
 
+/* All queued output is out: tell the peer we are done writing. */
+static void
+peer_half_close(struct peer_conn *c)
+{
+	if (c->half_closed)
+		return;
+	c->half_closed = 1;
+	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+}
+
 void
 peer_close_after_flush(struct peer_conn *c)
 {
@@ -158,16 +169,23 @@ peer_close_after_flush(struct peer_conn *c)
 	/* Before the TLS handshake has completed no frame can leave: there is
 	 * nothing to wait for, and a half-open peer must not hold a socket
 	 * for the grace period once it no longer counts against the cap. */
-	if (peer_output_length(c) == 0 || !c->tls_up) {
+	if (!c->tls_up) {
 		peer_close(c);
 		return;
 	}
+	/* Linger: flush, then half-close and read (and drop) until the peer
+	 * closes too. Closing with unread input would send a RST, which can
+	 * destroy our last frame (the ERROR saying why) before it is read. */
 	c->closing = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	c->paused = 0;
+	bufferevent_enable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
 	evtimer_del(c->deadline);
 	evtimer_assign(c->deadline, bufferevent_get_base(c->bev), peer_grace_expired, c);
 	evtimer_add(c->deadline, &tv);
+	if (peer_output_length(c) == 0)
+		peer_half_close(c);
 }
 
 void
@@ -307,12 +325,22 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	const uint8_t *p;
 	int err;
 
+	if (c->closing) {
+		/* Lingering: what the peer still sends is dropped unread. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	c->in_callback++;
 	while (!c->dead && !c->closing && !c->paused &&
 	    evbuffer_get_length(in) >= MIG_FRAME_HEADER_LEN) {
 		evbuffer_copyout(in, hdrbuf, sizeof(hdrbuf));
 		if ((err = mig_frame_header_decode(hdrbuf, &hdr)) != MIG_OK) {
 			peer_lost_frame(c, err);
+			break;
+		}
+		/* max_frame_size bounds what one connection may make us hold. */
+		if (hdr.length > daemon_ctx.cfg->daemon.max_frame_size) {
+			peer_lost_frame(c, MIG_E_FRAME_TOO_LARGE);
 			break;
 		}
 		if (evbuffer_get_length(in) < MIG_FRAME_HEADER_LEN + (size_t)hdr.length)
@@ -351,7 +379,7 @@ peer_write_cb(struct bufferevent *bev, void *arg)
 
 	if (c->closing) {
 		if (peer_output_length(c) == 0)
-			peer_close(c);
+			peer_half_close(c);
 		return;
 	}
 	if (c->h != NULL && c->h->on_writable != NULL && c->tls_up) {
@@ -496,6 +524,12 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	char reason[300];
 	const char *r;
 
+	if (c->closing && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
+		/* Lingering ended: the peer closed too, or broke off. */
+		peer_close(c);
+		return;
+	}
+
 	if (what & BEV_EVENT_CONNECTED) {
 		c->tls_up = 1;
 		peer_set_nodelay(bufferevent_getfd(bev));
@@ -579,7 +613,7 @@ peer_new(struct bufferevent *bev, int outgoing, const char *name)
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_setcb(bev, peer_read_cb, peer_write_cb, peer_event_cb, c);
 	bufferevent_set_timeouts(bev, &rt, NULL);
-	bufferevent_setwatermark(bev, EV_READ, 0, MIG_FRAME_HEADER_LEN + MIG_FRAME_MAX_PAYLOAD);
+	bufferevent_setwatermark(bev, EV_READ, 0, MIG_FRAME_HEADER_LEN + cfg->daemon.max_frame_size);
 	/* libevent moves 16 KiB per event by default: far too little for a
 	 * bulk stream, the loop would spend its time going round. */
 	bufferevent_set_max_single_read(bev, PEER_MAX_SINGLE_IO);
