@@ -19,7 +19,10 @@ export SRCDIR
 command -v socat >/dev/null || fail "socat is needed (apt-get install socat)"
 ONLY=${BENCH_ONLY:-throughput memory downtime cap many}
 ROWS=""
-row() { ROWS="$ROWS$(printf '%-44s %14s %14s %8s' "$1" "$2" "$3" "$4")\n"; }
+row() {
+	ROWS="$ROWS$(printf '%-44s %14s %14s %8s' "$1" "$2" "$3" "$4")\n"
+	printf '# %s: %s (reference %s, ratio %s)\n' "$1" "$2" "$3" "$4"
+}
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s.%N; }
 ms_since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%d", (b - a) * 1000}'; }
@@ -129,10 +132,12 @@ if want many; then
 	setup_pair 64M 0
 	unset DEVICES_OVERRIDE
 	t0=$(now)
+	jobs_=""
 	for i in 0 1 2 3 4 5 6 7; do
 		migrate "d$i" >"$T/many.$i" &
+		jobs_="$jobs_ $!"
 	done
-	wait
+	for j in $jobs_; do wait "$j"; done
 	el=$(ms_since "$t0")
 	ok=$(grep -l '"phase":"completed"' "$T"/many.* | wc -l)
 	min=$(for f in "$T"/many.*; do json_get total_ms <"$f"; done | sort -n | head -n 1)
