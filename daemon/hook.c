@@ -133,6 +133,7 @@ static void
 hook_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	running_timed_out = 1;
+	kill(-running_pid, SIGKILL);
 	kill(running_pid, SIGKILL);
 }
 
@@ -147,6 +148,8 @@ hook_child(const char *path, struct hook_job *j, int in_r, int out_w)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Its own process group: a timeout kills what it started too. */
+	(void)setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
 	if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
 		_exit(126);
@@ -185,6 +188,7 @@ hook_start(struct hook_job *j)
 	}
 	if (pid == 0)
 		hook_child(j->path, j, in[0], out[1]);
+	(void)setpgid(pid, pid); /* as the child does: whichever runs first */
 	close(in[0]);
 	close(out[1]);
 	/* Small JSON into an empty pipe: one write does it. A hook that does
@@ -282,6 +286,7 @@ hook_shutdown(void)
 	}
 	queue_tail = &queue_head;
 	if (running != NULL) {
+		kill(-running_pid, SIGKILL);
 		kill(running_pid, SIGKILL);
 		waitpid(running_pid, NULL, 0);
 		running_timed_out = 1;
