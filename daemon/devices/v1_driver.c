@@ -11,6 +11,7 @@
  * migration they belong to.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +25,18 @@
 
 #define V1_STATE_SAVING_RUNNING (VFIO_DEVICE_STATE_SAVING | VFIO_DEVICE_STATE_RUNNING)
 
-/* [offset, offset + len) of the region into buf, however many calls it
- * takes: a region may return less than asked, like pread. */
+/* [offset, offset + len) of the region into buf (write = 0) or from it
+ * (write = 1), however many calls it takes: a region may move less than
+ * asked, like pread and pwrite. */
 static int
-v1_region_read_all(struct v1_dev *dev, uint64_t offset, void *buf, size_t len)
+v1_region_io_all(struct v1_dev *dev, int write, uint64_t offset, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 	ssize_t n;
 
 	while (len > 0) {
-		n = dev->region->ops->read(dev->region, offset, p, len);
+		n = write ? dev->region->ops->write(dev->region, offset, p, len)
+			  : dev->region->ops->read(dev->region, offset, p, len);
 		if (n == -EINTR || n == -EAGAIN)
 			continue;
 		if (n < 0)
@@ -48,24 +51,16 @@ v1_region_read_all(struct v1_dev *dev, uint64_t offset, void *buf, size_t len)
 }
 
 static int
+v1_region_read_all(struct v1_dev *dev, uint64_t offset, void *buf, size_t len)
+{
+	return v1_region_io_all(dev, 0, offset, buf, len);
+}
+
+static int
 v1_region_write_all(struct v1_dev *dev, uint64_t offset, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = dev->region->ops->write(dev->region, offset, p, len);
-		if (n == -EINTR || n == -EAGAIN)
-			continue;
-		if (n < 0)
-			return (int)n;
-		if (n == 0 || (size_t)n > len)
-			return -EIO;
-		p += n;
-		offset += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	/* The region's write does not modify buf. */
+	return v1_region_io_all(dev, 1, offset, (void *)(uintptr_t)buf, len);
 }
 
 /* A trapped field is one access at its native width: a device that answers
