@@ -70,6 +70,7 @@ struct ctl_migrate_args {
 	int has_max_bandwidth;	    /* 0 is a value: unlimited */
 	const char *switchover;	    /* NULL: the daemon's default */
 	uint64_t channels;	    /* 0: the daemon's default */
+	const char *dest_device;    /* NULL: the same name over there */
 	int wait;
 };
 
@@ -1553,6 +1554,7 @@ enum {
 	OPT_MAX_BANDWIDTH,
 	OPT_SWITCHOVER,
 	OPT_CHANNELS,
+	OPT_DEST_DEVICE,
 	OPT_WAIT,
 };
 
@@ -1571,6 +1573,7 @@ static const struct option migrate_options[] = {
 	{"max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH},
 	{"switchover", required_argument, NULL, OPT_SWITCHOVER},
 	{"channels", required_argument, NULL, OPT_CHANNELS},
+	{"dest-device", required_argument, NULL, OPT_DEST_DEVICE},
 	{"wait", no_argument, NULL, OPT_WAIT},
 	{NULL, 0, NULL, 0},
 };
@@ -1614,6 +1617,14 @@ migrate_option(struct ctl *ctl, int opt, const char *arg)
 			return ctl_usage_error(ctl, "--channels: '%s' is not a number from 1 to %d",
 			    arg, CTL_CHANNELS_MAX);
 		break;
+	case OPT_DEST_DEVICE:
+		if (*arg == '\0' || strlen(arg) > 63 ||
+		    strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+			strlen(arg))
+			return ctl_usage_error(ctl, "--dest-device: '%s' is not a device name "
+			    "(1..63 of A-Z a-z 0-9 _ . -)", arg);
+		m->dest_device = arg;
+		break;
 	case OPT_WAIT:
 		m->wait = 1;
 		break;
@@ -1638,7 +1649,8 @@ migrate_request(const struct ctl *ctl, const char *device)
 	if (json_set_string(req, "device", device) != 0 ||
 	    json_set_string(req, "destination", m->to) != 0 ||
 	    json_set_string(req, "token", m->token) != 0 ||
-	    (m->switchover != NULL && json_set_string(req, "switchover", m->switchover) != 0)) {
+	    (m->switchover != NULL && json_set_string(req, "switchover", m->switchover) != 0) ||
+	    (m->dest_device != NULL && json_set_string(req, "dest_device", m->dest_device) != 0)) {
 		json_decref(req);
 		return NULL;
 	}
@@ -1712,7 +1724,8 @@ static const struct ctl_command ctl_commands[] = {
 	{"incoming", "DEVICE", NULL, "prepare DEVICE here to receive; prints the token",
 	    NULL, NULL, cmd_incoming},
 	{"migrate", "DEVICE", "--to HOST:PORT --token TOKEN [--downtime-limit MS]\n"
-	    "        [--max-bandwidth RATE] [--switchover auto|manual] [--channels N] [--wait]",
+	    "        [--max-bandwidth RATE] [--switchover auto|manual] [--channels N]\n"
+	    "        [--dest-device NAME] [--wait]",
 	    "migrate DEVICE from here to the destination",
 	    migrate_options, migrate_option, cmd_migrate},
 	{"migrations", NULL, NULL, "list the migrations",

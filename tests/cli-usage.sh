@@ -156,6 +156,9 @@ for v in 0 17 65 -1 abc "" 1e1 99999999999999999999; do
 	migrate_usage "--channels: '$v'" --channels "$v"
 done
 migrate_usage "--channels needs a value" --channels
+for v in "" "bad name" "a/b" "$(printf '%064d' 0)"; do
+	migrate_usage "--dest-device: '$v'" --dest-device "$v"
+done
 migrate_usage "--downtime-limit needs a value" --downtime-limit
 
 echo "# an unreachable daemon"
