@@ -6,20 +6,13 @@
 # switchover through vfio-migctl completes with identical images.
 . "$(dirname "$0")/lib.sh"
 
-certs
-PA=$(free_port)
-PB=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 16M
 dirty_rate = 2M
 image = @DIR@/sim0.img
 seed = 1"
-write_config a "$PA" host-a
-DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 2M/dirty_rate = 0/; s/seed = 1/seed = 2/')
-write_config b "$PB" host-b
-start_daemon a
-start_daemon b
+start_pair
 
 incoming() {
 	out=$(ctl b --json incoming sim0) || fail "incoming: $out"

@@ -5,23 +5,17 @@
 # cumulative); refused TLS handshakes are counted.
 . "$(dirname "$0")/lib.sh"
 
-certs
-PA=$(free_port)
-PB=$(free_port)
-PR=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 16M
 dirty_rate = 2M
 image = @DIR@/sim0.img
 seed = 1"
-write_config a "$PA" host-a
-DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 2M/dirty_rate = 0/; s/seed = 1/seed = 2/')
-write_config b "$PB" host-b
-DEVICES=$(echo "$DEVICES" | sed 's/seed = 2/seed = 3/')
+start_pair
+# A third daemon whose certificate comes from another CA.
+PR=$(free_port)
+DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 2M/dirty_rate = 0/; s/seed = 1/seed = 3/')
 CA=rogue-ca write_config r "$PR" rogue
-start_daemon a
-start_daemon b
 start_daemon r
 
 scrape() {
