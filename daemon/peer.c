@@ -52,6 +52,7 @@ struct peer_conn {
 	unsigned long tls_err; /* first OpenSSL error of a failed handshake */
 	int paused;	     /* the owner stopped reading (peer_pause_read) */
 	int half_closed;     /* lingering: our side shut down for writing */
+	int bulk;	     /* peer_set_bulk(): Nagle on */
 	struct event *keepalive;
 	struct event *deadline; /* handshake deadline, then close grace */
 	uint64_t added;		/* bytes ever added to the output buffer */
@@ -505,15 +506,32 @@ peer_tls_metric_reason(struct peer_conn *c)
 }
 
 /* Small frames (HELLO, END, COMMIT) must not wait for Nagle and a
- * delayed ACK: that costs 40 ms of downtime at switchover. Bulk data goes
- * out in large writes anyway. */
+ * delayed ACK: that costs 40 ms of downtime at switchover. So every
+ * connection starts with TCP_NODELAY; peer_set_bulk() lifts it while a
+ * bulk stream flows. */
 static void
-peer_set_nodelay(evutil_socket_t fd)
+peer_set_nodelay(evutil_socket_t fd, int on)
 {
-	int one = 1;
-
 	if (fd >= 0)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+/*
+ * OpenSSL writes each TLS record (16 KiB) with its own send(). With
+ * TCP_NODELAY each becomes a segment of its own at once, and the receiver
+ * wakes for each: on loopback, where a segment can hold 64 KiB, that is a
+ * quarter of the CPU of the kernel's part. In bulk mode Nagle's algorithm
+ * lets records that follow unacknowledged data join them in full segments.
+ * Leaving bulk mode turns TCP_NODELAY back on, which also sends whatever
+ * the kernel still holds at once: the last frames (END) never wait.
+ */
+void
+peer_set_bulk(struct peer_conn *c, int on)
+{
+	if (c->dead || !c->tls_up || c->bulk == on)
+		return;
+	c->bulk = on;
+	peer_set_nodelay(bufferevent_getfd(c->bev), !on);
 }
 
 static void
@@ -532,7 +550,7 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		c->tls_up = 1;
-		peer_set_nodelay(bufferevent_getfd(bev));
+		peer_set_nodelay(bufferevent_getfd(bev), 1);
 		if (!peer_check_identity(c)) {
 			const struct peer_handler *h = c->h;
 
@@ -656,7 +674,7 @@ peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa
 		evutil_closesocket(fd);
 		return;
 	}
-	peer_set_nodelay(fd);
+	peer_set_nodelay(fd, 1);
 	ssl = SSL_new(daemon_ctx.tls_server);
 	bev = bufferevent_openssl_socket_new(daemon_ctx.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	    BEV_OPT_CLOSE_ON_FREE);

@@ -578,6 +578,18 @@ src_wants_bitmaps(const struct source_engine *s)
 	    s->dev->ops->dirty_bitmap != NULL;
 }
 
+/* Bulk mode on every channel (peer_set_bulk): on for the stream, off
+ * before END so that nothing of the end waits in the kernel. */
+static void
+src_set_bulk(struct source_engine *s, int on)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nch; i++)
+		if (s->ch[i].c != NULL)
+			peer_set_bulk(s->ch[i].c, on);
+}
+
 static void
 src_send_end(struct source_engine *s)
 {
@@ -591,6 +603,7 @@ src_send_end(struct source_engine *s)
 	e.total_chunks = s->total_chunks;
 	e.total_pages = s->total_pages;
 	EVP_DigestFinal_ex(s->sha, e.sha256, &dlen);
+	src_set_bulk(s, 0);
 	n = mig_encode_end(buf, sizeof(buf), &e);
 	peer_send(s->c, buf, n);
 	s->st = SRC_END_SENT;
@@ -778,6 +791,7 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 	s->last_converge_check_ns = s->precopy_start_ns;
 	evtimer_add(s->tick, &tv);
 	migration_set_phase(m, PHASE_PRECOPY);
+	src_set_bulk(s, 1);
 	src_pump(s);
 }
 
