@@ -30,7 +30,7 @@ journal_path(char *buf, size_t len, const char *id, const char *suffix)
 }
 
 void
-journal_write(const struct migration *m)
+journal_write(const struct migration *m, int durable)
 {
 	char path[4096], tmp[4096];
 	json_t *o;
@@ -48,7 +48,7 @@ journal_write(const struct migration *m)
 	journal_path(path, sizeof(path), m->id_str, "");
 	journal_path(tmp, sizeof(tmp), m->id_str, ".tmp");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0 || json_dumpfd(o, fd, JSON_COMPACT) != 0 || fsync(fd) != 0) {
+	if (fd < 0 || json_dumpfd(o, fd, JSON_COMPACT) != 0 || (durable && fsync(fd) != 0)) {
 		log_warn("journal %s", tmp);
 		if (fd >= 0)
 			close(fd);
@@ -189,7 +189,7 @@ journal_restore_one(const char *file)
 		clock_gettime(CLOCK_REALTIME, &m->finished_at);
 		log_warnx("migration %s: %s: %s", m->id_str, mig_err_name(MIG_E_DAEMON_RESTART), msg);
 		journal_make_safe(m, phase);
-		journal_write(m);
+		journal_write(m, 1);
 	}
 	json_decref(o);
 }

@@ -121,7 +121,7 @@ migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
 	log_info("migration %s: created, %s of device %s", m->id_str, migration_role_name(role),
 	    dev->name);
 	events_migration_created(m);
-	journal_write(m);
+	journal_write(m, 1);
 	return m;
 }
 
@@ -245,7 +245,11 @@ migration_set_phase(struct migration *m, enum mig_phase phase)
 		m->token[0] = '\0';
 		metrics_migration_finished(m);
 	}
-	journal_write(m);
+	/* Restart tells only "completing" (END sent, or COMMIT sent) from the
+	 * phases before it (roll back, reset), and the record exists from the
+	 * start: only this step must reach the disk before its frame leaves.
+	 * The others need not cost an fsync, which would sit in the downtime. */
+	journal_write(m, phase == PHASE_COMPLETING);
 	events_migration_phase(m, migration_phase_name(old), migration_phase_name(phase));
 	if (old == PHASE_SETUP && phase == PHASE_PRECOPY)
 		hook_fire("started", m);
