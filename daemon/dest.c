@@ -56,6 +56,8 @@ struct dst_held {
 	struct dst_held *next;
 };
 
+#define DST_ECHO_BACKLOG_MAX 65536 /* unread output beyond which probes are not echoed */
+
 struct dst_channel {
 	struct dest_engine *d;
 	struct peer_conn *c;
@@ -665,9 +667,23 @@ dst_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 	dst_fail(d, code, "%s", msg);
 }
 
+/* MIG_CAP_ECHO: answer the source's probe once everything sent before it
+ * has been taken in, so that it can time the whole pipe (source.c). */
+static void
+dst_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce)
+{
+	struct dst_channel *ch = arg;
+
+	/* A source that sends probes and never reads gets no more answers
+	 * once they pile up: our memory is not its to fill. */
+	if ((ch->d->caps & MIG_CAP_ECHO) && peer_output_length(c) < DST_ECHO_BACKLOG_MAX)
+		peer_send_keepalive(c, nonce);
+}
+
 static const struct peer_handler dst_handler = {
 	.on_frame = dst_on_frame,
 	.on_data = dst_on_data,
+	.on_keepalive = dst_on_keepalive,
 	.on_closed = dst_on_closed,
 };
 
@@ -799,8 +815,8 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	}
 	d->c = c;
 	d->st = DST_RECEIVING;
-	d->caps = dev->guest_memory_size > 0 ? h->capabilities & (MIG_CAP_BITMAP |
-	    MIG_CAP_PAGE_CONTENTS) : 0;
+	d->caps = (h->capabilities & MIG_CAP_ECHO) |
+	    (dev->guest_memory_size > 0 ? h->capabilities & (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS) : 0);
 	d->nch = h->channels;
 	d->joined = 1;
 	for (i = 0; i < d->nch; i++) {

@@ -256,17 +256,25 @@ peer_lost(struct peer_conn *c, int code, const char *msg)
 	peer_close(c);
 }
 
+void
+peer_send_keepalive(struct peer_conn *c, uint64_t nonce)
+{
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 8];
+	size_t n = mig_encode_keepalive(buf, sizeof(buf), nonce);
+
+	peer_send(c, buf, n);
+}
+
 static void
 peer_keepalive_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer_conn *c = arg;
-	uint8_t buf[MIG_FRAME_HEADER_LEN + 8];
-	size_t n;
 
 	if (!c->tls_up || c->closing || c->dead)
 		return;
-	n = mig_encode_keepalive(buf, sizeof(buf), ++c->nonce);
-	peer_send(c, buf, n);
+	/* Our own nonces count up from 1; a source's probes (source.c) have
+	 * the top bit set, so an echo is never taken for one of these. */
+	peer_send_keepalive(c, ++c->nonce);
 }
 
 static void
@@ -357,6 +365,8 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 		}
 		if (f.hdr.type == MIG_FRAME_KEEPALIVE) {
 			/* Its arrival already reset the read timeout. */
+			if (c->h != NULL && c->h->on_keepalive != NULL)
+				c->h->on_keepalive(c->arg, c, f.u.keepalive.nonce);
 		} else if (c->h != NULL)
 			c->h->on_frame(c->arg, c, &f);
 		else if (f.hdr.type == MIG_FRAME_HELLO && c->unauthenticated)

@@ -28,6 +28,9 @@ struct peer_handler {
 	 * is drained after the call. Saves copying every chunk once more. */
 	void (*on_data)(void *arg, struct peer_conn *c, const struct mig_data *d,
 	    struct evbuffer *in);
+	/* Optional: a KEEPALIVE arrived (every frame before it has been
+	 * handled). Without it KEEPALIVEs are dropped. */
+	void (*on_keepalive)(void *arg, struct peer_conn *c, uint64_t nonce);
 	/* The output buffer drained below its low-water mark. */
 	void (*on_writable)(void *arg, struct peer_conn *c);
 	/* The connection is gone (code: enum mig_err); c is freed after this. */
@@ -53,6 +56,7 @@ size_t peer_output_length(struct peer_conn *c);
 uint64_t peer_bytes_sent(struct peer_conn *c);
 void peer_send(struct peer_conn *c, const void *buf, size_t len);
 void peer_send_error(struct peer_conn *c, int code, const char *msg);
+void peer_send_keepalive(struct peer_conn *c, uint64_t nonce);
 /* Close now, without calling on_closed. */
 void peer_close(struct peer_conn *c);
 /* Close once the output is flushed, without calling on_closed. */

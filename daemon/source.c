@@ -36,9 +36,11 @@
 
 #define SRC_RETRY_MS 10		/* device had nothing: look again after */
 #define SRC_TICK_MS 100		/* figures, convergence, timeouts */
+#define SRC_DRAIN_MAX_MS 2000	/* switch over anyway if the echo takes longer */
 #define SRC_PROGRESS_MS 500	/* progress events to watchers */
 #define SRC_BM_WINDOW 32768	/* pages asked of the device at once */
 #define SRC_MIN_PART 16384	/* smallest DATA part under a bandwidth cap */
+#define SRC_BURST_MS 10		/* the cap's bucket holds this much sending */
 #define SRC_RATE_MIN_SAMPLES 2	/* throughput samples before trusting it */
 
 enum src_state {
@@ -89,7 +91,7 @@ struct source_engine {
 	uint8_t *bm_raw, *bm_enc, *bm_frame;
 	size_t bm_enc_cap, bm_frame_cap;
 
-	struct event *retry, *tick;
+	struct event *retry, *tick, *drain_timer;
 	uint64_t last_sample_ns, last_sample_sent;
 	double rate_Bps;
 	unsigned rate_samples;
@@ -98,19 +100,34 @@ struct source_engine {
 	uint64_t last_progress_ns;
 	uint64_t hello_sent_ns;
 	uint64_t budget; /* bytes the bandwidth cap allows right now */
-	uint64_t rtt_ms; /* HELLO to HELLO-ACK on channel 0 */
+	double bucket;	 /* src_bucket_refill(): may go below 0 */
+	uint64_t bucket_ns, bucket_seen;
+	double rtt_ms; /* HELLO to HELLO-ACK on channel 0 */
+
+	/* Draining the pipe before the switchover (MIG_CAP_ECHO): no new
+	 * record is read until the destination has echoed a KEEPALIVE sent
+	 * behind everything queued, so what the kernels' buffers held is
+	 * across before the device stops, not during the downtime. */
+	int draining;	 /* the probe is on its way */
+	int drained;	 /* the drain is over: switch over */
+	int echoed;	 /* ... because the probe came back: the pipe is empty */
+	uint64_t probe_nonce, probe_sent_ns;
+	uint64_t drain_ms; /* how long the drain took */
 };
 
 static void src_pump(struct source_engine *s);
+static void src_request_switchover(struct source_engine *s);
 static void src_on_connected(void *arg, struct peer_conn *c);
 static void src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f);
 static void src_on_writable(void *arg, struct peer_conn *c);
+static void src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce);
 static void src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg);
 
 static const struct peer_handler src_handler = {
 	.on_connected = src_on_connected,
 	.on_frame = src_on_frame,
 	.on_writable = src_on_writable,
+	.on_keepalive = src_on_keepalive,
 	.on_closed = src_on_closed,
 };
 static void src_fail(struct source_engine *s, int code, const char *fmt, ...)
@@ -205,6 +222,7 @@ source_engine_free(struct migration *m)
 	src_close_channels(s, 0, NULL, 0);
 	event_free(s->retry);
 	event_free(s->tick);
+	event_free(s->drain_timer);
 	EVP_MD_CTX_free(s->sha);
 	free(s->bm_raw);
 	free(s->bm_enc);
@@ -271,7 +289,8 @@ src_send_hello(struct source_engine *s, struct src_channel *ch)
 	h.identity.len = (uint16_t)strlen(s->dev->identity);
 	h.compat.ptr = s->dev->compat;
 	h.compat.len = (uint16_t)strlen(s->dev->compat);
-	h.capabilities = s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS : 0;
+	h.capabilities = MIG_CAP_ECHO |
+	    (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS : 0);
 	h.state_size = s->dev->state_size;
 	h.channel = (uint16_t)ch->idx;
 	h.channels = (uint16_t)s->nch;
@@ -319,17 +338,68 @@ static void
 src_update_estimate(struct source_engine *s)
 {
 	struct migration *m = s->m;
-	uint64_t pending = 0;
+	uint64_t pending = 0, left, last;
 	double r = src_rate(s);
 
 	if (s->dev->ops->pending(s->dev, &pending) == 0)
 		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
-	/* The guest waits for what the device still holds, for what is queued
-	 * ahead of it in our buffers, and for one round trip (END, then the
-	 * destination's verify, resume and COMMIT). */
-	if (r > 0)
-		m->expected_downtime_ms = (uint64_t)((double)(m->pending_bytes +
-		    src_output_length(s)) * 1000.0 / r) + s->rtt_ms;
+	/* The guest waits for what the device still holds and what is queued
+	 * ahead of it in our buffers, at the pipe's rate; for the last chunk
+	 * once more (the pipe's stages overlap on a stream, but its last chunk
+	 * goes through the destination only after the source is done with it;
+	 * not so under a bandwidth cap, where the wire is the slow stage and
+	 * both ends keep up with it); and for one round trip (END, then the destination's verify,
+	 * resume and COMMIT). What the kernels' buffers hold is not in it: the
+	 * pipe is drained before the device stops (src_request_switchover);
+	 * without MIG_CAP_ECHO it cannot be. */
+	if (r > 0) {
+		left = m->pending_bytes + src_output_length(s);
+		last = left < m->opt.chunk_size ? left : m->opt.chunk_size;
+		if (m->opt.max_bandwidth > 0 && (s->rate_Bps <= 0 ||
+		    s->rate_Bps >= 0.9 * (double)m->opt.max_bandwidth))
+			last = 0;
+		m->expected_downtime_ms = (uint64_t)((double)(left + last) * 1000.0 / r +
+		    s->rtt_ms + 0.5);
+	}
+}
+
+/* The drain probe came back (or never will): go on to the switchover. */
+static void
+src_drained(struct source_engine *s, int echoed)
+{
+	s->draining = 0;
+	s->drained = 1;
+	s->echoed = echoed;
+	s->drain_ms = (mono_ns() - s->probe_sent_ns) / 1000000u;
+	event_del(s->drain_timer);
+	if (s->st != SRC_STREAMING)
+		return;
+	src_request_switchover(s);
+	src_pump(s);
+}
+
+static void
+src_drain_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct source_engine *s = arg;
+
+	if (!s->draining)
+		return;
+	log_warnx("migration %s: no echo from the destination within %d ms; switching over "
+		  "with the pipe full",
+	    s->m->id_str, SRC_DRAIN_MAX_MS);
+	src_drained(s, 0);
+}
+
+static void
+src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce)
+{
+	struct src_channel *ch = arg;
+	struct source_engine *s = ch->s;
+
+	if (!s->draining || nonce != s->probe_nonce || ch->idx != 0)
+		return; /* the destination's own KEEPALIVE, or a late echo */
+	src_drained(s, 1);
 }
 
 /* Stop the device: from here on the guest is paused and every ms counts. */
@@ -337,13 +407,20 @@ static void
 src_stop_device(struct source_engine *s)
 {
 	struct migration *m = s->m;
+	char drain[64];
 	int rc;
 
 	src_update_estimate(s);
+	if (s->echoed)
+		snprintf(drain, sizeof(drain), "pipe drained in %llu ms",
+		    (unsigned long long)s->drain_ms);
+	else
+		snprintf(drain, sizeof(drain), "pipe not drained (no echo)");
 	log_info("migration %s: switchover: pending %llu bytes (+%zu queued) at %.1f MiB/s, "
-		 "round trip %llu ms: expected downtime %llu ms (limit %u ms) after %u iterations",
+		 "%s, round trip %.1f ms: expected downtime %llu ms (limit %u ms) after %u "
+		 "iterations",
 	    m->id_str, (unsigned long long)m->pending_bytes, src_output_length(s),
-	    src_rate(s) / 1048576.0, (unsigned long long)s->rtt_ms,
+	    src_rate(s) / 1048576.0, drain, s->rtt_ms,
 	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
 	m->stop_mono_ns = mono_ns();
 	if ((rc = s->dev->ops->save_stop(s->dev)) != 0) {
@@ -352,6 +429,7 @@ src_stop_device(struct source_engine *s)
 		return;
 	}
 	s->stop_requested = 0;
+	s->drained = s->echoed = 0;
 	s->st = SRC_DRAINING;
 	s->bm_active = 0;
 	migration_set_phase(m, PHASE_STOPCOPY);
@@ -373,12 +451,23 @@ src_hook_done(struct migration *m, int ok, const char *why)
 	src_pump(s);
 }
 
-/* Switch over once the hook (if any) has paused the guest. */
+/* Switch over: drain the pipe, then stop once the hook (if any) has
+ * paused the guest. No new record is read meanwhile (src_pump). */
 static void
 src_request_switchover(struct source_engine *s)
 {
-	if (s->hook_wait || s->stop_requested)
+	struct timeval tv = {SRC_DRAIN_MAX_MS / 1000, (SRC_DRAIN_MAX_MS % 1000) * 1000};
+
+	if (s->hook_wait || s->stop_requested || s->draining)
 		return;
+	if ((s->caps & MIG_CAP_ECHO) && !s->drained && s->c != NULL) {
+		s->draining = 1;
+		s->probe_nonce = (1ull << 63) | (s->probe_nonce + 1);
+		s->probe_sent_ns = mono_ns();
+		peer_send_keepalive(s->c, s->probe_nonce);
+		event_add(s->drain_timer, &tv);
+		return;
+	}
 	if (hook_run("switchover", s->m, src_hook_done) == 0) {
 		s->hook_wait = 1;
 		return;
@@ -614,24 +703,48 @@ src_send_end(struct source_engine *s)
 	migration_set_phase(s->m, PHASE_COMPLETING);
 }
 
+/*
+ * The bandwidth cap is a token bucket: it fills at max_bandwidth up to
+ * SRC_BURST_MS worth, and whatever is queued for sending takes from it. A
+ * stream held back (the drain before the switchover, a slow destination)
+ * cannot save up more than that burst and then send it at full speed.
+ */
+static void
+src_bucket_refill(struct source_engine *s)
+{
+	double cap = (double)s->m->opt.max_bandwidth, burst;
+	uint64_t now = mono_ns(), queued = src_bytes_sent(s) + src_output_length(s);
+
+	burst = cap * SRC_BURST_MS / 1000.0;
+	if (burst < 4.0 * SRC_MIN_PART)
+		burst = 4.0 * SRC_MIN_PART;
+	if (s->bucket_ns == 0) {
+		s->bucket = burst;
+		s->bucket_ns = now;
+		s->bucket_seen = queued;
+	}
+	s->bucket += cap * (double)(now - s->bucket_ns) / 1e9 - (double)(queued - s->bucket_seen);
+	if (s->bucket > burst)
+		s->bucket = burst;
+	s->bucket_ns = now;
+	s->bucket_seen = queued;
+}
+
 /* Is the bandwidth cap spent for now? Then come back when it is not. */
 static int
 src_throttled(struct source_engine *s)
 {
-	uint64_t cap = s->m->opt.max_bandwidth, now, allowed, sent;
+	uint64_t cap = s->m->opt.max_bandwidth;
 
 	s->budget = UINT64_MAX;
 	if (cap == 0 || s->precopy_start_ns == 0)
 		return 0;
-	now = mono_ns();
-	sent = src_bytes_sent(s) + src_output_length(s);
-	allowed = (uint64_t)((double)cap * (double)(now - s->precopy_start_ns) / 1e9) +
-	    SRC_MIN_PART;
-	if (sent + SRC_MIN_PART <= allowed) {
-		s->budget = allowed - sent;
+	src_bucket_refill(s);
+	if (s->bucket >= (double)SRC_MIN_PART) {
+		s->budget = (uint64_t)s->bucket;
 		return 0;
 	}
-	src_schedule_retry(s, (sent + SRC_MIN_PART - allowed) * 1000 / cap + 1);
+	src_schedule_retry(s, (uint64_t)(((double)SRC_MIN_PART - s->bucket) * 1000.0 / (double)cap) + 1);
 	return 1;
 }
 
@@ -668,6 +781,9 @@ src_pump(struct source_engine *s)
 			src_stop_device(s);
 			continue;
 		}
+		/* Switching over: the pipe drains, or the hook pauses the guest. */
+		if (s->st == SRC_STREAMING && (s->draining || s->hook_wait))
+			return;
 		if (s->st == SRC_STREAMING &&
 		    mono_ns() - s->last_converge_check_ns > SRC_TICK_MS * 1000000ull) {
 			src_check_convergence(s);
@@ -776,7 +892,7 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		    a->version);
 		return;
 	}
-	if (s->caps & ~(MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS)) {
+	if (s->caps & ~(MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_ECHO)) {
 		src_fail(s, MIG_E_MALFORMED, "destination agreed to capabilities we did not offer");
 		return;
 	}
@@ -839,7 +955,7 @@ src_on_hello_ack(struct source_engine *s, struct src_channel *ch, const struct m
 	}
 	ch->acked = 1;
 	if (ch->idx == 0) {
-		s->rtt_ms = (mono_ns() - s->hello_sent_ns + 999999) / 1000000;
+		s->rtt_ms = (double)(mono_ns() - s->hello_sent_ns) / 1e6;
 		s->caps = a->capabilities;
 		for (i = 1; i < s->nch; i++) {
 			s->ch[i].c = peer_connect(s->m->peer_addr, &src_handler, &s->ch[i],
@@ -970,6 +1086,7 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 	s->high_water = 2 * (size_t)opt->chunk_size + (1u << 20);
 	s->retry = evtimer_new(daemon_ctx.base, src_retry_cb, s);
 	s->tick = event_new(daemon_ctx.base, -1, EV_PERSIST, src_tick_cb, s);
+	s->drain_timer = evtimer_new(daemon_ctx.base, src_drain_expired, s);
 	bm_bytes = MIG_BITMAP_RAW_LEN(SRC_BM_WINDOW);
 	s->bm_raw = xcalloc(1, bm_bytes);
 	s->bm_enc = xcalloc(1, bm_bytes);

@@ -52,7 +52,8 @@ enum mig_frame_type {
 #define MIG_CAP_BITMAP (1ull << 0)	   /* dirty-bitmap frames */
 #define MIG_CAP_PAGE_CONTENTS (1ull << 1) /* bitmap frames carry page contents */
 #define MIG_CAP_CHANNELS (1ull << 2)	   /* several TLS connections per migration */
-#define MIG_CAP_KNOWN (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_CHANNELS)
+#define MIG_CAP_ECHO (1ull << 3)	   /* the destination echoes KEEPALIVEs */
+#define MIG_CAP_KNOWN (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_CHANNELS | MIG_CAP_ECHO)
 
 /* Phase of a data chunk. */
 enum mig_data_phase {
