@@ -20,6 +20,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -37,6 +38,8 @@
 
 #define PEER_CLOSE_GRACE_MS 5000
 #define PEER_MAX_SINGLE_IO (1u << 20)
+#define PEER_WRITE_BUFFER (256u << 10) /* TLS records joined into one send() */
+#define PEER_READ_BUFFER (128u << 10)  /* TLS records taken in by one recv() */
 
 struct peer_conn {
 	struct bufferevent *bev;
@@ -53,6 +56,9 @@ struct peer_conn {
 	int paused;	     /* the owner stopped reading (peer_pause_read) */
 	int half_closed;     /* lingering: our side shut down for writing */
 	int bulk;	     /* peer_set_bulk(): Nagle on */
+	int read_ahead;	     /* incoming, TLS up: peer_kick_read() */
+	BIO *wbuf;	     /* outgoing: buffering BIO the TLS records go through */
+	struct event *flush_ev; /* the socket is writable: flush wbuf */
 	struct event *keepalive;
 	struct event *deadline; /* handshake deadline, then close grace */
 	uint64_t added;		/* bytes ever added to the output buffer */
@@ -82,10 +88,83 @@ peer_output(struct peer_conn *c)
 	return bufferevent_get_output(c->bev);
 }
 
+/* Frames not yet encrypted, and records encrypted but not yet sent. */
 size_t
 peer_output_length(struct peer_conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (c->wbuf != NULL ? (size_t)BIO_wpending(c->wbuf) : 0);
+}
+
+static void peer_half_close(struct peer_conn *c);
+static void peer_kick_read(struct peer_conn *c);
+
+/*
+ * OpenSSL sends each 16 KiB record with a send() of its own: 65536 system
+ * calls per GiB, each pushing a small segment the receiver wakes up for.
+ * On a connection that carries the bulk stream (outgoing: the source) the
+ * records go through a buffering BIO instead, flushed in one send() of up
+ * to PEER_WRITE_BUFFER whenever libevent has finished a round of writing
+ * (the output buffer's drain callback, peer_count_added), and when the
+ * socket becomes writable again if the kernel took only part of it.
+ */
+static void
+peer_flush(struct peer_conn *c)
+{
+	if (c->wbuf == NULL || BIO_wpending(c->wbuf) == 0)
+		return;
+	if (BIO_flush(c->wbuf) <= 0) {
+		/* A hard error shows on the next read or write: libevent
+		 * reports it. A full socket: again when it is writable. */
+		if (BIO_should_retry(c->wbuf))
+			event_add(c->flush_ev, NULL);
+		return;
+	}
+	if (c->closing && !c->half_closed && peer_output_length(c) == 0)
+		peer_half_close(c);
+}
+
+static void
+peer_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_conn *c = arg;
+
+	peer_flush(c);
+	/* libevent wrote nothing this time, so it calls no write callback:
+	 * the owner must still hear that there is room again. */
+	if (!c->dead && !c->closing && BIO_wpending(c->wbuf) == 0)
+		bufferevent_trigger(c->bev, EV_WRITE, 0);
+}
+
+/* After the handshake, on an outgoing connection: the write side of the
+ * TLS session goes through a buffer (the read side stays as it was).
+ * Nothing is in flight at that moment, so the switch loses nothing. */
+static void
+peer_buffer_writes(struct peer_conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	BIO *rb, *sb, *fb;
+
+	if (ssl == NULL || fd < 0)
+		return;
+	rb = BIO_new_socket((int)fd, BIO_NOCLOSE);
+	sb = BIO_new_socket((int)fd, BIO_NOCLOSE);
+	fb = BIO_new(BIO_f_buffer());
+	c->flush_ev = event_new(bufferevent_get_base(c->bev), fd, EV_WRITE, peer_flush_cb, c);
+	if (rb == NULL || sb == NULL || fb == NULL || c->flush_ev == NULL ||
+	    BIO_set_write_buffer_size(fb, PEER_WRITE_BUFFER) <= 0) {
+		BIO_free(rb);
+		BIO_free(sb);
+		BIO_free(fb);
+		if (c->flush_ev != NULL)
+			event_free(c->flush_ev);
+		c->flush_ev = NULL;
+		return; /* unbuffered, as before: slower, not wrong */
+	}
+	BIO_push(fb, sb);
+	SSL_set_bio(ssl, rb, fb);
+	c->wbuf = fb;
 }
 
 uint64_t
@@ -100,6 +179,9 @@ peer_count_added(struct evbuffer *buf, const struct evbuffer_cb_info *info, void
 	struct peer_conn *c = arg;
 
 	c->added += info->n_added;
+	/* Drained: libevent has handed a round of frames to OpenSSL. */
+	if (info->n_deleted > 0 && c->wbuf != NULL && !c->dead)
+		peer_flush(c);
 }
 
 void
@@ -210,8 +292,10 @@ peer_resume_read(struct peer_conn *c)
 	c->paused = 0;
 	if (!c->dead && !c->closing) {
 		bufferevent_enable(c->bev, EV_READ);
-		/* Frames may be waiting in the input buffer already. */
+		/* Frames may be waiting in the input buffer already, and
+		 * records in OpenSSL's read-ahead. */
 		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+		peer_kick_read(c);
 	}
 }
 
@@ -236,6 +320,10 @@ peer_free(struct peer_conn *c)
 	peer_leave_unauthenticated(c);
 	if (ssl != NULL && c->tls_up)
 		SSL_shutdown(ssl);
+	if (c->wbuf != NULL)
+		(void)BIO_flush(c->wbuf); /* best effort: the close_notify */
+	if (c->flush_ev != NULL)
+		event_free(c->flush_ev);
 	event_free(c->keepalive);
 	event_free(c->deadline);
 	bufferevent_free(c->bev);
@@ -323,6 +411,27 @@ peer_data_in_place(struct peer_conn *c, struct evbuffer *in, const struct mig_fr
 }
 
 /* Decode every complete frame in the input buffer. */
+/*
+ * Incoming connections (the destination's) read ahead: one recv() takes in
+ * up to PEER_READ_BUFFER of TLS records instead of two per 16 KiB record.
+ * libevent reads one record per readable event and does not look at what
+ * OpenSSL holds read ahead, so whenever records are left there it is
+ * told to read again (as if the socket were readable): nothing waits for
+ * the next packet to be taken in, the last frames of a stream included.
+ */
+static void
+peer_kick_read(struct peer_conn *c)
+{
+	SSL *ssl;
+
+	if (c->dead || c->closing || c->paused || !c->read_ahead ||
+	    !(bufferevent_get_enabled(c->bev) & EV_READ))
+		return;
+	ssl = bufferevent_openssl_get_ssl(c->bev);
+	if (ssl != NULL && SSL_has_pending(ssl))
+		event_active(&c->bev->ev_read, EV_READ, 1);
+}
+
 static void
 peer_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -381,6 +490,8 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	c->in_callback--;
 	if (c->dead && c->in_callback == 0)
 		peer_free(c);
+	else
+		peer_kick_read(c);
 }
 
 static void
@@ -577,6 +688,15 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		log_info("peer %s: TLS %s established (%s)", c->name,
 		    SSL_get_version(bufferevent_openssl_get_ssl(bev)), c->outgoing ? "outgoing" : "incoming");
+		if (c->outgoing)
+			peer_buffer_writes(c);
+		else {
+			/* Not during the handshake: libevent's handshake steps
+			 * would not look at what was read ahead either. */
+			SSL_set_read_ahead(bufferevent_openssl_get_ssl(bev), 1);
+			c->read_ahead = 1;
+			peer_kick_read(c);
+		}
 		if (c->outgoing && c->h != NULL && c->h->on_connected != NULL) {
 			c->in_callback++;
 			c->h->on_connected(c->arg, c);
@@ -686,6 +806,8 @@ peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa
 	}
 	peer_set_nodelay(fd, 1);
 	ssl = SSL_new(daemon_ctx.tls_server);
+	if (ssl != NULL)
+		SSL_set_default_read_buffer_len(ssl, PEER_READ_BUFFER);
 	bev = bufferevent_openssl_socket_new(daemon_ctx.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
