@@ -18,8 +18,12 @@
 # Images on tmpfs when there is one: on a disk, the page cache's writeback
 # of gigabytes of freshly written images runs beside the migrations and
 # adds noise of its own (run with TMPDIR=/tmp to include it).
+# The daemons' state_dir (the journal, fsynced before END and COMMIT) stays
+# on a disk, as in production: that fsync is part of the downtime.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	export TMPDIR=/dev/shm
+	STATE_BASE=$(mktemp -d /var/tmp/vfio-migd-bench.XXXXXX)
+	export STATE_BASE
 fi
 BUILD=$(cd "${1:-_build}" && pwd)
 export BUILD
@@ -43,7 +47,7 @@ certs
 setup_pair() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	PIDS=""
-	rm -rf "$T/a" "$T/b" "$T"/a.* "$T"/b.*
+	rm -rf "$T/a" "$T/b" "$T"/a.* "$T"/b.* "${STATE_BASE:-$T}/a" "${STATE_BASE:-$T}/b"
 	PA=$(free_port)
 	PB=$(free_port)
 	DEVICES="${DEVICES_OVERRIDE:-[device sim0]

@@ -29,10 +29,19 @@ journal_path(char *buf, size_t len, const char *id, const char *suffix)
 	snprintf(buf, len, "%s/%s.json%s", dir, id, suffix);
 }
 
+static uint64_t last_durable_ns; /* how long the last durable write took */
+
+uint64_t
+journal_durable_write_ns(void)
+{
+	return last_durable_ns;
+}
+
 void
 journal_write(const struct migration *m, int durable)
 {
 	char path[4096], tmp[4096];
+	uint64_t t0 = mono_ns();
 	json_t *o;
 	int fd;
 
@@ -59,6 +68,8 @@ journal_write(const struct migration *m, int durable)
 	json_decref(o);
 	if (rename(tmp, path) != 0)
 		log_warn("journal: rename %s", tmp);
+	else if (durable)
+		last_durable_ns = mono_ns() - t0;
 }
 
 void

@@ -43,6 +43,7 @@ cleanup() {
 		done
 	fi
 	rm -rf "$T"
+	[ -z "${STATE_BASE:-}" ] || rm -rf "$STATE_BASE"
 	[ "$FAILED" -eq 0 ] || exit 1
 	exit "$st"
 }
@@ -76,12 +77,12 @@ free_port() {
 # Devices are given as whole sections in $DEVICES (heredoc text) if set.
 write_config() {
 	name=$1 port=$2 cert=$3
-	mkdir -p "$T/$name"
+	mkdir -p "$T/$name" "${STATE_BASE:-$T}/$name"
 	cat >"$T/$name.conf" <<CONF
 [daemon]
 listen = 127.0.0.1:$port
 control = $T/$name.sock
-state_dir = $T/$name
+state_dir = ${STATE_BASE:-$T}/$name
 log_level = ${LOG_LEVEL:-info}
 keepalive_interval_ms = ${KEEPALIVE_MS:-1000}
 peer_timeout_ms = ${PEER_TIMEOUT_MS:-5000}
