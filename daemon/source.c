@@ -76,6 +76,7 @@ struct source_engine {
 	uint64_t caps;
 
 	int stop_requested; /* switch over at the next record boundary */
+	int end_ready;	    /* stop-copy read out: END once the output left */
 	int hook_wait;	    /* the switchover hook is running */
 	uint64_t seq;
 	int in_record;
@@ -830,6 +831,14 @@ src_pump(struct source_engine *s)
 			s->bm_final_done = 1;
 			src_bitmap_pass_start(s);
 			continue;
+		}
+		/* END waits for the journal's fsync (src_send_end): let the
+		 * last data leave first, so that the destination takes it in
+		 * meanwhile. The write callback brings us back. */
+		if (!s->end_ready) {
+			s->end_ready = 1;
+			if (src_output_length(s) > 0)
+				return;
 		}
 		src_send_end(s);
 		return;
