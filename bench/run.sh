@@ -86,20 +86,40 @@ migrate_from() {
 	ctl "$src" --json migrate "$dev" --to "127.0.0.1:$port" --token "$tok" --wait "$@" | tail -n 1
 }
 
+# A journal fsync slower than 20 ms is logged by the daemons: it is in the
+# downtime (before END, before COMMIT), so show it beside the figure.
+slow_journal() {
+	grep -h 'state_dir on a slow' "$T/a.log" "$T/b.log" 2>/dev/null | sed 's/^/# slow journal: /'
+}
+
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / (b ? b : 1)}'; }
 
+# CPU seconds of the children a subshell ran, from bash's `times`.
+children_cpu() {
+	times >"$T/times.$BASHPID"
+	awk 'NR == 2 { split($1, u, /[ms]/); split($2, y, /[ms]/)
+		printf "%.3f", u[1] * 60 + u[2] + y[1] * 60 + y[2] }' "$T/times.$BASHPID"
+}
+
+# socat_time BYTES: prints "MS CPU_SECONDS" (both socat processes and head).
 socat_time() {
 	port=$(free_port)
 	c="cert=$T/certs/host-b-cert.pem,key=$T/certs/host-b-key.pem,cafile=$T/certs/ca-cert.pem,verify=1,openssl-min-proto-version=TLS1.3"
-	socat -u "OPENSSL-LISTEN:$port,reuseaddr,$c" /dev/null &
+	(socat -u "OPENSSL-LISTEN:$port,reuseaddr,$c" /dev/null; children_cpu >"$T/cpu.recv") &
 	sp=$!
 	sleep 0.3
 	c="cert=$T/certs/host-a-cert.pem,key=$T/certs/host-a-key.pem,cafile=$T/certs/ca-cert.pem,verify=1,commonname=host-b,openssl-min-proto-version=TLS1.3"
 	t0=$(now)
-	head -c "$1" /dev/zero | socat -u -b 262144 - "OPENSSL:127.0.0.1:$port,$c"
+	(head -c "$1" /dev/zero | socat -u -b 262144 - "OPENSSL:127.0.0.1:$port,$c"; children_cpu >"$T/cpu.send")
 	wait $sp
-	ms_since "$t0"
+	echo "$(ms_since "$t0") $(awk '{s += $1} END {printf "%.2f", s}' "$T/cpu.recv" "$T/cpu.send")"
+}
+
+# CPU seconds both daemons have used so far.
+daemons_cpu() {
+	tck=$(getconf CLK_TCK)
+	awk -v t="$tck" '{s += $14 + $15} END {printf "%.2f", s / t}' "/proc/$PID_a/stat" "/proc/$PID_b/stat"
 }
 
 if want throughput; then
@@ -107,24 +127,35 @@ if want throughput; then
 	setup_pair 1G 0
 	ours_l=""
 	ref_l=""
+	ourc_l=""
+	refc_l=""
 	from=a
 	to=b
 	# The machine's speed drifts (other tenants): each migration is
 	# followed by a socat run, and the medians are compared. The device
 	# goes back and forth between the two daemons.
 	for r in $(seq "$REPS"); do
+		c0=$(daemons_cpu)
 		out=$(migrate_from $from $to sim0)
+		c1=$(daemons_cpu)
 		[ "$(echo "$out" | json_get phase)" = completed ] || fail "throughput run $r: $out"
 		ours_l="$ours_l $(echo "$out" | json_get total_ms)"
-		ref_l="$ref_l $(socat_time $((1 << 30)))"
+		ourc_l="$ourc_l $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b - a}')"
+		set -- $(socat_time $((1 << 30)))
+		ref_l="$ref_l $1"
+		refc_l="$refc_l $2"
 		t=$from
 		from=$to
 		to=$t
 	done
 	ours=$(median $ours_l)
 	ref=$(median $ref_l)
+	ourc=$(median $ourc_l)
+	refc=$(median $refc_l)
 	say "runs (ms): ours$ours_l; socat$ref_l"
+	say "CPU (s): ours$ourc_l; socat + head$refc_l"
 	row "1 GiB, no workload: total time (ms), median" "$ours" "$ref (socat)" "$(ratio "$ref" "$ours")"
+	row "  CPU seconds, both ends, median" "$ourc" "$refc (socat)" "$(ratio "$refc" "$ourc")"
 fi
 
 if want memory; then
@@ -154,6 +185,7 @@ if want downtime; then
 	out=$(migrate sim0 --downtime-limit 300)
 	dt=$(echo "$out" | json_get downtime_ms)
 	ex=$(echo "$out" | json_get expected_downtime_ms)
+	slow_journal
 	row "downtime (ms) vs limit 300" "$dt" "300 (limit)" "$(ratio 300 "$dt")"
 	row "downtime (ms) vs expected at switchover" "$dt" "$ex (expected)" "$(ratio "$ex" "$dt")"
 	row "  iterations, total time (ms)" "$(echo "$out" | json_get iterations)" "$(echo "$out" | json_get total_ms)" "-"
@@ -165,6 +197,7 @@ if want downtime; then
 	[ "$(echo "$out" | json_get phase)" = completed ] || fail "capped downtime run: $out"
 	dt=$(echo "$out" | json_get downtime_ms)
 	ex=$(echo "$out" | json_get expected_downtime_ms)
+	slow_journal
 	row "capped: downtime (ms) vs limit 300" "$dt" "300 (limit)" "$(ratio 300 "$dt")"
 	row "capped: downtime (ms) vs expected" "$dt" "$ex (expected)" "$(ratio "$ex" "$dt")"
 	row "  iterations, total time (ms)" "$(echo "$out" | json_get iterations)" "$(echo "$out" | json_get total_ms)" "-"

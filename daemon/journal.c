@@ -29,6 +29,8 @@ journal_path(char *buf, size_t len, const char *id, const char *suffix)
 	snprintf(buf, len, "%s/%s.json%s", dir, id, suffix);
 }
 
+#define JOURNAL_SLOW_NS (20u * 1000000u)
+
 static uint64_t last_durable_ns; /* how long the last durable write took */
 
 uint64_t
@@ -68,8 +70,14 @@ journal_write(const struct migration *m, int durable)
 	json_decref(o);
 	if (rename(tmp, path) != 0)
 		log_warn("journal: rename %s", tmp);
-	else if (durable)
+	else if (durable) {
 		last_durable_ns = mono_ns() - t0;
+		/* Before END and before COMMIT this is part of the downtime. */
+		if (last_durable_ns > JOURNAL_SLOW_NS)
+			log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a "
+				  "slow or busy disk: this adds to the downtime)",
+			    path, (unsigned long long)(last_durable_ns / 1000000u));
+	}
 }
 
 void
