@@ -31,19 +31,11 @@ journal_path(char *buf, size_t len, const char *id, const char *suffix)
 
 #define JOURNAL_SLOW_NS (20u * 1000000u)
 
-static uint64_t last_durable_ns; /* how long the last durable write took */
-
-uint64_t
-journal_durable_write_ns(void)
-{
-	return last_durable_ns;
-}
-
 void
 journal_write(const struct migration *m, int durable)
 {
 	char path[4096], tmp[4096];
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = mono_ns(), took;
 	json_t *o;
 	int fd;
 
@@ -70,14 +62,11 @@ journal_write(const struct migration *m, int durable)
 	json_decref(o);
 	if (rename(tmp, path) != 0)
 		log_warn("journal: rename %s", tmp);
-	else if (durable) {
-		last_durable_ns = mono_ns() - t0;
+	else if (durable && (took = mono_ns() - t0) > JOURNAL_SLOW_NS)
 		/* Before END and before COMMIT this is part of the downtime. */
-		if (last_durable_ns > JOURNAL_SLOW_NS)
-			log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a "
-				  "slow or busy disk: this adds to the downtime)",
-			    path, (unsigned long long)(last_durable_ns / 1000000u));
-	}
+		log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a slow or "
+			  "busy disk: this adds to the downtime)",
+		    path, (unsigned long long)(took / 1000000u));
 }
 
 void

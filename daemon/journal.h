@@ -16,17 +16,13 @@
 #ifndef MIG_JOURNAL_H
 #define MIG_JOURNAL_H
 
-#include <stdint.h>
-
 struct migration;
 
 /* Create the directory and restore what it holds. -1 only when the
  * directory cannot be used at all (logged). */
 int journal_init(const char *state_dir);
+/* durable: fsync before returning (logged when slower than 20 ms). */
 void journal_write(const struct migration *m, int durable);
-/* How long the last durable write took (ns; 0 before the first, or without
- * a state_dir): a source pays one between END and its sending. */
-uint64_t journal_durable_write_ns(void);
 void journal_remove(const struct migration *m);
 void journal_close(void);
 

@@ -30,7 +30,6 @@
 #include "events.h"
 #include "frame.h"
 #include "hook.h"
-#include "journal.h"
 #include "log.h"
 #include "peer.h"
 #include "xmalloc.h"
@@ -351,9 +350,10 @@ src_update_estimate(struct source_engine *s)
 	 * goes through the destination only after the source is done with it;
 	 * not so under a bandwidth cap, where the wire is the slow stage and
 	 * both ends keep up with it); and for one round trip (END, then the destination's verify,
-	 * resume and COMMIT), with our own durable journal write before END
-	 * leaves (the destination's is in the round trip measured at HELLO,
-	 * which makes one too). What the kernels' buffers hold is not in it: the
+	 * resume and COMMIT; the destination's durable journal write before
+	 * COMMIT is in it, as HELLO makes one too). Our own before END is not:
+	 * it overlaps with the destination taking in the last data (src_pump).
+	 * What the kernels' buffers hold is not in it either: the
 	 * pipe is drained before the device stops (src_request_switchover);
 	 * without MIG_CAP_ECHO it cannot be. */
 	if (r > 0) {
@@ -363,7 +363,7 @@ src_update_estimate(struct source_engine *s)
 		    s->rate_Bps >= 0.9 * (double)m->opt.max_bandwidth))
 			last = 0;
 		m->expected_downtime_ms = (uint64_t)((double)(left + last) * 1000.0 / r +
-		    s->rtt_ms + (double)journal_durable_write_ns() / 1e6 + 0.5);
+		    s->rtt_ms + 0.5);
 	}
 }
 
