@@ -12,6 +12,7 @@
 #include "backend_v1.h"
 #include "device.h"
 #include "log.h"
+#include "migration.h"
 #include "sim_v1.h"
 #include "v1_driver.h"
 #include "xmalloc.h"
@@ -25,15 +26,6 @@ struct sim_backend {
 	uint64_t last_tick_ns;
 };
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static struct sim_backend *
 sb(struct mig_device *dev)
 {
@@ -44,7 +36,7 @@ static void
 sim_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_backend *s = arg;
-	uint64_t now = now_ns();
+	uint64_t now = mono_ns();
 
 	sim_v1_tick(s->sim, now - s->last_tick_ns);
 	s->last_tick_ns = now;
@@ -104,7 +96,7 @@ sim_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 	dev->state_size = dc->size;
 	dev->guest_memory = sim_v1_guest_memory(s->sim, &dev->guest_memory_size);
 	dev->guest_page_size = SIM_V1_GUEST_PAGE;
-	s->last_tick_ns = now_ns();
+	s->last_tick_ns = mono_ns();
 	s->tick = event_new(base, -1, EV_PERSIST, sim_tick_cb, s);
 	event_add(s->tick, &tv);
 	return 0;

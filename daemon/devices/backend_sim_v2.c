@@ -9,10 +9,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "device.h"
 #include "log.h"
+#include "migration.h"
 #include "sim_v2.h"
 #include "v2_driver.h"
 #include "xmalloc.h"
@@ -25,20 +25,11 @@ struct sim_v2_backend {
 	uint64_t last_tick_ns;
 };
 
-static uint64_t
-sim_v2_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 sim_v2_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_v2_backend *b = arg;
-	uint64_t now = sim_v2_now_ns();
+	uint64_t now = mono_ns();
 
 	sim_v2_tick(b->sim, now - b->last_tick_ns);
 	b->last_tick_ns = now;
@@ -95,7 +86,7 @@ sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 	dev->state_size = dc->size;
 	dev->guest_memory = sim_v2_guest_memory(b->sim, &dev->guest_memory_size);
 	dev->guest_page_size = SIM_V1_GUEST_PAGE;
-	b->last_tick_ns = sim_v2_now_ns();
+	b->last_tick_ns = mono_ns();
 	event_add(b->tick, &tv);
 	return 0;
 }
