@@ -120,8 +120,7 @@ peer_flush(struct peer_conn *c)
 			event_add(c->flush_ev, NULL);
 		return;
 	}
-	if (c->closing && !c->half_closed && peer_output_length(c) == 0)
-		peer_half_close(c);
+	peer_half_close(c);
 }
 
 static void
@@ -230,11 +229,12 @@ peer_grace_expired(evutil_socket_t fd, short what, void *arg)
 	peer_close(arg);
 }
 
-/* All queued output is out: tell the peer we are done writing. */
+/* Lingering, and all queued output is out (frames and buffered records):
+ * tell the peer we are done writing. */
 static void
 peer_half_close(struct peer_conn *c)
 {
-	if (c->half_closed)
+	if (!c->closing || c->half_closed || peer_output_length(c) != 0)
 		return;
 	c->half_closed = 1;
 	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
@@ -267,8 +267,7 @@ peer_close_after_flush(struct peer_conn *c)
 	evtimer_del(c->deadline);
 	evtimer_assign(c->deadline, bufferevent_get_base(c->bev), peer_grace_expired, c);
 	evtimer_add(c->deadline, &tv);
-	if (peer_output_length(c) == 0)
-		peer_half_close(c);
+	peer_half_close(c);
 }
 
 void
@@ -410,7 +409,6 @@ peer_data_in_place(struct peer_conn *c, struct evbuffer *in, const struct mig_fr
 		evbuffer_drain(in, d.payload_len);
 }
 
-/* Decode every complete frame in the input buffer. */
 /*
  * Incoming connections (the destination's) read ahead: one recv() takes in
  * up to PEER_READ_BUFFER of TLS records instead of two per 16 KiB record.
@@ -432,6 +430,7 @@ peer_kick_read(struct peer_conn *c)
 		event_active(&c->bev->ev_read, EV_READ, 1);
 }
 
+/* Decode every complete frame in the input buffer. */
 static void
 peer_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -500,8 +499,7 @@ peer_write_cb(struct bufferevent *bev, void *arg)
 	struct peer_conn *c = arg;
 
 	if (c->closing) {
-		if (peer_output_length(c) == 0)
-			peer_half_close(c);
+		peer_half_close(c);
 		return;
 	}
 	if (c->h != NULL && c->h->on_writable != NULL && c->tls_up) {
@@ -638,13 +636,13 @@ peer_set_nodelay(evutil_socket_t fd, int on)
 }
 
 /*
- * OpenSSL writes each TLS record (16 KiB) with its own send(). With
- * TCP_NODELAY each becomes a segment of its own at once, and the receiver
- * wakes for each: on loopback, where a segment can hold 64 KiB, that is a
- * quarter of the CPU of the kernel's part. In bulk mode Nagle's algorithm
- * lets records that follow unacknowledged data join them in full segments.
- * Leaving bulk mode turns TCP_NODELAY back on, which also sends whatever
- * the kernel still holds at once: the last frames (END) never wait.
+ * With TCP_NODELAY every send() (a flush of the write buffer, or a record
+ * where there is none) ends in a segment of its own at once, and the
+ * receiver wakes for each partial one. In bulk mode Nagle's algorithm lets
+ * the tail of one send() that follows unacknowledged data join the next
+ * in full segments. Leaving bulk mode turns TCP_NODELAY back on, which
+ * also sends whatever the kernel still holds at once: the last frames
+ * (END) never wait.
  */
 void
 peer_set_bulk(struct peer_conn *c, int on)

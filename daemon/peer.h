@@ -63,10 +63,10 @@ void peer_close(struct peer_conn *c);
 void peer_close_after_flush(struct peer_conn *c);
 /* Fail a connection: send ERROR, close after flush. */
 void peer_abort(struct peer_conn *c, int code, const char *msg);
-/* Stop and restart reading (the destination's reorder buffer is full). */
 /* Bulk mode: let the kernel join small writes into full segments
  * (TCP_NODELAY off); leaving it sends what is held at once. */
 void peer_set_bulk(struct peer_conn *c, int on);
+/* Stop and restart reading (the destination's reorder buffer is full). */
 void peer_pause_read(struct peer_conn *c);
 void peer_resume_read(struct peer_conn *c);
 /* Drop the handler: the connection no longer reports anything. */

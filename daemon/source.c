@@ -344,18 +344,20 @@ src_update_estimate(struct source_engine *s)
 
 	if (s->dev->ops->pending(s->dev, &pending) == 0)
 		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
-	/* The guest waits for what the device still holds and what is queued
-	 * ahead of it in our buffers, at the pipe's rate; for the last chunk
-	 * once more (the pipe's stages overlap on a stream, but its last chunk
-	 * goes through the destination only after the source is done with it;
-	 * not so under a bandwidth cap, where the wire is the slow stage and
-	 * both ends keep up with it); and for one round trip (END, then the destination's verify,
-	 * resume and COMMIT; the destination's durable journal write before
-	 * COMMIT is in it, as HELLO makes one too). Our own before END is not:
-	 * it overlaps with the destination taking in the last data (src_pump).
-	 * What the kernels' buffers hold is not in it either: the
-	 * pipe is drained before the device stops (src_request_switchover);
-	 * without MIG_CAP_ECHO it cannot be. */
+	/* The guest waits for:
+	 * - what the device still holds and what is queued ahead of it in our
+	 *   buffers, at the pipe's rate;
+	 * - the last chunk once more: the pipe's stages overlap on a stream,
+	 *   but the last chunk goes through the destination only after the
+	 *   source is done with it (not so under a bandwidth cap, where the
+	 *   wire is the slow stage and both ends keep up with it);
+	 * - one round trip: END, the destination's verify, resume, durable
+	 *   journal write and COMMIT (HELLO's round trip holds such a write
+	 *   too). Our own journal write before END is not counted: it overlaps
+	 *   with the destination taking in the last data (src_pump).
+	 * What the kernels' buffers hold is not in it: the pipe is drained
+	 * before the device stops (src_request_switchover); without
+	 * MIG_CAP_ECHO it cannot be. */
 	if (r > 0) {
 		left = m->pending_bytes + src_output_length(s);
 		last = left < m->opt.chunk_size ? left : m->opt.chunk_size;
@@ -433,7 +435,6 @@ src_stop_device(struct source_engine *s)
 		return;
 	}
 	s->stop_requested = 0;
-	s->drained = s->echoed = 0;
 	s->st = SRC_DRAINING;
 	s->bm_active = 0;
 	migration_set_phase(m, PHASE_STOPCOPY);
