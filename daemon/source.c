@@ -9,8 +9,11 @@
  * Any failure before COMMIT puts the device back to RUNNING (rollback) and
  * ends the migration failed or cancelled. The device is read only when the
  * TLS output buffer has room (pump on the low-water mark), so memory stays
- * bounded by a few chunks whatever the device's size: data is read straight
- * into space reserved in the output buffer and hashed there, one copy.
+ * bounded by a few chunks whatever the device's size. A device whose data
+ * section is mapped is sent from it without a copy (the output buffer holds
+ * references, and the next record waits until TLS has taken them all);
+ * otherwise data is read straight into space reserved in the output buffer
+ * and hashed there, one copy.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +57,14 @@ enum src_state {
 
 struct source_engine;
 
+/* The device's mapped data section, lent to the output buffers of the
+ * channels: refs counts the DATA parts still referencing it. It outlives
+ * the engine when a failed migration's connections linger with data. */
+struct src_lend {
+	unsigned refs;
+	struct source_engine *s; /* NULL once the engine is gone */
+};
+
 /* One TLS connection of a migration; channel 0 carries the conversation
  * (HELLO, END, COMMIT), every channel carries DATA and BITMAP frames. */
 struct src_channel {
@@ -81,6 +92,9 @@ struct source_engine {
 	int in_record;
 	uint64_t rec_size, rec_off;
 	EVP_MD_CTX *sha;
+	const uint8_t *mapped; /* the device's data section, when mapped */
+	struct src_lend *lend;
+	struct event *lend_back; /* the section is free again: pump */
 	uint64_t total_bytes, total_chunks, total_pages;
 	size_t high_water; /* stop reading the device above this much output */
 
@@ -224,6 +238,12 @@ source_engine_free(struct migration *m)
 	event_free(s->retry);
 	event_free(s->tick);
 	event_free(s->drain_timer);
+	if (s->lend_back != NULL)
+		event_free(s->lend_back);
+	if (s->lend != NULL && s->lend->refs > 0)
+		s->lend->s = NULL; /* the last reference frees it */
+	else
+		free(s->lend);
 	EVP_MD_CTX_free(s->sha);
 	free(s->bm_raw);
 	free(s->bm_enc);
@@ -509,8 +529,33 @@ src_check_convergence(struct source_engine *s)
 	src_request_switchover(s);
 }
 
-/* DATA: the next part of the current record, read straight into the
- * output buffer behind its frame prefix and hashed there. */
+/* TLS has taken a DATA part sent from the mapped section. */
+static void
+src_lend_release(const void *data, size_t len, void *arg)
+{
+	struct src_lend *l = arg;
+
+	(void)data;
+	(void)len;
+	if (--l->refs > 0)
+		return;
+	if (l->s == NULL)
+		free(l);
+	else
+		event_active(l->s->lend_back, 0, 0);
+}
+
+static void
+src_lend_back_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	src_pump(arg);
+}
+
+/* DATA: the next part of the current record, by reference to the mapped
+ * data section, or read straight into the output buffer behind its frame
+ * prefix; hashed where it lies. */
 static int
 src_send_data_part(struct source_engine *s, struct peer_conn *c)
 {
@@ -524,9 +569,21 @@ src_send_data_part(struct source_engine *s, struct peer_conn *c)
 		len = (uint32_t)s->budget;
 	uint8_t flags = len == left ? MIG_DATA_END_OF_RECORD : 0;
 	uint8_t phase = s->st == SRC_DRAINING ? MIG_PHASE_STOPCOPY : MIG_PHASE_PRECOPY;
-	uint8_t *p;
+	uint8_t *p, prefix[MIG_DATA_PREFIX_LEN];
 	int rc;
 
+	if (s->mapped != NULL) {
+		const uint8_t *data = s->mapped + s->rec_off;
+
+		if (mig_encode_data_prefix(prefix, s->seq, phase, flags, len) == 0)
+			return -EINVAL;
+		if (evbuffer_add(out, prefix, sizeof(prefix)) != 0 ||
+		    evbuffer_add_reference(out, data, len, src_lend_release, s->lend) != 0)
+			return -ENOMEM;
+		s->lend->refs++;
+		EVP_DigestUpdate(s->sha, data, len);
+		goto sent;
+	}
 	if (evbuffer_reserve_space(out, (ev_ssize_t)(MIG_DATA_PREFIX_LEN + len), &v, 1) < 1)
 		return -ENOMEM;
 	p = v.iov_base;
@@ -537,6 +594,7 @@ src_send_data_part(struct source_engine *s, struct peer_conn *c)
 	EVP_DigestUpdate(s->sha, p + MIG_DATA_PREFIX_LEN, len);
 	v.iov_len = MIG_DATA_PREFIX_LEN + len;
 	evbuffer_commit_space(out, &v, 1);
+sent:
 	s->seq++;
 	s->rec_off += len;
 	s->total_bytes += len;
@@ -781,7 +839,11 @@ src_pump(struct source_engine *s)
 			}
 			continue;
 		}
-		/* A record boundary: the only place the device may change state. */
+		/* A record boundary: the only place the device may change state.
+		 * Not while TLS still has to take parts of the last record from
+		 * the data section (src_lend_release brings us back). */
+		if (s->lend != NULL && s->lend->refs > 0)
+			return;
 		if (s->st == SRC_STREAMING && s->stop_requested) {
 			src_stop_device(s);
 			continue;
@@ -913,6 +975,14 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused pre-copy: %s", s->dev->name,
 		    strerror(-rc));
 		return;
+	}
+	/* A mapped data section (or a backend's own stable buffer) is sent
+	 * from where it lies; the backend may only set it up at save_begin. */
+	if (s->dev->ops->save_mapped != NULL &&
+	    (s->mapped = s->dev->ops->save_mapped(s->dev)) != NULL) {
+		s->lend = xcalloc(1, sizeof(*s->lend));
+		s->lend->s = s;
+		s->lend_back = event_new(daemon_ctx.base, -1, 0, src_lend_back_cb, s);
 	}
 	s->st = SRC_STREAMING;
 	m->iterations = 1; /* the first pass: everything */

@@ -2,8 +2,9 @@
 # Cancelling a migration in setup, in pre-copy and while it waits for a
 # manual switchover: it ends `cancelled` on the source with the device
 # running, and the destination's side ends too, its device reset and back in
-# service. A finished migration cannot be cancelled (409). A manual
-# switchover through vfio-migctl completes with identical images.
+# service (also while data sent by reference is still queued). A finished
+# migration cannot be cancelled (409). A manual switchover through
+# vfio-migctl completes with identical images.
 . "$(dirname "$0")/lib.sh"
 
 DEVICES="[device sim0]
@@ -73,6 +74,28 @@ expect_dest_ended
 api b GET "/v1/migrations/$dst_id" | grep -q '"code":"cancelled"' ||
 	fail "destination does not say the source cancelled: $(api b GET "/v1/migrations/$dst_id")"
 pass "cancel in precopy: source cancelled and running, destination reset"
+
+# 2b. Pre-copy with the destination frozen: the source's TLS output still
+# references the device's data section (DATA is sent from it without a
+# copy) when the migration ends and its connection lingers. The device runs
+# at once. Then the source daemon stops with that data still queued (it must
+# exit cleanly: the section outlives the migration until TLS lets it go) and
+# comes back.
+incoming
+start
+wait_phase a "$mid" precopy
+kill -STOP "$PID_b"
+sleep 0.3
+ctl a cancel "$mid" >/dev/null || {
+	kill -CONT "$PID_b"
+	fail "cancel in precopy with the destination frozen refused"
+}
+expect_cancelled
+stop_daemon a
+kill -CONT "$PID_b"
+start_daemon a
+expect_dest_ended
+pass "cancel with data still queued by reference: source running, clean exit, destination reset"
 
 # 3. Waiting for a manual switchover.
 incoming
