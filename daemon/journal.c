@@ -43,6 +43,8 @@ journal_write(const struct migration *m, int durable)
 		return;
 	o = migration_to_json(m);
 	json_object_set_new(o, "journal_version", json_integer(1));
+	if (m->end_intent)
+		json_object_set_new(o, "end_may_be_sent", json_true());
 	json_object_set_new(o, "started_epoch_ms",
 	    json_integer((json_int_t)m->started_at.tv_sec * 1000 + m->started_at.tv_nsec / 1000000));
 	json_object_set_new(o, "finished_epoch_ms",
@@ -122,10 +124,11 @@ journal_make_safe(struct migration *m, const char *phase)
 		return;
 	}
 	if (m->role == MIG_ROLE_SOURCE && strcmp(phase, "completing") == 0) {
-		/* END was sent: the destination may have resumed and committed. */
-		log_warnx("device %s: migration %s had sent END when the daemon stopped; the "
-			  "destination may be running the device now: check it before starting "
-			  "the guest here",
+		/* END was (or may have been) sent: the destination may have
+		 * resumed and committed. */
+		log_warnx("device %s: migration %s had begun its switchover (END may have been "
+			  "sent) when the daemon stopped; the destination may be running the "
+			  "device now: check it before starting the guest here",
 		    dev->name, m->id_str);
 		return;
 	}
@@ -196,7 +199,10 @@ journal_restore_one(const char *file)
 		snprintf(m->error_msg, sizeof(m->error_msg), "%s", msg);
 		clock_gettime(CLOCK_REALTIME, &m->finished_at);
 		log_warnx("migration %s: %s: %s", m->id_str, mig_err_name(MIG_E_DAEMON_RESTART), msg);
-		journal_make_safe(m, phase);
+		/* A source that had begun its switchover may have sent END
+		 * after it (the journal is not written again before END). */
+		journal_make_safe(m, m->role == MIG_ROLE_SOURCE &&
+		    json_is_true(json_object_get(o, "end_may_be_sent")) ? "completing" : phase);
 		journal_write(m, 1);
 	}
 	json_decref(o);

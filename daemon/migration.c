@@ -248,12 +248,15 @@ migration_set_phase(struct migration *m, enum mig_phase phase)
 	/* Restart tells only "completing" (END sent, or COMMIT sent) from the
 	 * phases before it (roll back, reset), and the record exists from the
 	 * start: only this step must reach the disk before its frame leaves.
-	 * The others need not cost an fsync, which would sit in the downtime;
-	 * stop-copy is not written at all: it is in the downtime, a restart
-	 * treats it as the pre-copy before it, and even without an fsync the
-	 * file system's rename-over-a-file cost a millisecond there. */
+	 * A source has made it durable already, as end_may_be_sent, before it
+	 * stopped the device (source_mark_switchover): an fsync here would sit
+	 * in the downtime, and on a busy disk that is tens of milliseconds.
+	 * The other steps need no fsync; stop-copy is not written at all: it
+	 * is in the downtime, a restart treats it as the pre-copy before it,
+	 * and even without an fsync the rename cost a millisecond there. */
 	if (phase != PHASE_STOPCOPY)
-		journal_write(m, phase == PHASE_COMPLETING);
+		journal_write(m, phase == PHASE_COMPLETING &&
+		    !(m->role == MIG_ROLE_SOURCE && m->end_intent));
 	events_migration_phase(m, migration_phase_name(old), migration_phase_name(phase));
 	if (old == PHASE_SETUP && phase == PHASE_PRECOPY)
 		hook_fire("started", m);

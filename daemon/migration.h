@@ -81,6 +81,9 @@ struct migration {
 	uint64_t total_ms;
 	struct timespec started_at, finished_at; /* wall clock */
 	uint64_t start_mono_ns, stop_mono_ns;	 /* monotonic, for durations */
+	/* Source: the switchover has begun, END may be sent from now on; on
+	 * disk (journal "end_may_be_sent") before the device stops. */
+	int end_intent;
 	int error_code;				 /* enum mig_err, MIG_OK when none */
 	char error_msg[512];
 

@@ -33,6 +33,7 @@
 #include "events.h"
 #include "frame.h"
 #include "hook.h"
+#include "journal.h"
 #include "log.h"
 #include "peer.h"
 #include "xmalloc.h"
@@ -86,7 +87,6 @@ struct source_engine {
 	uint64_t caps;
 
 	int stop_requested; /* switch over at the next record boundary */
-	int end_ready;	    /* stop-copy read out: END once the output left */
 	int hook_wait;	    /* the switchover hook is running */
 	uint64_t seq;
 	int in_record;
@@ -373,8 +373,8 @@ src_update_estimate(struct source_engine *s)
 	 *   wire is the slow stage and both ends keep up with it);
 	 * - one round trip: END, the destination's verify, resume, durable
 	 *   journal write and COMMIT (HELLO's round trip holds such a write
-	 *   too). Our own journal write before END is not counted: it overlaps
-	 *   with the destination taking in the last data (src_pump).
+	 *   too). Our own durable journal write is made before the device
+	 *   stops (src_request_switchover), not in the downtime.
 	 * What the kernels' buffers hold is not in it: the pipe is drained
 	 * before the device stops (src_request_switchover); without
 	 * MIG_CAP_ECHO it cannot be. */
@@ -485,6 +485,13 @@ src_request_switchover(struct source_engine *s)
 
 	if (s->hook_wait || s->stop_requested || s->draining)
 		return;
+	/* From here on END may be sent: say so on disk while the guest
+	 * still runs, so that no fsync sits between the stop and END. A
+	 * restart then leaves the device alone rather than roll it back. */
+	if (!s->m->end_intent) {
+		s->m->end_intent = 1;
+		journal_write(s->m, 1);
+	}
 	if ((s->caps & MIG_CAP_ECHO) && !s->drained && s->c != NULL) {
 		s->draining = 1;
 		s->probe_nonce = (1ull << 63) | (s->probe_nonce + 1);
@@ -895,14 +902,8 @@ src_pump(struct source_engine *s)
 			src_bitmap_pass_start(s);
 			continue;
 		}
-		/* END waits for the journal's fsync (src_send_end): let the
-		 * last data leave first, so that the destination takes it in
-		 * meanwhile. The write callback brings us back. */
-		if (!s->end_ready) {
-			s->end_ready = 1;
-			if (src_output_length(s) > 0)
-				return;
-		}
+		/* No fsync before END: the journal says "END may be sent"
+		 * since the switchover began (src_request_switchover). */
 		src_send_end(s);
 		return;
 	}

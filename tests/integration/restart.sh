@@ -62,3 +62,40 @@ start_daemon a
 n=$(api a GET /v1/migrations | grep -o '"id"' | wc -l)
 [ "$n" -ge 2 ] || fail "history lost across restart ($n migrations)"
 pass "history kept across restarts ($n migrations)"
+
+# Killed during its switchover: from the moment the switchover begins, the
+# source's journal says END may be sent (made durable before the device
+# stops, so that no fsync sits in the downtime). A restart then does not
+# roll the device back but says to check the destination first. The hook
+# holds the switchover open while the daemon is killed.
+cat >"$T/hook" <<HOOK
+#!/bin/sh
+cat >/dev/null
+if [ "\$1" = switchover ] && [ "\$2" = source ]; then
+	touch "$T/in-switchover"
+	sleep 20
+fi
+exit 0
+HOOK
+chmod +x "$T/hook"
+stop_daemon a
+EXTRA_DAEMON="hook = $T/hook" write_config a "$PA" host-a
+start_daemon a
+token=$(ctl b --json incoming sim0 | json_get token)
+id=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$token" | json_get id)
+i=0
+while [ ! -e "$T/in-switchover" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -e "$T/in-switchover" ] || fail "the switchover hook never ran"
+grep -q '"end_may_be_sent":true' "${STATE_BASE:-$T}/a/migrations/$id.json" ||
+	fail "journal does not say END may be sent: $(cat "${STATE_BASE:-$T}/a/migrations/$id.json")"
+kill -9 "$PID_a"
+wait "$PID_a" 2>/dev/null
+pkill -f "$T/hook" 2>/dev/null
+start_daemon a
+out=$(api a GET "/v1/migrations/$id")
+[ "$(echo "$out" | json_get code)" = daemon-restart ] || fail "source after restart: $out"
+grep -q "had begun its switchover (END may have been sent)" "$T/a.log" ||
+	fail "restart did not treat the switchover as possibly sent"
+grep "migration $id" "$T/a.log" | grep -q "rolled back\|it is running" &&
+	fail "restart rolled back a device whose END may have been sent"
+pass "source killed in its switchover: not rolled back, told to check the destination"
