@@ -4,6 +4,8 @@
 #include "journal.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,9 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <uuid/uuid.h>
 
+#include "daemon.h"
 #include "device.h"
 #include "errors.h"
 #include "log.h"
@@ -31,17 +35,13 @@ journal_path(char *buf, size_t len, const char *id, const char *suffix)
 
 #define JOURNAL_SLOW_NS (20u * 1000000u)
 
-void
-journal_write(const struct migration *m, int durable)
+/* The record of m as it stands, as compact JSON (free() it). */
+static char *
+journal_render(const struct migration *m)
 {
-	char path[4096], tmp[4096];
-	uint64_t t0 = mono_ns(), took;
-	json_t *o;
-	int fd;
+	json_t *o = migration_to_json(m);
+	char *text;
 
-	if (dir == NULL)
-		return;
-	o = migration_to_json(m);
 	json_object_set_new(o, "journal_version", json_integer(1));
 	if (m->end_intent)
 		json_object_set_new(o, "end_may_be_sent", json_true());
@@ -50,22 +50,228 @@ journal_write(const struct migration *m, int durable)
 	json_object_set_new(o, "finished_epoch_ms",
 	    json_integer((json_int_t)m->finished_at.tv_sec * 1000 +
 		m->finished_at.tv_nsec / 1000000));
-	journal_path(path, sizeof(path), m->id_str, "");
-	journal_path(tmp, sizeof(tmp), m->id_str, ".tmp");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0 || json_dumpfd(o, fd, JSON_COMPACT) != 0 || (durable && fsync(fd) != 0)) {
-		log_warn("journal %s", tmp);
-		if (fd >= 0)
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}
+
+/* Write text to tmp, fsync it when durable, rename it to path. 0, or the
+ * errno of the step that failed (*what says which). No logging: this
+ * also runs on journal_sync's thread. */
+static int
+journal_commit(const char *path, const char *tmp, const char *text, int durable,
+    const char **what)
+{
+	size_t len = strlen(text), off = 0;
+	ssize_t n;
+	int fd, err;
+
+	*what = "open";
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+		return errno;
+	*what = "write";
+	while (off < len) {
+		if ((n = write(fd, text + off, len - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
 			close(fd);
-		json_decref(o);
-		return;
+			return err;
+		}
+		off += (size_t)n;
+	}
+	*what = "fsync";
+	if (durable && fsync(fd) != 0) {
+		err = errno;
+		close(fd);
+		return err;
 	}
 	close(fd);
-	json_decref(o);
-	if (rename(tmp, path) != 0)
-		log_warn("journal: rename %s", tmp);
+	*what = "rename";
+	return rename(tmp, path) != 0 ? errno : 0;
+}
+
+/*
+ * A durable write off the event loop (journal_write_durable_async): a
+ * thread writes and fsyncs, then writes a byte into a pipe the loop
+ * watches. One at most per migration; any other write of the same
+ * migration first waits for it (journal_settle), so the records land in
+ * order.
+ */
+struct journal_sync {
+	const struct migration *m;
+	pthread_t thread;
+	int pipe[2];
+	struct event *ev;
+	char path[4096], tmp[4096];
+	char *text;
+	int err;
+	const char *what;
+	uint64_t t0, took;
+	int joined; /* the thread is over (settled early, or reaped) */
+	journal_done_fn done;
+	struct journal_sync *next;
+};
+
+static struct journal_sync *syncs;
+
+static void *
+journal_sync_main(void *arg)
+{
+	struct journal_sync *j = arg;
+	char b = 1;
+
+	j->err = journal_commit(j->path, j->tmp, j->text, 1, &j->what);
+	j->took = mono_ns() - j->t0;
+	(void)!write(j->pipe[1], &b, 1);
+	return NULL;
+}
+
+static struct journal_sync *
+journal_sync_find(const struct migration *m)
+{
+	struct journal_sync *j;
+
+	for (j = syncs; j != NULL; j = j->next)
+		if (j->m == m)
+			return j;
+	return NULL;
+}
+
+static void
+journal_sync_join(struct journal_sync *j)
+{
+	if (j->joined)
+		return;
+	pthread_join(j->thread, NULL);
+	j->joined = 1;
+	if (j->err != 0)
+		log_warnx("journal %s: %s: %s", j->tmp, j->what, strerror(j->err));
+	else if (j->took > JOURNAL_SLOW_NS)
+		log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a slow or "
+			  "busy disk)",
+		    j->path, (unsigned long long)(j->took / 1000000u));
+}
+
+static void
+journal_sync_free(struct journal_sync *j)
+{
+	struct journal_sync **pp;
+
+	for (pp = &syncs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	event_free(j->ev);
+	close(j->pipe[0]);
+	close(j->pipe[1]);
+	free(j->text);
+	free(j);
+}
+
+static void
+journal_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct journal_sync *j = arg;
+	const struct migration *m = j->m;
+	journal_done_fn done = j->done;
+	int ok;
+
+	(void)fd;
+	(void)what;
+	journal_sync_join(j);
+	ok = j->err == 0;
+	journal_sync_free(j);
+	if (done != NULL)
+		done((struct migration *)m, ok);
+}
+
+/* Wait for m's durable write in flight, if any (its callback still runs
+ * from the loop). */
+static void
+journal_settle(const struct migration *m)
+{
+	struct journal_sync *j = journal_sync_find(m);
+
+	if (j != NULL)
+		journal_sync_join(j);
+}
+
+void
+journal_forget(const struct migration *m)
+{
+	struct journal_sync *j = journal_sync_find(m);
+
+	if (j != NULL) {
+		journal_sync_join(j);
+		journal_sync_free(j);
+	}
+}
+
+int
+journal_write_durable_async(const struct migration *m, journal_done_fn done)
+{
+	struct journal_sync *j;
+	sigset_t all, old;
+	int err;
+
+	if (dir == NULL)
+		return -1;
+	journal_settle(m);
+	if (journal_sync_find(m) != NULL)
+		return -1; /* its callback has not run yet: one at a time */
+	j = xcalloc(1, sizeof(*j));
+	j->m = m;
+	j->done = done;
+	j->t0 = mono_ns();
+	journal_path(j->path, sizeof(j->path), m->id_str, "");
+	journal_path(j->tmp, sizeof(j->tmp), m->id_str, ".tmp");
+	if ((j->text = journal_render(m)) == NULL || pipe2(j->pipe, O_CLOEXEC) != 0) {
+		free(j->text);
+		free(j);
+		return -1;
+	}
+	j->ev = event_new(daemon_ctx.base, j->pipe[0], EV_READ, journal_sync_cb, j);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&j->thread, NULL, journal_sync_main, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		j->joined = 1;
+		journal_sync_free(j);
+		return -1;
+	}
+	event_add(j->ev, NULL);
+	j->next = syncs;
+	syncs = j;
+	return 0;
+}
+
+void
+journal_write(const struct migration *m, int durable)
+{
+	char path[4096], tmp[4096];
+	uint64_t t0 = mono_ns(), took;
+	const char *what;
+	char *text;
+	int err;
+
+	if (dir == NULL)
+		return;
+	journal_settle(m);
+	if ((text = journal_render(m)) == NULL) {
+		log_warnx("journal: cannot render migration %s", m->id_str);
+		return;
+	}
+	journal_path(path, sizeof(path), m->id_str, "");
+	journal_path(tmp, sizeof(tmp), m->id_str, ".tmp");
+	err = journal_commit(path, tmp, text, durable, &what);
+	free(text);
+	if (err != 0)
+		log_warnx("journal %s: %s: %s", tmp, what, strerror(err));
 	else if (durable && (took = mono_ns() - t0) > JOURNAL_SLOW_NS)
-		/* Before END and before COMMIT this is part of the downtime. */
+		/* Before COMMIT this is part of the downtime. */
 		log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a slow or "
 			  "busy disk: this adds to the downtime)",
 		    path, (unsigned long long)(took / 1000000u));
@@ -243,6 +449,10 @@ journal_init(const char *state_dir)
 void
 journal_close(void)
 {
+	while (syncs != NULL) {
+		journal_sync_join(syncs);
+		journal_sync_free(syncs);
+	}
 	free(dir);
 	dir = NULL;
 }

@@ -4,9 +4,11 @@
  * Every migration is written to STATE_DIR/migrations/ID.json when it is
  * created and at each phase change (write to a temporary file, rename: a
  * crash leaves the old or the new record, never half of one). The steps
- * a restart must know of for sure (created, and "completing": END or
- * COMMIT sent) are fsynced before the daemon goes on; the others are not,
- * and losing one to a power cut only makes a restart see an earlier phase,
+ * a restart must know of for sure are fsynced before the daemon goes on:
+ * created; on a source, "END may be sent" (end_may_be_sent), written when
+ * the switchover begins, off the event loop and before the device stops;
+ * on a destination, "completing" (COMMIT sent). The others are not, and
+ * losing one to a power cut only makes a restart see an earlier phase,
  * which it treats the same.
  * At start-up the daemon reads them back: a migration that was still
  * running when the daemon died is reported `failed` with the error
@@ -23,6 +25,14 @@ struct migration;
 int journal_init(const char *state_dir);
 /* durable: fsync before returning (logged when slower than 20 ms). */
 void journal_write(const struct migration *m, int durable);
+/* The same, durable, without blocking the event loop: a thread writes and
+ * fsyncs; done(m, ok) runs on the loop once it is on disk (ok 0: it could
+ * not be written, logged). -1 when it could not start (nothing written,
+ * done not called). Later writes of m wait for it, to stay in order. */
+typedef void (*journal_done_fn)(struct migration *m, int ok);
+int journal_write_durable_async(const struct migration *m, journal_done_fn done);
+/* m is being freed: wait for its write in flight, never call back. */
+void journal_forget(const struct migration *m);
 void journal_remove(const struct migration *m);
 void journal_close(void);
 

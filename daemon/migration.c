@@ -69,6 +69,7 @@ mono_ns(void)
 static void
 migration_free(struct migration *m)
 {
+	journal_forget(m);
 	source_engine_free(m);
 	dest_engine_free(m);
 	free(m->dirty_union);

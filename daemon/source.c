@@ -88,6 +88,7 @@ struct source_engine {
 
 	int stop_requested; /* switch over at the next record boundary */
 	int hook_wait;	    /* the switchover hook is running */
+	int intent_pending; /* "END may be sent" is on its way to the disk */
 	uint64_t seq;
 	int in_record;
 	uint64_t rec_size, rec_off;
@@ -132,6 +133,7 @@ struct source_engine {
 
 static void src_pump(struct source_engine *s);
 static void src_request_switchover(struct source_engine *s);
+static void src_intent_durable(struct migration *m, int ok);
 static void src_on_connected(void *arg, struct peer_conn *c);
 static void src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f);
 static void src_on_writable(void *arg, struct peer_conn *c);
@@ -487,10 +489,17 @@ src_request_switchover(struct source_engine *s)
 		return;
 	/* From here on END may be sent: say so on disk while the guest
 	 * still runs, so that no fsync sits between the stop and END. A
-	 * restart then leaves the device alone rather than roll it back. */
+	 * restart then leaves the device alone rather than roll it back.
+	 * The write runs beside the drain, off the event loop: a slow disk
+	 * must not hold up the pre-copy stream, or the guest dirties more
+	 * meanwhile, which the downtime then has to move. The device stops
+	 * once both are over (src_intent_durable brings us back). */
 	if (!s->m->end_intent) {
 		s->m->end_intent = 1;
-		journal_write(s->m, 1);
+		if (journal_write_durable_async(s->m, src_intent_durable) == 0)
+			s->intent_pending = 1;
+		else
+			journal_write(s->m, 1);
 	}
 	if ((s->caps & MIG_CAP_ECHO) && !s->drained && s->c != NULL) {
 		s->draining = 1;
@@ -500,11 +509,31 @@ src_request_switchover(struct source_engine *s)
 		event_add(s->drain_timer, &tv);
 		return;
 	}
+	if (s->intent_pending)
+		return;
 	if (hook_run("switchover", s->m, src_hook_done) == 0) {
 		s->hook_wait = 1;
 		return;
 	}
 	s->stop_requested = 1;
+}
+
+/* The journal says "END may be sent", on disk: the switchover may go on
+ * (once the drain, if any, is over too). */
+static void
+src_intent_durable(struct migration *m, int ok)
+{
+	struct source_engine *s = m->src;
+
+	(void)ok; /* not on disk: logged; a restart then rolls back, as before */
+	if (s == NULL || !s->intent_pending)
+		return;
+	s->intent_pending = 0;
+	if (s->st != SRC_STREAMING || s->draining)
+		return; /* the drain under way covers what streamed meanwhile */
+	/* The stream went on while the disk took its time: drain again. */
+	s->drained = 0;
+	src_request_switchover(s);
 }
 
 /* Pre-copy has converged when what is left fits the downtime budget. */
