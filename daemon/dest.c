@@ -30,6 +30,7 @@
 #include "events.h"
 #include "frame.h"
 #include "hook.h"
+#include "journal.h"
 #include "log.h"
 #include "peer.h"
 #include "xmalloc.h"
@@ -42,6 +43,7 @@
 enum dst_state {
 	DST_WAITING,
 	DST_RECEIVING,
+	DST_COMMITTING, /* verified and running; COMMIT waits for the journal */
 	DST_COMMITTED,
 	DST_DONE,
 };
@@ -76,6 +78,7 @@ struct dest_engine {
 	size_t held_bytes;
 	int end_deferred;
 	struct mig_end end;
+	struct mig_commit commit; /* sent once the journal has it */
 	struct event *end_timer;
 	enum dst_state st;
 	struct event *expiry;
@@ -142,6 +145,8 @@ dest_engine_free(struct migration *m)
 static void dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void dst_end_timeout_cb(evutil_socket_t fd, short what, void *arg);
+static void dst_send_commit(struct dest_engine *d);
+static void dst_commit_durable(struct migration *m, int ok);
 
 /* Reset the device unless it already runs the migrated state. */
 static void
@@ -163,7 +168,7 @@ dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
 	evtimer_del(d->end_timer);
 	dst_close_channels(d, code, msg);
 	dst_drop_held(d);
-	if (was == DST_RECEIVING) {
+	if (was == DST_RECEIVING || was == DST_COMMITTING) {
 		rc = d->dev->ops->reset(d->dev);
 		if (rc != 0)
 			log_warnx("migration %s: device %s: reset failed: %s", m->id_str,
@@ -355,7 +360,6 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 {
 	struct migration *m = d->m;
 	uint8_t digest[MIG_SHA256_LEN];
-	uint8_t buf[MIG_FRAME_HEADER_LEN + 16];
 	unsigned int dlen = 0;
 	struct mig_commit cm;
 	uint64_t t0 = mono_ns();
@@ -396,12 +400,40 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	memset(&cm, 0, sizeof(cm));
 	cm.bytes_received = d->total_bytes;
 	cm.resume_ms = (uint32_t)((mono_ns() - t0) / 1000000u);
-	peer_send(d->c, buf, mig_encode_commit(buf, sizeof(buf), &cm));
-	d->st = DST_COMMITTED;
+	d->commit = cm;
+	d->st = DST_COMMITTING;
 	m->pending_bytes = 0;
 	log_info("migration %s: device %s verified (%llu bytes, SHA-256 match) and running",
 	    m->id_str, d->dev->name, (unsigned long long)d->total_bytes);
+	/* "COMMIT sent" must be on disk before COMMIT leaves (a restart then
+	 * keeps the device running). The write runs on a thread: a slow disk
+	 * holds up this migration's COMMIT, not the event loop and with it
+	 * every other migration. */
 	migration_set_phase(m, PHASE_COMPLETING);
+	if (journal_write_durable_async(m, dst_commit_durable) != 0) {
+		journal_write(m, 1);
+		dst_send_commit(d);
+	}
+}
+
+/* The journal has "completing" on disk: COMMIT may go. */
+static void
+dst_send_commit(struct dest_engine *d)
+{
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 16];
+
+	if (d->st != DST_COMMITTING || d->c == NULL)
+		return;
+	peer_send(d->c, buf, mig_encode_commit(buf, sizeof(buf), &d->commit));
+	d->st = DST_COMMITTED;
+}
+
+static void
+dst_commit_durable(struct migration *m, int ok)
+{
+	(void)ok; /* not on disk: logged; a restart would reset the device */
+	if (m->dst != NULL)
+		dst_send_commit(m->dst);
 }
 
 static void dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f);

@@ -250,14 +250,17 @@ migration_set_phase(struct migration *m, enum mig_phase phase)
 	 * phases before it (roll back, reset), and the record exists from the
 	 * start: only this step must reach the disk before its frame leaves.
 	 * A source has made it durable already, as end_may_be_sent, before it
-	 * stopped the device (source_mark_switchover): an fsync here would sit
-	 * in the downtime, and on a busy disk that is tens of milliseconds.
+	 * stopped the device (src_request_switchover); a destination makes it
+	 * durable on a thread before it sends COMMIT (dst_on_end): an fsync
+	 * here would block the event loop, in the downtime, and on a busy disk
+	 * that is tens to hundreds of milliseconds.
 	 * The other steps need no fsync; stop-copy is not written at all: it
 	 * is in the downtime, a restart treats it as the pre-copy before it,
 	 * and even without an fsync the rename cost a millisecond there. */
-	if (phase != PHASE_STOPCOPY)
-		journal_write(m, phase == PHASE_COMPLETING &&
-		    !(m->role == MIG_ROLE_SOURCE && m->end_intent));
+	if (phase == PHASE_COMPLETING && m->role == MIG_ROLE_DESTINATION)
+		; /* dest.c writes it durably itself, before COMMIT leaves */
+	else if (phase != PHASE_STOPCOPY)
+		journal_write(m, phase == PHASE_COMPLETING && !m->end_intent);
 	events_migration_phase(m, migration_phase_name(old), migration_phase_name(phase));
 	if (old == PHASE_SETUP && phase == PHASE_PRECOPY)
 		hook_fire("started", m);
