@@ -2,13 +2,15 @@
  * dest.c: the destination engine.
  *
  *   WAITING (token issued) --valid HELLO--> RECEIVING (device RESUMING)
- *   RECEIVING --END verified, device RUNNING--> COMMITTED (COMMIT sent)
+ *   RECEIVING --END verified, device RUNNING--> COMMITTING (journal fsync)
+ *   COMMITTING --"completing" on disk--> COMMITTED (COMMIT sent)
  *   COMMITTED --ACK--> DONE
  *
  * Nothing reaches the device before a HELLO has shown the one-time token
- * for this device and a compatible identity. On any error before the
- * device resumed, the device is reset (its half-written state discarded)
- * and the source is told with an ERROR frame carrying the reason.
+ * for this device and a compatible identity. On any error before COMMIT
+ * is sent, the device is reset (its half-written or just resumed state
+ * discarded: without COMMIT the source rolls back) and the source is told
+ * with an ERROR frame carrying the reason.
  */
 #include <errno.h>
 #include <stdio.h>
