@@ -107,7 +107,8 @@ CONF
 # devices in $DEVICES; destination "b" (host-b) the same devices with their
 # workloads off (dirty rates 0) and seed 2, so that their images start
 # different and, after a migration, must equal the source's exactly.
-# Extra [migration] lines for a only: $EXTRA_MIGRATION_A.
+# Extra [migration] lines for a only: $EXTRA_MIGRATION_A; environment
+# assignments (VAR=value, space-separated) for a's process only: $ENV_A.
 start_pair() {
 	certs
 	PA=$(free_port)
@@ -115,14 +116,15 @@ start_pair() {
 	EXTRA_MIGRATION="${EXTRA_MIGRATION_A:-}" write_config a "$PA" host-a
 	DEVICES=$(echo "$DEVICES" | sed 's/^\(dma_\)\{0,1\}dirty_rate = .*/\1dirty_rate = 0/; s/^seed = .*/seed = 2/') \
 		write_config b "$PB" host-b
-	start_daemon a
+	DAEMON_ENV="${ENV_A:-}" start_daemon a
 	start_daemon b
 }
 
 # start_daemon NAME: runs vfio-migd -f -c $T/NAME.conf, waits for its socket.
 start_daemon() {
 	name=$1
-	"$MIGD" -f -c "$T/$name.conf" >>"$T/$name.log" 2>&1 &
+	# shellcheck disable=SC2086 # DAEMON_ENV: word-split on purpose
+	env ${DAEMON_ENV:-} "$MIGD" -f -c "$T/$name.conf" >>"$T/$name.log" 2>&1 &
 	pid=$!
 	PIDS="$PIDS $pid"
 	DAEMONS="$DAEMONS $pid"

@@ -13,15 +13,8 @@ size = 64M
 dirty_rate = 8M
 image = @DIR@/sim0.img
 seed = 1"
-certs
-PA=$(free_port)
-PB=$(free_port)
-write_config a "$PA" host-a
-DEVICES=$(echo "$DEVICES" | sed 's/^dirty_rate = .*/dirty_rate = 0/; s/^seed = .*/seed = 2/') \
-	write_config b "$PB" host-b
-LD_PRELOAD="$SHIM" SLOW_FSYNC_MS=400 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-	start_daemon a
-start_daemon b
+SLOW="LD_PRELOAD=$SHIM SLOW_FSYNC_MS=400 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+ENV_A=$SLOW start_pair
 
 tok=$(ctl b --json incoming sim0 | json_get token)
 out=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$tok" --wait | tail -n 1)
@@ -38,8 +31,7 @@ pass "fsync of 400 ms on the source: downtime $dt ms, images identical"
 # but it too is made on a thread: the event loop, and every other migration
 # and API call it serves, goes on meanwhile.
 stop_daemon b
-LD_PRELOAD="$SHIM" SLOW_FSYNC_MS=400 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-	start_daemon b
+DAEMON_ENV=$SLOW start_daemon b
 tok=$(ctl a --json incoming sim0 | json_get token)
 (
 	while :; do
