@@ -433,9 +433,18 @@ dst_send_commit(struct dest_engine *d)
 static void
 dst_commit_durable(struct migration *m, int ok)
 {
-	(void)ok; /* not on disk: logged; a restart would reset the device */
-	if (m->dst != NULL)
-		dst_send_commit(m->dst);
+	struct dest_engine *d = m->dst;
+
+	if (d == NULL || d->st != DST_COMMITTING)
+		return;
+	if (!ok) {
+		/* A restart would reset the device while the source, told
+		 * COMMIT, had stopped for good: do not send it. */
+		dst_fail(d, MIG_E_INTERNAL, "the journal in state_dir could not record the "
+					    "commit (see the log); device reset, the source rolls back");
+		return;
+	}
+	dst_send_commit(d);
 }
 
 static void dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f);

@@ -88,7 +88,18 @@ journal_commit(const char *path, const char *tmp, const char *text, int durable,
 	}
 	close(fd);
 	*what = "rename";
-	return rename(tmp, path) != 0 ? errno : 0;
+	if (rename(tmp, path) != 0)
+		return errno;
+	if (durable) {
+		/* The rename itself must survive a power cut too. */
+		*what = "fsync of the directory";
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return errno;
+		err = fsync(fd) != 0 ? errno : 0;
+		close(fd);
+		return err;
+	}
+	return 0;
 }
 
 /*

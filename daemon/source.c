@@ -254,6 +254,39 @@ source_engine_free(struct migration *m)
 	m->src = NULL;
 }
 
+/* The channels still hold DATA by reference to the device's data section,
+ * and are to linger (to deliver ERROR) while the device rolls back and may
+ * be migrated again: their queued bytes become copies first, so that the
+ * section is the device's again (and never read after it left SAVING). */
+static void
+src_unlend(struct source_engine *s)
+{
+	size_t n, total = 0;
+	unsigned i;
+	void *copy;
+
+	if (s->lend == NULL || s->lend->refs == 0)
+		return;
+	for (i = 0; i < s->nch; i++) {
+		struct evbuffer *out;
+
+		if (s->ch[i].c == NULL)
+			continue;
+		out = peer_output(s->ch[i].c);
+		if ((n = evbuffer_get_length(out)) == 0)
+			continue;
+		copy = xmalloc(n);
+		evbuffer_copyout(out, copy, n);
+		evbuffer_drain(out, n); /* releases the references */
+		evbuffer_add(out, copy, n);
+		free(copy);
+		total += n;
+	}
+	log_info("migration %s: %zu queued bytes copied out of the device's data section "
+		 "before it rolls back (%u references left)",
+	    s->m->id_str, total, s->lend->refs);
+}
+
 /* Put the device back to running; the migration ends with `code`. */
 static void
 src_fail(struct source_engine *s, int code, const char *fmt, ...)
@@ -269,6 +302,7 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 	va_end(ap);
 	if (s->st == SRC_DONE || migration_phase_is_final(m->phase))
 		return;
+	src_unlend(s);
 	src_close_channels(s, code, msg, 1);
 	s->st = SRC_DONE;
 	evtimer_del(s->retry);
@@ -525,15 +559,22 @@ src_intent_durable(struct migration *m, int ok)
 {
 	struct source_engine *s = m->src;
 
-	(void)ok; /* not on disk: logged; a restart then rolls back, as before */
 	if (s == NULL || !s->intent_pending)
 		return;
 	s->intent_pending = 0;
+	if (!ok) {
+		/* A restart could not tell that END may have gone: do not
+		 * send it. The guest still runs here; nothing is lost. */
+		src_fail(s, MIG_E_INTERNAL, "the journal in state_dir could not record the "
+					    "switchover (see the log); not switching over");
+		return;
+	}
 	if (s->st != SRC_STREAMING || s->draining)
 		return; /* the drain under way covers what streamed meanwhile */
 	/* The stream went on while the disk took its time: drain again. */
 	s->drained = 0;
 	src_request_switchover(s);
+	src_pump(s); /* without a drain, the stop waits for a record boundary */
 }
 
 /* Pre-copy has converged when what is left fits the downtime budget. */
@@ -613,10 +654,13 @@ src_send_data_part(struct source_engine *s, struct peer_conn *c)
 
 		if (mig_encode_data_prefix(prefix, s->seq, phase, flags, len) == 0)
 			return -EINVAL;
-		if (evbuffer_add(out, prefix, sizeof(prefix)) != 0 ||
-		    evbuffer_add_reference(out, data, len, src_lend_release, s->lend) != 0)
+		if (evbuffer_add(out, prefix, sizeof(prefix)) != 0)
 			return -ENOMEM;
-		s->lend->refs++;
+		s->lend->refs++; /* first: the buffer's callbacks run inside */
+		if (evbuffer_add_reference(out, data, len, src_lend_release, s->lend) != 0) {
+			s->lend->refs--;
+			return -ENOMEM;
+		}
 		EVP_DigestUpdate(s->sha, data, len);
 		goto sent;
 	}

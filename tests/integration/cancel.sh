@@ -12,6 +12,13 @@ backend = sim
 size = 16M
 dirty_rate = 2M
 image = @DIR@/sim0.img
+seed = 1
+
+[device big]
+backend = sim
+size = 256M
+dirty_rate = 2M
+image = @DIR@/big.img
 seed = 1"
 start_pair
 
@@ -81,8 +88,12 @@ pass "cancel in precopy: source cancelled and running, destination reset"
 # at once. Then the source daemon stops with that data still queued (it must
 # exit cleanly: the section outlives the migration until TLS lets it go) and
 # comes back.
-incoming
-start
+# (A 256 MiB device, so that pre-copy is still under way when b freezes.)
+out=$(ctl b --json incoming big) || fail "incoming big: $out"
+big_dst=$(echo "$out" | json_get migration_id)
+out=$(ctl a --json migrate big --to "127.0.0.1:$PB" --token "$(echo "$out" | json_get token)") ||
+	fail "migrate big: $out"
+mid=$(echo "$out" | json_get id)
 wait_phase a "$mid" precopy
 kill -STOP "$PID_b"
 sleep 0.3
@@ -90,12 +101,18 @@ ctl a cancel "$mid" >/dev/null || {
 	kill -CONT "$PID_b"
 	fail "cancel in precopy with the destination frozen refused"
 }
-expect_cancelled
+wait_phase a "$mid" cancelled
+[ "$(device_state a big)" = running ] || fail "source device is $(device_state a big) after cancel"
+grep "migration $mid" "$T/a.log" | grep -q "queued bytes copied out of the device's data section" || {
+	kill -CONT "$PID_b"
+	fail "no data was queued by reference at the cancel: the case tests nothing"
+}
 stop_daemon a
 kill -CONT "$PID_b"
 start_daemon a
-expect_dest_ended
-pass "cancel with data still queued by reference: source running, clean exit, destination reset"
+wait_phase b "$big_dst" failed cancelled
+[ "$(device_state b big)" = running ] || fail "destination device is $(device_state b big)"
+pass "cancel with data still queued by reference: copied out before the rollback, source running, clean exit, destination reset"
 
 # 3. Waiting for a manual switchover.
 incoming

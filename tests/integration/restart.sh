@@ -72,7 +72,9 @@ cat >"$T/hook" <<HOOK
 #!/bin/sh
 cat >/dev/null
 if [ "\$1" = switchover ] && [ "\$2" = source ]; then
-	touch "$T/in-switchover"
+	# The record must be there before the switchover goes on.
+	grep -l '"end_may_be_sent":true' "${STATE_BASE:-$T}/a/migrations/\$3.json" >"$T/in-switchover" 2>&1 ||
+		echo "no end_may_be_sent when the hook ran" >"$T/in-switchover"
 	sleep 20
 fi
 exit 0
@@ -86,8 +88,9 @@ id=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$token" | json_get 
 i=0
 while [ ! -e "$T/in-switchover" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -e "$T/in-switchover" ] || fail "the switchover hook never ran"
-grep -q '"end_may_be_sent":true' "${STATE_BASE:-$T}/a/migrations/$id.json" ||
-	fail "journal does not say END may be sent: $(cat "${STATE_BASE:-$T}/a/migrations/$id.json")"
+sleep 0.2
+grep -q "migrations/$id.json" "$T/in-switchover" ||
+	fail "the journal did not say END may be sent before the switchover hook ran: $(cat "$T/in-switchover")"
 kill -9 "$PID_a"
 wait "$PID_a" 2>/dev/null
 pkill -f "$T/hook" 2>/dev/null

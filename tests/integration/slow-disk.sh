@@ -22,7 +22,7 @@ out=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$tok" --wait | tai
 [ "$(sha "$T/a/sim0.img")" = "$(sha "$T/b/sim0.img")" ] || fail "images differ"
 dt=$(echo "$out" | json_get downtime_ms)
 [ "$dt" -lt 200 ] || fail "downtime $dt ms: the 400 ms fsync is in it"
-grep -q 'writing and syncing took [4-9][0-9][0-9] ms (state_dir on a slow or busy disk)$' "$T/a.log" ||
+grep -Eq 'writing and syncing took ([4-9][0-9]{2}|[0-9]{4,}) ms \(state_dir on a slow or busy disk\)$' "$T/a.log" ||
 	fail "the switchover's journal write was not slow, or not made off the loop: $(grep journal "$T/a.log")"
 pass "fsync of 400 ms on the source: downtime $dt ms, images identical"
 
@@ -30,8 +30,6 @@ pass "fsync of 400 ms on the source: downtime $dt ms, images identical"
 # before COMMIT is still in the downtime (it runs the device from then on),
 # but it too is made on a thread: the event loop, and every other migration
 # and API call it serves, goes on meanwhile.
-stop_daemon b
-DAEMON_ENV=$SLOW start_daemon b
 tok=$(ctl a --json incoming sim0 | json_get token)
 (
 	while :; do
@@ -50,9 +48,11 @@ wait "$poller" 2>/dev/null
 [ "$(echo "$out" | json_get phase)" = completed ] || fail "migration back: $out"
 # (a's workload runs again once its device resumes: its image moves on.)
 # a's log: the switchover write of part one, the COMMIT write now.
-n=$(grep -c 'writing and syncing took [4-9][0-9][0-9] ms (state_dir on a slow or busy disk)$' "$T/a.log")
+n=$(grep -Ec 'writing and syncing took ([4-9][0-9]{2}|[0-9]{4,}) ms \(state_dir on a slow or busy disk\)$' "$T/a.log")
 [ "$n" -ge 2 ] || fail "the destination's COMMIT write was not slow, or not made off the loop"
 max=$(sort -n "$T/latency" | tail -n 1)
 [ "$max" -lt 300 ] || fail "the destination's API took $max ms to answer during a 400 ms fsync"
 dt=$(echo "$out" | json_get downtime_ms)
+# COMMIT left only once the record was on disk: the 400 ms are in it.
+[ "$dt" -ge 400 ] || fail "downtime $dt ms: COMMIT did not wait for the journal's fsync"
 pass "destination fsync of 400 ms: its event loop answered within $max ms, downtime $dt ms (the fsync is in it)"
