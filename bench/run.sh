@@ -88,8 +88,9 @@ migrate_from() {
 	ctl "$src" --json migrate "$dev" --to "127.0.0.1:$port" --token "$tok" --wait "$@" | tail -n 1
 }
 
-# A journal fsync slower than 20 ms is logged by the daemons: it is in the
-# downtime (before END, before COMMIT), so show it beside the figure.
+# A journal fsync slower than 20 ms is logged by the daemons: the
+# destination's before COMMIT is in the downtime, the source's at the
+# switchover delays it, so show them beside the figure.
 slow_journal() {
 	grep -h 'state_dir on a slow' "$T/a.log" "$T/b.log" 2>/dev/null | sed 's/^/# slow journal: /'
 }

@@ -102,6 +102,22 @@ journal_commit(const char *path, const char *tmp, const char *text, int durable,
 	return 0;
 }
 
+/* Log how a write went: its failure, or a durable one slower than
+ * JOURNAL_SLOW_NS (took 0 when it was not durable). on_loop: the event
+ * loop waited for it. */
+static void
+journal_report(const char *path, const char *tmp, int err, const char *what, uint64_t took,
+    int on_loop)
+{
+	if (err != 0)
+		log_warnx("journal %s: %s: %s", tmp, what, strerror(err));
+	else if (took > JOURNAL_SLOW_NS)
+		log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a slow or "
+			  "busy disk%s)",
+		    path, (unsigned long long)(took / 1000000u),
+		    on_loop ? ": the event loop waited for it" : "");
+}
+
 /*
  * A durable write off the event loop (journal_write_durable_async): a
  * thread writes and fsyncs, then writes a byte into a pipe the loop
@@ -156,12 +172,7 @@ journal_sync_join(struct journal_sync *j)
 		return;
 	pthread_join(j->thread, NULL);
 	j->joined = 1;
-	if (j->err != 0)
-		log_warnx("journal %s: %s: %s", j->tmp, j->what, strerror(j->err));
-	else if (j->took > JOURNAL_SLOW_NS)
-		log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a slow or "
-			  "busy disk)",
-		    j->path, (unsigned long long)(j->took / 1000000u));
+	journal_report(j->path, j->tmp, j->err, j->what, j->took, 0);
 }
 
 static void
@@ -263,7 +274,7 @@ void
 journal_write(const struct migration *m, int durable)
 {
 	char path[4096], tmp[4096];
-	uint64_t t0 = mono_ns(), took;
+	uint64_t t0 = mono_ns();
 	const char *what;
 	char *text;
 	int err;
@@ -279,13 +290,7 @@ journal_write(const struct migration *m, int durable)
 	journal_path(tmp, sizeof(tmp), m->id_str, ".tmp");
 	err = journal_commit(path, tmp, text, durable, &what);
 	free(text);
-	if (err != 0)
-		log_warnx("journal %s: %s: %s", tmp, what, strerror(err));
-	else if (durable && (took = mono_ns() - t0) > JOURNAL_SLOW_NS)
-		/* Before COMMIT this is part of the downtime. */
-		log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a slow or "
-			  "busy disk: this adds to the downtime)",
-		    path, (unsigned long long)(took / 1000000u));
+	journal_report(path, tmp, err, what, durable ? mono_ns() - t0 : 0, 1);
 }
 
 void
