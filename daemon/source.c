@@ -622,14 +622,6 @@ src_lend_release(const void *data, size_t len, void *arg)
 		event_active(l->s->lend_back, 0, 0);
 }
 
-static void
-src_lend_back_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	src_pump(arg);
-}
-
 /* DATA: the next part of the current record, by reference to the mapped
  * data section, or read straight into the output buffer behind its frame
  * prefix; hashed where it lies. */
@@ -1056,7 +1048,7 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 	    (s->mapped = s->dev->ops->save_mapped(s->dev)) != NULL) {
 		s->lend = xcalloc(1, sizeof(*s->lend));
 		s->lend->s = s;
-		s->lend_back = event_new(daemon_ctx.base, -1, 0, src_lend_back_cb, s);
+		s->lend_back = event_new(daemon_ctx.base, -1, 0, src_retry_cb, s);
 	}
 	s->st = SRC_STREAMING;
 	m->iterations = 1; /* the first pass: everything */
