@@ -397,7 +397,7 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 		    d->dev->name, strerror(-rc));
 		return;
 	}
-	m->downtime_ms = (mono_ns() - d->first_stopcopy_ns + 500000u) / 1000000u; /* nearest */
+	m->downtime_ms = mono_ms_since(d->first_stopcopy_ns);
 	hook_fire("resumed", m);
 	memset(&cm, 0, sizeof(cm));
 	cm.bytes_received = d->total_bytes;

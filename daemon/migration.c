@@ -66,6 +66,12 @@ mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t
+mono_ms_since(uint64_t from_ns)
+{
+	return (mono_ns() - from_ns + 500000u) / 1000000u;
+}
+
 static void
 migration_free(struct migration *m)
 {

@@ -106,6 +106,8 @@ const char *migration_phase_name(enum mig_phase phase);
 const char *migration_role_name(enum mig_role role);
 int migration_phase_is_final(enum mig_phase phase);
 uint64_t mono_ns(void);
+/* Milliseconds from from_ns (mono_ns()) until now, to the nearest. */
+uint64_t mono_ms_since(uint64_t from_ns);
 
 struct migration *migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id);
 /* A finished migration read back from the journal: not busy, no engine. */

@@ -1068,7 +1068,7 @@ src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 	struct mig_ack ack = {cm->bytes_received};
 	int rc;
 
-	m->downtime_ms = (mono_ns() - m->stop_mono_ns + 500000u) / 1000000u; /* nearest */
+	m->downtime_ms = mono_ms_since(m->stop_mono_ns);
 	if ((rc = s->dev->ops->save_end(s->dev)) != 0)
 		log_warnx("migration %s: device %s did not stop cleanly after COMMIT: %s; the "
 			  "destination owns the device state now",
