@@ -50,17 +50,15 @@ setup_pair() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	PIDS=""
 	rm -rf "$T/a" "$T/b" "$T"/a.* "$T"/b.* "${STATE_BASE:-$T}/a" "${STATE_BASE:-$T}/b"
-	PA=$(free_port)
-	PB=$(free_port)
 	DEVICES="${DEVICES_OVERRIDE:-[device sim0]
 backend = sim
 size = $1
 dirty_rate = $2
 image = @DIR@/sim0.img
 seed = 1}"
-	write_config a "$PA" host-a
+	write_config a host-a
 	DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = .*/dirty_rate = 0/; s/seed = 1/seed = 2/')
-	write_config b "$PB" host-b
+	write_config b host-b
 	# Big images start sparse (the sim uses a full-size file as it is):
 	# filling 4 GiB from the seed would only time the disk.
 	if [ "${SPARSE:-0}" = 1 ]; then
@@ -107,11 +105,11 @@ children_cpu() {
 
 # socat_time BYTES: prints "MS CPU_SECONDS" (both socat processes and head).
 socat_time() {
-	port=$(free_port)
 	c="cert=$T/certs/host-b-cert.pem,key=$T/certs/host-b-key.pem,cafile=$T/certs/ca-cert.pem,verify=1,openssl-min-proto-version=TLS1.3"
-	(socat -u "OPENSSL-LISTEN:$port,reuseaddr,$c" /dev/null; children_cpu >"$T/cpu.recv") &
+	: >"$T/socat.err"
+	(socat -d -d -u "OPENSSL-LISTEN:0,reuseaddr,$c" /dev/null 2>"$T/socat.err"; children_cpu >"$T/cpu.recv") &
 	sp=$!
-	sleep 0.3
+	port=$(wait_listening "$T/socat.err" socat) || fail "socat did not listen"
 	c="cert=$T/certs/host-a-cert.pem,key=$T/certs/host-a-key.pem,cafile=$T/certs/ca-cert.pem,verify=1,commonname=host-b,openssl-min-proto-version=TLS1.3"
 	t0=$(now)
 	(head -c "$1" /dev/zero | socat -u -b 262144 - "OPENSSL:127.0.0.1:$port,$c"; children_cpu >"$T/cpu.send")
@@ -123,11 +121,12 @@ socat_time() {
 # SHA-256 of the stream at both ends (openssl dgst, SHA-NI like ours):
 # prints MS; fails unless both digests agree.
 socat_sha_time() {
-	port=$(free_port)
 	c="cert=$T/certs/host-b-cert.pem,key=$T/certs/host-b-key.pem,cafile=$T/certs/ca-cert.pem,verify=1,openssl-min-proto-version=TLS1.3"
-	(socat -u "OPENSSL-LISTEN:$port,reuseaddr,$c" - | openssl dgst -sha256 -r >"$T/dgst.recv") &
+	: >"$T/socat.err"
+	(socat -d -d -u "OPENSSL-LISTEN:0,reuseaddr,$c" - 2>"$T/socat.err" |
+		openssl dgst -sha256 -r >"$T/dgst.recv") &
 	sp=$!
-	sleep 0.3
+	port=$(wait_listening "$T/socat.err" socat) || fail "socat did not listen"
 	c="cert=$T/certs/host-a-cert.pem,key=$T/certs/host-a-key.pem,cafile=$T/certs/ca-cert.pem,verify=1,commonname=host-b,openssl-min-proto-version=TLS1.3"
 	t0=$(now)
 	head -c "$1" /dev/zero | tee >(openssl dgst -sha256 -r >"$T/dgst.send") |

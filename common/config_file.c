@@ -332,8 +332,9 @@ config_valid_host6(const char *host)
 	return inet_pton(AF_INET6, addr, &a6) == 1;
 }
 
-int
-mig_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+static int
+config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
+    unsigned min_port)
 {
 	char buf[256];
 	const char *colon, *p;
@@ -364,11 +365,23 @@ mig_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
 	if (v6 ? !config_valid_host6(buf) : !config_valid_host(buf))
 		return -1;
 	p = colon + 1;
-	if (config_parse_decimal(&p, &n) != 0 || *p != '\0' || n < 1 || n > 65535)
+	if (config_parse_decimal(&p, &n) != 0 || *p != '\0' || n < min_port || n > 65535)
 		return -1;
 	memcpy(host, buf, len + 1);
 	*port = (uint16_t)n;
 	return 0;
+}
+
+int
+mig_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	return config_parse_hostport(s, host, hostlen, port, 1);
+}
+
+int
+mig_parse_listen_address(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	return config_parse_hostport(s, host, hostlen, port, 0);
 }
 
 /* 64-bit FNV-1a: a stable default seed, so a device's data follows its name. */
@@ -419,9 +432,10 @@ config_add_listen(struct config_parse *p, const char *key, const char *addr)
 	uint16_t port;
 	size_t i;
 
-	if (mig_parse_hostport(addr, host, sizeof(host), &port) != 0) {
+	if (mig_parse_listen_address(addr, host, sizeof(host), &port) != 0) {
 		config_key_error(p, p->lineno, key,
-		    "must be host:port or [IPv6]:port with port 1..65535, got %s", addr);
+		    "must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got %s",
+		    addr);
 		return -1;
 	}
 	for (i = 0; i < cfg->daemon.nlisten; i++) {

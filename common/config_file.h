@@ -108,5 +108,7 @@ int mig_parse_size(const char *s, uint64_t *out);
 const char *mig_backend_name(enum mig_backend b);
 /* "host:port" / "[v6]:port" -> host (without brackets) and port; -1 if bad. */
 int mig_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+/* The same for an address to listen on: port 0 (any free port) allowed. */
+int mig_parse_listen_address(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 #endif

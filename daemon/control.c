@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migration.h"
+#include "peer.h"
 
 #define CONTROL_MAX_BODY 65536
 #define CONTROL_MAX_HEADERS 16384
@@ -196,9 +197,14 @@ body_uint(struct route_args *a, const char *key, uint64_t min, uint64_t max, uin
 static void
 h_health(struct route_args *a)
 {
-	reply_json(a->req, 200, json_pack("{s:s, s:s, s:i, s:i}", "status", "ok", "version",
+	json_t *listen = json_array();
+	size_t i;
+
+	for (i = 0; i < peer_listen_count(); i++)
+		json_array_append_new(listen, json_string(peer_listen_address(i)));
+	reply_json(a->req, 200, json_pack("{s:s, s:s, s:i, s:i, s:o}", "status", "ok", "version",
 	    PACKAGE_VERSION, "migrations_active", engines_active(), "devices",
-	    (int)device_count()));
+	    (int)device_count(), "listen", listen));
 }
 
 static void

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -29,6 +31,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "config_file.h"
 #include "daemon.h"
 #include "errors.h"
 #include "log.h"
@@ -69,6 +72,7 @@ struct peer_conn {
 static struct peer_conn *all_conns;
 
 static struct evconnlistener **listeners;
+static char **listen_bound; /* "host:port" each listener is bound to */
 static size_t nlisteners;
 static struct evdns_base *dns_base;
 static unsigned unauthenticated_count;
@@ -880,30 +884,74 @@ peer_connect(const char *hostport, const struct peer_handler *h, void *arg, uint
 	return c;
 }
 
+/* The address fd is bound to, as host:port ([v6]:port): a configured
+ * port 0 becomes the port the kernel chose. */
+static char *
+peer_bound_address(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], buf[INET6_ADDRSTRLEN + 16];
+	uint16_t port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return NULL;
+	if (ss.ss_family == AF_INET) {
+		evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(buf, sizeof(buf), "%s:%u", host, port);
+	} else {
+		evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+		    sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		snprintf(buf, sizeof(buf), "[%s]:%u", host, port);
+	}
+	return xstrdup(buf);
+}
+
 static int
 peer_listen_one(const char *spec)
 {
-	struct sockaddr_storage ss;
-	int sslen = sizeof(ss), one = 1;
+	struct addrinfo hints, *ai;
 	struct evconnlistener *l;
 	evutil_socket_t fd;
+	char host[256], service[8], *bound;
+	uint16_t port;
+	int one = 1, rc;
 
-	memset(&ss, 0, sizeof(ss));
-	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0) {
+	/* A name or an address, as the config allows; port 0 is any free
+	 * port (which evutil_parse_sockaddr_port refuses). */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (mig_parse_listen_address(spec, host, sizeof(host), &port) != 0) {
 		log_warnx("listen %s: not an address:port", spec);
 		return -1;
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	snprintf(service, sizeof(service), "%u", port);
+	if ((rc = getaddrinfo(host, service, &hints, &ai)) != 0) {
+		log_warnx("listen %s: %s", spec, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		log_warn("listen %s: socket", spec);
+		freeaddrinfo(ai);
 		return -1;
 	}
 	/* [::]:PORT beside 0.0.0.0:PORT: each family its own socket. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
+	if (ai->ai_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) != 0 || listen(fd, 64) != 0) {
+	rc = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0;
+	freeaddrinfo(ai);
+	if (rc) {
 		log_warn("listen %s", spec);
+		close(fd);
+		return -1;
+	}
+	if ((bound = peer_bound_address(fd)) == NULL) {
+		log_warn("listen %s: getsockname", spec);
 		close(fd);
 		return -1;
 	}
@@ -911,13 +959,28 @@ peer_listen_one(const char *spec)
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (l == NULL) {
 		log_warnx("listen %s: cannot watch the socket", spec);
+		free(bound);
 		close(fd);
 		return -1;
 	}
 	listeners = xrealloc(listeners, (nlisteners + 1) * sizeof(*listeners));
-	listeners[nlisteners++] = l;
-	log_info("listening for peers on %s (TLS 1.3, mutual authentication)", spec);
+	listen_bound = xrealloc(listen_bound, (nlisteners + 1) * sizeof(*listen_bound));
+	listeners[nlisteners] = l;
+	listen_bound[nlisteners++] = bound;
+	log_info("listening for peers on %s (TLS 1.3, mutual authentication)", bound);
 	return 0;
+}
+
+size_t
+peer_listen_count(void)
+{
+	return nlisteners;
+}
+
+const char *
+peer_listen_address(size_t i)
+{
+	return i < nlisteners ? listen_bound[i] : NULL;
 }
 
 int
@@ -944,10 +1007,14 @@ peer_listen_close(void)
 {
 	size_t i;
 
-	for (i = 0; i < nlisteners; i++)
+	for (i = 0; i < nlisteners; i++) {
 		evconnlistener_free(listeners[i]);
+		free(listen_bound[i]);
+	}
 	free(listeners);
+	free(listen_bound);
 	listeners = NULL;
+	listen_bound = NULL;
 	nlisteners = 0;
 	if (dns_base != NULL) {
 		evdns_base_free(dns_base, 0);

@@ -39,6 +39,9 @@ struct peer_handler {
 
 /* Start listening on every configured address; -1 on failure (logged). */
 int peer_listen_all(void);
+/* The addresses listened on, as bound (a configured port 0 resolved). */
+size_t peer_listen_count(void);
+const char *peer_listen_address(size_t i);
 void peer_listen_close(void);
 /* Exit: free every connection left (closing ones included). */
 void peer_close_all(void);

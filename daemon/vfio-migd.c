@@ -215,6 +215,26 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(grace, &tv);
 }
 
+/* The line operators and tests wait for: devices, and where peers reach
+ * us (a configured port 0 shows the port the kernel chose). */
+static void
+log_ready(void)
+{
+	char addrs[1024] = "";
+	size_t i, off = 0;
+	int n;
+
+	for (i = 0; i < peer_listen_count() && off < sizeof(addrs); i++) {
+		n = snprintf(addrs + off, sizeof(addrs) - off, "%s%s", i > 0 ? " " : "",
+		    peer_listen_address(i));
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	log_info("vfio-migd %s ready: %zu device%s, listening on %s", PACKAGE_VERSION,
+	    device_count(), device_count() == 1 ? "" : "s", addrs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -290,8 +310,7 @@ main(int argc, char **argv)
 		log_warn("cannot go to the background");
 		goto out_control;
 	}
-	log_info("vfio-migd %s ready: %zu device%s", PACKAGE_VERSION, device_count(),
-	    device_count() == 1 ? "" : "s");
+	log_ready();
 	daemon_notify("READY=1\nSTATUS=ready, %zu devices", device_count());
 	event_base_dispatch(daemon_ctx.base);
 	log_info("exiting");

@@ -5,7 +5,9 @@
  *   faultproxy -l PORT -t HOST:PORT [-c FIFO] [--cut-after-bytes N]
  *              [--stall-after-bytes N] [--delay-down MS] [--delay-up MS]
  *
- * It listens on 127.0.0.1:PORT and forwards every connection to HOST:PORT,
+ * It listens on 127.0.0.1:PORT (0: any free port; the first line it logs,
+ * "listening on 127.0.0.1:PORT", names the port it got) and forwards every
+ * connection to HOST:PORT,
  * byte for byte ("down" is client to target, "up" the way back). It never
  * looks inside the bytes (they are TLS). Faults, by command line for what
  * must happen at a byte count, or at run time through the command FIFO (one
@@ -20,6 +22,8 @@
  *                  MS milliseconds before sending it on (a long path)
  *   cut-after N    cut once N more bytes have gone down
  *   stall-after N  stall once N more bytes have gone down
+ *   target HOST:PORT  forward new connections there (a restarted target
+ *                  listens on a new port)
  *   quit
  *
  * Everything it does is one line on stderr, with the time since it started,
@@ -229,6 +233,8 @@ parse_count(const char *s, int64_t *out)
 	return 0;
 }
 
+static int resolve_target(const char *spec);
+
 static void
 command(char *line)
 {
@@ -266,9 +272,14 @@ command(char *line)
 			delay_ms[FP_UP] = (uint64_t)v;
 		say("delay: down %llu ms, up %llu ms", (unsigned long long)delay_ms[FP_DOWN],
 		    (unsigned long long)delay_ms[FP_UP]);
+	} else if (strcmp(argv[0], "target") == 0 && argc == 2) {
+		if (resolve_target(argv[1]) == 0)
+			say("target: new connections go to %s", argv[1]);
+		else
+			say("target: %s is not a reachable HOST:PORT; target unchanged", argv[1]);
 	} else
 		say("unknown command \"%s\" (cut, stall, resume, delay DIR MS, cut-after N, "
-		    "stall-after N, quit)", argv[0]);
+		    "stall-after N, target HOST:PORT, quit)", argv[0]);
 }
 
 static void
@@ -601,14 +612,17 @@ resolve_target(const char *spec)
 	return 0;
 }
 
+/* Listen on 127.0.0.1:port (0: the kernel picks); the port bound, or -1. */
 static int
 listen_on(const char *port)
 {
 	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
 	int one = 1;
-	long p = strtol(port, NULL, 10);
+	char *end;
+	long p = strtol(port, &end, 10);
 
-	if (p <= 0 || p > 65535)
+	if (*port == '\0' || *end != '\0' || p < 0 || p > 65535)
 		return -1;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -617,10 +631,11 @@ listen_on(const char *port)
 	if ((listen_fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
 		return -1;
 	setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(listen_fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(listen_fd, 64) != 0)
+	if (bind(listen_fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(listen_fd, 64) != 0 ||
+	    getsockname(listen_fd, (struct sockaddr *)&sin, &len) != 0)
 		return -1;
 	set_nonblock(listen_fd);
-	return 0;
+	return ntohs(sin.sin_port);
 }
 
 int
@@ -639,7 +654,7 @@ main(int argc, char **argv)
 	const char *port = NULL, *tspec = NULL, *fifo = NULL;
 	struct sigaction sa;
 	int64_t v;
-	int ch;
+	int ch, bound;
 
 	while ((ch = getopt_long(argc, argv, "l:t:c:", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -677,7 +692,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "faultproxy: target %s: not a reachable HOST:PORT\n", tspec);
 		return 2;
 	}
-	if (listen_on(port) != 0) {
+	if ((bound = listen_on(port)) < 0) {
 		fprintf(stderr, "faultproxy: listen on 127.0.0.1:%s: %s\n", port, strerror(errno));
 		return 1;
 	}
@@ -704,7 +719,7 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	say("listening on 127.0.0.1:%s, forwarding to %s%s", port, tspec,
+	say("listening on 127.0.0.1:%d, forwarding to %s%s", bound, tspec,
 	    fifo != NULL ? ", commands on the FIFO" : "");
 	serve();
 	return 0;

@@ -662,10 +662,12 @@ run_source(SSL_CTX *ctx)
 
 /* --- the destination side: accept one source and answer as scripted --- */
 
+/* Port 0: the kernel picks one; the log line names the port bound. */
 static int
 pt_listen(const char *port)
 {
 	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
 	int fd, one = 1;
 
 	memset(&sin, 0, sizeof(sin));
@@ -674,9 +676,10 @@ pt_listen(const char *port)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 4) != 0)
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 4) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
 		die("listen on 127.0.0.1:%s: %s", port, strerror(errno));
-	note("listening on 127.0.0.1:%s", port);
+	note("listening on 127.0.0.1:%u", ntohs(sin.sin_port));
 	return fd;
 }
 

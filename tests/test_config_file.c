@@ -249,7 +249,8 @@ END_TEST
 static const struct bad_value {
 	const char *section, *key, *value, *why;
 } bad_values[] = {
-    {"daemon", "listen", "0.0.0.0", "must be host:port or [IPv6]:port with port 1..65535, got 0.0.0.0"},
+    {"daemon", "listen", "0.0.0.0",
+	"must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got 0.0.0.0"},
     {"daemon", "listen", "", "must not be empty"},
     {"daemon", "control", "run/c.sock", "must be an absolute path, got run/c.sock"},
     {"daemon", "control", "", "must not be empty"},
@@ -397,8 +398,10 @@ START_TEST(test_listen_lists)
 	struct mig_config *cfg;
 	int n;
 
-	cfg = load_ok("[daemon]\nlisten = 1.2.3.4:1 [fe80::1%eth0]:2\t[::]:65535\nlisten=h:4\n");
-	ck_assert_uint_eq(cfg->daemon.nlisten, 4);
+	cfg = load_ok("[daemon]\nlisten = 1.2.3.4:1 [fe80::1%eth0]:2\t[::]:65535\nlisten=h:4 "
+		      "127.0.0.1:0\n");
+	ck_assert_uint_eq(cfg->daemon.nlisten, 5);
+	ck_assert_str_eq(cfg->daemon.listen[4], "127.0.0.1:0");
 	ck_assert_str_eq(cfg->daemon.listen[1], "[fe80::1%eth0]:2");
 	ck_assert_str_eq(cfg->daemon.listen[2], "[::]:65535");
 	mig_config_free(cfg);
@@ -406,13 +409,13 @@ START_TEST(test_listen_lists)
 	n = load_bad("[daemon]\n"
 		     "listen = a:1 b:2 c:3 d:4 e:5\n"
 		     "listen = a:1 f:6 g:7 h:8 i:9\n"
-		     "listen = ::1:80 [::1]:0 a:65536 :80\n");
+		     "listen = ::1:80 [::1]:-1 a:65536 :80\n");
 	ck_assert_error("t.conf:3: [daemon] listen: a:1 is listed twice");
 	ck_assert_error("t.conf:3: [daemon] listen: at most 8 addresses, i:9 is one too many");
-	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 1..65535, got ::1:80");
-	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 1..65535, got [::1]:0");
-	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 1..65535, got a:65536");
-	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 1..65535, got :80");
+	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got ::1:80");
+	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got [::1]:-1");
+	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got a:65536");
+	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got :80");
 	ck_assert_int_eq(n, 6);
 }
 END_TEST
@@ -757,6 +760,23 @@ START_TEST(test_parse_hostport)
 }
 END_TEST
 
+/* A listen address may leave the port to the kernel; a destination may not. */
+START_TEST(test_parse_listen_address)
+{
+	char host[64];
+	uint16_t port = 1;
+
+	ck_assert_int_eq(mig_parse_listen_address("127.0.0.1:0", host, sizeof(host), &port), 0);
+	ck_assert_str_eq(host, "127.0.0.1");
+	ck_assert_uint_eq(port, 0);
+	ck_assert_int_eq(mig_parse_listen_address("[::]:7480", host, sizeof(host), &port), 0);
+	ck_assert_uint_eq(port, 7480);
+	ck_assert_int_eq(mig_parse_listen_address("0.0.0.0:65536", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(mig_parse_listen_address("0.0.0.0:-0", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(mig_parse_hostport("127.0.0.1:0", host, sizeof(host), &port), -1);
+}
+END_TEST
+
 START_TEST(test_hostport_small_buffer)
 {
 	char host[4];
@@ -818,6 +838,7 @@ main(void)
 	tcase_add_loop_test(parsers, test_parse_size, 0, NELEMS(size_cases));
 	tcase_add_loop_test(parsers, test_parse_hostport, 0, NELEMS(hostport_cases));
 	tcase_add_test(parsers, test_hostport_small_buffer);
+	tcase_add_test(parsers, test_parse_listen_address);
 	tcase_add_test(parsers, test_backend_names);
 	suite_add_tcase(s, file);
 	suite_add_tcase(s, values);

@@ -16,7 +16,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-PB=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 4M
@@ -46,7 +45,7 @@ if [ "$(id -u)" -eq 0 ] && command -v groupadd >/dev/null && command -v useradd 
 	chmod 0711 "$T"
 	EXTRA_DAEMON="control_group = $GROUP"
 fi
-write_config b "$PB" host-b
+write_config b host-b
 start_daemon b
 SOCK="$T/b.sock"
 

@@ -7,8 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-PA=$(free_port)
-PB=$(free_port)
 dev() {
 	printf '[device %s]\nbackend = sim\nsize = %s\ndirty_rate = %s\nimage = @DIR@/%s.img\nseed = %s\n\n' \
 		"$1" "$2" "$3" "$1" "$4"
@@ -16,9 +14,9 @@ dev() {
 # spare0..7 only take part in refused migrations, to make events.
 DEVICES=$(printf '%s\n%s\n' "$(dev sim0 16M 2M 1)" "$(dev sim1 8M 1M 3)"
 	for i in 0 1 2 3 4 5 6 7; do dev "spare$i" 64K 0 $((10 + i)); done)
-write_config a "$PA" host-a
+write_config a host-a
 DEVICES=$(printf '%s\n%s\n' "$(dev sim0 16M 0 2)" "$(dev sim1 8M 0 4)")
-EXTRA_DAEMON="max_watchers = 2" write_config b "$PB" host-b
+EXTRA_DAEMON="max_watchers = 2" write_config b host-b
 start_daemon a
 start_daemon b
 

@@ -45,10 +45,6 @@ PHASES="setup precopy switchover stopcopy end commit"
 KINDS="cut kill stall error"
 
 certs
-PA=$(free_port)
-PB=$(free_port)
-PP=$(free_port) # the proxy in front of b
-PF=$(free_port) # peer_tool, when it plays the destination
 
 # One device pair per case, so that no case inherits another's state. The
 # destination devices have no workload: after a migration their image must
@@ -77,20 +73,16 @@ for c in $CASES; do
 done
 export KEEPALIVE_MS=$KA PEER_TIMEOUT_MS=$PTO
 EXTRA_DAEMON="handshake_timeout_ms = 3000"
-DEVICES=$DEVS_A write_config a "$PA" host-a
-DEVICES=$DEVS_B write_config b "$PB" host-b
+DEVICES=$DEVS_A write_config a host-a
+DEVICES=$DEVS_B write_config b host-b
 start_daemon a
 start_daemon b
 
 FIFO="$T/fp.fifo"
-"$FP" -l "$PP" -t "127.0.0.1:$PB" -c "$FIFO" 2>"$T/faultproxy.log" &
+# The proxy in front of b, on a port of its choosing (PP).
+"$FP" -l 0 -t "127.0.0.1:$PB" -c "$FIFO" 2>"$T/faultproxy.log" &
 PIDS="$PIDS $!"
-i=0
-until grep -q listening "$T/faultproxy.log" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 50 ] || fail "faultproxy did not start"
-	sleep 0.1
-done
+PP=$(wait_listening "$T/faultproxy.log" faultproxy) || fail "no faultproxy"
 
 now_ms() { date +%s%3N; }
 iso_ms() { date -d "$1" +%s%3N; }
@@ -137,6 +129,12 @@ healthy() {
 	ctl b health >/dev/null 2>&1 || bad "daemon b stopped serving"
 }
 
+# restart_b: b again, on a new port, and the proxy in front of it told so.
+restart_b() {
+	start_daemon b
+	fp target "127.0.0.1:$PB"
+}
+
 # kill_daemon NAME: SIGKILL, reaped here (lib.sh then expects status 137).
 kill_daemon() {
 	eval "victim=\${PID_$1}"
@@ -144,20 +142,16 @@ kill_daemon() {
 	wait "$victim" 2>/dev/null
 }
 
-# start_fake_dest ACTION CODE: peer_tool plays the destination on PF.
+# start_fake_dest ACTION CODE: peer_tool plays the destination, on a port
+# of its choosing (PF).
 start_fake_dest() {
 	: >"$T/pt.log"
-	"$PT" --listen "$PF" --cert "$T/certs/host-b-cert.pem" --key "$T/certs/host-b-key.pem" \
+	"$PT" --listen 0 --cert "$T/certs/host-b-cert.pem" --key "$T/certs/host-b-key.pem" \
 		--ca "$T/certs/ca-cert.pem" --action "$1" --error-code "$2" --timeout-ms 20000 \
 		>"$T/pt.out" 2>"$T/pt.log" &
 	PT_PID=$!
 	PIDS="$PIDS $PT_PID"
-	i=0
-	until grep -q listening "$T/pt.log"; do
-		i=$((i + 1))
-		[ $i -lt 50 ] || fail "peer_tool did not start: $(cat "$T/pt.log")"
-		sleep 0.05
-	done
+	PF=$(wait_listening "$T/pt.log" peer_tool) || fail "no peer_tool"
 }
 
 # fake_source DEV ACTION CODE [args]: peer_tool plays the source, streaming
@@ -253,7 +247,7 @@ run_case() {
 	cut | kill) SRC_CODE=connection-lost ;;
 	stall) SRC_CODE=timeout SRC_MSG="peer_timeout_ms" TIMED=1 ;;
 	error)
-		DST=fake DEST="127.0.0.1:$PF" SRC_MSG="destination refused"
+		DST=fake SRC_MSG="destination refused"
 		case "$PHASE" in
 		setup) start_fake_dest error-on-hello internal-error; SRC_CODE=internal-error ;;
 		precopy) start_fake_dest error-on-signal device-state; SRC_CODE=device-state ;;
@@ -261,6 +255,7 @@ run_case() {
 		stopcopy) start_fake_dest error-on-signal out-of-memory; SRC_CODE=out-of-memory ;;
 		end) start_fake_dest error-on-end digest-mismatch; SRC_CODE=digest-mismatch ;;
 		esac
+		DEST="127.0.0.1:$PF"
 		;;
 	esac
 
@@ -324,7 +319,7 @@ run_case() {
 
 	check_source || return
 	if [ "$KIND" = kill ]; then
-		start_daemon b
+		restart_b
 		DST_CODE=daemon-restart
 	fi
 	check_destination || return
@@ -491,7 +486,7 @@ run() {
 	fp resume
 	fp delay both 0
 	kill -0 "$PID_a" 2>/dev/null || start_daemon a
-	kill -0 "$PID_b" 2>/dev/null || start_daemon b
+	kill -0 "$PID_b" 2>/dev/null || restart_b
 }
 
 T0=$(now_ms)

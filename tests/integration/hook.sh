@@ -7,8 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-PA=$(free_port)
-PB=$(free_port)
 # sim0 is migrated once (then it is stopped on a); sim1 takes the vetoes,
 # which leave it running, and completes last.
 dev() {
@@ -44,9 +42,9 @@ printf '# device  QMP socket\nsim0 %s\nsim1 %s\n' "$T/qmp.sock" "$T/qmp.sock" >"
 EXTRA_DAEMON="hook = $T/hook
 hook_timeout_ms = 2000"
 DEVICES=$(printf '%s\n%s\n' "$(dev sim0 2M 1)" "$(dev sim1 2M 3)")
-write_config a "$PA" host-a
+write_config a host-a
 DEVICES=$(printf '%s\n%s\n' "$(dev sim0 0 2)" "$(dev sim1 0 4)")
-write_config b "$PB" host-b
+write_config b host-b
 start_daemon a
 start_daemon b
 

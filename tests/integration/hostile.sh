@@ -37,7 +37,6 @@ SLACK=1000
 MAXCONN=3
 
 certs
-PB=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 4M
@@ -45,7 +44,7 @@ dirty_rate = 0
 image = @DIR@/sim0.img
 seed = 2"
 KEEPALIVE_MS=$KA PEER_TIMEOUT_MS=$PTO EXTRA_DAEMON="handshake_timeout_ms = $HS
-max_connections = $MAXCONN" write_config b "$PB" host-b
+max_connections = $MAXCONN" write_config b host-b
 start_daemon b
 
 now_ms() { date +%s%3N; }

@@ -62,25 +62,17 @@ certs() {
 		fail "cannot generate certificates"
 }
 
-# A port nobody listens on (best effort: the daemon start re-checks).
-free_port() {
-	while :; do
-		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# write_config NAME PORT CERTNAME [extra device lines...] -- config into $T/NAME.conf
+# write_config NAME CERTNAME -- config into $T/NAME.conf
 # Devices are given as whole sections in $DEVICES (heredoc text) if set.
+# The daemon listens on port 0 (any free port): start_daemon reads back the
+# port it was given. No test picks a port before binding it, so tests that
+# run in parallel never race for one.
 write_config() {
-	name=$1 port=$2 cert=$3
+	name=$1 cert=$2
 	mkdir -p "$T/$name" "${STATE_BASE:-$T}/$name"
 	cat >"$T/$name.conf" <<CONF
 [daemon]
-listen = 127.0.0.1:$port
+listen = 127.0.0.1:0
 control = $T/$name.sock
 state_dir = ${STATE_BASE:-$T}/$name
 log_level = ${LOG_LEVEL:-info}
@@ -111,16 +103,17 @@ CONF
 # assignments (VAR=value, space-separated) for a's process only: $ENV_A.
 start_pair() {
 	certs
-	PA=$(free_port)
-	PB=$(free_port)
-	EXTRA_MIGRATION="${EXTRA_MIGRATION_A:-}" write_config a "$PA" host-a
+	EXTRA_MIGRATION="${EXTRA_MIGRATION_A:-}" write_config a host-a
 	DEVICES=$(echo "$DEVICES" | sed 's/^\(dma_\)\{0,1\}dirty_rate = .*/\1dirty_rate = 0/; s/^seed = .*/seed = 2/') \
-		write_config b "$PB" host-b
+		write_config b host-b
 	DAEMON_ENV="${ENV_A:-}" start_daemon a
 	start_daemon b
 }
 
-# start_daemon NAME: runs vfio-migd -f -c $T/NAME.conf, waits for its socket.
+# start_daemon NAME: runs vfio-migd -f -c $T/NAME.conf, waits for its
+# socket, and sets P<NAME> (PA for a, PB for b, ...) to the TLS port the
+# daemon bound, as GET /v1/health reports it. A restarted daemon gets a new
+# port: P<NAME> follows it.
 start_daemon() {
 	name=$1
 	# shellcheck disable=SC2086 # DAEMON_ENV: word-split on purpose
@@ -130,15 +123,63 @@ start_daemon() {
 	DAEMONS="$DAEMONS $pid"
 	eval "PID_$name=$pid"
 	i=0
-	while [ $i -lt 100 ]; do
-		if [ -S "$T/$name.sock" ] && ctl "$name" health >/dev/null 2>&1; then
+	while [ $i -lt 300 ]; do
+		if [ -S "$T/$name.sock" ] && health=$(ctl "$name" --json health 2>/dev/null); then
+			port=$(echo "$health" | sed -n 's/.*"listen":\["[^"]*:\([0-9]*\)".*/\1/p')
+			[ -n "$port" ] || fail "daemon $name: no listen address in $health"
+			eval "P$(echo "$name" | tr '[:lower:]' '[:upper:]')=$port"
 			return 0
 		fi
 		kill -0 "$pid" 2>/dev/null || fail "daemon $name exited at start: $(tail -n 5 "$T/$name.log")"
 		sleep 0.1
 		i=$((i + 1))
 	done
-	fail "daemon $name did not come up"
+	fail "daemon $name did not come up within 30 s: $(tail -n 5 "$T/$name.log")"
+}
+
+# pid_listen_port PID: the TCP port process PID listens on (from /proc: its
+# socket inodes, looked up among the listening sockets), for a tool that
+# does not say which port 0 gave it (openssl s_server -quiet). Empty if none.
+pid_listen_port() {
+	inodes=$(ls -l "/proc/$1/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p')
+	for ino in $inodes; do
+		# local_address (hex ip:port) is field 2, st is 4 (0A: LISTEN), inode 10.
+		awk -v ino="$ino" '$4 == "0A" && $10 == ino { split($2, a, ":"); print a[2] }' \
+			/proc/net/tcp /proc/net/tcp6 2>/dev/null
+	done | head -n 1 | { read -r hex && [ -n "$hex" ] && printf '%d\n' "0x$hex"; }
+}
+
+# wait_pid_listening PID WHAT: pid_listen_port, once PID listens (10 s).
+wait_pid_listening() {
+	i=0
+	until port=$(pid_listen_port "$1") && [ -n "$port" ]; do
+		i=$((i + 1))
+		if [ $i -ge 200 ] || ! kill -0 "$1" 2>/dev/null; then
+			echo "$2 did not start listening" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo "$port"
+}
+
+# wait_listening FILE WHAT: a test helper started on port 0 writes
+# "listening on HOST:PORT" into FILE (socat -d -d: "listening on AF=2
+# HOST:PORT"); prints PORT once it has, or fails
+# after 10 s (call it as P=$(wait_listening F what) || fail ...).
+wait_listening() {
+	i=0
+	until port=$(sed -n 's/.*listening on [^,]*:\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null |
+		head -n 1) &&
+		[ -n "$port" ]; do
+		i=$((i + 1))
+		if [ $i -ge 200 ]; then
+			echo "$2 did not start: $(tail -n 5 "$1" 2>/dev/null)" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo "$port"
 }
 
 stop_daemon() {

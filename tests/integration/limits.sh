@@ -10,8 +10,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-PA=$(free_port)
-PB=$(free_port)
 DEVICES="[device d1]
 backend = sim
 size = 4M
@@ -26,12 +24,12 @@ dirty_rate = 0
 image = @DIR@/d2.img
 seed = 3"
 EXTRA_DAEMON="max_migrations = 1"
-write_config a "$PA" host-a
+write_config a host-a
 DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 1M/dirty_rate = 0/; s/seed = 1/seed = 2/; s/seed = 3/seed = 4/')
 EXTRA_DAEMON="max_migrations = 1
 max_watchers = 1
 max_connections = 2"
-write_config b "$PB" host-b
+write_config b host-b
 start_daemon a
 start_daemon b
 C="$T/certs"

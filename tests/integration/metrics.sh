@@ -13,9 +13,8 @@ image = @DIR@/sim0.img
 seed = 1"
 start_pair
 # A third daemon whose certificate comes from another CA.
-PR=$(free_port)
 DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 2M/dirty_rate = 0/; s/seed = 1/seed = 3/')
-CA=rogue-ca write_config r "$PR" rogue
+CA=rogue-ca write_config r rogue
 start_daemon r
 
 scrape() {

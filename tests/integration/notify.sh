@@ -5,12 +5,11 @@
 command -v socat >/dev/null || { echo "no socat: skipped"; exit 77; }
 
 certs
-PA=$(free_port)
 DEVICES="[device sim0]
 backend = sim
 size = 1M
 image = @DIR@/sim0.img"
-write_config a "$PA" host-a
+write_config a host-a
 socat -u "UNIX-RECVFROM:$T/notify.sock,fork" "OPEN:$T/notify.log,creat,append" &
 PIDS="$PIDS $!"
 i=0

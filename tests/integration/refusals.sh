@@ -5,20 +5,17 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-PA=$(free_port)
-PB=$(free_port)
-PR=$(free_port)
 dev() {
 	printf '[device %s]\nbackend = sim\nsize = %s\ndirty_rate = %s\nimage = @DIR@/%s.img\nseed = %s\n\n' \
 		"$1" "$2" "$3" "$1" "$4"
 }
 DEVICES=$(printf '%s\n%s\n' "$(dev sim0 8M 4M 1)" "$(dev big 16M 0 3)")
-write_config a "$PA" host-a
+write_config a host-a
 DEVICES=$(printf '%s\n%s\n' "$(dev sim0 8M 0 2)" "$(dev big 8M 0 4)")
-write_config b "$PB" host-b
+write_config b host-b
 # A daemon whose certificate comes from another CA.
 DEVICES=$(dev sim0 8M 0 5)
-CA=rogue-ca write_config r "$PR" rogue
+CA=rogue-ca write_config r rogue
 start_daemon a
 start_daemon b
 start_daemon r

@@ -7,8 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-PA=$(free_port)
-PB=$(free_port)
 dev() {
 	printf '[device %s]\nbackend = sim\nsize = %s\ndirty_rate = %s\nimage = @DIR@/%s.img\nseed = %s\n\n' \
 		"$1" "$2" "$3" "$1" "$4"
@@ -21,12 +19,12 @@ a_devices=$(printf '%s\n%s\n%s\n%s\n' "$(dev sim0 16M 1M 1)" "$(dev sim1 4M 1M 2
 	"$(dev sim2 4M 1M 3)" "$(dev big 16M 1M 4)")
 # config_a HOOK [EXTRA [migration] lines]: (re)write a's configuration.
 config_a() {
-	DEVICES=$a_devices EXTRA_DAEMON="hook = $1" EXTRA_MIGRATION=${2:-} write_config a "$PA" host-a
+	DEVICES=$a_devices EXTRA_DAEMON="hook = $1" EXTRA_MIGRATION=${2:-} write_config a host-a
 }
 config_a "$T/hook1"
 DEVICES=$(printf '%s\n%s\n%s\n%s\n' "$(dev sim0 16M 0 5)" "$(dev sim1 4M 0 6)" \
 	"$(dev sim2 4M 0 7)" "$(dev big 16M 0 8)")
-write_config b "$PB" host-b
+write_config b host-b
 start_daemon a
 start_daemon b
 

@@ -81,7 +81,7 @@ exit 0
 HOOK
 chmod +x "$T/hook"
 stop_daemon a
-EXTRA_DAEMON="hook = $T/hook" write_config a "$PA" host-a
+EXTRA_DAEMON="hook = $T/hook" write_config a host-a
 start_daemon a
 token=$(ctl b --json incoming sim0 | json_get token)
 id=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$token" | json_get id)

@@ -7,8 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-PA=$(free_port)
-PB=$(free_port)
 SCHED="$SRCDIR/contrib/vfio-migd-schedule"
 dev() {
 	printf '[device %s]\nbackend = sim\nsize = %s\ndirty_rate = %s\nimage = @DIR@/%s.img\nseed = %s\n\n' \
@@ -16,10 +14,10 @@ dev() {
 }
 DEVICES=$(printf '%s\n%s\n%s\n%s\n' "$(dev sim0 16M 1M 1)" "$(dev sim1 16M 1M 2)" \
 	"$(dev sim2 4M 1M 3)" "$(dev big 16M 0 4)")
-write_config a "$PA" host-a
+write_config a host-a
 DEVICES=$(printf '%s\n%s\n%s\n%s\n' "$(dev sim0 16M 0 5)" "$(dev sim1 16M 0 6)" \
 	"$(dev sim2 4M 0 7)" "$(dev big 8M 0 8)")
-write_config b "$PB" host-b
+write_config b host-b
 start_daemon a
 start_daemon b
 
@@ -151,17 +149,16 @@ rc=$?
 dest_released sim1
 pass "SIGTERM: the driver cancels the migration, exit 4"
 
-# Destinations nobody answers at: a closed port, and an address nothing can
-# route to. Either is refused with exit 1, as a connection failure, and the
+# Destinations nobody answers at: a closed port (1, tcpmux: privileged, and
+# nothing here listens on it), and an address nothing can route to. Either is refused with exit 1, as a connection failure, and the
 # source daemon takes any number of them (c keeps a history of one, so each
 # failed migration is soon pruned).
-sched sim1 "127.0.0.1:$(free_port)"
+sched sim1 "127.0.0.1:1"
 [ $rc -eq 1 ] || fail "closed destination port: exit $rc: $err"
 dest_released sim1
 closed=$out
-PC=$(free_port)
 DEVICES=$(dev sim1 16M 1M 9)
-EXTRA_DAEMON="history = 1" write_config c "$PC" host-c
+EXTRA_DAEMON="history = 1" write_config c host-c
 start_daemon c
 for try in 1 2 3; do
 	out=$(timeout 50 sh "$SCHED" --migctl "$MIGCTL" --src-socket "$T/c.sock" --dst-socket "$T/b.sock" \

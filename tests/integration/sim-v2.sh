@@ -7,8 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-PA=$(free_port)
-PB=$(free_port)
 DEVICES="[device gpu0]
 backend = sim-v2
 size = 32M
@@ -26,11 +24,11 @@ image = @DIR@/old0.img
 guest_memory = @DIR@/old0.ram
 guest_memory_size = 8M
 seed = 12"
-write_config a "$PA" host-a
+write_config a host-a
 # The destination runs no workload, so its copy can be compared with the
 # source's at the moment the source stopped.
 DEVICES=$(echo "$DEVICES" | sed 's/^dirty_rate = 4M/dirty_rate = 0/; s/^dma_dirty_rate = 1M/dma_dirty_rate = 0/; s/seed = 11/seed = 21/; s/seed = 12/seed = 22/')
-write_config b "$PB" host-b
+write_config b host-b
 start_daemon a
 start_daemon b
 

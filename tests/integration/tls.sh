@@ -25,9 +25,6 @@ TTL=10	# token_ttl_s
 
 certs
 C="$T/certs"
-PA=$(free_port)
-PB=$(free_port)
-PS=$(free_port) # openssl s_server
 DEVICES="[device sim0]
 backend = sim
 size = 4M
@@ -44,9 +41,9 @@ seed = 3"
 EXTRA_TLS="allowed_peers = host-a host-b"
 EXTRA_DAEMON="handshake_timeout_ms = $HS
 token_ttl_s = $TTL"
-write_config a "$PA" host-a
+write_config a host-a
 DEVICES=$(echo "$DEVICES" | sed 's/dirty_rate = 1M/dirty_rate = 0/; s/seed = 1/seed = 2/')
-PEER_TIMEOUT_MS=3000 write_config b "$PB" host-b
+PEER_TIMEOUT_MS=3000 write_config b host-b
 start_daemon a
 start_daemon b
 
@@ -134,16 +131,11 @@ s_server_refused() {
 	name=$1 codes=$2 reason=$3
 	shift 3
 	lines=$(wc -l <"$T/a.log")
-	openssl s_server -accept "$PS" -quiet -CAfile "$C/ca-cert.pem" -Verify 1 "$@" \
+	openssl s_server -accept 127.0.0.1:0 -quiet -CAfile "$C/ca-cert.pem" -Verify 1 "$@" \
 		>"$T/s_server.out" 2>&1 </dev/null &
 	spid=$!
 	PIDS="$PIDS $spid"
-	i=0
-	until (exec 3<>"/dev/tcp/127.0.0.1/$PS") 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 50 ] || fail "$name: s_server did not start: $(cat "$T/s_server.out")"
-		sleep 0.1
-	done
+	PS=$(wait_pid_listening "$spid" "$name: s_server") || fail "$name: $(cat "$T/s_server.out")"
 	out=$(timeout 20 "$MIGCTL" -s "$T/a.sock" --json migrate sim0 --to "127.0.0.1:$PS" \
 		--token abcd --wait 2>/dev/null | tail -n 1)
 	kill "$spid" 2>/dev/null
