@@ -35,6 +35,7 @@
 #include "journal.h"
 #include "log.h"
 #include "peer.h"
+#include "rate.h"
 #include "xmalloc.h"
 
 #define DST_PROGRESS_MS 500
@@ -245,8 +246,8 @@ dst_progress(struct dest_engine *d)
 	if (now - d->last_progress_ns < DST_PROGRESS_MS * 1000000ull)
 		return;
 	if (d->last_progress_ns != 0)
-		m->throughput_bps = (m->bytes_transferred - d->last_sample_bytes) * 8000000000ull /
-		    (now - d->last_progress_ns);
+		m->throughput_bps = rate_clamp_u64((double)(m->bytes_transferred -
+		    d->last_sample_bytes) * 8e9 / (double)(now - d->last_progress_ns));
 	d->last_sample_bytes = m->bytes_transferred;
 	d->last_progress_ns = now;
 	events_migration_progress(m);

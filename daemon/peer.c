@@ -65,6 +65,7 @@ struct peer_conn {
 	struct event *keepalive;
 	struct event *deadline; /* handshake deadline, then close grace */
 	uint64_t added;		/* bytes ever added to the output buffer */
+	uint64_t drained;	/* ... and ever taken out of it, into TLS */
 	uint64_t nonce;
 	struct peer_conn *prev, *next; /* every connection, for shutdown */
 };
@@ -170,10 +171,19 @@ peer_buffer_writes(struct peer_conn *c)
 	c->wbuf = fb;
 }
 
+/* Counted where the bytes leave, not as added minus what is still
+ * queued: the buffering BIO holds ciphertext, records and all, so that
+ * difference can go backwards. */
 uint64_t
 peer_bytes_sent(struct peer_conn *c)
 {
-	return c->added - peer_output_length(c);
+	return c->drained;
+}
+
+uint64_t
+peer_bytes_queued(struct peer_conn *c)
+{
+	return c->added;
 }
 
 static void
@@ -182,6 +192,7 @@ peer_count_added(struct evbuffer *buf, const struct evbuffer_cb_info *info, void
 	struct peer_conn *c = arg;
 
 	c->added += info->n_added;
+	c->drained += info->n_deleted;
 	/* Drained: libevent has handed a round of frames to OpenSSL. */
 	if (info->n_deleted > 0 && c->wbuf != NULL && !c->dead)
 		peer_flush(c);

@@ -55,8 +55,12 @@ const char *peer_name(const struct peer_conn *c);
 
 struct evbuffer *peer_output(struct peer_conn *c);
 size_t peer_output_length(struct peer_conn *c);
-/* Bytes handed to TLS since the connection opened. */
+/* Bytes handed to TLS since the connection opened; never goes back. Up
+ * to PEER_WRITE_BUFFER (256 KiB) of them may still wait, encrypted, in
+ * the buffering BIO of an outgoing connection. */
 uint64_t peer_bytes_sent(struct peer_conn *c);
+/* Bytes ever queued for sending (sent or not yet); never goes back. */
+uint64_t peer_bytes_queued(struct peer_conn *c);
 void peer_send(struct peer_conn *c, const void *buf, size_t len);
 void peer_send_error(struct peer_conn *c, int code, const char *msg);
 void peer_send_keepalive(struct peer_conn *c, uint64_t nonce);

@@ -36,6 +36,7 @@
 #include "journal.h"
 #include "log.h"
 #include "peer.h"
+#include "rate.h"
 #include "xmalloc.h"
 
 #define SRC_RETRY_MS 10		/* device had nothing: look again after */
@@ -46,6 +47,11 @@
 #define SRC_MIN_PART 16384	/* smallest DATA part under a bandwidth cap */
 #define SRC_BURST_MS 10		/* the cap's bucket holds this much sending */
 #define SRC_RATE_MIN_SAMPLES 2	/* throughput samples before trusting it */
+
+/* Our KEEPALIVE probes have the top bit set (peer.c's own count up from 1
+ * without it). The drain probes count up from there; the round-trip probe
+ * has bit 62 set too, so that neither is ever taken for the other. */
+#define SRC_RTT_PROBE_NONCE ((1ull << 63) | (1ull << 62))
 
 enum src_state {
 	SRC_CONNECTING,
@@ -73,7 +79,10 @@ struct src_channel {
 	struct peer_conn *c;
 	unsigned idx;
 	int acked;	 /* HELLO-ACK received */
-	uint64_t c_base; /* bytes sent on it before it closed */
+	uint64_t hello_sent_ns;
+	/* What its connection counted before it closed: the engine's totals
+	 * must not go back when a connection goes. */
+	uint64_t sent_base, queued_base;
 };
 
 struct source_engine {
@@ -108,17 +117,18 @@ struct source_engine {
 	size_t bm_enc_cap, bm_frame_cap;
 
 	struct event *retry, *tick, *drain_timer;
-	uint64_t last_sample_ns, last_sample_sent;
-	double rate_Bps;
-	unsigned rate_samples;
+	struct rate_est rate; /* of bytes handed to TLS, on a busy pipe */
 	uint64_t precopy_start_ns;
 	uint64_t last_converge_check_ns;
 	uint64_t last_progress_ns;
-	uint64_t hello_sent_ns;
 	uint64_t budget; /* bytes the bandwidth cap allows right now */
 	double bucket;	 /* src_bucket_refill(): may go below 0 */
 	uint64_t bucket_ns, bucket_seen;
-	double rtt_ms; /* HELLO to HELLO-ACK on channel 0 */
+	/* Round trip, the smallest sample (src_rtt_sample): every HELLO, the
+	 * round-trip probe, the drain probe. */
+	double rtt_ms;
+	unsigned rtt_samples;
+	uint64_t rtt_probe_sent_ns; /* 0: no round-trip probe on its way */
 
 	/* Draining the pipe before the switchover (MIG_CAP_ECHO): no new
 	 * record is read until the destination has echoed a KEEPALIVE sent
@@ -202,18 +212,45 @@ src_out_conn(struct source_engine *s)
 	return best;
 }
 
+/* Bytes handed to TLS on every channel; never goes back. */
 static uint64_t
 src_bytes_sent(struct source_engine *s)
 {
 	uint64_t n = 0;
 	unsigned i;
 
-	for (i = 0; i < s->nch; i++)
+	for (i = 0; i < s->nch; i++) {
+		n += s->ch[i].sent_base;
 		if (s->ch[i].c != NULL)
-			n += peer_bytes_sent(s->ch[i].c) + s->ch[i].c_base;
-		else
-			n += s->ch[i].c_base;
+			n += peer_bytes_sent(s->ch[i].c);
+	}
 	return n;
+}
+
+/* Bytes ever queued on every channel, sent or not; never goes back. */
+static uint64_t
+src_bytes_queued(struct source_engine *s)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < s->nch; i++) {
+		n += s->ch[i].queued_base;
+		if (s->ch[i].c != NULL)
+			n += peer_bytes_queued(s->ch[i].c);
+	}
+	return n;
+}
+
+/* The channel's connection c goes away: keep what it counted. */
+static void
+src_channel_lost(struct src_channel *ch, struct peer_conn *c)
+{
+	ch->sent_base += peer_bytes_sent(c);
+	ch->queued_base += peer_bytes_queued(c);
+	ch->c = NULL;
+	if (ch->idx == 0)
+		ch->s->c = NULL;
 }
 
 static size_t
@@ -357,10 +394,9 @@ src_send_hello(struct source_engine *s, struct src_channel *ch)
 		return;
 	}
 	peer_send(ch->c, buf, n);
-	if (ch->idx == 0) {
+	ch->hello_sent_ns = mono_ns();
+	if (ch->idx == 0)
 		s->st = SRC_HELLO_SENT;
-		s->hello_sent_ns = mono_ns();
-	}
 }
 
 static void
@@ -378,9 +414,9 @@ src_on_connected(void *arg, struct peer_conn *c)
 static double
 src_rate(struct source_engine *s)
 {
-	double r = s->rate_Bps, secs;
+	double r = s->rate.bytes_per_sec, secs;
 
-	if (s->rate_samples < SRC_RATE_MIN_SAMPLES && s->c != NULL && s->precopy_start_ns != 0) {
+	if (s->rate.samples < SRC_RATE_MIN_SAMPLES && s->c != NULL && s->precopy_start_ns != 0) {
 		/* Not measured on a busy pipe yet: the average so far. */
 		secs = (double)(mono_ns() - s->precopy_start_ns) / 1e9;
 		r = secs > 0 ? (double)src_bytes_sent((struct source_engine *)s) / secs : 0;
@@ -408,8 +444,9 @@ src_update_estimate(struct source_engine *s)
 	 *   source is done with it (not so under a bandwidth cap, where the
 	 *   wire is the slow stage and both ends keep up with it);
 	 * - one round trip: END, the destination's verify, resume, durable
-	 *   journal write and COMMIT (HELLO's round trip holds such a write
-	 *   too). Our own durable journal write is made before the device
+	 *   journal write and COMMIT. The round trip is the smallest sample
+	 *   (src_rtt_sample) and does not hold the destination's COMMIT
+	 *   fsync. Our own durable journal write is made before the device
 	 *   stops (src_request_switchover), not in the downtime.
 	 * What the kernels' buffers hold is not in it: the pipe is drained
 	 * before the device stops (src_request_switchover); without
@@ -417,12 +454,28 @@ src_update_estimate(struct source_engine *s)
 	if (r > 0) {
 		left = m->pending_bytes + src_output_length(s);
 		last = left < m->opt.chunk_size ? left : m->opt.chunk_size;
-		if (m->opt.max_bandwidth > 0 && (s->rate_Bps <= 0 ||
-		    s->rate_Bps >= 0.9 * (double)m->opt.max_bandwidth))
+		if (m->opt.max_bandwidth > 0 && (s->rate.bytes_per_sec <= 0 ||
+		    s->rate.bytes_per_sec >= 0.9 * (double)m->opt.max_bandwidth))
 			last = 0;
-		m->expected_downtime_ms = (uint64_t)((double)(left + last) * 1000.0 / r +
+		/* Clamped: a stalled pipe decays the rate towards 0. */
+		m->expected_downtime_ms = rate_clamp_u64((double)(left + last) * 1000.0 / r +
 		    s->rtt_ms + 0.5);
 	}
+}
+
+/* A round trip: the request left at sent_ns, its answer is here. Each
+ * sample also holds whatever held it up besides the network (the
+ * destination's journal write before a HELLO-ACK, the queue ahead of a
+ * drain probe), never less: the smallest is the closest. */
+static void
+src_rtt_sample(struct source_engine *s, uint64_t sent_ns, const char *what)
+{
+	double ms = (double)(mono_ns() - sent_ns) / 1e6;
+
+	log_debug("migration %s: round trip %.2f ms (%s)", s->m->id_str, ms, what);
+	if (s->rtt_samples == 0 || ms < s->rtt_ms)
+		s->rtt_ms = ms;
+	s->rtt_samples++;
 }
 
 /* The drain probe came back (or never will): go on to the switchover. */
@@ -459,8 +512,16 @@ src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce)
 	struct src_channel *ch = arg;
 	struct source_engine *s = ch->s;
 
-	if (!s->draining || nonce != s->probe_nonce || ch->idx != 0)
+	if (ch->idx != 0)
+		return; /* the destination's own KEEPALIVE */
+	if (nonce == SRC_RTT_PROBE_NONCE && s->rtt_probe_sent_ns != 0) {
+		src_rtt_sample(s, s->rtt_probe_sent_ns, "probe");
+		s->rtt_probe_sent_ns = 0;
+		return;
+	}
+	if (!s->draining || nonce != s->probe_nonce)
 		return; /* the destination's own KEEPALIVE, or a late echo */
+	src_rtt_sample(s, s->probe_sent_ns, "drain probe");
 	src_drained(s, 1);
 }
 
@@ -848,7 +909,7 @@ static void
 src_bucket_refill(struct source_engine *s)
 {
 	double cap = (double)s->m->opt.max_bandwidth, burst;
-	uint64_t now = mono_ns(), queued = src_bytes_sent(s) + src_output_length(s);
+	uint64_t now = mono_ns(), queued = src_bytes_queued(s);
 
 	burst = cap * SRC_BURST_MS / 1000.0;
 	if (burst < 4.0 * SRC_MIN_PART)
@@ -986,22 +1047,13 @@ src_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct source_engine *s = arg;
 	struct migration *m = s->m;
-	uint64_t now = mono_ns(), sent;
-	double dt, sample;
+	uint64_t now = mono_ns();
 
 	if (s->c == NULL || s->st < SRC_STREAMING)
 		return;
-	sent = src_bytes_sent(s);
-	dt = (double)(now - s->last_sample_ns) / 1e9;
-	if (dt > 0 && s->last_sample_ns != 0 && src_output_length(s) > 0) {
-		/* Only a busy pipe measures the pipe. */
-		sample = (double)(sent - s->last_sample_sent) / dt;
-		s->rate_Bps = s->rate_samples == 0 ? sample : 0.7 * s->rate_Bps + 0.3 * sample;
-		s->rate_samples++;
-		m->throughput_bps = (uint64_t)(s->rate_Bps * 8);
-	}
-	s->last_sample_ns = now;
-	s->last_sample_sent = sent;
+	/* Only a busy pipe measures the pipe. */
+	if (rate_sample(&s->rate, now, src_bytes_sent(s), src_output_length(s) > 0))
+		m->throughput_bps = rate_bits_per_sec(&s->rate);
 	if (now - s->last_progress_ns >= SRC_PROGRESS_MS * 1000000ull) {
 		s->last_progress_ns = now;
 		events_migration_progress(m);
@@ -1103,9 +1155,16 @@ src_on_hello_ack(struct source_engine *s, struct src_channel *ch, const struct m
 		}
 	}
 	ch->acked = 1;
+	src_rtt_sample(s, ch->hello_sent_ns, "HELLO");
 	if (ch->idx == 0) {
-		s->rtt_ms = (double)(mono_ns() - s->hello_sent_ns) / 1e6;
 		s->caps = a->capabilities;
+		/* The destination wrote its journal before it answered this
+		 * HELLO; a probe now, with nothing queued ahead of it, times
+		 * the network and little else. */
+		if (s->caps & MIG_CAP_ECHO) {
+			s->rtt_probe_sent_ns = mono_ns();
+			peer_send_keepalive(ch->c, SRC_RTT_PROBE_NONCE);
+		}
 		for (i = 1; i < s->nch; i++) {
 			s->ch[i].c = peer_connect(s->m->peer_addr, &src_handler, &s->ch[i],
 			    s->m->opt.chunk_size);
@@ -1152,10 +1211,7 @@ src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 		int code = mig_err_known((int)f->u.error.code) ? (int)f->u.error.code
 							       : MIG_E_PEER_ERROR;
 
-		ch->c = NULL;
-		if (ch->idx == 0)
-			s->c = NULL;
-		ch->c_base += peer_bytes_sent(c);
+		src_channel_lost(ch, c);
 		peer_close(c);
 		src_fail(s, code, "destination refused: %s: %.*s", mig_err_name(code),
 		    (int)f->u.error.message.len, f->u.error.message.ptr);
@@ -1182,9 +1238,7 @@ src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 	struct src_channel *ch = arg;
 	struct source_engine *s = ch->s;
 
-	ch->c = NULL;
-	if (ch->idx == 0)
-		s->c = NULL;
+	src_channel_lost(ch, c);
 	if (s->st == SRC_END_SENT)
 		src_fail(s, code,
 		    "%s while waiting for the destination's COMMIT; the source device is running "

@@ -1,0 +1,55 @@
+/*
+ * rate.c: a smoothed throughput estimate (rate.h).
+ *
+ * Owns only the arithmetic. It must never read a clock or a connection:
+ * the caller does, so that the tests can hand it any sequence at all.
+ */
+#include "rate.h"
+
+#include <string.h>
+
+/* Weight of the old estimate against a new sample: a few ticks of a
+ * slower pipe show, one odd tick does not swing the estimate. */
+#define RATE_KEEP 0.7
+
+void
+rate_init(struct rate_est *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+int
+rate_sample(struct rate_est *r, uint64_t now_ns, uint64_t counter, int busy)
+{
+	double sample;
+	int took = 0;
+
+	if (r->has_base && busy && now_ns > r->last_ns && counter >= r->last_count) {
+		sample = (double)(counter - r->last_count) * 1e9 / (double)(now_ns - r->last_ns);
+		r->bytes_per_sec = r->samples == 0 ? sample :
+		    RATE_KEEP * r->bytes_per_sec + (1.0 - RATE_KEEP) * sample;
+		r->samples++;
+		took = 1;
+	}
+	r->has_base = 1;
+	r->last_ns = now_ns;
+	r->last_count = counter;
+	return took;
+}
+
+uint64_t
+rate_bits_per_sec(const struct rate_est *r)
+{
+	return rate_clamp_u64(r->bytes_per_sec * 8.0);
+}
+
+uint64_t
+rate_clamp_u64(double x)
+{
+	/* 2^64 is exact as a double; UINT64_MAX is not: it rounds up to 2^64. */
+	if (!(x > 0))
+		return 0;
+	if (x >= 18446744073709551616.0)
+		return UINT64_MAX;
+	return (uint64_t)x;
+}

@@ -1,0 +1,183 @@
+/*
+ * test_rate.c: the throughput estimate measures a busy pipe, and a counter
+ * that goes back, a clock that stands still or a rate too large for a
+ * uint64_t never turns into a huge (or undefined) throughput.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "rate.h"
+
+#define MS 1000000ull /* nanoseconds */
+
+START_TEST(test_first_reading_is_only_a_baseline)
+{
+	struct rate_est r;
+
+	rate_init(&r);
+	ck_assert_int_eq(rate_sample(&r, 5 * MS, 123456, 1), 0);
+	ck_assert_uint_eq(r.samples, 0);
+	ck_assert_uint_eq(rate_bits_per_sec(&r), 0);
+}
+END_TEST
+
+START_TEST(test_steady_counter_gives_its_rate)
+{
+	struct rate_est r;
+	uint64_t t, counter = 0;
+
+	rate_init(&r);
+	for (t = 0; t <= 1000 * MS; t += 100 * MS) {
+		rate_sample(&r, t, counter, 1);
+		counter += 1000000; /* 1 MB per 100 ms */
+	}
+	ck_assert_uint_eq(r.samples, 10);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 1e7, 1e-3);
+	ck_assert_uint_eq(rate_bits_per_sec(&r), 80000000);
+}
+END_TEST
+
+START_TEST(test_new_samples_weigh_three_tenths)
+{
+	struct rate_est r;
+
+	rate_init(&r);
+	rate_sample(&r, 0, 0, 1);
+	ck_assert_int_eq(rate_sample(&r, 1000 * MS, 1000, 1), 1);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 1000.0, 1e-9);
+	ck_assert_int_eq(rate_sample(&r, 2000 * MS, 3000, 1), 1);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 0.7 * 1000.0 + 0.3 * 2000.0, 1e-9);
+}
+END_TEST
+
+/* The defect UBSan found: "sent" went below its last reading, and the
+ * unsigned difference became a sample of some 1.8e20 bytes/s. */
+START_TEST(test_counter_going_back_is_no_sample)
+{
+	struct rate_est r;
+
+	rate_init(&r);
+	rate_sample(&r, 0, 1000, 1);
+	ck_assert_int_eq(rate_sample(&r, 100 * MS, 2000, 1), 1);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 10000.0, 1e-9);
+
+	ck_assert_int_eq(rate_sample(&r, 200 * MS, 500, 1), 0);
+	ck_assert_uint_eq(r.samples, 1);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 10000.0, 1e-9);
+	ck_assert_uint_eq(rate_bits_per_sec(&r), 80000);
+
+	/* Measured from 500, the new baseline: 1000 bytes in 100 ms. From
+	 * 2000 it would be negative, and from 0 half as much again. */
+	ck_assert_int_eq(rate_sample(&r, 300 * MS, 1500, 1), 1);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 10000.0, 1e-9);
+	ck_assert_uint_eq(rate_bits_per_sec(&r), 80000);
+}
+END_TEST
+
+START_TEST(test_counter_back_by_one_at_the_top_of_its_range)
+{
+	struct rate_est r;
+
+	rate_init(&r);
+	rate_sample(&r, 0, UINT64_MAX - 10, 1);
+	ck_assert_int_eq(rate_sample(&r, 100 * MS, UINT64_MAX - 11, 1), 0);
+	ck_assert_uint_eq(r.samples, 0);
+	ck_assert_uint_eq(rate_bits_per_sec(&r), 0);
+	ck_assert_int_eq(rate_sample(&r, 200 * MS, UINT64_MAX - 1, 1), 1);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 100.0, 1e-9);
+}
+END_TEST
+
+START_TEST(test_clock_not_moving_forward_is_no_sample)
+{
+	struct rate_est r;
+
+	rate_init(&r);
+	rate_sample(&r, 1000 * MS, 0, 1);
+	/* Same instant: a division by zero. */
+	ck_assert_int_eq(rate_sample(&r, 1000 * MS, 5000, 1), 0);
+	/* Earlier than the last reading: an unsigned difference gone huge. */
+	ck_assert_int_eq(rate_sample(&r, 900 * MS, 6000, 1), 0);
+	ck_assert_uint_eq(r.samples, 0);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 0.0, 1e-9);
+	/* Both re-baselined: 1000 bytes over the 100 ms since 900 ms. */
+	ck_assert_int_eq(rate_sample(&r, 1000 * MS, 7000, 1), 1);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 10000.0, 1e-9);
+}
+END_TEST
+
+START_TEST(test_idle_pipe_takes_no_sample)
+{
+	struct rate_est r;
+
+	rate_init(&r);
+	rate_sample(&r, 0, 0, 1);
+	/* Nothing waited to go: what left measures our feeding, not the pipe. */
+	ck_assert_int_eq(rate_sample(&r, 100 * MS, 10, 0), 0);
+	ck_assert_uint_eq(r.samples, 0);
+	/* The idle reading is the baseline of the next busy one. */
+	ck_assert_int_eq(rate_sample(&r, 200 * MS, 1010, 1), 1);
+	ck_assert_double_eq_tol(r.bytes_per_sec, 10000.0, 1e-9);
+}
+END_TEST
+
+START_TEST(test_huge_rate_clamps)
+{
+	struct rate_est r;
+
+	rate_init(&r);
+	rate_sample(&r, 0, 0, 1);
+	ck_assert_int_eq(rate_sample(&r, 1, UINT64_MAX, 1), 1);
+	ck_assert(r.bytes_per_sec > 1e28);
+	ck_assert_uint_eq(rate_bits_per_sec(&r), UINT64_MAX);
+}
+END_TEST
+
+START_TEST(test_clamp_u64)
+{
+	ck_assert_uint_eq(rate_clamp_u64(0.0), 0);
+	ck_assert_uint_eq(rate_clamp_u64(-1.0), 0);
+	ck_assert_uint_eq(rate_clamp_u64(-INFINITY), 0);
+	ck_assert_uint_eq(rate_clamp_u64(NAN), 0);
+	ck_assert_uint_eq(rate_clamp_u64(41.9), 41);
+	ck_assert_uint_eq(rate_clamp_u64(9223372036854775808.0), 1ull << 63);
+	/* The largest double below 2^64 still fits, exactly. */
+	ck_assert_uint_eq(rate_clamp_u64(18446744073709549568.0), 18446744073709549568ull);
+	ck_assert_uint_eq(rate_clamp_u64(18446744073709551616.0), UINT64_MAX);
+	ck_assert_uint_eq(rate_clamp_u64(5.6e20), UINT64_MAX);
+	ck_assert_uint_eq(rate_clamp_u64(INFINITY), UINT64_MAX);
+}
+END_TEST
+
+int main(void);
+
+int
+main(void)
+{
+	Suite *s = suite_create("rate");
+	TCase *sample = tcase_create("sample");
+	TCase *bad = tcase_create("bad-readings");
+	TCase *clamp = tcase_create("clamp");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(sample, test_first_reading_is_only_a_baseline);
+	tcase_add_test(sample, test_steady_counter_gives_its_rate);
+	tcase_add_test(sample, test_new_samples_weigh_three_tenths);
+	tcase_add_test(sample, test_idle_pipe_takes_no_sample);
+	tcase_add_test(bad, test_counter_going_back_is_no_sample);
+	tcase_add_test(bad, test_counter_back_by_one_at_the_top_of_its_range);
+	tcase_add_test(bad, test_clock_not_moving_forward_is_no_sample);
+	tcase_add_test(clamp, test_huge_rate_clamps);
+	tcase_add_test(clamp, test_clamp_u64);
+	suite_add_tcase(s, sample);
+	suite_add_tcase(s, bad);
+	suite_add_tcase(s, clamp);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
