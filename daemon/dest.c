@@ -2,12 +2,15 @@
  * dest.c: the destination engine.
  *
  *   WAITING (token issued) --valid HELLO--> RECEIVING (device RESUMING)
+ *   WAITING --valid HELLO, "created" not on disk yet--> ACCEPTING
+ *   ACCEPTING --"created" on disk--> RECEIVING
  *   RECEIVING --END verified, device RUNNING--> COMMITTING (journal fsync)
  *   COMMITTING --"completing" on disk--> COMMITTED (COMMIT sent)
  *   COMMITTED --ACK--> DONE
  *
  * Nothing reaches the device before a HELLO has shown the one-time token
- * for this device and a compatible identity. On any error before COMMIT
+ * for this device and a compatible identity, and before the journal holds
+ * the migration (a restart must find it to reset the device). On any error before COMMIT
  * is sent, the device is reset (its half-written or just resumed state
  * discarded: without COMMIT the source rolls back) and the source is told
  * with an ERROR frame carrying the reason.
@@ -45,6 +48,7 @@
 
 enum dst_state {
 	DST_WAITING,
+	DST_ACCEPTING, /* HELLO good; the device waits for "created" on disk */
 	DST_RECEIVING,
 	DST_COMMITTING, /* verified and running; COMMIT waits for the journal */
 	DST_COMMITTED,
@@ -150,6 +154,7 @@ static void dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
 static void dst_end_timeout_cb(evutil_socket_t fd, short what, void *arg);
 static void dst_send_commit(struct dest_engine *d);
 static void dst_commit_durable(struct migration *m, int ok);
+static void dst_accept(struct dest_engine *d);
 
 /* Reset the device unless it already runs the migrated state. */
 static void
@@ -792,10 +797,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	struct mig_device *dev;
 	struct dest_engine *d;
 	struct migration *m;
-	uint8_t buf[1];
-	struct mig_hello_ack ack;
 	unsigned i;
-	int rc;
 
 	if (h->version_min > MIG_PROTO_VERSION_MAX || h->version_max < MIG_PROTO_VERSION_MIN) {
 		peer_abort(c, MIG_E_VERSION_MISMATCH, "no common protocol version (we speak 1..1)");
@@ -851,14 +853,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 		return;
 	}
 	evtimer_del(d->expiry);
-	if ((rc = dev->ops->resume_begin(dev)) != 0) {
-		peer_abort(c, MIG_E_DEVICE_STATE, "destination device refused RESUMING");
-		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused RESUMING: %s", dev->name,
-		    strerror(-rc));
-		return;
-	}
 	d->c = c;
-	d->st = DST_RECEIVING;
 	d->caps = (h->capabilities & MIG_CAP_ECHO) |
 	    (dev->guest_memory_size > 0 ? h->capabilities & (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS) : 0);
 	d->nch = h->channels;
@@ -871,12 +866,45 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	if (d->nch == 1)
 		OPENSSL_cleanse(d->join_token, sizeof(d->join_token));
 	peer_set_handler(c, &dst_handler, &d->ch[0], 0);
-	dst_send_hello_ack(d, c);
-	(void)buf;
-	(void)ack;
+	if (!m->created_durable) {
+		/* A busy disk has not made "created" durable yet: the
+		 * device waits for it (dest_created_durable), not the loop. */
+		d->st = DST_ACCEPTING;
+		peer_pause_read(c);
+		log_info("migration %s: source accepted; the device waits until the journal "
+			 "holds the migration",
+		    m->id_str);
+		return;
+	}
+	dst_accept(d);
+}
+
+/* The HELLO was good and the journal holds the migration: the device
+ * enters RESUMING and the source hears HELLO-ACK. */
+static void
+dst_accept(struct dest_engine *d)
+{
+	struct migration *m = d->m;
+	int rc;
+
+	if ((rc = d->dev->ops->resume_begin(d->dev)) != 0) {
+		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused RESUMING: %s", d->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	d->st = DST_RECEIVING;
+	peer_resume_read(d->c);
+	dst_send_hello_ack(d, d->c);
 	log_info("migration %s: accepted source %s (its migration %s) for device %s", m->id_str,
-	    m->peer, m->peer_id_str, dev->name);
+	    m->peer, m->peer_id_str, d->dev->name);
 	migration_set_phase(m, PHASE_PRECOPY);
+}
+
+void
+dest_created_durable(struct migration *m)
+{
+	if (m->dst != NULL && m->dst->st == DST_ACCEPTING)
+		dst_accept(m->dst);
 }
 
 void dest_cancel(struct migration *m, int code, const char *why);

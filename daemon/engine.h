@@ -40,8 +40,11 @@ void engines_abort_all(int code, const char *why);
 /* Number of migrations not yet in a final phase. */
 unsigned engines_active(void);
 
-/* Engine internals shared with migration.c's free path. */
+/* Engine internals shared with migration.c: the free path, and the
+ * journal holding a new migration (the engine may touch the device). */
 void source_engine_free(struct migration *m);
 void dest_engine_free(struct migration *m);
+void source_created_durable(struct migration *m);
+void dest_created_durable(struct migration *m);
 
 #endif

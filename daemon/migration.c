@@ -101,6 +101,21 @@ migration_prune(void)
 	}
 }
 
+/* "created" is on disk (or could not be written: logged, and the
+ * migration goes on as it did when the write was synchronous). */
+static void
+migration_created_durable(struct migration *m, int ok)
+{
+	(void)ok;
+	m->created_durable = 1;
+	if (migration_phase_is_final(m->phase))
+		return;
+	if (m->role == MIG_ROLE_SOURCE)
+		source_created_durable(m);
+	else
+		dest_created_durable(m);
+}
+
 struct migration *
 migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
 {
@@ -128,7 +143,13 @@ migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
 	log_info("migration %s: created, %s of device %s", m->id_str, migration_role_name(role),
 	    dev->name);
 	events_migration_created(m);
-	journal_write(m, 1);
+	/* A restart must find the migration before its device is touched,
+	 * but a busy disk must not stall the loop: a thread writes it, and
+	 * the engines wait for migration_created_durable. */
+	if (journal_write_durable_async(m, migration_created_durable) != 0) {
+		journal_write(m, 1);
+		m->created_durable = 1;
+	}
 	return m;
 }
 
@@ -142,6 +163,7 @@ migration_restore(const uint8_t *id, enum mig_role role, struct mig_device *dev)
 	m->role = role;
 	m->phase = PHASE_FAILED;
 	m->device = dev;
+	m->created_durable = 1; /* read back from the journal */
 	m->next = migrations;
 	migrations = m;
 	return m;

@@ -84,6 +84,9 @@ struct migration {
 	/* Source: the switchover has begun, END may be sent from now on; on
 	 * disk (journal "end_may_be_sent") before the device stops. */
 	int end_intent;
+	/* The journal holds the migration ("created" fsynced, off the event
+	 * loop): until then the engines leave the device alone. */
+	int created_durable;
 	int error_code;				 /* enum mig_err, MIG_OK when none */
 	char error_msg[512];
 

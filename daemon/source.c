@@ -1249,6 +1249,8 @@ src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 }
 
 
+static void src_connect(struct source_engine *s);
+
 static int
 token_is_valid(const char *t)
 {
@@ -1305,13 +1307,30 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 		s->ch[i].s = s;
 		s->ch[i].idx = i;
 	}
-	s->c = s->ch[0].c = peer_connect(dest, &src_handler, &s->ch[0], opt->chunk_size);
 	*out = m;
-	if (s->c == NULL) {
-		src_fail(s, MIG_E_CONNECT, "cannot connect to %s", dest);
-		return MIG_OK; /* the migration exists, and says why it failed */
-	}
-	return MIG_OK;
+	/* Nothing happens to the device, or on the wire, before the journal
+	 * holds the migration (source_created_durable). */
+	if (m->created_durable)
+		src_connect(s);
+	return MIG_OK; /* a failure to connect shows in the migration itself */
+}
+
+static void
+src_connect(struct source_engine *s)
+{
+	s->c = s->ch[0].c = peer_connect(s->m->peer_addr, &src_handler, &s->ch[0],
+	    s->m->opt.chunk_size);
+	if (s->c == NULL)
+		src_fail(s, MIG_E_CONNECT, "cannot connect to %s", s->m->peer_addr);
+}
+
+void
+source_created_durable(struct migration *m)
+{
+	struct source_engine *s = m->src;
+
+	if (s != NULL && s->st == SRC_CONNECTING && s->c == NULL)
+		src_connect(s);
 }
 
 int
