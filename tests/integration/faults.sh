@@ -37,7 +37,7 @@ PT="$BUILD/tests/peer_tool"
 [ -x "$FP" ] && [ -x "$PT" ] || fail "build tests/faultproxy and tests/peer_tool first (make check does)"
 KA=300		  # keepalive_interval_ms
 PTO=1500	  # peer_timeout_ms
-SLACK=1000	  # detection slack: polling, scheduling, a loaded CI host
+SLACK=2000	  # detection slack: polling, scheduling, a loaded CI host
 DELAY=700	  # ms: how long END or COMMIT stays on the wire
 CAP_SLOW=524288	  # bytes/s: pre-copy or stop-copy of 2 MiB lasts about 4 s
 CAP_END=2097152	  # bytes/s: stop-copy of 2 MiB lasts about 1 s

@@ -55,7 +55,8 @@ out=$(api b POST /v1/devices/exp/incoming)
 EXP_TOKEN=$(echo "$out" | json_get token)
 EXP_ID=$(echo "$out" | json_get migration_id)
 expires=$(date -d "$(echo "$out" | json_get expires_at)" +%s)
-[ $((expires - T_TOKEN)) -ge $((TTL - 1)) ] && [ $((expires - T_TOKEN)) -le $((TTL + 1)) ] ||
+# (Up to 5 s more: the API call's own time on a loaded machine.)
+[ $((expires - T_TOKEN)) -ge $((TTL - 1)) ] && [ $((expires - T_TOKEN)) -le $((TTL + 5)) ] ||
 	fail "token expires_at is $((expires - T_TOKEN)) s away, token_ttl_s is $TTL: $out"
 pass "incoming token expires in token_ttl_s ($TTL s)"
 
