@@ -3,12 +3,17 @@
 #
 #   ./dev.sh demo    install what is missing, build, migrate a software device
 #                    between two daemons on this machine, verify the result
-#   ./dev.sh test    install what is missing, build, run the whole test suite
-#                    (unit + integration tests, make distcheck, the sanitizer
-#                    build, a short fuzz pass)
+#   ./dev.sh test    install what is missing, build, run the whole test suite:
+#                    unit + integration tests on the plain build, make
+#                    distcheck (the tarball builds, unit tests), the same
+#                    unit + integration tests on the sanitizer build, a
+#                    short fuzz pass; a failing test's log is printed
 #
 # Also: deps, build, check, distcheck, sanitize, fuzz [SECONDS], clean.
 # Builds happen out of tree, in _build/ (and _build-san/, _build-fuzz/).
+# STRESS=1 ./dev.sh check|sanitize|test: the same, with one core kept busy
+# by a background loop and every daemon's fsync slowed by 200 ms, to flush
+# out timing assumptions.
 set -eu
 
 top=$(cd "$(dirname "$0")" && pwd)
@@ -67,17 +72,29 @@ check() {
 	make -C "$top/_build" -j"$jobs" check || { show_failures "$top/_build"; return 1; }
 }
 
+# The last 100 lines of each failing test's log, then the list of them.
 show_failures() {
-	for log in $(grep -l -E '^:test-result: (FAIL|ERROR)' "$1"/tests/*.trs "$1"/tests/integration/*.trs 2>/dev/null | sed 's/\.trs$/.log/'); do
-		echo "---- $log"
-		tail -n 60 "$log"
+	failed=$(grep -l -E '^:test-result: (FAIL|ERROR)' "$1"/tests/*.trs "$1"/tests/integration/*.trs \
+		"$1"/tests/*/*.trs 2>/dev/null | sort -u | sed 's/\.trs$/.log/')
+	for log in $failed; do
+		echo "---- $log (last 100 lines)"
+		tail -n 100 "$log"
 	done
+	[ -z "$failed" ] || say "failed:$(for log in $failed; do printf ' %s' "${log#"$1"/}"; done)"
 }
 
+# The tarball builds, installs and passes the unit tests; the integration
+# suite runs once per build flavour (check, sanitize), not a third time.
 distcheck() {
 	build
-	say "make distcheck"
-	make -C "$top/_build" -j"$jobs" distcheck >/dev/null
+	say "make distcheck (unit tests)"
+	make -C "$top/_build" -j"$jobs" distcheck TESTS='$(UNIT_TESTS)' >"$top/_build/distcheck.log" 2>&1 || {
+		tail -n 100 "$top/_build/distcheck.log"
+		for sub in "$top"/_build/vfio-migd-*/_build/sub; do
+			[ -d "$sub" ] && show_failures "$sub"
+		done
+		return 1
+	}
 }
 
 sanitize() {
@@ -103,6 +120,18 @@ fuzz() {
 	rm -rf "$work"
 }
 
+# STRESS=1: a busy core and slow fsyncs for the rest of this run.
+stress() {
+	[ "${STRESS:-0}" = 1 ] || return 0
+	say "STRESS: one core busy, every daemon's fsync 200 ms slower"
+	sh -c 'while :; do :; done' &
+	busy=$!
+	trap 'kill $busy 2>/dev/null' EXIT
+	trap 'kill $busy 2>/dev/null; exit 130' INT TERM
+	VFIO_MIGD_TEST_SLOW_FSYNC_MS=200
+	export VFIO_MIGD_TEST_SLOW_FSYNC_MS
+}
+
 demo() {
 	build
 	exec "$top/tests/demo.sh" "$top/_build"
@@ -116,6 +145,9 @@ test_all() {
 	say "all tests passed"
 }
 
+case "${1:-}" in
+check | sanitize | test) stress ;;
+esac
 case "${1:-}" in
 deps) deps ;;
 build) build ;;

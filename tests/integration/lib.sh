@@ -5,7 +5,9 @@
 # curl. Everything is torn down on exit, whatever happens.
 #
 # Environment: BUILD (the build directory; defaults to the current one, which
-# is what `make check` uses) and SRCDIR (the source tree).
+# is what `make check` uses) and SRCDIR (the source tree);
+# VFIO_MIGD_TEST_SLOW_FSYNC_MS (set by ./dev.sh STRESS=1) slows every
+# daemon's fsync by that many milliseconds.
 
 set -u
 BUILD=${BUILD:-$(pwd)}
@@ -116,8 +118,14 @@ start_pair() {
 # port: P<NAME> follows it.
 start_daemon() {
 	name=$1
-	# shellcheck disable=SC2086 # DAEMON_ENV: word-split on purpose
-	env ${DAEMON_ENV:-} "$MIGD" -f -c "$T/$name.conf" >>"$T/$name.log" 2>&1 &
+	stress_env=""
+	# ./dev.sh STRESS=1: every daemon's fsync is slow (a busy shared disk).
+	if [ -n "${VFIO_MIGD_TEST_SLOW_FSYNC_MS:-}" ]; then
+		stress_env="LD_PRELOAD=$BUILD/tests/preload/slow_fsync.so SLOW_FSYNC_MS=$VFIO_MIGD_TEST_SLOW_FSYNC_MS"
+		stress_env="$stress_env ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+	fi
+	# shellcheck disable=SC2086 # word-split on purpose; DAEMON_ENV comes last and wins
+	env $stress_env ${DAEMON_ENV:-} "$MIGD" -f -c "$T/$name.conf" >>"$T/$name.log" 2>&1 &
 	pid=$!
 	PIDS="$PIDS $pid"
 	DAEMONS="$DAEMONS $pid"
