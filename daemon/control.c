@@ -203,8 +203,14 @@ h_health(struct route_args *a)
 	for (i = 0; i < peer_listen_count(); i++)
 		json_array_append_new(listen, json_string(peer_listen_address(i)));
 	reply_json(a->req, 200, json_pack("{s:s, s:s, s:i, s:i, s:o}", "status", "ok", "version",
-	    PACKAGE_VERSION, "migrations_active", engines_active(), "devices",
+	    PACKAGE_VERSION, "migrations_active", migration_count_active(), "devices",
 	    (int)device_count(), "listen", listen));
+}
+
+static json_t *
+device_json(struct mig_device *dev)
+{
+	return device_to_json(dev, dev->busy != NULL ? dev->busy->id_str : NULL);
 }
 
 static void
@@ -214,7 +220,7 @@ h_devices(struct route_args *a)
 	size_t i;
 
 	for (i = 0; i < device_count(); i++)
-		json_array_append_new(arr, device_to_json(device_at(i)));
+		json_array_append_new(arr, device_json(device_at(i)));
 	reply_json(a->req, 200, json_pack("{s:o}", "devices", arr));
 }
 
@@ -244,7 +250,7 @@ h_device(struct route_args *a)
 	struct mig_device *dev = find_device_or_404(a);
 
 	if (dev != NULL)
-		reply_json(a->req, 200, device_to_json(dev));
+		reply_json(a->req, 200, device_json(dev));
 }
 
 static int
@@ -254,9 +260,9 @@ limit_reached(struct route_args *a)
 		reply_error(a->req, MIG_E_SHUTDOWN, "the daemon is shutting down");
 		return 1;
 	}
-	if (engines_active() >= daemon_ctx.cfg->daemon.max_migrations) {
+	if (migration_count_active() >= daemon_ctx.cfg->daemon.max_migrations) {
 		reply_error(a->req, MIG_E_LIMIT, "%u migrations are running (max_migrations)",
-		    engines_active());
+		    migration_count_active());
 		return 1;
 	}
 	return 0;

@@ -28,6 +28,7 @@
 #include <uuid/uuid.h>
 
 #include "bitmap.h"
+#include "clock.h"
 #include "daemon.h"
 #include "device.h"
 #include "engine.h"
@@ -133,8 +134,8 @@ dst_close_channels(struct dest_engine *d, int code, const char *msg)
 	d->c = NULL;
 }
 
-void
-dest_engine_free(struct migration *m)
+static void
+dst_engine_free(struct migration *m)
 {
 	struct dest_engine *d = m->dst;
 
@@ -155,6 +156,14 @@ static void dst_end_timeout_cb(evutil_socket_t fd, short what, void *arg);
 static void dst_send_commit(struct dest_engine *d);
 static void dst_commit_durable(struct migration *m, int ok);
 static void dst_accept(struct dest_engine *d);
+static void dst_engine_cancel(struct migration *m, int code, const char *why);
+static void dst_engine_durable(struct migration *m);
+
+static const struct migration_engine dst_engine = {
+	.cancel = dst_engine_cancel,
+	.free = dst_engine_free,
+	.durable = dst_engine_durable,
+};
 
 /* Reset the device unless it already runs the migrated state. */
 static void
@@ -225,6 +234,7 @@ dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t e
 	d->m = m;
 	d->dev = dev;
 	d->st = DST_WAITING;
+	m->engine = &dst_engine;
 	d->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
 	d->expiry = evtimer_new(daemon_ctx.base, dst_expired_cb, d);
@@ -868,7 +878,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	peer_set_handler(c, &dst_handler, &d->ch[0], 0);
 	if (!m->created_durable) {
 		/* A busy disk has not made "created" durable yet: the
-		 * device waits for it (dest_created_durable), not the loop. */
+		 * device waits for it (dst_engine_durable), not the loop. */
 		d->st = DST_ACCEPTING;
 		peer_pause_read(c);
 		log_info("migration %s: source accepted; the device waits until the journal "
@@ -900,16 +910,15 @@ dst_accept(struct dest_engine *d)
 	migration_set_phase(m, PHASE_PRECOPY);
 }
 
-void
-dest_created_durable(struct migration *m)
+static void
+dst_engine_durable(struct migration *m)
 {
 	if (m->dst != NULL && m->dst->st == DST_ACCEPTING)
 		dst_accept(m->dst);
 }
 
-void dest_cancel(struct migration *m, int code, const char *why);
-void
-dest_cancel(struct migration *m, int code, const char *why)
+static void
+dst_engine_cancel(struct migration *m, int code, const char *why)
 {
 	if (m->dst != NULL)
 		dst_fail(m->dst, code, "%s", why);

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "migration.h"
 #include "xmalloc.h"
 
 static struct mig_device **devices;
@@ -94,7 +93,7 @@ device_at(size_t i)
 }
 
 json_t *
-device_to_json(struct mig_device *dev)
+device_to_json(struct mig_device *dev, const char *busy_id)
 {
 	json_t *caps = json_pack("{s:b, s:b, s:b, s:b}", "precopy", 1, "stopcopy", 1,
 	    "dirty_tracking", dev->guest_memory_size > 0, "page_contents",
@@ -104,7 +103,7 @@ device_to_json(struct mig_device *dev)
 	obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:I}", "name", dev->name,
 	    "backend", dev->backend, "state", dev->ops->state_name(dev), "identity",
 	    dev->identity, "compat", dev->compat, "busy", dev->busy != NULL, "migration",
-	    dev->busy != NULL ? json_string(dev->busy->id_str) : json_null(), "capabilities", caps,
+	    busy_id != NULL ? json_string(busy_id) : json_null(), "capabilities", caps,
 	    "state_size", (json_int_t)dev->state_size, "guest_memory_size",
 	    (json_int_t)dev->guest_memory_size);
 	if (obj != NULL && dev->ops->describe != NULL && (extra = dev->ops->describe(dev)) != NULL) {

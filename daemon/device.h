@@ -75,7 +75,8 @@ void devices_close(void);
 struct mig_device *device_find(const char *name);
 size_t device_count(void);
 struct mig_device *device_at(size_t i);
-json_t *device_to_json(struct mig_device *dev);
+/* busy_id: the id of the migration holding it (dev->busy), or NULL. */
+json_t *device_to_json(struct mig_device *dev, const char *busy_id);
 
 /* Backends. */
 int sim_backend_open(struct mig_device *dev, const struct mig_device_config *cfg,

@@ -156,8 +156,8 @@ events_publish(json_t *ev)
 	json_decref(ev);
 }
 
-void
-events_migration_created(const struct migration *m)
+static void
+events_migration_created(struct migration *m)
 {
 	json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "type", "created", "migration", m->id_str,
 	    "role", migration_role_name(m->role), "device", m->device->name);
@@ -165,16 +165,24 @@ events_migration_created(const struct migration *m)
 	events_publish(ev);
 }
 
-void
-events_migration_phase(const struct migration *m, const char *from, const char *to)
+static void
+events_migration_phase(struct migration *m, enum mig_phase from, enum mig_phase to)
 {
 	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "phase", "migration",
-	    m->id_str, "device", m->device->name, "from", from, "to", to);
+	    m->id_str, "device", m->device->name, "from", migration_phase_name(from), "to",
+	    migration_phase_name(to));
 
-	json_object_set_new(ev, "phase", json_string(to));
+	json_object_set_new(ev, "phase", json_string(migration_phase_name(to)));
 	json_object_set_new(ev, "object", migration_to_json(m));
 	events_publish(ev);
 }
+
+/* Every migration's creation and phase changes, as events. */
+const struct migration_observer events_observer = {
+	.name = "events",
+	.created = events_migration_created,
+	.phase_changed = events_migration_phase,
+};
 
 void
 events_migration_progress(const struct migration *m)

@@ -14,11 +14,12 @@
 
 struct evhttp_request;
 struct migration;
+struct migration_observer;
 
 /* Takes ownership of ev; adds "time". */
 void events_publish(json_t *ev);
-void events_migration_created(const struct migration *m);
-void events_migration_phase(const struct migration *m, const char *from, const char *to);
+/* Publishes created and phase events (registered in main()). */
+extern const struct migration_observer events_observer;
 void events_migration_progress(const struct migration *m);
 /* Start streaming to this request; filter by migration id when not NULL. */
 int events_watch(struct evhttp_request *req, const char *migration_id);

@@ -267,6 +267,21 @@ hook_fire(const char *event, const struct migration *m)
 	(void)hook_queue(event, m, NULL);
 }
 
+/* "started" when the stream begins, and the final phase's name. */
+static void
+hook_on_phase(struct migration *m, enum mig_phase from, enum mig_phase to)
+{
+	if (from == PHASE_SETUP && to == PHASE_PRECOPY)
+		hook_fire("started", m);
+	else if (migration_phase_is_final(to))
+		hook_fire(migration_phase_name(to), m);
+}
+
+const struct migration_observer hook_observer = {
+	.name = "hook",
+	.phase_changed = hook_on_phase,
+};
+
 int
 hook_run(const char *event, const struct migration *m, hook_done_fn done)
 {

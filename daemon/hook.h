@@ -11,6 +11,7 @@
 #define MIG_HOOK_H
 
 struct migration;
+struct migration_observer;
 
 /* Called when a waited-for run ends: ok 1 when the hook exited 0. The
  * migration is looked up again by id: NULL if it is gone meanwhile. */
@@ -18,6 +19,8 @@ typedef void (*hook_done_fn)(struct migration *m, int ok, const char *why);
 
 /* Informational event: queued, its outcome only logged. */
 void hook_fire(const char *event, const struct migration *m);
+/* Fires "started" and completed/failed/cancelled (main() registers it). */
+extern const struct migration_observer hook_observer;
 /* An event whose outcome matters (switchover). Returns 0 when queued, or
  * 1 when no hook is configured (the caller goes on as if it said yes). */
 int hook_run(const char *event, const struct migration *m, hook_done_fn done);

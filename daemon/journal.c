@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <uuid/uuid.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "device.h"
 #include "errors.h"
@@ -472,3 +473,61 @@ journal_close(void)
 	free(dir);
 	dir = NULL;
 }
+
+/* "created" is on disk: the engine may touch the device now. A write that
+ * failed was logged; the migration goes on, as with a synchronous one. */
+static void
+journal_created_done(struct migration *m, int ok)
+{
+	(void)ok;
+	migration_created_durable(m);
+}
+
+/* Every record starts durable, written off the event loop. */
+static void
+journal_on_created(struct migration *m)
+{
+	if (journal_write_durable_async(m, journal_created_done) != 0) {
+		journal_write(m, 1);
+		migration_created_durable(m);
+	}
+}
+
+/*
+ * Restart tells only "completing" (END sent, or COMMIT sent) from the
+ * phases before it (roll back, reset), and the record exists from the
+ * start: only this step must reach the disk before its frame leaves. A
+ * source has made it durable already, as end_may_be_sent, before it
+ * stopped the device (src_request_switchover); a destination makes it
+ * durable on a thread before it sends COMMIT (dst_on_end): an fsync here
+ * would block the event loop, in the downtime, and on a busy disk that is
+ * tens to hundreds of milliseconds.
+ * The other steps need no fsync; stop-copy is not written at all: it is
+ * in the downtime, a restart treats it as the pre-copy before it, and even
+ * without an fsync the rename cost a millisecond there.
+ */
+static void
+journal_on_phase(struct migration *m, enum mig_phase from, enum mig_phase to)
+{
+	(void)from;
+	if (to == PHASE_STOPCOPY)
+		return;
+	if (to == PHASE_COMPLETING && m->role == MIG_ROLE_DESTINATION)
+		return; /* dest.c writes it durably itself, before COMMIT leaves */
+	journal_write(m, to == PHASE_COMPLETING && !m->end_intent);
+}
+
+static void
+journal_on_freed(struct migration *m, int forgotten)
+{
+	journal_forget(m);
+	if (forgotten)
+		journal_remove(m);
+}
+
+const struct migration_observer journal_observer = {
+	.name = "journal",
+	.created = journal_on_created,
+	.phase_changed = journal_on_phase,
+	.freed = journal_on_freed,
+};

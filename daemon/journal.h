@@ -19,6 +19,13 @@
 #define MIG_JOURNAL_H
 
 struct migration;
+struct migration_observer;
+
+/* Writes every migration's record as it is created (durably, off the
+ * event loop: the engine waits for migration_created_durable) and at each
+ * phase change; forgets it when it leaves the history. Registered first
+ * in main(), so its record exists before anyone else hears of a change. */
+extern const struct migration_observer journal_observer;
 
 /* Create the directory and restore what it holds. -1 only when the
  * directory cannot be used at all (logged). */

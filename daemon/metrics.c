@@ -49,12 +49,15 @@ histogram_observe(struct histogram *h, const double *bounds, size_t n, double v)
 	h->sum += v;
 }
 
-void
-metrics_migration_finished(const struct migration *m)
+static void
+metrics_migration_finished(struct migration *m, enum mig_phase from, enum mig_phase to)
 {
 	int role = m->role == MIG_ROLE_SOURCE ? 0 : 1;
-	int o = m->phase == PHASE_COMPLETED ? 0 : m->phase == PHASE_FAILED ? 1 : 2;
+	int o = to == PHASE_COMPLETED ? 0 : to == PHASE_FAILED ? 1 : 2;
 
+	(void)from;
+	if (!migration_phase_is_final(to))
+		return;
 	outcomes[role][o]++;
 	bytes_done[role] += m->bytes_transferred;
 	if (m->phase == PHASE_COMPLETED) {
@@ -63,6 +66,12 @@ metrics_migration_finished(const struct migration *m)
 		histogram_observe(&total, total_buckets_s, NTOTAL, (double)m->total_ms / 1000.0);
 	}
 }
+
+/* Counts every migration that ends (registered in main()). */
+const struct migration_observer metrics_observer = {
+	.name = "metrics",
+	.phase_changed = metrics_migration_finished,
+};
 
 static struct named_counter *
 named(struct named_counter *arr, size_t n, const char *name)

@@ -10,8 +10,10 @@
 #include <event2/buffer.h>
 
 struct migration;
+struct migration_observer;
 
-void metrics_migration_finished(const struct migration *m);
+/* Counts the migrations that end, by role and outcome (main() registers it). */
+extern const struct migration_observer metrics_observer;
 void metrics_tls_failure(const char *reason);
 void metrics_hook_run(const char *event, int vetoed, int failed);
 void metrics_render(struct evbuffer *out);

@@ -2,6 +2,9 @@
  * migration.c: migration objects, their phase machine and their JSON.
  *
  * It never touches a device or a socket: the engines do, and report here.
+ * It calls no other module by name: the engines' operations hang on each
+ * migration (m->engine), and journal, metrics, events and hook hear of
+ * every migration's life as observers, registered in main().
  */
 #include "migration.h"
 
@@ -13,18 +16,61 @@
 #include <openssl/crypto.h>
 #include <uuid/uuid.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "device.h"
-#include "engine.h"
 #include "errors.h"
-#include "events.h"
-#include "hook.h"
-#include "journal.h"
-#include "metrics.h"
 #include "log.h"
 #include "xmalloc.h"
 
 static struct migration *migrations;
+static const struct migration_observer *observers[MIGRATION_OBSERVERS_MAX];
+static size_t nobservers;
+
+int
+migration_observe(const struct migration_observer *o)
+{
+	if (nobservers == MIGRATION_OBSERVERS_MAX)
+		return -1;
+	observers[nobservers++] = o;
+	return 0;
+}
+
+void
+migration_observers_clear(void)
+{
+	nobservers = 0;
+}
+
+static void
+migration_notify_created(struct migration *m)
+{
+	size_t i;
+
+	for (i = 0; i < nobservers; i++)
+		if (observers[i]->created != NULL)
+			observers[i]->created(m);
+}
+
+static void
+migration_notify_phase(struct migration *m, enum mig_phase from, enum mig_phase to)
+{
+	size_t i;
+
+	for (i = 0; i < nobservers; i++)
+		if (observers[i]->phase_changed != NULL)
+			observers[i]->phase_changed(m, from, to);
+}
+
+static void
+migration_notify_freed(struct migration *m, int forgotten)
+{
+	size_t i;
+
+	for (i = 0; i < nobservers; i++)
+		if (observers[i]->freed != NULL)
+			observers[i]->freed(m, forgotten);
+}
 
 static const char *const phase_names[] = {
 	[PHASE_SETUP] = "setup",
@@ -57,27 +103,12 @@ migration_phase_is_final(enum mig_phase phase)
 	return phase == PHASE_COMPLETED || phase == PHASE_FAILED || phase == PHASE_CANCELLED;
 }
 
-uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t
-mono_ms_since(uint64_t from_ns)
-{
-	return (mono_ns() - from_ns + 500000u) / 1000000u;
-}
-
 static void
-migration_free(struct migration *m)
+migration_free(struct migration *m, int forgotten)
 {
-	journal_forget(m);
-	source_engine_free(m);
-	dest_engine_free(m);
+	migration_notify_freed(m, forgotten);
+	if (m->engine != NULL)
+		m->engine->free(m);
 	free(m->dirty_union);
 	free(m->hook);
 	free(m);
@@ -93,27 +124,19 @@ migration_prune(void)
 	while ((m = *pp) != NULL) {
 		if (migration_phase_is_final(m->phase) && kept++ >= limit) {
 			*pp = m->next;
-			journal_remove(m);
-			migration_free(m);
+			migration_free(m, 1);
 			continue;
 		}
 		pp = &m->next;
 	}
 }
 
-/* "created" is on disk (or could not be written: logged, and the
- * migration goes on as it did when the write was synchronous). */
-static void
-migration_created_durable(struct migration *m, int ok)
+void
+migration_created_durable(struct migration *m)
 {
-	(void)ok;
 	m->created_durable = 1;
-	if (migration_phase_is_final(m->phase))
-		return;
-	if (m->role == MIG_ROLE_SOURCE)
-		source_created_durable(m);
-	else
-		dest_created_durable(m);
+	if (!migration_phase_is_final(m->phase) && m->engine != NULL && m->engine->durable != NULL)
+		m->engine->durable(m);
 }
 
 struct migration *
@@ -142,14 +165,10 @@ migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
 	migrations = m;
 	log_info("migration %s: created, %s of device %s", m->id_str, migration_role_name(role),
 	    dev->name);
-	events_migration_created(m);
-	/* A restart must find the migration before its device is touched,
-	 * but a busy disk must not stall the loop: a thread writes it, and
-	 * the engines wait for migration_created_durable. */
-	if (journal_write_durable_async(m, migration_created_durable) != 0) {
-		journal_write(m, 1);
-		m->created_durable = 1;
-	}
+	/* The journal's observer makes the record durable, off the event
+	 * loop, and then calls migration_created_durable(): until then the
+	 * engines leave the device alone. */
+	migration_notify_created(m);
 	return m;
 }
 
@@ -211,7 +230,7 @@ migration_free_all(void)
 
 	while ((m = migrations) != NULL) {
 		migrations = m->next;
-		migration_free(m);
+		migration_free(m, 0);
 	}
 }
 
@@ -272,28 +291,8 @@ migration_set_phase(struct migration *m, enum mig_phase phase)
 		if (m->token[0] != '\0')
 			memcpy(m->spent_token, m->token, sizeof(m->spent_token));
 		m->token[0] = '\0';
-		metrics_migration_finished(m);
 	}
-	/* Restart tells only "completing" (END sent, or COMMIT sent) from the
-	 * phases before it (roll back, reset), and the record exists from the
-	 * start: only this step must reach the disk before its frame leaves.
-	 * A source has made it durable already, as end_may_be_sent, before it
-	 * stopped the device (src_request_switchover); a destination makes it
-	 * durable on a thread before it sends COMMIT (dst_on_end): an fsync
-	 * here would block the event loop, in the downtime, and on a busy disk
-	 * that is tens to hundreds of milliseconds.
-	 * The other steps need no fsync; stop-copy is not written at all: it
-	 * is in the downtime, a restart treats it as the pre-copy before it,
-	 * and even without an fsync the rename cost a millisecond there. */
-	if (phase == PHASE_COMPLETING && m->role == MIG_ROLE_DESTINATION)
-		; /* dest.c writes it durably itself, before COMMIT leaves */
-	else if (phase != PHASE_STOPCOPY)
-		journal_write(m, phase == PHASE_COMPLETING && !m->end_intent);
-	events_migration_phase(m, migration_phase_name(old), migration_phase_name(phase));
-	if (old == PHASE_SETUP && phase == PHASE_PRECOPY)
-		hook_fire("started", m);
-	else if (migration_phase_is_final(phase))
-		hook_fire(migration_phase_name(phase), m);
+	migration_notify_phase(m, old, phase);
 }
 
 void
@@ -362,6 +361,8 @@ migration_to_json(const struct migration *m)
 	json_object_set_new(o, "switchover",
 	    json_string(m->opt.switchover == MIG_SWITCHOVER_MANUAL ? "manual" : "auto"));
 	json_object_set_new(o, "downtime_limit_ms", json_integer(m->opt.downtime_limit_ms));
+	if (m->engine != NULL && m->engine->describe != NULL)
+		m->engine->describe(m, o);
 	return o;
 }
 
@@ -389,4 +390,56 @@ migration_bitmap_to_json(const struct migration *m)
 	json_object_set_new(o, "dirty_pages", json_integer((json_int_t)m->dirty_pages));
 	json_object_set_new(o, "runs", runs);
 	return o;
+}
+
+int
+migration_cancel(struct migration *m, char *err, size_t errlen)
+{
+	if (migration_phase_is_final(m->phase) || m->engine == NULL) {
+		snprintf(err, errlen, "migration %s already ended %s", m->id_str,
+		    migration_phase_name(m->phase));
+		return MIG_E_WRONG_STATE;
+	}
+	if (m->phase == PHASE_COMPLETING) {
+		/* END is out and the destination may be resuming or running:
+		 * rolling back now could leave the device running on both hosts. */
+		snprintf(err, errlen, "migration %s is completing (the destination is verifying "
+				      "and resuming); it can no longer be cancelled safely", m->id_str);
+		return MIG_E_WRONG_STATE;
+	}
+	log_info("migration %s: cancel requested through the API", m->id_str);
+	m->engine->cancel(m, MIG_E_CANCELLED, "cancelled by the operator");
+	return MIG_OK;
+}
+
+int migrations_exiting;
+
+void
+migration_abort_all(int code, const char *why)
+{
+	struct migration *m;
+
+	for (m = migrations; m != NULL; m = m->next) {
+		if (migration_phase_is_final(m->phase) || m->engine == NULL)
+			continue;
+		/* END is out: rolling back could leave the device running on both
+		 * hosts. Let the COMMIT arrive during the shutdown grace. */
+		if (m->phase == PHASE_COMPLETING && code == MIG_E_SHUTDOWN && !migrations_exiting) {
+			log_warnx("migration %s: completing; not rolled back, waiting for its "
+				  "COMMIT before exit", m->id_str);
+			continue;
+		}
+		m->engine->cancel(m, code, why);
+	}
+}
+
+unsigned
+migration_count_active(void)
+{
+	struct migration *m;
+	unsigned n = 0;
+
+	for (m = migrations; m != NULL; m = m->next)
+		n += !migration_phase_is_final(m->phase);
+	return n;
 }

@@ -3,8 +3,11 @@
  *
  * One struct per migration, source or destination. The phase changes only
  * through migration_set_phase(), which checks the arc, logs it and tells
- * whoever listens (events, hook). The engines own the protocol; this file
- * owns the bookkeeping and the JSON the API shows.
+ * the observers registered at start-up (journal, metrics, events, hook:
+ * see main()). The engines own the protocol and hang their operations on
+ * the migration (struct migration_engine); this file owns the bookkeeping
+ * and the JSON the API shows, and calls no other module of the daemon by
+ * name.
  */
 #ifndef MIG_MIGRATION_H
 #define MIG_MIGRATION_H
@@ -100,19 +103,49 @@ struct migration {
 	uint64_t dirty_union_pages; /* pages the union covers */
 	uint32_t dirty_page_size;
 
+	const struct migration_engine *engine; /* set by the engine that owns it */
 	struct source_engine *src;
 	struct dest_engine *dst;
 	struct migration *next;
 };
 
+/* What the engine that owns a migration does for the rest of the daemon. */
+struct migration_engine {
+	/* Roll back (source) or reset (destination), tell the peer, and
+	 * end the migration with code (MIG_E_CANCELLED: cancelled). */
+	void (*cancel)(struct migration *m, int code, const char *why);
+	/* Free the engine's state; the migration is being freed. */
+	void (*free)(struct migration *m);
+	/* Add the engine's own fields to the migration's JSON (may be NULL). */
+	void (*describe)(const struct migration *m, json_t *o);
+	/* The journal holds the migration: the device may be touched now. */
+	void (*durable)(struct migration *m);
+};
+
+/*
+ * Who hears of every migration's life: created, each phase change, freed
+ * (forgotten: it also left the history, so its record goes). Registered at
+ * start-up, called in the order registered; any hook may be NULL.
+ */
+struct migration_observer {
+	const char *name;
+	void (*created)(struct migration *m);
+	void (*phase_changed)(struct migration *m, enum mig_phase from, enum mig_phase to);
+	void (*freed)(struct migration *m, int forgotten);
+};
+#define MIGRATION_OBSERVERS_MAX 8
+/* 0, or -1 when MIGRATION_OBSERVERS_MAX are registered already. */
+int migration_observe(const struct migration_observer *o);
+void migration_observers_clear(void);
+
 const char *migration_phase_name(enum mig_phase phase);
 const char *migration_role_name(enum mig_role role);
 int migration_phase_is_final(enum mig_phase phase);
-uint64_t mono_ns(void);
-/* Milliseconds from from_ns (mono_ns()) until now, to the nearest. */
-uint64_t mono_ms_since(uint64_t from_ns);
 
 struct migration *migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id);
+/* The journal's record of "created" is on disk (whether or not the write
+ * succeeded: a failure was logged); the engine hears of it. */
+void migration_created_durable(struct migration *m);
 /* A finished migration read back from the journal: not busy, no engine. */
 struct migration *migration_restore(const uint8_t *id, enum mig_role role, struct mig_device *dev);
 struct migration *migration_find(const char *id_str);
@@ -127,5 +160,18 @@ void migration_fail(struct migration *m, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 json_t *migration_to_json(const struct migration *m);
 json_t *migration_bitmap_to_json(const struct migration *m);
+
+/* POST /v1/migrations/{id}/cancel, either role: roll back (source) or
+ * reset (destination), tell the peer, end `cancelled`. MIG_OK, or an
+ * enum mig_err with the reason in err. */
+int migration_cancel(struct migration *m, char *err, size_t errlen);
+/* Shutdown: fail every running migration with `code`, rolling back,
+ * except those completing (END sent) unless migrations_exiting is set
+ * (the very end: what is still completing then is failed, its device
+ * left as it is, for the journal to report at the next start). */
+extern int migrations_exiting;
+void migration_abort_all(int code, const char *why);
+/* Number of migrations not yet in a final phase. */
+unsigned migration_count_active(void);
 
 #endif

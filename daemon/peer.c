@@ -5,7 +5,8 @@
  * keepalives and timeouts, and cutting the byte stream into frames. A frame
  * is decoded in place in the input buffer and handed to the connection's
  * handler; nothing here interprets a frame beyond its syntax, except that a
- * HELLO on a connection nobody owns is given to dest_on_hello().
+ * HELLO on a connection nobody owns is given to the hello handler that
+ * peer_listen_all() was given.
  */
 #include "peer.h"
 
@@ -77,6 +78,7 @@ static char **listen_bound; /* "host:port" each listener is bound to */
 static size_t nlisteners;
 static struct evdns_base *dns_base;
 static unsigned unauthenticated_count;
+static peer_hello_fn hello_handler;
 
 static void peer_free(struct peer_conn *c);
 static void peer_lost_frame(struct peer_conn *c, int err);
@@ -492,8 +494,8 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 				c->h->on_keepalive(c->arg, c, f.u.keepalive.nonce);
 		} else if (c->h != NULL)
 			c->h->on_frame(c->arg, c, &f);
-		else if (f.hdr.type == MIG_FRAME_HELLO && c->unauthenticated)
-			dest_on_hello(c, &f);
+		else if (f.hdr.type == MIG_FRAME_HELLO && c->unauthenticated && hello_handler != NULL)
+			hello_handler(c, &f);
 		else if (f.hdr.type == MIG_FRAME_ERROR)
 			peer_close(c);
 		else
@@ -995,11 +997,12 @@ peer_listen_address(size_t i)
 }
 
 int
-peer_listen_all(void)
+peer_listen_all(peer_hello_fn on_hello)
 {
 	const struct mig_config *cfg = daemon_ctx.cfg;
 	size_t i;
 
+	hello_handler = on_hello;
 	for (i = 0; i < cfg->daemon.nlisten; i++)
 		if (peer_listen_one(cfg->daemon.listen[i]) != 0)
 			return -1;

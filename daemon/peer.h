@@ -37,8 +37,11 @@ struct peer_handler {
 	void (*on_closed)(void *arg, struct peer_conn *c, int code, const char *msg);
 };
 
-/* Start listening on every configured address; -1 on failure (logged). */
-int peer_listen_all(void);
+/* Start listening on every configured address; -1 on failure (logged).
+ * on_hello gets each HELLO on a connection nobody owns yet (the
+ * destination engine finds whose token it is and takes the connection). */
+typedef void (*peer_hello_fn)(struct peer_conn *c, const struct mig_frame *f);
+int peer_listen_all(peer_hello_fn on_hello);
 /* The addresses listened on, as bound (a configured port 0 resolved). */
 size_t peer_listen_count(void);
 const char *peer_listen_address(size_t i);
@@ -79,7 +82,5 @@ void peer_resume_read(struct peer_conn *c);
 /* Drop the handler: the connection no longer reports anything. */
 void peer_detach(struct peer_conn *c);
 
-/* Called by peer.c for a HELLO on a connection nobody owns yet (dest.c). */
-void dest_on_hello(struct peer_conn *c, const struct mig_frame *f);
 
 #endif

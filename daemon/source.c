@@ -26,6 +26,7 @@
 #include <uuid/uuid.h>
 
 #include "bitmap.h"
+#include "clock.h"
 #include "daemon.h"
 #include "device.h"
 #include "engine.h"
@@ -266,8 +267,8 @@ src_output_length(struct source_engine *s)
 }
 
 /* Release everything but the migration object itself. */
-void
-source_engine_free(struct migration *m)
+static void
+src_engine_free(struct migration *m)
 {
 	struct source_engine *s = m->src;
 
@@ -1250,6 +1251,14 @@ src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 
 
 static void src_connect(struct source_engine *s);
+static void src_engine_cancel(struct migration *m, int code, const char *why);
+static void src_engine_durable(struct migration *m);
+
+static const struct migration_engine src_engine = {
+	.cancel = src_engine_cancel,
+	.free = src_engine_free,
+	.durable = src_engine_durable,
+};
 
 static int
 token_is_valid(const char *t)
@@ -1299,6 +1308,7 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 	s->bm_frame_cap = 2 * (bm_bytes + opt->chunk_size + 4096 + 256);
 	s->bm_frame = dev->guest_memory_size > 0 ? xcalloc(1, s->bm_frame_cap) : NULL;
 	m->src = s;
+	m->engine = &src_engine;
 	m->state_size = dev->state_size;
 	s->st = SRC_CONNECTING;
 	snprintf(m->peer_addr, sizeof(m->peer_addr), "%s", dest);
@@ -1309,7 +1319,7 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 	}
 	*out = m;
 	/* Nothing happens to the device, or on the wire, before the journal
-	 * holds the migration (source_created_durable). */
+	 * holds the migration (src_engine_durable). */
 	if (m->created_durable)
 		src_connect(s);
 	return MIG_OK; /* a failure to connect shows in the migration itself */
@@ -1324,8 +1334,8 @@ src_connect(struct source_engine *s)
 		src_fail(s, MIG_E_CONNECT, "cannot connect to %s", s->m->peer_addr);
 }
 
-void
-source_created_durable(struct migration *m)
+static void
+src_engine_durable(struct migration *m)
 {
 	struct source_engine *s = m->src;
 
@@ -1358,9 +1368,8 @@ source_switchover(struct migration *m, char *err, size_t errlen)
 }
 
 /* Cancel a source migration: the destination is told, the device rolls back. */
-void source_cancel(struct migration *m, int code, const char *why);
-void
-source_cancel(struct migration *m, int code, const char *why)
+static void
+src_engine_cancel(struct migration *m, int code, const char *why)
 {
 	if (m->src != NULL)
 		src_fail(m->src, code, "%s", why);

@@ -27,10 +27,12 @@
 #include "device.h"
 #include "engine.h"
 #include "errors.h"
+#include "events.h"
 #include "frame.h"
 #include "hook.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "migration.h"
 #include "peer.h"
 #include "tls.h"
@@ -203,16 +205,32 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	daemon_ctx.shutting_down = 1;
 	daemon_notify("STOPPING=1");
-	active = engines_active();
+	active = migration_count_active();
 	log_info("signal %d: shutting down; rolling back %u running migration%s", (int)sig, active,
 	    active == 1 ? "" : "s");
-	engines_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
+	migration_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
 	peer_listen_close();
 	/* Let ERROR frames reach the peers before the loop ends. */
 	if (active == 0)
 		tv.tv_sec = 0, tv.tv_usec = 0;
 	grace = evtimer_new(daemon_ctx.base, shutdown_done_cb, NULL);
 	evtimer_add(grace, &tv);
+}
+
+/*
+ * Who hears of every migration's life, in this order: the journal first
+ * (its record exists before anyone acts on a change, and a new migration's
+ * engine waits until it is on disk), then metrics, the event stream, and
+ * the hook last (it runs outside programs, which may ask the API).
+ */
+static void
+observers_register(void)
+{
+	migration_observers_clear();
+	(void)migration_observe(&journal_observer);
+	(void)migration_observe(&metrics_observer);
+	(void)migration_observe(&events_observer);
+	(void)migration_observe(&hook_observer);
 }
 
 /* The line operators and tests wait for: devices, and where peers reach
@@ -296,9 +314,10 @@ main(int argc, char **argv)
 	daemon_ctx.base = event_base_new();
 	if (devices_open(cfg, daemon_ctx.base) != 0)
 		goto out_base;
+	observers_register();
 	if (journal_init(cfg->daemon.state_dir) != 0)
 		goto out_devices;
-	if (peer_listen_all() != 0)
+	if (peer_listen_all(dest_on_hello) != 0)
 		goto out_devices;
 	if (control_start(daemon_ctx.base, cfg->daemon.control, cfg->daemon.control_group) != 0)
 		goto out_listen;
@@ -325,8 +344,8 @@ out_control:
 out_listen:
 	peer_listen_close();
 out_devices:
-	engines_exiting = 1;
-	engines_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
+	migrations_exiting = 1;
+	migration_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
 	migration_free_all();
 	peer_close_all();
 	journal_close();

@@ -12,7 +12,7 @@
 #include "backend_v1.h"
 #include "device.h"
 #include "log.h"
-#include "migration.h"
+#include "clock.h"
 #include "sim_v1.h"
 #include "v1_driver.h"
 #include "xmalloc.h"

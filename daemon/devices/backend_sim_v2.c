@@ -12,7 +12,7 @@
 
 #include "device.h"
 #include "log.h"
-#include "migration.h"
+#include "clock.h"
 #include "sim_v2.h"
 #include "v2_driver.h"
 #include "xmalloc.h"
