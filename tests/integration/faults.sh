@@ -26,7 +26,10 @@
 # in one direction of the proxy: once the source has sent END, the
 # destination gets it DELAY ms later (delay down); once the destination has
 # sent COMMIT, the source gets it DELAY ms later (delay up). The delay is
-# well below peer_timeout_ms, so it alone never trips a timeout.
+# set before the switchover is asked for, so however slowly this script
+# reacts, END (or COMMIT) still has DELAY ms on the wire after the source
+# (or destination) sent it. It is well below peer_timeout_ms, so it alone
+# never trips a timeout.
 #
 # A failing case is reported and the next one still runs; the test fails at
 # the end if any did.
@@ -36,9 +39,9 @@ FP="$BUILD/tests/faultproxy"
 PT="$BUILD/tests/peer_tool"
 [ -x "$FP" ] && [ -x "$PT" ] || fail "build tests/faultproxy and tests/peer_tool first (make check does)"
 KA=300		  # keepalive_interval_ms
-PTO=1500	  # peer_timeout_ms
+PTO=2500	  # peer_timeout_ms
 SLACK=2000	  # detection slack: polling, scheduling, a loaded CI host
-DELAY=700	  # ms: how long END or COMMIT stays on the wire
+DELAY=1200	  # ms: how long END or COMMIT stays on the wire
 CAP_SLOW=524288	  # bytes/s: pre-copy or stop-copy of 2 MiB lasts about 4 s
 CAP_END=2097152	  # bytes/s: stop-copy of 2 MiB lasts about 1 s
 PHASES="setup precopy switchover stopcopy end commit"
@@ -274,9 +277,10 @@ run_case() {
 	switchover) wait_for a "$SRC_ID" switchover-pending || return ;;
 	stopcopy) to_stopcopy || return ;;
 	end)
-		to_stopcopy || return
+		wait_for a "$SRC_ID" precopy || return
 		T_DELAY=$(now_ms)
 		[ "$KIND" = error ] || fp delay down $DELAY
+		switchover || return
 		wait_for a "$SRC_ID" completing failed || return
 		if [ "$KIND" != error ]; then
 			ph=$(mig b "$DST_ID" | json_get phase)
@@ -285,9 +289,10 @@ run_case() {
 		fi
 		;;
 	commit)
-		to_stopcopy || return
+		wait_for a "$SRC_ID" precopy || return
 		T_DELAY=$(now_ms)
 		fp delay up $DELAY
+		switchover || return
 		wait_for b "$DST_ID" completing || return
 		[ "$(mig a "$SRC_ID" | json_get phase)" = completing ] ||
 			bad "the source already got COMMIT: fault too late" || return
@@ -453,8 +458,9 @@ run_commit_killsrc_case() {
 	DEV="commit-killsrc"
 	incoming "$DEV" || return
 	migrate "$DEV" "127.0.0.1:$PP" ",\"max_bandwidth\":$CAP_END" || return
-	to_stopcopy || return
+	wait_for a "$SRC_ID" precopy || return
 	fp delay up $DELAY
+	switchover || return
 	wait_for b "$DST_ID" completing || return
 	[ "$(mig a "$SRC_ID" | json_get phase)" = completing ] || bad "the source got COMMIT" || return
 	kill_daemon a
