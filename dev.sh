@@ -107,17 +107,39 @@ sanitize() {
 		{ show_failures "$top/_build-san"; return 1; }
 }
 
+# fuzz [SECONDS]: each libFuzzer target in turn (fuzz/fuzz_NAME.c), the
+# seconds shared among them, starting from a copy of its committed corpus
+# (fuzz/corpus/NAME) and its dictionary (fuzz/NAME.dict) if it has one. A
+# crash, leak or hang stops here with the fuzzer's report; its input is kept
+# as _build-fuzz/fuzz/NAME-crash-* (or leak-, timeout-).
 fuzz() {
 	seconds=${1:-30}
+	targets="frame data config"
+	count=$(echo "$targets" | wc -w)
+	each=$(((seconds + count - 1) / count))
 	deps
 	configure_in "$top/_build-fuzz" --enable-fuzzing CC=clang
-	make -C "$top/_build-fuzz" -j"$jobs" fuzz/fuzz_frame >/dev/null
-	say "fuzzing the frame decoder for ${seconds}s"
-	work=$(mktemp -d)
-	cp "$top"/fuzz/corpus/frame/* "$work"/
-	"$top/_build-fuzz/fuzz/fuzz_frame" -max_total_time="$seconds" -max_len=4096 \
-		-print_final_stats=1 "$work" 2>&1 | tail -n 5
-	rm -rf "$work"
+	# shellcheck disable=SC2046,SC2086
+	make -C "$top/_build-fuzz" -j"$jobs" $(printf 'fuzz/fuzz_%s ' $targets) >/dev/null
+	for name in $targets; do
+		say "fuzzing $name for ${each}s"
+		work=$(mktemp -d)
+		cp "$top/fuzz/corpus/$name"/* "$work"/
+		dict=""
+		[ ! -f "$top/fuzz/$name.dict" ] || dict="-dict=$top/fuzz/$name.dict"
+		# Not piped: the fuzzer's exit status is what fails the run.
+		# shellcheck disable=SC2086
+		if ! "$top/_build-fuzz/fuzz/fuzz_$name" -max_total_time="$each" -max_len=4096 \
+			-timeout=10 -print_final_stats=1 -artifact_prefix="$top/_build-fuzz/fuzz/$name-" \
+			$dict "$work" >"$work.log" 2>&1; then
+			tail -n 60 "$work.log"
+			rm -rf "$work" "$work.log"
+			say "fuzz_$name failed: see above; its input is in _build-fuzz/fuzz/"
+			return 1
+		fi
+		tail -n 5 "$work.log"
+		rm -rf "$work" "$work.log"
+	done
 }
 
 # STRESS=1: a busy core and slow fsyncs for the rest of this run.

@@ -10,7 +10,6 @@
  */
 #include "config_file.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -24,13 +23,6 @@
 #include "xmalloc.h"
 
 #define CONFIG_MAX_FILE_SIZE (1024 * 1024)
-#define CONFIG_DEVICE_NAME_MAX 63
-#define CONFIG_PEER_NAME_MAX 255
-#define CONFIG_PAGE 4096u
-#define CONFIG_KIB 1024ull
-#define CONFIG_MIB (1024ull * CONFIG_KIB)
-#define CONFIG_GIB (1024ull * CONFIG_MIB)
-#define CONFIG_TIB (1024ull * CONFIG_GIB)
 
 enum config_section {
 	SECTION_NONE,	 /* before the first header */
@@ -86,41 +78,51 @@ static const struct config_key config_keys[] = {
 	DAEMON_KEY("control_group", TYPE_WORD, control_group, 0, 0),
 	DAEMON_KEY("state_dir", TYPE_PATH, state_dir, 0, 0),
 	DAEMON_KEY("hook", TYPE_PATH, hook, 0, 0),
-	DAEMON_KEY("hook_timeout_ms", TYPE_UINT32, hook_timeout_ms, 100, 600000),
+	DAEMON_KEY("hook_timeout_ms", TYPE_UINT32, hook_timeout_ms, MIG_HOOK_TIMEOUT_MS_MIN,
+	    MIG_HOOK_TIMEOUT_MS_MAX),
 	DAEMON_KEY("log_level", TYPE_LOG_LEVEL, log_level, 0, 0),
-	DAEMON_KEY("keepalive_interval_ms", TYPE_UINT32, keepalive_interval_ms, 100, 600000),
-	DAEMON_KEY("peer_timeout_ms", TYPE_UINT32, peer_timeout_ms, 200, 3600000),
-	DAEMON_KEY("handshake_timeout_ms", TYPE_UINT32, handshake_timeout_ms, 100, 600000),
-	DAEMON_KEY("max_connections", TYPE_UINT32, max_connections, 1, 4096),
-	DAEMON_KEY("max_migrations", TYPE_UINT32, max_migrations, 1, 1024),
-	DAEMON_KEY("token_ttl_s", TYPE_UINT32, token_ttl_s, 10, 86400),
-	DAEMON_KEY("max_watchers", TYPE_UINT32, max_watchers, 1, 1024),
-	DAEMON_KEY("max_frame_size", TYPE_SIZE32, max_frame_size, 64 * CONFIG_KIB,
-	    16 * CONFIG_MIB + 64),
-	DAEMON_KEY("history", TYPE_UINT32, history, 1, 100000),
+	DAEMON_KEY("keepalive_interval_ms", TYPE_UINT32, keepalive_interval_ms,
+	    MIG_KEEPALIVE_INTERVAL_MS_MIN, MIG_KEEPALIVE_INTERVAL_MS_MAX),
+	DAEMON_KEY("peer_timeout_ms", TYPE_UINT32, peer_timeout_ms, MIG_PEER_TIMEOUT_MS_MIN,
+	    MIG_PEER_TIMEOUT_MS_MAX),
+	DAEMON_KEY("handshake_timeout_ms", TYPE_UINT32, handshake_timeout_ms,
+	    MIG_HANDSHAKE_TIMEOUT_MS_MIN, MIG_HANDSHAKE_TIMEOUT_MS_MAX),
+	DAEMON_KEY("max_connections", TYPE_UINT32, max_connections, 1, MIG_MAX_CONNECTIONS_MAX),
+	DAEMON_KEY("max_migrations", TYPE_UINT32, max_migrations, 1, MIG_MAX_MIGRATIONS_MAX),
+	DAEMON_KEY("token_ttl_s", TYPE_UINT32, token_ttl_s, MIG_TOKEN_TTL_S_MIN,
+	    MIG_TOKEN_TTL_S_MAX),
+	DAEMON_KEY("max_watchers", TYPE_UINT32, max_watchers, 1, MIG_MAX_WATCHERS_MAX),
+	DAEMON_KEY("max_frame_size", TYPE_SIZE32, max_frame_size, MIG_MAX_FRAME_SIZE_MIN,
+	    MIG_MAX_FRAME_SIZE_MAX),
+	DAEMON_KEY("history", TYPE_UINT32, history, 1, MIG_HISTORY_MAX),
 	TLS_KEY("ca", TYPE_PATH, ca),
 	TLS_KEY("cert", TYPE_PATH, cert),
 	TLS_KEY("key", TYPE_PATH, key),
 	TLS_KEY("allowed_peers", TYPE_PEERS, allowed_peers),
-	MIGRATION_KEY("downtime_limit_ms", TYPE_UINT32, downtime_limit_ms, 1, 600000),
-	MIGRATION_KEY("max_bandwidth", TYPE_SIZE64, max_bandwidth, 0, UINT64_MAX),
-	MIGRATION_KEY("precopy_timeout_s", TYPE_UINT32, precopy_timeout_s, 1, 86400),
+	MIGRATION_KEY("downtime_limit_ms", TYPE_UINT32, downtime_limit_ms,
+	    MIG_DOWNTIME_LIMIT_MS_MIN, MIG_DOWNTIME_LIMIT_MS_MAX),
+	MIGRATION_KEY("max_bandwidth", TYPE_SIZE64, max_bandwidth, 0, MIG_BANDWIDTH_MAX),
+	MIGRATION_KEY("precopy_timeout_s", TYPE_UINT32, precopy_timeout_s,
+	    MIG_PRECOPY_TIMEOUT_S_MIN, MIG_PRECOPY_TIMEOUT_S_MAX),
 	MIGRATION_KEY("switchover", TYPE_SWITCHOVER, switchover_manual, 0, 0),
-	MIGRATION_KEY("chunk_size", TYPE_SIZE32, chunk_size, 4 * CONFIG_KIB, 16 * CONFIG_MIB),
-	MIGRATION_KEY("channels", TYPE_UINT32, channels, 1, 16),
+	MIGRATION_KEY("chunk_size", TYPE_SIZE32, chunk_size, MIG_CHUNK_SIZE_MIN,
+	    MIG_CHUNK_SIZE_MAX),
+	MIGRATION_KEY("channels", TYPE_UINT32, channels, MIG_MIGRATION_CHANNELS_MIN,
+	    MIG_MIGRATION_CHANNELS_MAX),
 	DEVICE_KEY("backend", TYPE_BACKEND, backend, 0, 0, 0, FOR_ALL),
 	DEVICE_KEY("path", TYPE_DEVICE_PATH, path, 0, 0, 0, FOR_VFIO),
-	DEVICE_KEY("size", TYPE_SIZE64, size, 4 * CONFIG_KIB, 64 * CONFIG_GIB, CONFIG_PAGE,
+	DEVICE_KEY("size", TYPE_SIZE64, size, MIG_SIM_SIZE_MIN, MIG_SIM_SIZE_MAX, MIG_SIM_PAGE,
 	    FOR_SIM),
-	DEVICE_KEY("dirty_rate", TYPE_SIZE64, dirty_rate, 0, UINT64_MAX, 1, FOR_SIM),
+	DEVICE_KEY("dirty_rate", TYPE_SIZE64, dirty_rate, 0, MIG_SIM_DIRTY_RATE_MAX, 1, FOR_SIM),
 	DEVICE_KEY("image", TYPE_PATH, image, 0, 0, 0, FOR_SIM),
 	DEVICE_KEY("guest_memory", TYPE_PATH, guest_memory, 0, 0, 0, FOR_SIM),
-	DEVICE_KEY("guest_memory_size", TYPE_SIZE64, guest_memory_size, 4 * CONFIG_KIB,
-	    CONFIG_TIB, CONFIG_PAGE, FOR_SIM),
-	DEVICE_KEY("dma_dirty_rate", TYPE_SIZE64, dma_dirty_rate, 0, UINT64_MAX, 1, FOR_SIM),
+	DEVICE_KEY("guest_memory_size", TYPE_SIZE64, guest_memory_size,
+	    MIG_GUEST_MEMORY_SIZE_MIN, MIG_GUEST_MEMORY_SIZE_MAX, MIG_SIM_PAGE, FOR_SIM),
+	DEVICE_KEY("dma_dirty_rate", TYPE_SIZE64, dma_dirty_rate, 0, MIG_SIM_DIRTY_RATE_MAX, 1,
+	    FOR_SIM),
 	DEVICE_KEY("seed", TYPE_UINT64, seed, 0, 0, 0, FOR_SIM),
-	DEVICE_KEY("section_size", TYPE_SIZE32, section_size, 8 * CONFIG_KIB, 64 * CONFIG_MIB,
-	    CONFIG_PAGE, FOR_SIM),
+	DEVICE_KEY("section_size", TYPE_SIZE32, section_size, MIG_SECTION_SIZE_MIN,
+	    MIG_SECTION_SIZE_MAX, MIG_SIM_PAGE, FOR_SIM),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -190,84 +192,6 @@ config_key_error(struct config_parse *p, int line, const char *key, const char *
 	config_error(p, line, "%s %s: %s", p->label, key, msg);
 }
 
-/* "16M" for 16 MiB, "4097" when no suffix divides it evenly. */
-static const char *
-config_format_size(uint64_t v, char *buf, size_t len)
-{
-	static const struct {
-		uint64_t unit;
-		char suffix;
-	} units[] = {{CONFIG_TIB, 'T'}, {CONFIG_GIB, 'G'}, {CONFIG_MIB, 'M'}, {CONFIG_KIB, 'K'}};
-	size_t i;
-
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (v != 0 && v % units[i].unit == 0) {
-			snprintf(buf, len, "%" PRIu64 "%c", v / units[i].unit, units[i].suffix);
-			return buf;
-		}
-	}
-	snprintf(buf, len, "%" PRIu64, v);
-	return buf;
-}
-
-/* Decimal digits only: no sign, no blanks, no overflow. */
-static int
-config_parse_decimal(const char **sp, uint64_t *out)
-{
-	const char *s = *sp;
-	uint64_t n = 0;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	for (; isdigit((unsigned char)*s); s++) {
-		unsigned d = (unsigned)(*s - '0');
-
-		if (n > (UINT64_MAX - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
-	*sp = s;
-	*out = n;
-	return 0;
-}
-
-int
-mig_parse_size(const char *s, uint64_t *out)
-{
-	uint64_t n, unit = 1;
-
-	if (s == NULL || config_parse_decimal(&s, &n) != 0)
-		return -1;
-	switch (tolower((unsigned char)*s)) {
-	case 'k':
-		unit = CONFIG_KIB;
-		break;
-	case 'm':
-		unit = CONFIG_MIB;
-		break;
-	case 'g':
-		unit = CONFIG_GIB;
-		break;
-	case 't':
-		unit = CONFIG_TIB;
-		break;
-	}
-	if (unit > 1) {
-		s++;
-		if (*s == 'i' || *s == 'I') {
-			s++;
-			if (*s != 'b' && *s != 'B')
-				return -1;
-		}
-	}
-	if (*s == 'b' || *s == 'B')
-		s++;
-	if (*s != '\0' || n > UINT64_MAX / unit)
-		return -1;
-	*out = n * unit;
-	return 0;
-}
-
 const char *
 mig_backend_name(enum mig_backend b)
 {
@@ -282,106 +206,6 @@ mig_backend_name(enum mig_backend b)
 		return "vfio-v2";
 	}
 	return "?";
-}
-
-static int
-config_is_word_char(int c)
-{
-	return isalnum(c) || c == '-' || c == '_' || c == '.';
-}
-
-/* A host name or an IPv4 address, without brackets. */
-static int
-config_valid_host(const char *host)
-{
-	struct in_addr a4;
-	const char *c;
-	int all_numeric = 1;
-
-	if (*host == '\0' || strlen(host) > 253)
-		return 0;
-	for (c = host; *c != '\0'; c++) {
-		if (!config_is_word_char((unsigned char)*c))
-			return 0;
-		if (!isdigit((unsigned char)*c) && *c != '.')
-			all_numeric = 0;
-	}
-	return !all_numeric || inet_pton(AF_INET, host, &a4) == 1;
-}
-
-/* An IPv6 address, optionally with a %zone. */
-static int
-config_valid_host6(const char *host)
-{
-	struct in6_addr a6;
-	char addr[INET6_ADDRSTRLEN];
-	const char *zone = strchr(host, '%');
-	size_t len = zone != NULL ? (size_t)(zone - host) : strlen(host);
-
-	if (len == 0 || len >= sizeof(addr))
-		return 0;
-	memcpy(addr, host, len);
-	addr[len] = '\0';
-	if (zone != NULL) {
-		if (zone[1] == '\0')
-			return 0;
-		for (zone++; *zone != '\0'; zone++)
-			if (!config_is_word_char((unsigned char)*zone))
-				return 0;
-	}
-	return inet_pton(AF_INET6, addr, &a6) == 1;
-}
-
-static int
-config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
-    unsigned min_port)
-{
-	char buf[256];
-	const char *colon, *p;
-	uint64_t n;
-	size_t len;
-	int v6 = s != NULL && s[0] == '[';
-
-	if (s == NULL)
-		return -1;
-	if (v6) {
-		const char *close = strchr(s, ']');
-
-		if (close == NULL || close[1] != ':')
-			return -1;
-		colon = close + 1;
-		s++;
-		len = (size_t)(close - s);
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL || strchr(s, ':') != colon)
-			return -1;
-		len = (size_t)(colon - s);
-	}
-	if (len >= sizeof(buf) || len >= hostlen)
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (v6 ? !config_valid_host6(buf) : !config_valid_host(buf))
-		return -1;
-	p = colon + 1;
-	if (config_parse_decimal(&p, &n) != 0 || *p != '\0' || n < min_port || n > 65535)
-		return -1;
-	memcpy(host, buf, len + 1);
-	*port = (uint16_t)n;
-	return 0;
-}
-
-int
-mig_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
-	return config_parse_hostport(s, host, hostlen, port, 1);
-}
-
-int
-mig_parse_listen_address(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
-	return config_parse_hostport(s, host, hostlen, port, 0);
 }
 
 /* 64-bit FNV-1a: a stable default seed, so a device's data follows its name. */
@@ -408,27 +232,11 @@ config_choice(const char *const *choices, const char *value)
 	return -1;
 }
 
-/* "0000:3b:00.0" */
-static int
-config_is_pci_address(const char *s)
-{
-	static const char pattern[] = "xxxx:xx:xx.x";
-	size_t i;
-
-	if (strlen(s) != sizeof(pattern) - 1)
-		return 0;
-	for (i = 0; pattern[i] != '\0'; i++) {
-		if (pattern[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != pattern[i])
-			return 0;
-	}
-	return s[sizeof(pattern) - 2] >= '0' && s[sizeof(pattern) - 2] <= '7';
-}
-
 static int
 config_add_listen(struct config_parse *p, const char *key, const char *addr)
 {
 	struct mig_config *cfg = p->cfg;
-	char host[256];
+	char host[MIG_HOST_MAX + 1];
 	uint16_t port;
 	size_t i;
 
@@ -444,9 +252,9 @@ config_add_listen(struct config_parse *p, const char *key, const char *addr)
 			return -1;
 		}
 	}
-	if (cfg->daemon.nlisten == MIG_CONFIG_MAX_LISTEN) {
+	if (cfg->daemon.nlisten == MIG_LISTEN_MAX) {
 		config_key_error(p, p->lineno, key, "at most %d addresses, %s is one too many",
-		    MIG_CONFIG_MAX_LISTEN, addr);
+		    MIG_LISTEN_MAX, addr);
 		return -1;
 	}
 	cfg->daemon.listen[cfg->daemon.nlisten++] = xstrdup(addr);
@@ -459,9 +267,9 @@ config_add_peer(struct config_parse *p, const char *key, const char *name)
 	struct mig_config *cfg = p->cfg;
 	size_t i;
 
-	if (strlen(name) > CONFIG_PEER_NAME_MAX) {
+	if (strlen(name) > MIG_PEER_NAME_MAX) {
 		config_key_error(p, p->lineno, key, "a name is at most %d characters, got %.40s...",
-		    CONFIG_PEER_NAME_MAX, name);
+		    MIG_PEER_NAME_MAX, name);
 		return -1;
 	}
 	for (i = 0; i < cfg->tls.nallowed; i++) {
@@ -470,9 +278,9 @@ config_add_peer(struct config_parse *p, const char *key, const char *name)
 			return -1;
 		}
 	}
-	if (cfg->tls.nallowed == MIG_CONFIG_MAX_PEERS) {
+	if (cfg->tls.nallowed == MIG_ALLOWED_PEERS_MAX) {
 		config_key_error(p, p->lineno, key, "at most %d names, %s is one too many",
-		    MIG_CONFIG_MAX_PEERS, name);
+		    MIG_ALLOWED_PEERS_MAX, name);
 		return -1;
 	}
 	cfg->tls.allowed_peers[cfg->tls.nallowed++] = xstrdup(name);
@@ -507,20 +315,21 @@ config_set_size(struct config_parse *p, const struct config_key *k, char *field,
 	char lo[32], hi[32];
 	uint64_t v;
 
-	if (mig_parse_size(value, &v) != 0) {
+	switch (mig_parse_size_within(value, k->min, k->max, k->align, &v)) {
+	case MIG_PARSE_OK:
+		break;
+	case MIG_PARSE_RANGE:
+		config_key_error(p, p->lineno, k->name, "must be %s..%s, got %s",
+		    mig_format_size(k->min, lo, sizeof(lo)),
+		    mig_format_size(k->max, hi, sizeof(hi)), value);
+		return -1;
+	case MIG_PARSE_ALIGN:
+		config_key_error(p, p->lineno, k->name, "must be a multiple of %s, got %s",
+		    mig_format_size(k->align, lo, sizeof(lo)), value);
+		return -1;
+	default:
 		config_key_error(p, p->lineno, k->name,
 		    "must be a size in bytes, with an optional K, M, G or T suffix, got %s", value);
-		return -1;
-	}
-	if (v < k->min || v > k->max) {
-		config_key_error(p, p->lineno, k->name, "must be %s..%s, got %s",
-		    config_format_size(k->min, lo, sizeof(lo)),
-		    config_format_size(k->max, hi, sizeof(hi)), value);
-		return -1;
-	}
-	if (k->align > 1 && v % k->align != 0) {
-		config_key_error(p, p->lineno, k->name, "must be a multiple of %s, got %s",
-		    config_format_size(k->align, lo, sizeof(lo)), value);
 		return -1;
 	}
 	if (k->type == TYPE_SIZE32)
@@ -530,31 +339,14 @@ config_set_size(struct config_parse *p, const struct config_key *k, char *field,
 	return 0;
 }
 
-/* A decimal integer, or for TYPE_UINT64 also 0x hex. */
-static int
-config_parse_integer(const struct config_key *k, const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (k->type == TYPE_UINT64 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		if (!isxdigit((unsigned char)s[2]))
-			return -1;
-		errno = 0;
-		*v = strtoull(s + 2, &end, 16);
-		return *end != '\0' || errno != 0 ? -1 : 0;
-	}
-	return config_parse_decimal(&s, v) != 0 || *s != '\0' ? -1 : 0;
-}
-
 static int
 config_set_uint(struct config_parse *p, const struct config_key *k, char *field,
     const char *value)
 {
 	uint64_t v;
-	int bad = config_parse_integer(k, value, &v) != 0;
 
 	if (k->type == TYPE_UINT64) {
-		if (bad) {
+		if (mig_parse_u64(value, &v) != 0) {
 			config_key_error(p, p->lineno, k->name,
 			    "must be an integer 0..18446744073709551615 (or 0x hex), got %s", value);
 			return -1;
@@ -562,7 +354,7 @@ config_set_uint(struct config_parse *p, const struct config_key *k, char *field,
 		*(uint64_t *)(void *)field = v;
 		return 0;
 	}
-	if (bad || v < k->min || v > k->max) {
+	if (mig_parse_uint(value, k->min, k->max, &v) != 0) {
 		config_key_error(p, p->lineno, k->name, "must be %" PRIu64 "..%" PRIu64 ", got %s",
 		    k->min, k->max, value);
 		return -1;
@@ -606,8 +398,6 @@ static int
 config_set_string(struct config_parse *p, const struct config_key *k, char *field,
     const char *value)
 {
-	const char *c;
-
 	if (*value == '\0') {
 		config_key_error(p, p->lineno, k->name, "must not be empty");
 		return -1;
@@ -621,7 +411,7 @@ config_set_string(struct config_parse *p, const struct config_key *k, char *fiel
 		}
 		break;
 	case TYPE_DEVICE_PATH:
-		if (value[0] != '/' && !config_is_pci_address(value)) {
+		if (value[0] != '/' && !mig_valid_pci_address(value)) {
 			config_key_error(p, p->lineno, k->name,
 			    "must be an absolute path or a PCI address like 0000:3b:00.0, got %s",
 			    value);
@@ -629,12 +419,10 @@ config_set_string(struct config_parse *p, const struct config_key *k, char *fiel
 		}
 		break;
 	default:
-		for (c = value; *c != '\0'; c++) {
-			if (!config_is_word_char((unsigned char)*c)) {
-				config_key_error(p, p->lineno, k->name,
-				    "must be a name of A-Z a-z 0-9 _ . -, got %s", value);
-				return -1;
-			}
+		if (!mig_valid_name(value, SIZE_MAX)) {
+			config_key_error(p, p->lineno, k->name,
+			    "must be a name of A-Z a-z 0-9 _ . -, got %s", value);
+			return -1;
 		}
 		break;
 	}
@@ -692,7 +480,6 @@ config_handle_key(void *arg, const char *section, const char *name, const char *
 	void *base;
 	int i, rc;
 
-	(void)section;
 	switch (p->section) {
 	case SECTION_IGNORED:
 		return 1;
@@ -724,19 +511,6 @@ config_handle_key(void *arg, const char *section, const char *name, const char *
 	return 1;
 }
 
-static int
-config_valid_device_name(const char *name)
-{
-	const char *c;
-
-	if (*name == '\0' || strlen(name) > CONFIG_DEVICE_NAME_MAX)
-		return 0;
-	for (c = name; *c != '\0'; c++)
-		if (!config_is_word_char((unsigned char)*c))
-			return 0;
-	return 1;
-}
-
 static void
 config_open_device(struct config_parse *p, const char *name, int line)
 {
@@ -745,10 +519,10 @@ config_open_device(struct config_parse *p, const char *name, int line)
 	size_t i;
 
 	p->section = SECTION_IGNORED;
-	if (!config_valid_device_name(name)) {
+	if (!mig_valid_name(name, MIG_DEVICE_NAME_MAX)) {
 		config_error(p, line,
 		    "[device %s]: a device name is 1..%d characters of A-Z a-z 0-9 _ . -", name,
-		    CONFIG_DEVICE_NAME_MAX);
+		    MIG_DEVICE_NAME_MAX);
 		return;
 	}
 	for (i = 0; i < cfg->ndevices; i++) {
@@ -758,9 +532,9 @@ config_open_device(struct config_parse *p, const char *name, int line)
 			return;
 		}
 	}
-	if (cfg->ndevices == MIG_CONFIG_MAX_DEVICES) {
+	if (cfg->ndevices == MIG_DEVICES_MAX) {
 		config_error(p, line, "[device %s]: at most %d devices", name,
-		    MIG_CONFIG_MAX_DEVICES);
+		    MIG_DEVICES_MAX);
 		return;
 	}
 	cfg->devices = xrealloc(cfg->devices, (cfg->ndevices + 1) * sizeof(*cfg->devices));
@@ -998,7 +772,7 @@ config_set_defaults(struct mig_config *cfg)
 	cfg->daemon.max_migrations = 16;
 	cfg->daemon.token_ttl_s = 600;
 	cfg->daemon.max_watchers = 32;
-	cfg->daemon.max_frame_size = 16 * CONFIG_MIB + 64;
+	cfg->daemon.max_frame_size = MIG_MAX_FRAME_SIZE_MAX;
 	cfg->daemon.history = 100;
 	cfg->migration.downtime_limit_ms = 300;
 	cfg->migration.max_bandwidth = 0;

@@ -13,10 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The ranges the file is checked against, and the parsers of its value
+ * formats, which the daemon's other readers of addresses share. */
+#include "parse.h"
+#include "ranges.h"
+
 #define MIG_CONFIG_DEFAULT_PATH "/etc/vfio-migd/vfio-migd.conf"
-#define MIG_CONFIG_MAX_LISTEN 8
-#define MIG_CONFIG_MAX_DEVICES 256
-#define MIG_CONFIG_MAX_PEERS 64
 
 enum mig_backend {
 	MIG_BACKEND_SIM,
@@ -32,57 +34,59 @@ enum mig_log_level {
 	MIG_LOG_ERROR,
 };
 
+/* Here and in struct mig_config, every value is within its range of
+ * ranges.h. */
 struct mig_device_config {
-	char *name;		    /* from [device NAME]: 1..63 of [A-Za-z0-9_.-] */
+	char *name;		    /* from [device NAME]: mig_valid_name() */
 	enum mig_backend backend;   /* required */
 	char *path;		    /* vfio-*: device path or PCI address */
 	/* sim: */
-	uint64_t size;		    /* required for sim, multiple of 4K, 4K..64G */
+	uint64_t size;		    /* required for sim */
 	uint64_t dirty_rate;	    /* bytes/s, default 0 */
 	char *image;		    /* default <state_dir>/<name>.img */
 	char *guest_memory;	    /* optional */
-	uint64_t guest_memory_size; /* required with guest_memory, multiple of 4K */
+	uint64_t guest_memory_size; /* required with guest_memory */
 	uint64_t dma_dirty_rate;    /* bytes/s, default 0 */
 	uint64_t seed;		    /* default: a hash of the name */
-	uint32_t section_size;	    /* data section, multiple of 4K, 4K..64M; 0 = 1M */
+	uint32_t section_size;	    /* data section; 0 = the device's 1M */
 	int line;		    /* where the section starts, for later messages */
 };
 
 struct mig_config {
 	char *path; /* the file this came from */
 	struct {
-		char *listen[MIG_CONFIG_MAX_LISTEN]; /* "host:port"; "[v6]:port" too */
+		char *listen[MIG_LISTEN_MAX];	     /* "host:port"; "[v6]:port" too */
 		size_t nlisten;			     /* default one: 0.0.0.0:7480 */
 		char *control;			     /* default /run/vfio-migd/control.sock */
 		char *control_group;		     /* NULL = leave the group alone */
 		char *state_dir;		     /* default /var/lib/vfio-migd */
 		char *hook;			     /* NULL = none; absolute path */
-		uint32_t hook_timeout_ms;	     /* default 30000, 100..600000 */
+		uint32_t hook_timeout_ms;	     /* default 30000 */
 		enum mig_log_level log_level;	     /* default info */
-		uint32_t keepalive_interval_ms;	     /* default 5000, 100..600000 */
+		uint32_t keepalive_interval_ms;	     /* default 5000 */
 		uint32_t peer_timeout_ms;	     /* default 30000, > keepalive */
-		uint32_t handshake_timeout_ms;	     /* default 10000, 100..600000 */
+		uint32_t handshake_timeout_ms;	     /* default 10000 */
 		uint32_t max_connections;	     /* unauthenticated at once, default 64 */
 		uint32_t max_migrations;	     /* concurrent, default 16 */
 		uint32_t token_ttl_s;		     /* incoming token lifetime, default 600 */
 		uint32_t max_watchers;		     /* GET /v1/events streams, default 32 */
 		uint32_t max_frame_size;	     /* largest frame a peer may send us: bounds
 						      * each connection's input buffer;
-						      * default 16M + 64, 64K..16M + 64 */
+						      * default 16M + 64 */
 		uint32_t history;		     /* finished migrations kept, default 100 */
 	} daemon;
 	struct {
 		char *ca, *cert, *key; /* defaults under /etc/pki/vfio-migd/ */
-		char *allowed_peers[MIG_CONFIG_MAX_PEERS];
+		char *allowed_peers[MIG_ALLOWED_PEERS_MAX];
 		size_t nallowed; /* 0 = any certificate the CA signed */
 	} tls;
 	struct {
-		uint32_t downtime_limit_ms; /* default 300, 1..600000 */
+		uint32_t downtime_limit_ms; /* default 300 */
 		uint64_t max_bandwidth;	    /* bytes/s, 0 = unlimited */
-		uint32_t precopy_timeout_s; /* default 600, 1..86400 */
+		uint32_t precopy_timeout_s; /* default 600 */
 		int switchover_manual;	    /* 0 auto (default), 1 manual */
-		uint32_t chunk_size;	    /* default 1M, 4K..16M */
-		uint32_t channels;	    /* default 1, 1..16 */
+		uint32_t chunk_size;	    /* default 1M */
+		uint32_t channels;	    /* default 1 */
 	} migration;
 	struct mig_device_config *devices;
 	size_t ndevices;
@@ -101,14 +105,6 @@ int mig_config_load_string(const char *text, const char *name, struct mig_config
     char *err, size_t errlen);
 void mig_config_free(struct mig_config *cfg);
 
-/* "256M", "1G", "4096", "16K" -> bytes (K = 1024). Suffixes K M G T, upper
- * or lower case, optional trailing "B"/"iB". 0 on success, -1 on garbage,
- * overflow or a negative number. */
-int mig_parse_size(const char *s, uint64_t *out);
 const char *mig_backend_name(enum mig_backend b);
-/* "host:port" / "[v6]:port" -> host (without brackets) and port; -1 if bad. */
-int mig_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
-/* The same for an address to listen on: port 0 (any free port) allowed. */
-int mig_parse_listen_address(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 #endif

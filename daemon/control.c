@@ -37,11 +37,20 @@
 #include "log.h"
 #include "metrics.h"
 #include "migration.h"
+#include "parse.h"
 #include "peer.h"
+#include "ranges.h"
 
 #define CONTROL_MAX_BODY 65536
 #define CONTROL_MAX_HEADERS 16384
 #define CONTROL_MAX_SEGMENTS 6
+
+/* A request may ask for anything the file may set (ranges.h), and that
+ * must fit what the wire carries (frame.h). */
+_Static_assert(MIG_CHUNK_SIZE_MAX <= MIG_MAX_CHUNK, "chunk_size beyond a DATA frame");
+_Static_assert(MIG_MIGRATION_CHANNELS_MAX <= MIG_CHANNELS_MAX, "channels beyond HELLO's");
+_Static_assert(MIG_TOKEN_LEN_MAX <= MIG_TOKEN_MAX, "a token longer than HELLO carries");
+_Static_assert(MIG_DEVICE_NAME_MAX <= MIG_NAME_MAX, "a device name longer than HELLO's");
 
 struct route_args {
 	struct evhttp_request *req;
@@ -303,7 +312,7 @@ h_migrate(struct route_args *a)
 	struct mig_device *dev;
 	struct migration *m;
 	uint64_t v;
-	char err[300], host[256];
+	char err[300], host[MIG_HOST_MAX + 1];
 	uint16_t port;
 	int rc;
 
@@ -316,29 +325,37 @@ h_migrate(struct route_args *a)
 	opt.chunk_size = cfg->migration.chunk_size;
 	opt.channels = cfg->migration.channels;
 	if (body_check_fields(a, fields) != 0 ||
-	    body_string(a, "device", 1, MIG_NAME_MAX, &devname) < 0 ||
-	    body_string(a, "destination", 1, 255, &dest) < 0 ||
-	    body_string(a, "token", 1, MIG_TOKEN_MAX, &token) < 0 ||
-	    body_string(a, "dest_device", 0, MIG_NAME_MAX, &dest_dev) < 0 ||
+	    body_string(a, "device", 1, MIG_DEVICE_NAME_MAX, &devname) < 0 ||
+	    body_string(a, "destination", 1, MIG_HOSTPORT_MAX, &dest) < 0 ||
+	    body_string(a, "token", 1, MIG_TOKEN_LEN_MAX, &token) < 0 ||
+	    body_string(a, "dest_device", 0, MIG_DEVICE_NAME_MAX, &dest_dev) < 0 ||
 	    body_string(a, "switchover", 0, 16, &sw) < 0)
 		return;
-	if ((rc = body_uint(a, "downtime_limit_ms", 1, 600000, &v)) < 0)
+	if (dest_dev != NULL && !mig_valid_name(dest_dev, MIG_DEVICE_NAME_MAX)) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "field \"dest_device\" must be a device "
+		    "name of A-Z a-z 0-9 _ . -, got \"%s\"", dest_dev);
+		return;
+	}
+	if ((rc = body_uint(a, "downtime_limit_ms", MIG_DOWNTIME_LIMIT_MS_MIN,
+	    MIG_DOWNTIME_LIMIT_MS_MAX, &v)) < 0)
 		return;
 	if (rc > 0)
 		opt.downtime_limit_ms = (uint32_t)v;
-	if ((rc = body_uint(a, "max_bandwidth", 0, UINT64_C(1) << 50, &v)) < 0)
+	if ((rc = body_uint(a, "max_bandwidth", 0, MIG_BANDWIDTH_MAX, &v)) < 0)
 		return;
 	if (rc > 0)
 		opt.max_bandwidth = v;
-	if ((rc = body_uint(a, "precopy_timeout_s", 1, 86400, &v)) < 0)
+	if ((rc = body_uint(a, "precopy_timeout_s", MIG_PRECOPY_TIMEOUT_S_MIN,
+	    MIG_PRECOPY_TIMEOUT_S_MAX, &v)) < 0)
 		return;
 	if (rc > 0)
 		opt.precopy_timeout_s = (uint32_t)v;
-	if ((rc = body_uint(a, "chunk_size", 4096, MIG_MAX_CHUNK, &v)) < 0)
+	if ((rc = body_uint(a, "chunk_size", MIG_CHUNK_SIZE_MIN, MIG_CHUNK_SIZE_MAX, &v)) < 0)
 		return;
 	if (rc > 0)
 		opt.chunk_size = (uint32_t)v;
-	if ((rc = body_uint(a, "channels", 1, 16, &v)) < 0)
+	if ((rc = body_uint(a, "channels", MIG_MIGRATION_CHANNELS_MIN, MIG_MIGRATION_CHANNELS_MAX,
+	    &v)) < 0)
 		return;
 	if (rc > 0)
 		opt.channels = (uint32_t)v;

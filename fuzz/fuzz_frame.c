@@ -12,28 +12,17 @@
  * corpus in every `make check`: this file must not define main().
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bitmap.h"
 #include "errors.h"
 #include "frame.h"
+#include "fuzz.h"
 
 /* Bitmaps above this are only validated, not materialised: a six-byte run
  * list can describe 2^32 pages. */
 #define FUZZ_MAX_PAGES (1u << 16)
-
-#define FUZZ_CHECK(cond)                                                                  \
-	do {                                                                                  \
-		if (!(cond)) {                                                                    \
-			fprintf(stderr, "fuzz_frame: %s:%d: check failed: %s\n", __FILE__, __LINE__, \
-			    #cond);                                                                   \
-			abort();                                                                      \
-		}                                                                                 \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint64_t
 fuzz_seed(const uint8_t *data, size_t size)

@@ -1,9 +1,13 @@
 /*
- * gen_corpus.c: writes the seed corpus of the frame fuzzer from the
- * encoders, one file per frame type, one whole conversation, and one file
- * per kind of malformed input the decoder must refuse.
+ * gen_corpus.c: writes the seed corpora of the wire-protocol fuzzers from
+ * the encoders. For the frame decoder (fuzz_frame.c): one file per frame
+ * type, one whole conversation, and one file per kind of malformed input
+ * the decoder must refuse. For the zero-copy DATA path (fuzz_data.c): DATA
+ * frames alone and among others, cut short, and with each fixed field
+ * broken, and DATA frames ending in the fields its prefix encoder is fed.
  *
- *	make fuzz/gen_corpus && ./fuzz/gen_corpus ../fuzz/corpus/frame
+ *	make fuzz/gen_corpus && ./fuzz/gen_corpus frame ../fuzz/corpus/frame
+ *	./fuzz/gen_corpus data ../fuzz/corpus/data
  *
  * Seeds are deterministic, so rerunning this rewrites the same bytes.
  * Malformed seeds start from an encoded frame and break one field, since
@@ -236,14 +240,112 @@ write_malformed(void)
 	seed_write("bad-error-trailing", &s);
 }
 
+/* DATA among the frames of a migration, as the destination reads them. */
+static void
+write_data_streams(void)
+{
+	struct seed all = {.n = 0}, t;
+
+	seed_hello(&t, MIG_CAP_BITMAP);
+	seed_append(&all, &t);
+	seed_data(&t, 0, MIG_PHASE_PRECOPY, 0, 200);
+	seed_append(&all, &t);
+	t.n = mig_encode_keepalive(t.b, SEED_MAX, 7);
+	seed_append(&all, &t);
+	seed_bitmap(&t, 1, MIG_BITMAP_RAW, 0);
+	seed_append(&all, &t);
+	seed_data(&t, 2, MIG_PHASE_STOPCOPY, MIG_DATA_END_OF_RECORD, 100);
+	seed_append(&all, &t);
+	seed_end(&t);
+	seed_append(&all, &t);
+	seed_write("data-stream", &all);
+	seed_data(&t, 3, MIG_PHASE_PRECOPY, 0, 256);
+	t.n -= 100; /* the rest is still on its way */
+	seed_append(&all, &t);
+	seed_write("data-stream-incomplete", &all);
+	all.n = 0;
+	seed_data(&t, 0, MIG_PHASE_PRECOPY, 0, 16);
+	seed_append(&all, &t);
+	memcpy(t.b, "GET / HTTP/1.1\r\n\r\n", 18); /* BAD_MAGIC after a good frame */
+	seed_append(&all, &t);
+	seed_write("data-then-bad-magic", &all);
+}
+
+/* A DATA header of `length` bytes followed by what the payload has of it. */
+static void
+seed_data_header(struct seed *s, uint32_t length, size_t have)
+{
+	memset(s->b, 0, sizeof(s->b));
+	mig_frame_header_encode(s->b, MIG_FRAME_DATA, length);
+	s->n = MIG_FRAME_HEADER_LEN + have;
+}
+
+/* A DATA frame whose payload ends in the fields fuzz_data.c hands its
+ * prefix encoder: u64 seq | u8 phase | u8 flags | u32 payload length. */
+static void
+seed_encoder_fields(struct seed *s, uint8_t phase, uint8_t flags, uint32_t len)
+{
+	uint8_t *f;
+
+	seed_data(s, 0, MIG_PHASE_PRECOPY, 0, 32);
+	f = s->b + s->n - 14;
+	memset(f, 0xff, 8);
+	f[8] = phase;
+	f[9] = flags;
+	f[10] = (uint8_t)(len >> 24);
+	f[11] = (uint8_t)(len >> 16);
+	f[12] = (uint8_t)(len >> 8);
+	f[13] = (uint8_t)len;
+}
+
+static void
+write_data(void)
+{
+	struct seed s;
+	uint8_t *fixed = s.b + MIG_FRAME_HEADER_LEN;
+
+	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 64);
+	seed_write("data", &s);
+	seed_data(&s, UINT64_MAX, MIG_PHASE_STOPCOPY, MIG_DATA_END_OF_RECORD, 0);
+	seed_write("data-empty-end-of-record", &s);
+	s.n = mig_encode_data_prefix(s.b, 1, MIG_PHASE_STOPCOPY, 0, MIG_MAX_CHUNK);
+	seed_write("data-prefix-of-max-chunk", &s);
+	seed_data_header(&s, MIG_DATA_FIXED_LEN - 1, MIG_DATA_FIXED_LEN - 1);
+	seed_write("data-shorter-than-fixed", &s);
+	seed_data_header(&s, 0, 0);
+	seed_write("data-no-payload", &s);
+	seed_data_header(&s, MIG_DATA_FIXED_LEN + MIG_MAX_CHUNK + 1, MIG_DATA_FIXED_LEN);
+	seed_write("data-too-large", &s); /* FRAME_TOO_LARGE */
+	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 16);
+	fixed[8] = 0; /* MALFORMED: phase */
+	seed_write("data-bad-phase", &s);
+	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 16);
+	fixed[9] = 0x80; /* MALFORMED: unknown flag */
+	seed_write("data-bad-flags", &s);
+	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 16);
+	fixed[11] = 1; /* MALFORMED: reserved */
+	seed_write("data-bad-reserved", &s);
+	seed_encoder_fields(&s, MIG_PHASE_STOPCOPY, MIG_DATA_END_OF_RECORD, MIG_MAX_CHUNK);
+	seed_write("encoder-max-chunk", &s);
+	seed_encoder_fields(&s, MIG_PHASE_PRECOPY, 0, MIG_MAX_CHUNK + 1);
+	seed_write("encoder-over-max-chunk", &s);
+	seed_encoder_fields(&s, MIG_PHASE_PRECOPY, 0, UINT32_MAX);
+	seed_write("encoder-length-wraps", &s);
+	write_data_streams();
+}
+
 int main(int, char **);
 
 int
 main(int argc, char **argv)
 {
-	if (argc != 2)
-		errx(2, "usage: gen_corpus directory");
-	corpus_dir = argv[1];
+	if (argc != 3 || (strcmp(argv[1], "frame") != 0 && strcmp(argv[1], "data") != 0))
+		errx(2, "usage: gen_corpus frame|data directory");
+	corpus_dir = argv[2];
+	if (strcmp(argv[1], "data") == 0) {
+		write_data();
+		return 0;
+	}
 	write_valid();
 	write_conversation();
 	write_malformed();

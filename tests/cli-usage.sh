@@ -139,6 +139,8 @@ usage "--to HOST:PORT is required" -s "$NOSOCK" migrate sim0 --token tok
 usage "--token TOKEN is required" -s "$NOSOCK" migrate sim0 --to host-b:7480
 usage "--token needs a value" -s "$NOSOCK" migrate sim0 --to host-b:7480 --token
 usage "--token: must not be empty" -s "$NOSOCK" migrate sim0 --to host-b:7480 --token ""
+usage "--token: longer than 128 characters" -s "$NOSOCK" migrate sim0 --to host-b:7480 \
+	--token "$(printf '%0129d' 0)"
 for to in host-b host-b: host-b:0 host-b:65536 host-b:http :7480 "::1:7480" "[::1]" \
 	"[]:7480" "host b:7480" "host-b:7480x" "host-b:-1"; do
 	usage "--to: '$to'" -s "$NOSOCK" migrate sim0 --token tok --to "$to"
@@ -146,7 +148,9 @@ done
 for v in abc -5 99999999999 0 600001 "" 1.5 " 5" 0x10 5ms +5 18446744073709551617; do
 	migrate_usage "--downtime-limit: '$v'" --downtime-limit "$v"
 done
-for v in abc -1 10X 1.5G "" 99999999999999999999 1T 1048577G 10MB "10 M" K +1; do
+# The size syntax of the configuration file (K M G T, optionally B or iB),
+# up to the daemon's 1024T.
+for v in abc -1 10X 1.5G "" 99999999999999999999 1025T 1048577G 10Mi 10MBs 1P "10 M" K +1; do
 	migrate_usage "--max-bandwidth: '$v'" --max-bandwidth "$v"
 done
 for v in sometimes AUTO "" "auto "; do
@@ -186,6 +190,10 @@ migrate_ok --to host-b:7480 --downtime-limit 600000 --max-bandwidth 0 --switchov
 migrate_ok --to 10.0.0.2:1 --downtime-limit 1 --max-bandwidth 512k --channels 1
 migrate_ok --to "[2001:db8::1]:65535" --max-bandwidth 1024G --switchover auto
 migrate_ok --wait --json --to host-b.example:7480 --max-bandwidth 1048576G
+migrate_ok --to host-b:7480 --max-bandwidth 1024T
+migrate_ok --to host-b:7480 --max-bandwidth 10MB
+migrate_ok --to host-b:7480 --max-bandwidth 1GiB
+migrate_ok --to host-b:7480 --token "$(printf '%0128d' 0)"
 
 fake_daemon() {
 	if ! command -v socat >/dev/null 2>&1; then

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "bitmap.h"
 #include "errors.h"
 #include "frame.h"
@@ -501,8 +502,6 @@ main(void)
 	TCase *runs = tcase_create("runs");
 	TCase *raw = tcase_create("raw");
 	TCase *iter = tcase_create("iter");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(count, test_count_clean);
 	tcase_add_test(count, test_count_all_dirty);
@@ -534,9 +533,5 @@ main(void)
 	suite_add_tcase(s, runs);
 	suite_add_tcase(s, raw);
 	suite_add_tcase(s, iter);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "config_file.h"
 
 #define KIB 1024ull
 #define MIB (1024ull * KIB)
 #define GIB (1024ull * MIB)
-#define TIB (1024ull * GIB)
 
 static char err[8192];
 
@@ -278,6 +278,7 @@ static const struct bad_value {
     {"migration", "downtime_limit_ms", "0", "must be 1..600000, got 0"},
     {"migration", "max_bandwidth", "fast", "must be a size in bytes, with an optional K, M, G or T suffix, got fast"},
     {"migration", "max_bandwidth", "1.5G", "must be a size in bytes, with an optional K, M, G or T suffix, got 1.5G"},
+    {"migration", "max_bandwidth", "1025T", "must be 0..1024T, got 1025T"},
     {"migration", "precopy_timeout_s", "86401", "must be 1..86400, got 86401"},
     {"migration", "switchover", "yes", "must be auto or manual, got yes"},
     {"migration", "chunk_size", "64M", "must be 4K..16M, got 64M"},
@@ -309,6 +310,7 @@ static const struct bad_value bad_device_values[] = {
     {"sim", "size", "5000", "must be a multiple of 4K, got 5000"},
     {"sim", "size", "12Q", "must be a size in bytes, with an optional K, M, G or T suffix, got 12Q"},
     {"sim", "dirty_rate", "-1", "must be a size in bytes, with an optional K, M, G or T suffix, got -1"},
+    {"sim", "dirty_rate", "16G", "must be 0..16000000000, got 16G"},
     {"sim", "image", "sim0.img", "must be an absolute path, got sim0.img"},
     {"sim", "seed", "abc", "must be an integer 0..18446744073709551615 (or 0x hex), got abc"},
     {"sim", "seed", "0x", "must be an integer 0..18446744073709551615 (or 0x hex), got 0x"},
@@ -661,133 +663,7 @@ START_TEST(test_error_text_truncated)
 }
 END_TEST
 
-static const struct size_case {
-	const char *text;
-	int rc;
-	uint64_t value;
-} size_cases[] = {
-    {"0", 0, 0},
-    {"4096", 0, 4096},
-    {"16K", 0, 16 * KIB},
-    {"16k", 0, 16 * KIB},
-    {"256M", 0, 256 * MIB},
-    {"1G", 0, GIB},
-    {"1g", 0, GIB},
-    {"2T", 0, 2 * TIB},
-    {"1KB", 0, KIB},
-    {"1KiB", 0, KIB},
-    {"1mib", 0, MIB},
-    {"512B", 0, 512},
-    {"16777215T", 0, 16777215ull * TIB},
-    {"16777216T", -1, 0},
-    {"18446744073709551615", 0, UINT64_MAX},
-    {"18446744073709551616", -1, 0},
-    {"99999999999T", -1, 0},
-    {"-1", -1, 0},
-    {"+1", -1, 0},
-    {"1.5G", -1, 0},
-    {"", -1, 0},
-    {"12Q", -1, 0},
-    {"G", -1, 0},
-    {"1 G", -1, 0},
-    {" 1G", -1, 0},
-    {"1G ", -1, 0},
-    {"1iB", -1, 0},
-    {"1Gi", -1, 0},
-    {"1GG", -1, 0},
-    {"0x10", -1, 0},
-};
-
-START_TEST(test_parse_size)
-{
-	const struct size_case *c = &size_cases[_i];
-	uint64_t v = 12345;
-
-	ck_assert_msg(mig_parse_size(c->text, &v) == c->rc, "\"%s\"", c->text);
-	if (c->rc == 0)
-		ck_assert_uint_eq(v, c->value);
-	else
-		ck_assert_uint_eq(v, 12345);
-}
-END_TEST
-
-static const struct hostport_case {
-	const char *text;
-	int rc;
-	const char *host;
-	uint16_t port;
-} hostport_cases[] = {
-    {"0.0.0.0:7480", 0, "0.0.0.0", 7480},
-    {"127.0.0.1:1", 0, "127.0.0.1", 1},
-    {"host-a.example:65535", 0, "host-a.example", 65535},
-    {"[::1]:7480", 0, "::1", 7480},
-    {"[::]:80", 0, "::", 80},
-    {"[2001:db8::1]:443", 0, "2001:db8::1", 443},
-    {"[fe80::1%eth0]:443", 0, "fe80::1%eth0", 443},
-    {"0.0.0.0", -1, NULL, 0},
-    {"0.0.0.0:", -1, NULL, 0},
-    {"0.0.0.0:0", -1, NULL, 0},
-    {"0.0.0.0:65536", -1, NULL, 0},
-    {"0.0.0.0:99999999999999999999999", -1, NULL, 0},
-    {"0.0.0.0:-1", -1, NULL, 0},
-    {"0.0.0.0:+80", -1, NULL, 0},
-    {"0.0.0.0:80x", -1, NULL, 0},
-    {":80", -1, NULL, 0},
-    {"::1:80", -1, NULL, 0},
-    {"[::1]", -1, NULL, 0},
-    {"[::1]80", -1, NULL, 0},
-    {"[::1:80", -1, NULL, 0},
-    {"[]:80", -1, NULL, 0},
-    {"[1.2.3.4]:80", -1, NULL, 0},
-    {"[fe80::1%]:80", -1, NULL, 0},
-    {"300.1.1.1:80", -1, NULL, 0},
-    {"host name:80", -1, NULL, 0},
-    {"", -1, NULL, 0},
-};
-
-START_TEST(test_parse_hostport)
-{
-	const struct hostport_case *c = &hostport_cases[_i];
-	char host[64];
-	uint16_t port = 0;
-
-	ck_assert_msg(mig_parse_hostport(c->text, host, sizeof(host), &port) == c->rc, "\"%s\"",
-	    c->text);
-	if (c->rc == 0) {
-		ck_assert_str_eq(host, c->host);
-		ck_assert_uint_eq(port, c->port);
-	}
-}
-END_TEST
-
-/* A listen address may leave the port to the kernel; a destination may not. */
-START_TEST(test_parse_listen_address)
-{
-	char host[64];
-	uint16_t port = 1;
-
-	ck_assert_int_eq(mig_parse_listen_address("127.0.0.1:0", host, sizeof(host), &port), 0);
-	ck_assert_str_eq(host, "127.0.0.1");
-	ck_assert_uint_eq(port, 0);
-	ck_assert_int_eq(mig_parse_listen_address("[::]:7480", host, sizeof(host), &port), 0);
-	ck_assert_uint_eq(port, 7480);
-	ck_assert_int_eq(mig_parse_listen_address("0.0.0.0:65536", host, sizeof(host), &port), -1);
-	ck_assert_int_eq(mig_parse_listen_address("0.0.0.0:-0", host, sizeof(host), &port), -1);
-	ck_assert_int_eq(mig_parse_hostport("127.0.0.1:0", host, sizeof(host), &port), -1);
-}
-END_TEST
-
-START_TEST(test_hostport_small_buffer)
-{
-	char host[4];
-	uint16_t port;
-
-	ck_assert_int_eq(mig_parse_hostport("abc:1", host, sizeof(host), &port), 0);
-	ck_assert_str_eq(host, "abc");
-	ck_assert_int_eq(mig_parse_hostport("abcd:1", host, sizeof(host), &port), -1);
-}
-END_TEST
-
+/* The value parsers themselves are tests/test_parse.c's. */
 START_TEST(test_backend_names)
 {
 	ck_assert_str_eq(mig_backend_name(MIG_BACKEND_SIM), "sim");
@@ -808,9 +684,6 @@ main(void)
 	TCase *file = tcase_create("file");
 	TCase *values = tcase_create("values");
 	TCase *devices = tcase_create("devices");
-	TCase *parsers = tcase_create("parsers");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(file, test_shipped_example_parses);
 	tcase_add_test(file, test_missing_file);
@@ -835,18 +708,9 @@ main(void)
 	tcase_add_test(devices, test_vfio_device_rules);
 	tcase_add_test(devices, test_sim_defaults);
 	tcase_add_test(devices, test_device_files_not_shared);
-	tcase_add_loop_test(parsers, test_parse_size, 0, NELEMS(size_cases));
-	tcase_add_loop_test(parsers, test_parse_hostport, 0, NELEMS(hostport_cases));
-	tcase_add_test(parsers, test_hostport_small_buffer);
-	tcase_add_test(parsers, test_parse_listen_address);
-	tcase_add_test(parsers, test_backend_names);
+	tcase_add_test(devices, test_backend_names);
 	suite_add_tcase(s, file);
 	suite_add_tcase(s, values);
 	suite_add_tcase(s, devices);
-	suite_add_tcase(s, parsers);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

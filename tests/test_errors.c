@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "errors.h"
 
 START_TEST(test_every_code_has_a_distinct_name)
@@ -57,16 +58,10 @@ main(void)
 {
 	Suite *s = suite_create("errors");
 	TCase *tc = tcase_create("table");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_every_code_has_a_distinct_name);
 	tcase_add_test(tc, test_wire_numbers_are_stable);
 	tcase_add_test(tc, test_unknown_code_from_newer_peer);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "bitmap.h"
 #include "errors.h"
 #include "frame.h"
@@ -1562,8 +1563,6 @@ main(void)
 	TCase *trip = tcase_create("round-trip");
 	TCase *bad = tcase_create("malformed");
 	TCase *dec = tcase_create("decoder");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(hdr, test_header_layout);
 	tcase_add_test(hdr, test_data_fixed_decode);
@@ -1616,9 +1615,5 @@ main(void)
 	/* Every split point of a 4 KiB stream, slow under sanitizers. */
 	tcase_set_timeout(dec, 60);
 	suite_add_tcase(s, dec);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

@@ -6,22 +6,20 @@
  * Check reports the test as killed by SIGABRT; the file name is printed.
  */
 #include <check.h>
-#include <dirent.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "errors.h"
 #include "frame.h"
+#include "fuzz_replay.h"
 
 #ifndef FUZZ_CORPUS_DIR
 #error "FUZZ_CORPUS_DIR must name fuzz/corpus/frame"
 #endif
 
 #define CORPUS_MAX_FILE (1u << 20)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* What decoding the whole corpus showed: frame types and errors met. */
 struct corpus_seen {
@@ -31,22 +29,10 @@ struct corpus_seen {
 	int truncated;
 };
 
-static size_t
-read_file(const char *path, uint8_t *buf, size_t cap)
-{
-	FILE *fp = fopen(path, "rb");
-	size_t n;
-
-	ck_assert_msg(fp != NULL, "cannot open %s", path);
-	n = fread(buf, 1, cap, fp);
-	ck_assert_msg(!ferror(fp) && feof(fp), "cannot read %s whole", path);
-	fclose(fp);
-	return n;
-}
-
 static void
-decode_all(const uint8_t *buf, size_t len, struct corpus_seen *seen)
+decode_all(const char *name, const uint8_t *buf, size_t len, void *arg)
 {
+	struct corpus_seen *seen = arg;
 	struct mig_decoder d;
 	struct mig_frame f;
 	size_t used;
@@ -66,30 +52,12 @@ decode_all(const uint8_t *buf, size_t len, struct corpus_seen *seen)
 	mig_decoder_free(&d);
 }
 
-/* Runs every regular file of the corpus through the target. */
+/* Runs every file of the corpus through the target. */
 static void
 replay_corpus(struct corpus_seen *seen)
 {
-	static uint8_t buf[CORPUS_MAX_FILE + 1];
-	char path[4096];
-	DIR *dir = opendir(FUZZ_CORPUS_DIR);
-	struct dirent *de;
-	size_t n;
-
-	ck_assert_msg(dir != NULL, "cannot open %s", FUZZ_CORPUS_DIR);
 	memset(seen, 0, sizeof(*seen));
-	while ((de = readdir(dir)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", FUZZ_CORPUS_DIR, de->d_name);
-		n = read_file(path, buf, sizeof(buf));
-		ck_assert_msg(n <= CORPUS_MAX_FILE, "%s is larger than a seed should be", path);
-		fprintf(stderr, "corpus: %s\n", de->d_name);
-		LLVMFuzzerTestOneInput(buf, n);
-		decode_all(buf, n, seen);
-		seen->files++;
-	}
-	closedir(dir);
+	seen->files = fuzz_replay_dir(FUZZ_CORPUS_DIR, CORPUS_MAX_FILE, decode_all, seen);
 }
 
 START_TEST(test_corpus_replays_cleanly)
@@ -143,8 +111,6 @@ main(void)
 {
 	Suite *s = suite_create("fuzz_corpus");
 	TCase *tc = tcase_create("replay");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_corpus_replays_cleanly);
 	tcase_add_test(tc, test_corpus_has_every_frame_type);
@@ -153,9 +119,5 @@ main(void)
 	/* Sanitizer builds replay the corpus several times over. */
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "kabi_v1.h"
 
 START_TEST(test_struct_is_packed_64_bytes)
@@ -94,8 +95,6 @@ main(void)
 {
 	Suite *s = suite_create("kabi");
 	TCase *tc = tcase_create("layout");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_struct_is_packed_64_bytes);
 	tcase_add_test(tc, test_every_field_offset);
@@ -104,9 +103,5 @@ main(void)
 	tcase_add_test(tc, test_state_bits);
 	tcase_add_test(tc, test_region_type);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "rate.h"
 
 #define MS 1000000ull /* nanoseconds */
@@ -160,8 +161,6 @@ main(void)
 	TCase *sample = tcase_create("sample");
 	TCase *bad = tcase_create("bad-readings");
 	TCase *clamp = tcase_create("clamp");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(sample, test_first_reading_is_only_a_baseline);
 	tcase_add_test(sample, test_steady_counter_gives_its_rate);
@@ -175,9 +174,5 @@ main(void)
 	suite_add_tcase(s, sample);
 	suite_add_tcase(s, bad);
 	suite_add_tcase(s, clamp);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

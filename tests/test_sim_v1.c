@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check_main.h"
 #include "kabi_v1.h"
 #include "log.h"
 #include "sim_v1.h"
@@ -1089,8 +1090,6 @@ main(void)
 {
 	Suite *s = suite_create("sim_v1");
 	TCase *tc = tcase_create("device");
-	SRunner *sr;
-	int failed;
 
 	log_init("test_sim_v1", LOG_LEVEL_WARNING);
 	tcase_add_unchecked_fixture(tc, tu_scratch_setup, tu_scratch_teardown);
@@ -1122,9 +1121,5 @@ main(void)
 	tcase_add_test(tc, test_bitmap_without_guest_memory);
 	tcase_add_test(tc, test_bitmap_overwrites_record);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

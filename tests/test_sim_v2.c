@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "log.h"
 #include "sim_v2.h"
 #include "testutil.h"
@@ -471,8 +472,6 @@ main(void)
 {
 	Suite *s = suite_create("sim_v2");
 	TCase *tc = tcase_create("device");
-	SRunner *sr;
-	int failed;
 
 	unsetenv("JOURNAL_STREAM");
 	log_init("test_sim_v2", LOG_LEVEL_INFO);
@@ -488,9 +487,5 @@ main(void)
 	tcase_add_test(tc, test_refusals_and_reset);
 	tcase_add_test(tc, test_stop_copy_only_device);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "check_main.h"
 #include "tls.h"
 
 static char certdir[256];
@@ -541,8 +542,7 @@ main(void)
 	TCase *contexts = tcase_create("contexts");
 	TCase *handshakes = tcase_create("handshakes");
 	TCase *peers = tcase_create("peers");
-	SRunner *sr;
-	int failed;
+	int status;
 
 	if (make_certificates() != 0)
 		return EXIT_FAILURE;
@@ -565,10 +565,7 @@ main(void)
 	suite_add_tcase(s, contexts);
 	suite_add_tcase(s, handshakes);
 	suite_add_tcase(s, peers);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	status = tu_run_suite(s);
 	remove_certificates();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return status;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "kabi_v1.h"
 #include "log.h"
 #include "sim_v1.h"
@@ -763,8 +764,6 @@ main(void)
 {
 	Suite *s = suite_create("v1_driver");
 	TCase *tc = tcase_create("driver");
-	SRunner *sr;
-	int failed;
 
 	/* Plain log lines on stderr, whatever runs the tests. */
 	unsetenv("JOURNAL_STREAM");
@@ -789,9 +788,5 @@ main(void)
 	tcase_add_test(tc, test_dirty_bitmap_small_section_loops);
 	tcase_add_test(tc, test_dirty_bitmap_unaligned_partial_copies_trapped);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "log.h"
 #include "v2_fsm.h"
 
@@ -289,8 +290,6 @@ main(void)
 {
 	Suite *s = suite_create("v2_fsm");
 	TCase *tc = tcase_create("planner");
-	SRunner *sr;
-	int failed;
 
 	unsetenv("JOURNAL_STREAM");
 	log_init("test_v2_fsm", LOG_LEVEL_INFO);
@@ -300,9 +299,5 @@ main(void)
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_names_and_groups);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

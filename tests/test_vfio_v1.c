@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "device.h"
 #include "kabi_v1.h"
 #include "log.h"
@@ -534,8 +535,6 @@ main(void)
 {
 	Suite *s = suite_create("vfio_v1");
 	TCase *tc = tcase_create("backend");
-	SRunner *sr;
-	int failed;
 
 	unsetenv("JOURNAL_STREAM");
 	log_init("test_vfio_v1", LOG_LEVEL_INFO);
@@ -555,9 +554,5 @@ main(void)
 	tcase_add_test(tc, test_reset_is_vfio_device_reset);
 	tcase_add_test(tc, test_region_info_grows_to_the_kernels_size);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "device.h"
 #include "log.h"
 #include "testutil.h"
@@ -569,8 +570,6 @@ main(void)
 {
 	Suite *s = suite_create("vfio_v2");
 	TCase *tc = tcase_create("backend");
-	SRunner *sr;
-	int failed;
 
 	unsetenv("JOURNAL_STREAM");
 	log_init("test_vfio_v2", LOG_LEVEL_INFO);
@@ -590,9 +589,5 @@ main(void)
 	tcase_add_test(tc, test_dma_logging_by_the_device);
 	tcase_add_test(tc, test_dma_logging_falls_back_to_type1);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run_suite(s);
 }
