@@ -1,12 +1,17 @@
 /*
  * dest.c: the destination engine.
  *
- *   WAITING (token issued) --valid HELLO--> RECEIVING (device RESUMING)
+ * Its steps and arcs are the table of states.c; dst_set_state() checks
+ * each change against it, and tests/test_states.c checks this diagram
+ * against it:
+ *
+ *   WAITING --valid HELLO, device RESUMING--> RECEIVING
  *   WAITING --valid HELLO, "created" not on disk yet--> ACCEPTING
- *   ACCEPTING --"created" on disk--> RECEIVING
- *   RECEIVING --END verified, device RUNNING--> COMMITTING (journal fsync)
- *   COMMITTING --"completing" on disk--> COMMITTED (COMMIT sent)
+ *   ACCEPTING --"created" on disk, device RESUMING--> RECEIVING
+ *   RECEIVING --END verified, device RUNNING, journal fsync--> COMMITTING
+ *   COMMITTING --"completing" on disk, COMMIT sent--> COMMITTED
  *   COMMITTED --ACK--> DONE
+ *   any but DONE --failure, cancel, token expired: device reset--> DONE
  *
  * Nothing reaches the device before a HELLO has shown the one-time token
  * for this device and a compatible identity, and before the journal holds
@@ -40,21 +45,13 @@
 #include "log.h"
 #include "peer.h"
 #include "rate.h"
+#include "states.h"
 #include "xmalloc.h"
 
 #define DST_PROGRESS_MS 500
 #define DST_CHANNELS_MAX 16
 /* Frames held ahead of their turn (several channels), before reading pauses. */
 #define DST_HELD_MAX (32u << 20)
-
-enum dst_state {
-	DST_WAITING,
-	DST_ACCEPTING, /* HELLO good; the device waits for "created" on disk */
-	DST_RECEIVING,
-	DST_COMMITTING, /* verified and running; COMMIT waits for the journal */
-	DST_COMMITTED,
-	DST_DONE,
-};
 
 struct dest_engine;
 
@@ -150,6 +147,23 @@ dst_engine_free(struct migration *m)
 	m->dst = NULL;
 }
 
+/* Every change of step goes through here: checked against the table of
+ * states.c (the diagram above), logged at debug level. An arc that is not
+ * in it is a bug, refused (the caller fails the migration). */
+static int
+dst_set_state(struct dest_engine *d, enum dst_state to)
+{
+	if (!engine_arc_allowed(&dst_states, d->st, to)) {
+		log_warnx("migration %s: destination engine: no arc %s -> %s", d->m->id_str,
+		    engine_state_name(&dst_states, d->st), engine_state_name(&dst_states, to));
+		return -1;
+	}
+	log_debug("migration %s: destination %s -> %s", d->m->id_str,
+	    engine_state_name(&dst_states, d->st), engine_state_name(&dst_states, to));
+	d->st = to;
+	return 0;
+}
+
 static void dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void dst_end_timeout_cb(evutil_socket_t fd, short what, void *arg);
@@ -159,9 +173,19 @@ static void dst_accept(struct dest_engine *d);
 static void dst_engine_cancel(struct migration *m, int code, const char *why);
 static void dst_engine_durable(struct migration *m);
 
+/* The step the engine is at, for the operator (API, events). */
+static void
+dst_engine_describe(const struct migration *m, json_t *o)
+{
+	if (m->dst != NULL)
+		json_object_set_new(o, "engine_state",
+		    json_string(engine_state_name(&dst_states, m->dst->st)));
+}
+
 static const struct migration_engine dst_engine = {
 	.cancel = dst_engine_cancel,
 	.free = dst_engine_free,
+	.describe = dst_engine_describe,
 	.durable = dst_engine_durable,
 };
 
@@ -180,7 +204,7 @@ dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
 	va_end(ap);
 	if (d->st == DST_DONE || migration_phase_is_final(m->phase))
 		return;
-	d->st = DST_DONE;
+	(void)dst_set_state(d, DST_DONE);
 	evtimer_del(d->expiry);
 	evtimer_del(d->end_timer);
 	dst_close_channels(d, code, msg);
@@ -419,7 +443,7 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	cm.bytes_received = d->total_bytes;
 	cm.resume_ms = (uint32_t)((mono_ns() - t0) / 1000000u);
 	d->commit = cm;
-	d->st = DST_COMMITTING;
+	(void)dst_set_state(d, DST_COMMITTING);
 	m->pending_bytes = 0;
 	log_info("migration %s: device %s verified (%llu bytes, SHA-256 match) and running",
 	    m->id_str, d->dev->name, (unsigned long long)d->total_bytes);
@@ -443,7 +467,7 @@ dst_send_commit(struct dest_engine *d)
 	if (d->st != DST_COMMITTING || d->c == NULL)
 		return;
 	peer_send(d->c, buf, mig_encode_commit(buf, sizeof(buf), &d->commit));
-	d->st = DST_COMMITTED;
+	(void)dst_set_state(d, DST_COMMITTED);
 }
 
 static void
@@ -641,7 +665,7 @@ dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 	case MIG_FRAME_ACK:
 		if (d->st != DST_COMMITTED || ch->idx != 0)
 			break;
-		d->st = DST_DONE;
+		(void)dst_set_state(d, DST_DONE);
 		dst_close_channels(d, 0, NULL);
 		log_info("migration %s: source acknowledged; completed", m->id_str);
 		migration_set_phase(m, PHASE_COMPLETED);
@@ -658,7 +682,7 @@ dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 			d->c = NULL;
 		peer_close(c);
 		if (d->st == DST_COMMITTED) {
-			d->st = DST_DONE;
+			(void)dst_set_state(d, DST_DONE);
 			dst_close_channels(d, 0, NULL);
 			migration_fail(m, code,
 			    "source reported %s after COMMIT: %s; the device here runs the "
@@ -715,7 +739,7 @@ dst_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 		d->c = NULL;
 	if (d->st == DST_COMMITTED) {
 		/* The device runs here; the source may not know. Say so loudly. */
-		d->st = DST_DONE;
+		(void)dst_set_state(d, DST_DONE);
 		dst_close_channels(d, 0, NULL);
 		migration_fail(m, code,
 		    "%s after COMMIT was sent: the device here runs the migrated state, but the "
@@ -879,7 +903,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	if (!m->created_durable) {
 		/* A busy disk has not made "created" durable yet: the
 		 * device waits for it (dst_engine_durable), not the loop. */
-		d->st = DST_ACCEPTING;
+		(void)dst_set_state(d, DST_ACCEPTING);
 		peer_pause_read(c);
 		log_info("migration %s: source accepted; the device waits until the journal "
 			 "holds the migration",
@@ -902,7 +926,7 @@ dst_accept(struct dest_engine *d)
 		    strerror(-rc));
 		return;
 	}
-	d->st = DST_RECEIVING;
+	(void)dst_set_state(d, DST_RECEIVING);
 	peer_resume_read(d->c);
 	dst_send_hello_ack(d, d->c);
 	log_info("migration %s: accepted source %s (its migration %s) for device %s", m->id_str,

@@ -1,10 +1,34 @@
 /*
  * source.c: the source engine, one explicit state machine per migration.
+ * Its steps and arcs are the table of states.c; src_set_state() checks
+ * each change against it, and tests/test_states.c checks this diagram
+ * against it (every arc, one per line, and nothing else):
  *
- *   CONNECTING --TLS up--> HELLO_SENT --HELLO-ACK--> STREAMING (pre-copy)
- *   STREAMING --converged (auto) or switchover call (manual)--> DRAINING
- *   DRAINING (stop-copy) --device empty, last bitmap--> END_SENT
- *   END_SENT --COMMIT--> DONE (device stopped for good, ACK sent)
+ *   CONNECTING --journal holds it, TLS up, HELLO sent--> HELLO_SENT
+ *   HELLO_SENT --HELLO-ACK, device SAVING--> STREAMING
+ *   STREAMING --switchover, echo, intent written on a thread--> DRAIN_INTENT
+ *   STREAMING --switchover, echo, intent written already--> DRAINING
+ *   STREAMING --switchover, no echo, intent written on a thread--> WRITING_INTENT
+ *   STREAMING --switchover, no echo, intent written, hook--> HOOK_WAIT
+ *   STREAMING --switchover, no echo, intent written, no hook--> STOPPING
+ *   DRAIN_INTENT --intent on disk first--> DRAINING
+ *   DRAIN_INTENT --echo first (streaming again)--> WRITING_INTENT
+ *   WRITING_INTENT --intent on disk, echo: drain again--> DRAINING
+ *   WRITING_INTENT --intent on disk, no echo, hook--> HOOK_WAIT
+ *   WRITING_INTENT --intent on disk, no echo, no hook--> STOPPING
+ *   DRAINING --echo (or no echo in time), hook--> HOOK_WAIT
+ *   DRAINING --echo (or no echo in time), no hook--> STOPPING
+ *   HOOK_WAIT --the hook paused the guest--> STOPPING
+ *   STOPPING --record boundary, device stopped--> STOPCOPY
+ *   STOPCOPY --device empty, last bitmap, END sent--> END_SENT
+ *   END_SENT --COMMIT, ACK sent--> DONE
+ *   any but DONE --failure, cancel, veto: device rolled back--> DONE
+ *
+ * "converged" is the auto switchover, or the API's call in manual mode;
+ * the intent is the journal's "END may be sent", made durable while the
+ * guest still runs; the drain waits for the destination to echo a probe
+ * sent behind everything queued (MIG_CAP_ECHO), so the kernels' buffers
+ * are empty before the device stops.
  *
  * Any failure before COMMIT puts the device back to RUNNING (rollback) and
  * ends the migration failed or cancelled. The device is read only when the
@@ -38,6 +62,7 @@
 #include "log.h"
 #include "peer.h"
 #include "rate.h"
+#include "states.h"
 #include "xmalloc.h"
 
 #define SRC_RETRY_MS 10		/* device had nothing: look again after */
@@ -53,15 +78,6 @@
  * without it). The drain probes count up from there; the round-trip probe
  * has bit 62 set too, so that neither is ever taken for the other. */
 #define SRC_RTT_PROBE_NONCE ((1ull << 63) | (1ull << 62))
-
-enum src_state {
-	SRC_CONNECTING,
-	SRC_HELLO_SENT,
-	SRC_STREAMING,
-	SRC_DRAINING,
-	SRC_END_SENT,
-	SRC_DONE,
-};
 
 struct source_engine;
 
@@ -96,9 +112,6 @@ struct source_engine {
 	char token[MIG_TOKEN_MAX + 1];
 	uint64_t caps;
 
-	int stop_requested; /* switch over at the next record boundary */
-	int hook_wait;	    /* the switchover hook is running */
-	int intent_pending; /* "END may be sent" is on its way to the disk */
 	uint64_t seq;
 	int in_record;
 	uint64_t rec_size, rec_off;
@@ -135,9 +148,7 @@ struct source_engine {
 	 * record is read until the destination has echoed a KEEPALIVE sent
 	 * behind everything queued, so what the kernels' buffers held is
 	 * across before the device stops, not during the downtime. */
-	int draining;	 /* the probe is on its way */
-	int drained;	 /* the drain is over: switch over */
-	int echoed;	 /* ... because the probe came back: the pipe is empty */
+	int echoed;	 /* the last drain ended with the echo: the pipe was empty */
 	uint64_t probe_nonce, probe_sent_ns;
 	uint64_t drain_ms; /* how long the drain took */
 };
@@ -150,6 +161,37 @@ static void src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame 
 static void src_on_writable(void *arg, struct peer_conn *c);
 static void src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce);
 static void src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg);
+
+/* Every change of step goes through here: checked against the table of
+ * states.c (the diagram above), logged at debug level. An arc that is not
+ * in it is a bug: the migration fails (rolled back) rather than go on. */
+static int
+src_set_state(struct source_engine *s, enum src_state to)
+{
+	if (!engine_arc_allowed(&src_states, s->st, to)) {
+		log_warnx("migration %s: source engine: no arc %s -> %s", s->m->id_str,
+		    engine_state_name(&src_states, s->st), engine_state_name(&src_states, to));
+		return -1;
+	}
+	log_debug("migration %s: source %s -> %s", s->m->id_str,
+	    engine_state_name(&src_states, s->st), engine_state_name(&src_states, to));
+	s->st = to;
+	return 0;
+}
+
+/* Pre-copy, switchover included: the device still runs. */
+static int
+src_device_running(const struct source_engine *s)
+{
+	return s->st >= SRC_STREAMING && s->st < SRC_STOPCOPY;
+}
+
+/* The drain probe is out: nothing new is read until it comes back. */
+static int
+src_draining(const struct source_engine *s)
+{
+	return s->st == SRC_DRAIN_INTENT || s->st == SRC_DRAINING;
+}
 
 static const struct peer_handler src_handler = {
 	.on_connected = src_on_connected,
@@ -342,7 +384,7 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 		return;
 	src_unlend(s);
 	src_close_channels(s, code, msg, 1);
-	s->st = SRC_DONE;
+	(void)src_set_state(s, SRC_DONE);
 	evtimer_del(s->retry);
 	evtimer_del(s->tick);
 	if (was == SRC_END_SENT && code == MIG_E_SHUTDOWN) {
@@ -397,7 +439,7 @@ src_send_hello(struct source_engine *s, struct src_channel *ch)
 	peer_send(ch->c, buf, n);
 	ch->hello_sent_ns = mono_ns();
 	if (ch->idx == 0)
-		s->st = SRC_HELLO_SENT;
+		(void)src_set_state(s, SRC_HELLO_SENT);
 }
 
 static void
@@ -479,18 +521,35 @@ src_rtt_sample(struct source_engine *s, uint64_t sent_ns, const char *what)
 	s->rtt_samples++;
 }
 
-/* The drain probe came back (or never will): go on to the switchover. */
+static void src_switchover_hook(struct source_engine *s);
+
+/* Send the drain probe: a KEEPALIVE behind everything queued. */
+static void
+src_start_drain(struct source_engine *s)
+{
+	struct timeval tv = {SRC_DRAIN_MAX_MS / 1000, (SRC_DRAIN_MAX_MS % 1000) * 1000};
+
+	s->probe_nonce = (1ull << 63) | (s->probe_nonce + 1);
+	s->probe_sent_ns = mono_ns();
+	peer_send_keepalive(s->c, s->probe_nonce);
+	event_add(s->drain_timer, &tv);
+}
+
+/* The drain probe came back (or never will): on to the hook, or, while
+ * the intent is still on its way to the disk, stream on meanwhile. */
 static void
 src_drained(struct source_engine *s, int echoed)
 {
-	s->draining = 0;
-	s->drained = 1;
+	enum src_state was = s->st;
+
 	s->echoed = echoed;
 	s->drain_ms = (mono_ns() - s->probe_sent_ns) / 1000000u;
 	event_del(s->drain_timer);
-	if (s->st != SRC_STREAMING)
-		return;
-	src_request_switchover(s);
+	if (was == SRC_DRAIN_INTENT) {
+		if (src_set_state(s, SRC_WRITING_INTENT) != 0)
+			return;
+	} else
+		src_switchover_hook(s);
 	src_pump(s);
 }
 
@@ -499,7 +558,7 @@ src_drain_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct source_engine *s = arg;
 
-	if (!s->draining)
+	if (!src_draining(s))
 		return;
 	log_warnx("migration %s: no echo from the destination within %d ms; switching over "
 		  "with the pipe full",
@@ -520,7 +579,7 @@ src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce)
 		s->rtt_probe_sent_ns = 0;
 		return;
 	}
-	if (!s->draining || nonce != s->probe_nonce)
+	if (!src_draining(s) || nonce != s->probe_nonce)
 		return; /* the destination's own KEEPALIVE, or a late echo */
 	src_rtt_sample(s, s->probe_sent_ns, "drain probe");
 	src_drained(s, 1);
@@ -552,8 +611,10 @@ src_stop_device(struct source_engine *s)
 		    strerror(-rc));
 		return;
 	}
-	s->stop_requested = 0;
-	s->st = SRC_DRAINING;
+	if (src_set_state(s, SRC_STOPCOPY) != 0) {
+		src_fail(s, MIG_E_INTERNAL, "source engine: cannot enter stop-copy");
+		return;
+	}
 	s->bm_active = 0;
 	migration_set_phase(m, PHASE_STOPCOPY);
 }
@@ -563,55 +624,59 @@ src_hook_done(struct migration *m, int ok, const char *why)
 {
 	struct source_engine *s = m != NULL ? m->src : NULL;
 
-	if (s == NULL || !s->hook_wait || s->st != SRC_STREAMING)
+	if (s == NULL || s->st != SRC_HOOK_WAIT)
 		return;
-	s->hook_wait = 0;
 	if (!ok) {
 		src_fail(s, MIG_E_HOOK_VETO, "the switchover hook vetoed the switchover (%s)", why);
 		return;
 	}
-	s->stop_requested = 1;
-	src_pump(s);
+	if (src_set_state(s, SRC_STOPPING) == 0)
+		src_pump(s);
 }
 
-/* Switch over: drain the pipe, then stop once the hook (if any) has
- * paused the guest. No new record is read meanwhile (src_pump). */
+/* Drained and on disk: the hook pauses the guest (if there is one), then
+ * the device stops at the next record boundary (src_pump). */
+static void
+src_switchover_hook(struct source_engine *s)
+{
+	if (hook_run("switchover", s->m, src_hook_done) == 0)
+		(void)src_set_state(s, SRC_HOOK_WAIT);
+	else
+		(void)src_set_state(s, SRC_STOPPING);
+}
+
+/*
+ * Switch over: from here on END may be sent. Say so on disk while the
+ * guest still runs, so that no fsync sits between the stop and END (a
+ * restart then leaves the device alone rather than roll it back). The
+ * write runs beside the drain, off the event loop: a slow disk must not
+ * hold up the pre-copy stream, or the guest dirties more meanwhile, which
+ * the downtime then has to move. No new record is read while the drain
+ * probe is out (src_pump).
+ */
 static void
 src_request_switchover(struct source_engine *s)
 {
-	struct timeval tv = {SRC_DRAIN_MAX_MS / 1000, (SRC_DRAIN_MAX_MS % 1000) * 1000};
+	int intent_async = 0;
 
-	if (s->hook_wait || s->stop_requested || s->draining)
+	if (s->st != SRC_STREAMING)
 		return;
-	/* From here on END may be sent: say so on disk while the guest
-	 * still runs, so that no fsync sits between the stop and END. A
-	 * restart then leaves the device alone rather than roll it back.
-	 * The write runs beside the drain, off the event loop: a slow disk
-	 * must not hold up the pre-copy stream, or the guest dirties more
-	 * meanwhile, which the downtime then has to move. The device stops
-	 * once both are over (src_intent_durable brings us back). */
 	if (!s->m->end_intent) {
 		s->m->end_intent = 1;
 		if (journal_write_durable_async(s->m, src_intent_durable) == 0)
-			s->intent_pending = 1;
+			intent_async = 1;
 		else
 			journal_write(s->m, 1);
 	}
-	if ((s->caps & MIG_CAP_ECHO) && !s->drained && s->c != NULL) {
-		s->draining = 1;
-		s->probe_nonce = (1ull << 63) | (s->probe_nonce + 1);
-		s->probe_sent_ns = mono_ns();
-		peer_send_keepalive(s->c, s->probe_nonce);
-		event_add(s->drain_timer, &tv);
+	if ((s->caps & MIG_CAP_ECHO) && s->c != NULL) {
+		if (src_set_state(s, intent_async ? SRC_DRAIN_INTENT : SRC_DRAINING) == 0)
+			src_start_drain(s);
 		return;
 	}
-	if (s->intent_pending)
-		return;
-	if (hook_run("switchover", s->m, src_hook_done) == 0) {
-		s->hook_wait = 1;
-		return;
-	}
-	s->stop_requested = 1;
+	if (intent_async)
+		(void)src_set_state(s, SRC_WRITING_INTENT);
+	else
+		src_switchover_hook(s);
 }
 
 /* The journal says "END may be sent", on disk: the switchover may go on
@@ -621,9 +686,8 @@ src_intent_durable(struct migration *m, int ok)
 {
 	struct source_engine *s = m->src;
 
-	if (s == NULL || !s->intent_pending)
+	if (s == NULL || (s->st != SRC_DRAIN_INTENT && s->st != SRC_WRITING_INTENT))
 		return;
-	s->intent_pending = 0;
 	if (!ok) {
 		/* A restart could not tell that END may have gone: do not
 		 * send it. The guest still runs here; nothing is lost. */
@@ -631,11 +695,18 @@ src_intent_durable(struct migration *m, int ok)
 					    "switchover (see the log); not switching over");
 		return;
 	}
-	if (s->st != SRC_STREAMING || s->draining)
-		return; /* the drain under way covers what streamed meanwhile */
+	if (s->st == SRC_DRAIN_INTENT) {
+		/* The drain under way covers what streamed meanwhile. */
+		(void)src_set_state(s, SRC_DRAINING);
+		return;
+	}
 	/* The stream went on while the disk took its time: drain again. */
-	s->drained = 0;
-	src_request_switchover(s);
+	if ((s->caps & MIG_CAP_ECHO) && s->c != NULL) {
+		if (src_set_state(s, SRC_DRAINING) == 0)
+			src_start_drain(s);
+		return;
+	}
+	src_switchover_hook(s);
 	src_pump(s); /* without a drain, the stop waits for a record boundary */
 }
 
@@ -645,8 +716,7 @@ src_check_convergence(struct source_engine *s)
 {
 	struct migration *m = s->m;
 
-	if (s->st != SRC_STREAMING || s->stop_requested || s->hook_wait ||
-	    m->phase == PHASE_SWITCHOVER_PENDING)
+	if (s->st != SRC_STREAMING || m->phase == PHASE_SWITCHOVER_PENDING)
 		return;
 	s->last_converge_check_ns = mono_ns();
 	src_update_estimate(s);
@@ -699,7 +769,7 @@ src_send_data_part(struct source_engine *s, struct peer_conn *c)
 	if (len > s->budget && s->budget >= SRC_MIN_PART)
 		len = (uint32_t)s->budget;
 	uint8_t flags = len == left ? MIG_DATA_END_OF_RECORD : 0;
-	uint8_t phase = s->st == SRC_DRAINING ? MIG_PHASE_STOPCOPY : MIG_PHASE_PRECOPY;
+	uint8_t phase = s->st == SRC_STOPCOPY ? MIG_PHASE_STOPCOPY : MIG_PHASE_PRECOPY;
 	uint8_t *p, prefix[MIG_DATA_PREFIX_LEN];
 	int rc;
 
@@ -892,7 +962,7 @@ src_send_end(struct source_engine *s)
 	src_set_bulk(s, 0);
 	n = mig_encode_end(buf, sizeof(buf), &e);
 	peer_send(s->c, buf, n);
-	s->st = SRC_END_SENT;
+	(void)src_set_state(s, SRC_END_SENT);
 	s->m->pending_bytes = 0;
 	log_info("migration %s: END sent: %llu bytes in %llu chunks, %llu dirty pages",
 	    s->m->id_str, (unsigned long long)e.total_bytes, (unsigned long long)e.total_chunks,
@@ -954,7 +1024,7 @@ src_pump(struct source_engine *s)
 	struct peer_conn *out;
 	int rc;
 
-	while (s->c != NULL && (s->st == SRC_STREAMING || s->st == SRC_DRAINING) &&
+	while (s->c != NULL && (src_device_running(s) || s->st == SRC_STOPCOPY) &&
 	    (out = src_out_conn(s)) != NULL && peer_output_length(out) < s->high_water &&
 	    !src_throttled(s)) {
 		if (s->bm_active) {
@@ -978,17 +1048,17 @@ src_pump(struct source_engine *s)
 		 * the data section (src_lend_release brings us back). */
 		if (s->lend != NULL && s->lend->refs > 0)
 			return;
-		if (s->st == SRC_STREAMING && s->stop_requested) {
+		if (s->st == SRC_STOPPING) {
 			src_stop_device(s);
 			continue;
 		}
 		/* Switching over: the pipe drains, or the hook pauses the guest. */
-		if (s->st == SRC_STREAMING && (s->draining || s->hook_wait))
+		if (src_draining(s) || s->st == SRC_HOOK_WAIT)
 			return;
 		if (s->st == SRC_STREAMING &&
 		    mono_ns() - s->last_converge_check_ns > SRC_TICK_MS * 1000000ull) {
 			src_check_convergence(s);
-			if (s->stop_requested)
+			if (s->st == SRC_STOPPING)
 				continue;
 		}
 		if ((rc = s->dev->ops->save_next(s->dev, &size)) != 0) {
@@ -1003,7 +1073,7 @@ src_pump(struct source_engine *s)
 			continue;
 		}
 		/* The device has nothing more right now: one pass is over. */
-		if (s->st == SRC_STREAMING) {
+		if (src_device_running(s)) {
 			if (src_wants_bitmaps(s) && !s->bm_iter_done) {
 				s->bm_iter_done = 1;
 				src_bitmap_pass_start(s);
@@ -1012,13 +1082,12 @@ src_pump(struct source_engine *s)
 			s->bm_iter_done = 0;
 			s->passes_done++;
 			src_check_convergence(s);
-			if (s->pass_bytes > 0 && !s->stop_requested)
+			if (s->pass_bytes > 0 && s->st != SRC_STOPPING)
 				m->iterations++; /* the next pass begins */
 			s->pass_bytes = 0;
-			if (!s->stop_requested)
-				src_schedule_retry(s, SRC_RETRY_MS);
-			if (s->stop_requested)
+			if (s->st == SRC_STOPPING)
 				continue;
+			src_schedule_retry(s, SRC_RETRY_MS);
 			return;
 		}
 		/* Stop-copy: drained once the device reports nothing pending. */
@@ -1059,7 +1128,7 @@ src_tick_cb(evutil_socket_t fd, short what, void *arg)
 		s->last_progress_ns = now;
 		events_migration_progress(m);
 	}
-	if (s->st == SRC_STREAMING) {
+	if (src_device_running(s)) {
 		src_update_estimate(s);
 		if (m->opt.precopy_timeout_s > 0 &&
 		    now - s->precopy_start_ns > (uint64_t)m->opt.precopy_timeout_s * 1000000000ull) {
@@ -1103,7 +1172,10 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		s->lend->s = s;
 		s->lend_back = event_new(daemon_ctx.base, -1, 0, src_retry_cb, s);
 	}
-	s->st = SRC_STREAMING;
+	if (src_set_state(s, SRC_STREAMING) != 0) {
+		src_fail(s, MIG_E_INTERNAL, "source engine: cannot start streaming");
+		return;
+	}
 	m->iterations = 1; /* the first pass: everything */
 	s->precopy_start_ns = mono_ns();
 	s->last_converge_check_ns = s->precopy_start_ns;
@@ -1128,7 +1200,7 @@ src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 		    m->id_str, s->dev->name, strerror(-rc));
 	peer_send(s->c, buf, mig_encode_ack(buf, sizeof(buf), &ack));
 	src_close_channels(s, 0, NULL, 1);
-	s->st = SRC_DONE;
+	(void)src_set_state(s, SRC_DONE);
 	evtimer_del(s->retry);
 	evtimer_del(s->tick);
 	log_info("migration %s: completed: %llu bytes, downtime %llu ms (destination resumed in "
@@ -1254,9 +1326,19 @@ static void src_connect(struct source_engine *s);
 static void src_engine_cancel(struct migration *m, int code, const char *why);
 static void src_engine_durable(struct migration *m);
 
+/* The step the engine is at, for the operator (API, events). */
+static void
+src_engine_describe(const struct migration *m, json_t *o)
+{
+	if (m->src != NULL)
+		json_object_set_new(o, "engine_state",
+		    json_string(engine_state_name(&src_states, m->src->st)));
+}
+
 static const struct migration_engine src_engine = {
 	.cancel = src_engine_cancel,
 	.free = src_engine_free,
+	.describe = src_engine_describe,
 	.durable = src_engine_durable,
 };
 

@@ -1,0 +1,83 @@
+/*
+ * states.c: the engines' state tables (states.h).
+ */
+#include "states.h"
+
+#include <string.h>
+
+#define TO(s) (1u << (s))
+
+static const char *const src_names[SRC_NSTATES] = {
+	[SRC_CONNECTING] = "connecting",
+	[SRC_HELLO_SENT] = "hello-sent",
+	[SRC_STREAMING] = "streaming",
+	[SRC_DRAIN_INTENT] = "drain-intent",
+	[SRC_DRAINING] = "draining",
+	[SRC_WRITING_INTENT] = "writing-intent",
+	[SRC_HOOK_WAIT] = "hook-wait",
+	[SRC_STOPPING] = "stopping",
+	[SRC_STOPCOPY] = "stopcopy",
+	[SRC_END_SENT] = "end-sent",
+	[SRC_DONE] = "done",
+};
+
+/* Any state may end (DONE): failure, cancel, or after COMMIT. */
+static const uint32_t src_arcs[SRC_NSTATES] = {
+	[SRC_CONNECTING] = TO(SRC_HELLO_SENT) | TO(SRC_DONE),
+	[SRC_HELLO_SENT] = TO(SRC_STREAMING) | TO(SRC_DONE),
+	[SRC_STREAMING] = TO(SRC_DRAIN_INTENT) | TO(SRC_DRAINING) | TO(SRC_WRITING_INTENT) |
+	    TO(SRC_HOOK_WAIT) | TO(SRC_STOPPING) | TO(SRC_DONE),
+	[SRC_DRAIN_INTENT] = TO(SRC_DRAINING) | TO(SRC_WRITING_INTENT) | TO(SRC_DONE),
+	[SRC_DRAINING] = TO(SRC_HOOK_WAIT) | TO(SRC_STOPPING) | TO(SRC_DONE),
+	[SRC_WRITING_INTENT] = TO(SRC_DRAINING) | TO(SRC_HOOK_WAIT) | TO(SRC_STOPPING) |
+	    TO(SRC_DONE),
+	[SRC_HOOK_WAIT] = TO(SRC_STOPPING) | TO(SRC_DONE),
+	[SRC_STOPPING] = TO(SRC_STOPCOPY) | TO(SRC_DONE),
+	[SRC_STOPCOPY] = TO(SRC_END_SENT) | TO(SRC_DONE),
+	[SRC_END_SENT] = TO(SRC_DONE),
+	[SRC_DONE] = 0,
+};
+
+static const char *const dst_names[DST_NSTATES] = {
+	[DST_WAITING] = "waiting",
+	[DST_ACCEPTING] = "accepting",
+	[DST_RECEIVING] = "receiving",
+	[DST_COMMITTING] = "committing",
+	[DST_COMMITTED] = "committed",
+	[DST_DONE] = "done",
+};
+
+static const uint32_t dst_arcs[DST_NSTATES] = {
+	[DST_WAITING] = TO(DST_ACCEPTING) | TO(DST_RECEIVING) | TO(DST_DONE),
+	[DST_ACCEPTING] = TO(DST_RECEIVING) | TO(DST_DONE),
+	[DST_RECEIVING] = TO(DST_COMMITTING) | TO(DST_DONE),
+	[DST_COMMITTING] = TO(DST_COMMITTED) | TO(DST_DONE),
+	[DST_COMMITTED] = TO(DST_DONE),
+	[DST_DONE] = 0,
+};
+
+const struct engine_states src_states = {"source", SRC_NSTATES, src_names, src_arcs};
+const struct engine_states dst_states = {"destination", DST_NSTATES, dst_names, dst_arcs};
+
+const char *
+engine_state_name(const struct engine_states *t, unsigned state)
+{
+	return state < t->nstates ? t->names[state] : "?";
+}
+
+int
+engine_arc_allowed(const struct engine_states *t, unsigned from, unsigned to)
+{
+	return from < t->nstates && to < t->nstates && (t->arcs[from] & (1u << to)) != 0;
+}
+
+int
+engine_state_by_name(const struct engine_states *t, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < t->nstates; i++)
+		if (strcmp(t->names[i], name) == 0)
+			return (int)i;
+	return -1;
+}

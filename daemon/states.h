@@ -1,0 +1,58 @@
+/*
+ * states.h: the steps of the two migration engines, and the arcs between
+ * them, as tables.
+ *
+ * source.c and dest.c change state only through src_set_state() and
+ * dst_set_state(), which check the arc here and log it. The state diagram
+ * at the top of each engine's file is checked against these tables by a
+ * unit test (tests/test_states.c): the two cannot drift apart. Pure data:
+ * no event loop, no device, no migration.
+ */
+#ifndef MIG_STATES_H
+#define MIG_STATES_H
+
+#include <stdint.h>
+
+/* In order: every state before SRC_STOPCOPY has a running device. */
+enum src_state {
+	SRC_CONNECTING,	    /* waiting for the journal, then for TCP and TLS */
+	SRC_HELLO_SENT,	    /* waiting for HELLO-ACK */
+	SRC_STREAMING,	    /* pre-copy */
+	SRC_DRAIN_INTENT,   /* switching over: drain probe out, intent being written */
+	SRC_DRAINING,	    /* switching over: drain probe out, intent on disk */
+	SRC_WRITING_INTENT, /* switching over: pipe drained, intent being written; streaming */
+	SRC_HOOK_WAIT,	    /* switching over: the hook pauses the guest */
+	SRC_STOPPING,	    /* switching over: stop at the next record boundary */
+	SRC_STOPCOPY,	    /* device stopped: its last state goes out */
+	SRC_END_SENT,	    /* waiting for COMMIT */
+	SRC_DONE,
+	SRC_NSTATES
+};
+
+enum dst_state {
+	DST_WAITING,   /* token issued, no source yet */
+	DST_ACCEPTING, /* HELLO good; the device waits for "created" on disk */
+	DST_RECEIVING, /* device RESUMING, the stream comes in */
+	DST_COMMITTING, /* verified and running; COMMIT waits for the journal */
+	DST_COMMITTED, /* COMMIT sent, waiting for ACK */
+	DST_DONE,
+	DST_NSTATES
+};
+
+struct engine_states {
+	const char *engine;	     /* "source", "destination" */
+	unsigned nstates;
+	const char *const *names;    /* [state] */
+	const uint32_t *arcs;	     /* [from]: bit `to` set when from -> to is legal */
+};
+
+extern const struct engine_states src_states, dst_states;
+
+const char *engine_state_name(const struct engine_states *t, unsigned state);
+/* 1 when from -> to is an arc of the table; 0 for anything else,
+ * out-of-range states included. */
+int engine_arc_allowed(const struct engine_states *t, unsigned from, unsigned to);
+/* The state whose name is name, or -1. */
+int engine_state_by_name(const struct engine_states *t, const char *name);
+
+#endif
