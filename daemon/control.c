@@ -43,7 +43,6 @@
 
 #define CONTROL_MAX_BODY 65536
 #define CONTROL_MAX_HEADERS 16384
-#define CONTROL_MAX_SEGMENTS 6
 
 /* A request may ask for anything the file may set (ranges.h), and that
  * must fit what the wire carries (frame.h). */
@@ -506,7 +505,7 @@ static const struct route routes[] = {
 
 /* Match path against pattern; "*" matches one non-empty segment. */
 static int
-route_match(const char *pattern, char *path, struct route_args *a)
+route_match(const char *pattern, char *path, const char **seg)
 {
 	char pat[128], *ps, *pp, *psave, *ppsave;
 	int nseg = 0;
@@ -518,13 +517,37 @@ route_match(const char *pattern, char *path, struct route_args *a)
 		if (strcmp(ps, "*") == 0) {
 			if (nseg >= CONTROL_MAX_SEGMENTS)
 				return 0;
-			a->seg[nseg++] = pp;
+			seg[nseg++] = pp;
 		} else if (strcmp(ps, pp) != 0)
 			return 0;
 		ps = strtok_r(NULL, "/", &psave);
 		pp = strtok_r(NULL, "/", &ppsave);
 	}
 	return ps == NULL && pp == NULL;
+}
+
+int
+control_route_find(int method, const char *path, struct control_route_match *out)
+{
+	int path_known = 0;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(path) >= sizeof(out->buf))
+		return CONTROL_ROUTE_NONE;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		snprintf(out->buf, sizeof(out->buf), "%s", path);
+		memset(out->seg, 0, sizeof(out->seg));
+		if (!route_match(routes[i].pattern, out->buf, out->seg))
+			continue;
+		path_known = 1;
+		if ((int)routes[i].method != method)
+			continue;
+		out->pattern = routes[i].pattern;
+		return (int)i;
+	}
+	memset(out->seg, 0, sizeof(out->seg));
+	return path_known ? CONTROL_ROUTE_METHOD : CONTROL_ROUTE_NONE;
 }
 
 static void
@@ -577,10 +600,10 @@ control_dispatch(struct evhttp_request *req, void *arg)
 	const char *uri = evhttp_request_get_uri(req);
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	struct evhttp_uri *u = evhttp_uri_parse_with_flags(uri, 0);
-	char path[512], tmp[512], *decoded;
+	struct control_route_match match;
+	char path[512], *decoded;
 	struct route_args a;
-	int path_known = 0;
-	size_t i;
+	int i;
 
 	memset(&a, 0, sizeof(a));
 	a.req = req;
@@ -597,24 +620,18 @@ control_dispatch(struct evhttp_request *req, void *arg)
 	snprintf(path, sizeof(path), "%s", decoded);
 	free(decoded);
 	a.query = evhttp_uri_get_query(u);
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		snprintf(tmp, sizeof(tmp), "%s", path);
-		memset(a.seg, 0, sizeof(a.seg));
-		if (!route_match(routes[i].pattern, tmp, &a))
-			continue;
-		path_known = 1;
-		if (routes[i].method != method)
-			continue;
+	if ((i = control_route_find((int)method, path, &match)) >= 0) {
+		/* The segments point into match, which lives until the handler returns. */
+		memcpy(a.seg, match.seg, sizeof(a.seg));
 		if (routes[i].mutating) {
 			log_caller(req, "POST", path);
 			if (read_body(&a) != 0)
 				goto out;
 		}
-		/* The segments point into tmp, which lives until the handler returns. */
 		routes[i].handler(&a);
 		goto out;
 	}
-	if (path_known) {
+	if (i == CONTROL_ROUTE_METHOD) {
 		reply_json(req, 405, json_pack("{s:{s:s, s:s}}", "error", "code", "bad-request",
 		    "message", "method not allowed on this path"));
 		goto out;

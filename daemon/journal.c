@@ -367,10 +367,10 @@ journal_make_safe(struct migration *m, const char *phase)
 	    dev->name, m->id_str, rc == 0 ? "" : " (the reset failed)");
 }
 
-static void
-journal_restore_one(const char *file)
+struct migration *
+journal_restore_text(const char *text, size_t len, const char *path)
 {
-	char path[4096], msg[512];
+	char msg[512];
 	json_error_t jerr;
 	struct mig_device *dev;
 	struct migration *m;
@@ -378,18 +378,23 @@ journal_restore_one(const char *file)
 	const char *phase;
 	uuid_t id;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	o = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (o == NULL || !json_is_object(o)) {
 		log_warnx("journal %s: unreadable (%s), ignored", path, o ? "not an object" : jerr.text);
 		json_decref(o);
-		return;
+		return NULL;
 	}
 	if (uuid_parse(jstr(o, "id"), id) != 0 ||
 	    (dev = device_find(jstr(o, "device"))) == NULL) {
 		log_warnx("journal %s: unknown id or device, ignored", path);
 		json_decref(o);
-		return;
+		return NULL;
+	}
+	if (migration_find(jstr(o, "id")) != NULL) {
+		log_warnx("journal %s: a second record of migration %s, ignored", path,
+		    jstr(o, "id"));
+		json_decref(o);
+		return NULL;
 	}
 	m = migration_restore(id, strcmp(jstr(o, "role"), "source") == 0 ? MIG_ROLE_SOURCE
 									  : MIG_ROLE_DESTINATION, dev);
@@ -429,6 +434,41 @@ journal_restore_one(const char *file)
 		journal_write(m, 1);
 	}
 	json_decref(o);
+	return m;
+}
+
+/* Records are small: a larger file is not one of ours. */
+#define JOURNAL_RECORD_MAX (1u << 20)
+
+static void
+journal_restore_one(const char *file)
+{
+	char path[4096], *text;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		log_warn("journal %s", path);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)JOURNAL_RECORD_MAX) {
+		log_warnx("journal %s: not a record (%lld bytes), ignored", path,
+		    (long long)st.st_size);
+		close(fd);
+		return;
+	}
+	text = xmalloc((size_t)st.st_size + 1);
+	n = read(fd, text, (size_t)st.st_size);
+	close(fd);
+	if (n < 0)
+		log_warn("journal %s", path);
+	else
+		(void)journal_restore_text(text, (size_t)n, path);
+	free(text);
 }
 
 int

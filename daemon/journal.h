@@ -18,6 +18,8 @@
 #ifndef MIG_JOURNAL_H
 #define MIG_JOURNAL_H
 
+#include <stddef.h>
+
 struct migration;
 struct migration_observer;
 
@@ -41,6 +43,11 @@ int journal_write_durable_async(const struct migration *m, journal_done_fn done)
 /* m is being freed: wait for its write in flight, never call back. */
 void journal_forget(const struct migration *m);
 void journal_remove(const struct migration *m);
+/* One record's text, as read from path: the migration it describes,
+ * restored (a running one failed with daemon-restart and its device made
+ * safe), or NULL when the text is not a record of a known device or the
+ * migration is known already (logged). For journal_init and the fuzzer. */
+struct migration *journal_restore_text(const char *text, size_t len, const char *path);
 void journal_close(void);
 
 #endif

@@ -40,8 +40,6 @@
 
 #define SHUTDOWN_GRACE_MS 2000
 
-struct daemon_ctx daemon_ctx;
-
 static struct mig_config **old_configs;
 static struct event *grace;
 static size_t nold_configs;
@@ -58,34 +56,6 @@ usage(void)
 			"  -V       print the version and exit\n",
 	    MIG_CONFIG_DEFAULT_PATH);
 	exit(2);
-}
-
-/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
-void
-daemon_notify(const char *fmt, ...)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sun;
-	char msg[512];
-	socklen_t len;
-	va_list ap;
-	int fd;
-
-	if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sun.sun_path))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path));
-	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
-		return;
-	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun, len);
-	close(fd);
 }
 
 static enum log_level

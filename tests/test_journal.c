@@ -1,0 +1,307 @@
+/*
+ * test_journal.c: the journal (daemon/journal.c) on a real directory: a
+ * record written and read back at start-up, what a restart makes of a
+ * migration that was running (failed, daemon-restart, the record
+ * rewritten), and files it must survive: torn, corrupt, not an object, of
+ * an unknown device, a temporary file left by a crash.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "check_main.h"
+#include "config_file.h"
+#include "daemon.h"
+#include "device.h"
+#include "errors.h"
+#include "journal.h"
+#include "log.h"
+#include "migration.h"
+
+static char state_dir[] = "/tmp/test_journal.XXXXXX";
+static char jdir[512];
+static struct mig_config *cfg;
+static struct mig_device *dev;
+
+static void
+setup(void)
+{
+	char text[1024], err[512];
+
+	log_init("test_journal", LOG_LEVEL_ERROR);
+	ck_assert_ptr_nonnull(mkdtemp(state_dir));
+	snprintf(jdir, sizeof(jdir), "%s/migrations", state_dir);
+	snprintf(text, sizeof(text),
+	    "[device sim0]\nbackend = sim\nsize = 64K\ndirty_rate = 0\nimage = %s/sim0.img\n",
+	    state_dir);
+	ck_assert_msg(mig_config_load_string(text, "t.conf", &cfg, err, sizeof(err)) == 0, "%s",
+	    err);
+	daemon_ctx.cfg = cfg;
+	daemon_ctx.base = event_base_new();
+	ck_assert_int_eq(devices_open(cfg, daemon_ctx.base), 0);
+	dev = device_find("sim0");
+	ck_assert_ptr_nonnull(dev);
+}
+
+static void
+teardown(void)
+{
+	char cmd[600];
+
+	journal_close();
+	migration_free_all();
+	devices_close();
+	event_base_free(daemon_ctx.base);
+	mig_config_free(cfg);
+	daemon_ctx.cfg = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(state_dir, "/tmp/test_journal.XXXXXX");
+}
+
+static void
+put_file(const char *name, const char *text)
+{
+	char path[700];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", jdir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static json_t *
+read_record(const char *id)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/%s.json", jdir, id);
+	return json_load_file(path, 0, NULL);
+}
+
+static int
+count_migrations(void)
+{
+	struct migration *m;
+	int n = 0;
+
+	for (m = migration_first(); m != NULL; m = m->next)
+		n++;
+	return n;
+}
+
+/* A migration written in a phase, then the daemon "restarts". */
+static struct migration *
+written_then_restarted(enum mig_role role, enum mig_phase phase, int end_intent, char *id)
+{
+	struct migration *m;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_new(role, dev, NULL);
+	m->phase = phase;
+	m->bytes_transferred = 12345;
+	m->end_intent = end_intent;
+	strcpy(id, m->id_str);
+	journal_write(m, 1);
+	journal_close();
+	migration_free_all();
+	dev->busy = NULL;
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	return migration_find(id);
+}
+
+START_TEST(test_completed_comes_back_as_it_was)
+{
+	char id[40];
+	struct migration *m = written_then_restarted(MIG_ROLE_SOURCE, PHASE_COMPLETED, 0, id);
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->phase, PHASE_COMPLETED);
+	ck_assert_int_eq(m->error_code, MIG_OK);
+	ck_assert_uint_eq(m->bytes_transferred, 12345);
+	ck_assert_ptr_null(dev->busy);
+}
+END_TEST
+
+START_TEST(test_running_source_fails_with_daemon_restart)
+{
+	char id[40];
+	struct migration *m = written_then_restarted(MIG_ROLE_SOURCE, PHASE_PRECOPY, 0, id);
+	json_t *o;
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->phase, PHASE_FAILED);
+	ck_assert_int_eq(m->error_code, MIG_E_DAEMON_RESTART);
+	ck_assert_ptr_nonnull(strstr(m->error_msg, "during phase precopy"));
+	/* The record now says so too: a second restart sees a failed one. */
+	o = read_record(id);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "phase")), "failed");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(o, "error"), "code")),
+	    "daemon-restart");
+	json_decref(o);
+	ck_assert_str_eq(dev->ops->state_name(dev), "running");
+}
+END_TEST
+
+START_TEST(test_running_destination_fails_with_daemon_restart)
+{
+	char id[40];
+	struct migration *m = written_then_restarted(MIG_ROLE_DESTINATION, PHASE_STOPCOPY, 0, id);
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->role, MIG_ROLE_DESTINATION);
+	ck_assert_int_eq(m->phase, PHASE_FAILED);
+	ck_assert_int_eq(m->error_code, MIG_E_DAEMON_RESTART);
+}
+END_TEST
+
+START_TEST(test_cancelled_keeps_its_error)
+{
+	char id[40];
+	struct migration *m;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_new(MIG_ROLE_SOURCE, dev, NULL);
+	strcpy(id, m->id_str);
+	migration_fail(m, MIG_E_CANCELLED, "by the operator");
+	journal_write(m, 0);
+	journal_close();
+	migration_free_all();
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_find(id);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->phase, PHASE_CANCELLED);
+	ck_assert_int_eq(m->error_code, MIG_E_CANCELLED);
+	ck_assert_str_eq(m->error_msg, "by the operator");
+}
+END_TEST
+
+/* Torn (a crash mid-write without the rename's protection), corrupt, not
+ * an object, without id, of an unknown device: each is ignored, and the
+ * good record beside them still comes back. A leftover .tmp is removed. */
+START_TEST(test_bad_files_are_ignored)
+{
+	static const char *const bad[] = {
+	    "{\"id\":\"0f0e0d0c-0b0a-4908-8706-050403020100\",\"role\":\"source\",\"dev",
+	    "\x01\x02\xff garbage",
+	    "[1,2,3]",
+	    "",
+	    "{\"role\":\"source\",\"device\":\"sim0\",\"phase\":\"precopy\"}",
+	    "{\"id\":\"not-a-uuid\",\"device\":\"sim0\",\"phase\":\"precopy\"}",
+	    "{\"id\":\"1f0e0d0c-0b0a-4908-8706-050403020100\",\"device\":\"nosuch\","
+	    "\"phase\":\"precopy\"}",
+	    "{\"id\":\"2f0e0d0c-0b0a-4908-8706-050403020100\",\"id\":\"x\",\"device\":\"sim0\"}",
+	};
+	char name[80], path[700], id[40];
+	struct stat st;
+	size_t i;
+
+	written_then_restarted(MIG_ROLE_SOURCE, PHASE_COMPLETED, 0, id);
+	journal_close();
+	migration_free_all();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(name, sizeof(name), "%08zx-0000-4000-8000-000000000000.json", i);
+		put_file(name, bad[i]);
+	}
+	put_file("30000000-0000-4000-8000-000000000000.json.tmp", "{\"half\":");
+	put_file("README", "not a record");
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	ck_assert_int_eq(count_migrations(), 1);
+	ck_assert_ptr_nonnull(migration_find(id));
+	snprintf(path, sizeof(path), "%s/30000000-0000-4000-8000-000000000000.json.tmp", jdir);
+	ck_assert_int_ne(stat(path, &st), 0);
+}
+END_TEST
+
+/* Values of the wrong type or out of range read as nothing, not as
+ * garbage: a record is data from disk, not to be trusted blindly. */
+START_TEST(test_wrong_types_read_as_zero)
+{
+	struct migration *m;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	journal_close();
+	put_file("4f0e0d0c-0b0a-4908-8706-050403020100.json",
+	    "{\"id\":\"4f0e0d0c-0b0a-4908-8706-050403020100\",\"role\":7,\"device\":\"sim0\","
+	    "\"phase\":\"completed\",\"bytes_transferred\":-5,\"iterations\":\"many\","
+	    "\"peer\":{\"x\":1},\"started_epoch_ms\":1e300}");
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_find("4f0e0d0c-0b0a-4908-8706-050403020100");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->role, MIG_ROLE_DESTINATION);
+	ck_assert_int_eq(m->phase, PHASE_COMPLETED);
+	ck_assert_uint_eq(m->bytes_transferred, 0);
+	ck_assert_uint_eq(m->iterations, 0);
+	ck_assert_str_eq(m->peer, "");
+}
+END_TEST
+
+/* Two files naming the same migration: the first read wins, the second
+ * is ignored (not a second object with the same id). A file far larger
+ * than any record is not read. */
+START_TEST(test_duplicate_and_oversized)
+{
+	static const char rec[] = "{\"id\":\"5f0e0d0c-0b0a-4908-8706-050403020100\","
+				  "\"device\":\"sim0\",\"phase\":\"completed\"}";
+	char *big = malloc(2u << 20);
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	journal_close();
+	put_file("5f0e0d0c-0b0a-4908-8706-050403020100.json", rec);
+	put_file("6f0e0d0c-0b0a-4908-8706-050403020100.json", rec);
+	ck_assert_ptr_nonnull(big);
+	memset(big, ' ', (2u << 20) - 1);
+	big[(2u << 20) - 1] = '\0';
+	memcpy(big, rec, sizeof(rec) - 1);
+	big[9] = '7'; /* another id */
+	put_file("7f0e0d0c-0b0a-4908-8706-050403020100.json", big);
+	free(big);
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	ck_assert_int_eq(count_migrations(), 1);
+	ck_assert_ptr_nonnull(migration_find("5f0e0d0c-0b0a-4908-8706-050403020100"));
+}
+END_TEST
+
+START_TEST(test_removed_when_forgotten)
+{
+	char path[700];
+	struct migration *m;
+	struct stat st;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_new(MIG_ROLE_SOURCE, dev, NULL);
+	journal_write(m, 0);
+	snprintf(path, sizeof(path), "%s/%s.json", jdir, m->id_str);
+	ck_assert_int_eq(stat(path, &st), 0);
+	journal_remove(m);
+	ck_assert_int_ne(stat(path, &st), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("journal");
+	TCase *tc = tcase_create("restore");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_completed_comes_back_as_it_was);
+	tcase_add_test(tc, test_running_source_fails_with_daemon_restart);
+	tcase_add_test(tc, test_running_destination_fails_with_daemon_restart);
+	tcase_add_test(tc, test_cancelled_keeps_its_error);
+	tcase_add_test(tc, test_bad_files_are_ignored);
+	tcase_add_test(tc, test_wrong_types_read_as_zero);
+	tcase_add_test(tc, test_duplicate_and_oversized);
+	tcase_add_test(tc, test_removed_when_forgotten);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}
