@@ -67,6 +67,7 @@ struct peer_conn {
 	struct event *deadline; /* handshake deadline, then close grace */
 	uint64_t added;		/* bytes ever added to the output buffer */
 	uint64_t drained;	/* ... and ever taken out of it, into TLS */
+	struct evbuffer_cb_entry *count_cb; /* peer_count_added on the output */
 	uint64_t nonce;
 	struct peer_conn *prev, *next; /* every connection, for shutdown */
 };
@@ -342,6 +343,10 @@ peer_free(struct peer_conn *c)
 		event_free(c->flush_ev);
 	event_free(c->keepalive);
 	event_free(c->deadline);
+	/* bufferevent_free() may only drop a reference: a write under way
+	 * still drains the output buffer after c is gone. */
+	if (c->count_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->count_cb);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -772,7 +777,7 @@ peer_new(struct bufferevent *bev, int outgoing, const char *name)
 	c->keepalive = event_new(bufferevent_get_base(bev), -1, EV_PERSIST, peer_keepalive_cb, c);
 	c->deadline = evtimer_new(bufferevent_get_base(bev), peer_handshake_expired, c);
 	event_add(c->keepalive, &ka);
-	evbuffer_add_cb(bufferevent_get_output(bev), peer_count_added, c);
+	c->count_cb = evbuffer_add_cb(bufferevent_get_output(bev), peer_count_added, c);
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_setcb(bev, peer_read_cb, peer_write_cb, peer_event_cb, c);
 	bufferevent_set_timeouts(bev, &rt, NULL);
