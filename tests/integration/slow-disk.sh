@@ -20,13 +20,14 @@ now_ms() { date +%s%3N; }
 
 # The "created" record is made durable on a thread: the API answers at
 # once and the engine waits for it (two fsyncs, 2 s here) before it
-# connects; a loop that waited would answer after 2 s.
+# connects; a loop that waited would answer after 2 s, a loaded machine
+# after several hundred ms.
 tok=$(ctl b --json incoming sim0 | json_get token)
 t0=$(now_ms)
 id=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$tok" | json_get id)
 took=$(($(now_ms) - t0))
 [ -n "$id" ] || fail "migrate: no migration id"
-[ "$took" -lt 1000 ] || fail "POST /v1/migrations took $took ms: the created record's fsync was on the event loop"
+[ "$took" -lt 1500 ] || fail "POST /v1/migrations took $took ms: the created record's fsync was on the event loop"
 wait_phase a "$id" completed failed cancelled
 out=$(api a GET "/v1/migrations/$id")
 [ "$(echo "$out" | json_get phase)" = completed ] || fail "migration: $out"
@@ -48,7 +49,7 @@ out=$(ctl a --json incoming sim0)
 took=$(($(now_ms) - t0))
 tok=$(echo "$out" | json_get token)
 [ -n "$tok" ] || fail "incoming: $out"
-[ "$took" -lt 1000 ] || fail "incoming took $took ms: the created record's fsync was on the event loop"
+[ "$took" -lt 1500 ] || fail "incoming took $took ms: the created record's fsync was on the event loop"
 pass "destination: incoming answered in $took ms during a 1000 ms fsync of the created record"
 (
 	while :; do
@@ -70,9 +71,10 @@ wait "$poller" 2>/dev/null
 n=$(grep -Ec 'writing and syncing took ([0-9]{4,}) ms \(state_dir on a slow or busy disk\)$' "$T/a.log")
 [ "$n" -ge 2 ] || fail "the destination's COMMIT write was not slow, or not made off the loop"
 max=$(sort -n "$T/latency" | tail -n 1)
-# A loop blocked by the fsync would answer after up to 1 s; a loaded
-# machine may delay one answer by a few hundred ms.
-[ "$max" -lt 700 ] || fail "the destination's API took $max ms to answer during a 1000 ms fsync"
+# A durable write is two fsyncs (the file, the directory): a loop blocked
+# by it answers up to 2 s late, and one poll starts near its beginning. A
+# loaded machine may delay one answer by several hundred ms.
+[ "$max" -lt 1500 ] || fail "the destination's API took $max ms to answer during a 1000 ms fsync"
 dt=$(echo "$out" | json_get downtime_ms)
 # COMMIT left only once the record was on disk: the 1000 ms are in it.
 [ "$dt" -ge 1000 ] || fail "downtime $dt ms: COMMIT did not wait for the journal's fsync"
