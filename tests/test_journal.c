@@ -197,8 +197,8 @@ START_TEST(test_bad_files_are_ignored)
 	    "",
 	    "{\"role\":\"source\",\"device\":\"sim0\",\"phase\":\"precopy\"}",
 	    "{\"id\":\"not-a-uuid\",\"device\":\"sim0\",\"phase\":\"precopy\"}",
-	    "{\"id\":\"1f0e0d0c-0b0a-4908-8706-050403020100\",\"device\":\"nosuch\","
-	    "\"phase\":\"precopy\"}",
+	    ("{\"id\":\"1f0e0d0c-0b0a-4908-8706-050403020100\",\"device\":\"nosuch\","
+		"\"phase\":\"precopy\"}"),
 	    "{\"id\":\"2f0e0d0c-0b0a-4908-8706-050403020100\",\"id\":\"x\",\"device\":\"sim0\"}",
 	};
 	char name[80], path[700], id[40];
