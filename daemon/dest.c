@@ -452,10 +452,8 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	 * holds up this migration's COMMIT, not the event loop and with it
 	 * every other migration. */
 	migration_set_phase(m, PHASE_COMPLETING);
-	if (journal_write_durable_async(m, dst_commit_durable) != 0) {
-		journal_write(m, 1);
-		dst_send_commit(d);
-	}
+	if (journal_write_durable_async(m, dst_commit_durable) != 0)
+		dst_commit_durable(m, journal_write(m, 1) == 0);
 }
 
 /* The journal has "completing" on disk: COMMIT may go. */

@@ -271,7 +271,7 @@ journal_write_durable_async(const struct migration *m, journal_done_fn done)
 	return 0;
 }
 
-void
+int
 journal_write(const struct migration *m, int durable)
 {
 	char path[4096], tmp[4096];
@@ -281,17 +281,18 @@ journal_write(const struct migration *m, int durable)
 	int err;
 
 	if (dir == NULL)
-		return;
+		return 0;
 	journal_settle(m);
 	if ((text = journal_render(m)) == NULL) {
 		log_warnx("journal: cannot render migration %s", m->id_str);
-		return;
+		return -1;
 	}
 	journal_path(path, sizeof(path), m->id_str, "");
 	journal_path(tmp, sizeof(tmp), m->id_str, ".tmp");
 	err = journal_commit(path, tmp, text, durable, &what);
 	free(text);
 	journal_report(path, tmp, err, what, durable ? mono_ns() - t0 : 0, 1);
+	return err == 0 ? 0 : -1;
 }
 
 void
@@ -431,7 +432,7 @@ journal_restore_text(const char *text, size_t len, const char *path)
 		 * after it (the journal is not written again before END). */
 		journal_make_safe(m, m->role == MIG_ROLE_SOURCE &&
 		    json_is_true(json_object_get(o, "end_may_be_sent")) ? "completing" : phase);
-		journal_write(m, 1);
+		(void)journal_write(m, 1); /* a failure is logged; the next start says the same */
 	}
 	json_decref(o);
 	return m;
@@ -528,7 +529,7 @@ static void
 journal_on_created(struct migration *m)
 {
 	if (journal_write_durable_async(m, journal_created_done) != 0) {
-		journal_write(m, 1);
+		(void)journal_write(m, 1);
 		migration_created_durable(m);
 	}
 }
@@ -554,7 +555,9 @@ journal_on_phase(struct migration *m, enum mig_phase from, enum mig_phase to)
 		return;
 	if (to == PHASE_COMPLETING && m->role == MIG_ROLE_DESTINATION)
 		return; /* dest.c writes it durably itself, before COMMIT leaves */
-	journal_write(m, to == PHASE_COMPLETING && !m->end_intent);
+	/* A failure is logged; a restart then sees the phase before, which
+	 * it treats the same (see above). */
+	(void)journal_write(m, to == PHASE_COMPLETING && !m->end_intent);
 }
 
 static void

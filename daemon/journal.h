@@ -32,8 +32,10 @@ extern const struct migration_observer journal_observer;
 /* Create the directory and restore what it holds. -1 only when the
  * directory cannot be used at all (logged). */
 int journal_init(const char *state_dir);
-/* durable: fsync before returning (logged when slower than 20 ms). */
-void journal_write(const struct migration *m, int durable);
+/* durable: fsync before returning (logged when slower than 20 ms). 0, or
+ * -1 when the record could not be written (logged): a caller whose next
+ * step a restart must know of does not take it. No journal: 0. */
+int journal_write(const struct migration *m, int durable);
 /* The same, durable, without blocking the event loop: a thread writes and
  * fsyncs; done(m, ok) runs on the loop once it is on disk (ok 0: it could
  * not be written, logged). -1 when it could not start (nothing written,

@@ -645,6 +645,15 @@ src_switchover_hook(struct source_engine *s)
 		(void)src_set_state(s, SRC_STOPPING);
 }
 
+/* A restart could not tell that END may have gone: do not send it. The
+ * guest still runs here; nothing is lost. */
+static void
+src_intent_failed(struct source_engine *s)
+{
+	src_fail(s, MIG_E_INTERNAL, "the journal in state_dir could not record the switchover "
+				    "(see the log); not switching over");
+}
+
 /*
  * Switch over: from here on END may be sent. Say so on disk while the
  * guest still runs, so that no fsync sits between the stop and END (a
@@ -665,8 +674,10 @@ src_request_switchover(struct source_engine *s)
 		s->m->end_intent = 1;
 		if (journal_write_durable_async(s->m, src_intent_durable) == 0)
 			intent_async = 1;
-		else
-			journal_write(s->m, 1);
+		else if (journal_write(s->m, 1) != 0) {
+			src_intent_failed(s);
+			return;
+		}
 	}
 	if ((s->caps & MIG_CAP_ECHO) && s->c != NULL) {
 		if (src_set_state(s, intent_async ? SRC_DRAIN_INTENT : SRC_DRAINING) == 0)
@@ -689,10 +700,7 @@ src_intent_durable(struct migration *m, int ok)
 	if (s == NULL || (s->st != SRC_DRAIN_INTENT && s->st != SRC_WRITING_INTENT))
 		return;
 	if (!ok) {
-		/* A restart could not tell that END may have gone: do not
-		 * send it. The guest still runs here; nothing is lost. */
-		src_fail(s, MIG_E_INTERNAL, "the journal in state_dir could not record the "
-					    "switchover (see the log); not switching over");
+		src_intent_failed(s);
 		return;
 	}
 	if (s->st == SRC_DRAIN_INTENT) {
