@@ -371,7 +371,7 @@ journal_make_safe(struct migration *m, const char *phase)
 struct migration *
 journal_restore_text(const char *text, size_t len, const char *path)
 {
-	char msg[512];
+	char msg[512], id_str[37];
 	json_error_t jerr;
 	struct mig_device *dev;
 	struct migration *m;
@@ -391,9 +391,9 @@ journal_restore_text(const char *text, size_t len, const char *path)
 		json_decref(o);
 		return NULL;
 	}
-	if (migration_find(jstr(o, "id")) != NULL) {
-		log_warnx("journal %s: a second record of migration %s, ignored", path,
-		    jstr(o, "id"));
+	uuid_unparse_lower(id, id_str); /* "3D5A..." names the same migration */
+	if (migration_find(id_str) != NULL) {
+		log_warnx("journal %s: a second record of migration %s, ignored", path, id_str);
 		json_decref(o);
 		return NULL;
 	}
