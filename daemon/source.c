@@ -63,109 +63,18 @@
 #include "peer.h"
 #include "rate.h"
 #include "states.h"
+#include "source_engine.h"
 #include "xmalloc.h"
 
-#define SRC_RETRY_MS 10		/* device had nothing: look again after */
-#define SRC_TICK_MS 100		/* figures, convergence, timeouts */
-#define SRC_DRAIN_MAX_MS 2000	/* switch over anyway if the echo takes longer */
-#define SRC_PROGRESS_MS 500	/* progress events to watchers */
-#define SRC_BM_WINDOW 32768	/* pages asked of the device at once */
-#define SRC_MIN_PART 16384	/* smallest DATA part under a bandwidth cap */
-#define SRC_BURST_MS 10		/* the cap's bucket holds this much sending */
-#define SRC_RATE_MIN_SAMPLES 2	/* throughput samples before trusting it */
-
-/* Our KEEPALIVE probes have the top bit set (peer.c's own count up from 1
- * without it). The drain probes count up from there; the round-trip probe
- * has bit 62 set too, so that neither is ever taken for the other. */
-#define SRC_RTT_PROBE_NONCE ((1ull << 63) | (1ull << 62))
-
-struct source_engine;
-
-/* The device's mapped data section, lent to the output buffers of the
- * channels: refs counts the DATA parts still referencing it. It outlives
- * the engine when a failed migration's connections linger with data. */
-struct src_lend {
-	unsigned refs;
-	struct source_engine *s; /* NULL once the engine is gone */
-};
-
-/* One TLS connection of a migration; channel 0 carries the conversation
- * (HELLO, END, COMMIT), every channel carries DATA and BITMAP frames. */
-struct src_channel {
-	struct source_engine *s;
-	struct peer_conn *c;
-	unsigned idx;
-	int acked;	 /* HELLO-ACK received */
-	uint64_t hello_sent_ns;
-	/* What its connection counted before it closed: the engine's totals
-	 * must not go back when a connection goes. */
-	uint64_t sent_base, queued_base;
-};
-
-struct source_engine {
-	struct migration *m;
-	struct mig_device *dev;
-	struct peer_conn *c; /* channel 0, NULL once closed */
-	struct src_channel ch[MIG_CHANNELS_MAX];
-	unsigned nch;
-	enum src_state st;
-	char token[MIG_TOKEN_MAX + 1];
-	uint64_t caps;
-
-	uint64_t seq;
-	int in_record;
-	uint64_t rec_size, rec_off;
-	EVP_MD_CTX *sha;
-	const uint8_t *mapped; /* the device's data section, when mapped */
-	struct src_lend *lend;
-	struct event *lend_back; /* the section is free again: pump */
-	uint64_t total_bytes, total_chunks, total_pages;
-	size_t high_water; /* stop reading the device above this much output */
-
-	/* Dirty-bitmap pass over guest memory, one frame per pump step. */
-	int bm_active, bm_final_done, bm_iter_done;
-	uint64_t pass_bytes; /* device data and pages sent in this pass */
-	unsigned passes_done; /* complete passes over the device's dirty state */
-	uint64_t bm_cursor, bm_base, bm_n, bm_sub;
-	uint8_t *bm_raw, *bm_enc, *bm_frame;
-	size_t bm_enc_cap, bm_frame_cap;
-
-	struct event *retry, *tick, *drain_timer;
-	struct rate_est rate; /* of bytes handed to TLS, on a busy pipe */
-	uint64_t precopy_start_ns;
-	uint64_t last_converge_check_ns;
-	uint64_t last_progress_ns;
-	uint64_t budget; /* bytes the bandwidth cap allows right now */
-	double bucket;	 /* src_bucket_refill(): may go below 0 */
-	uint64_t bucket_ns, bucket_seen;
-	/* Round trip, the smallest sample (src_rtt_sample): every HELLO, the
-	 * round-trip probe, the drain probe. */
-	double rtt_ms;
-	unsigned rtt_samples;
-	uint64_t rtt_probe_sent_ns; /* 0: no round-trip probe on its way */
-
-	/* Draining the pipe before the switchover (MIG_CAP_ECHO): no new
-	 * record is read until the destination has echoed a KEEPALIVE sent
-	 * behind everything queued, so what the kernels' buffers held is
-	 * across before the device stops, not during the downtime. */
-	int echoed;	 /* the last drain ended with the echo: the pipe was empty */
-	uint64_t probe_nonce, probe_sent_ns;
-	uint64_t drain_ms; /* how long the drain took */
-};
-
-static void src_pump(struct source_engine *s);
-static void src_request_switchover(struct source_engine *s);
-static void src_intent_durable(struct migration *m, int ok);
 static void src_on_connected(void *arg, struct peer_conn *c);
 static void src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f);
 static void src_on_writable(void *arg, struct peer_conn *c);
-static void src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce);
 static void src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg);
 
 /* Every change of step goes through here: checked against the table of
  * states.c (the diagram above), logged at debug level. An arc that is not
  * in it is a bug: the migration fails (rolled back) rather than go on. */
-static int
+int
 src_set_state(struct source_engine *s, enum src_state to)
 {
 	if (!engine_arc_allowed(&src_states, s->st, to)) {
@@ -179,20 +88,6 @@ src_set_state(struct source_engine *s, enum src_state to)
 	return 0;
 }
 
-/* Pre-copy, switchover included: the device still runs. */
-static int
-src_device_running(const struct source_engine *s)
-{
-	return s->st >= SRC_STREAMING && s->st < SRC_STOPCOPY;
-}
-
-/* The drain probe is out: nothing new is read until it comes back. */
-static int
-src_draining(const struct source_engine *s)
-{
-	return s->st == SRC_DRAIN_INTENT || s->st == SRC_DRAINING;
-}
-
 static const struct peer_handler src_handler = {
 	.on_connected = src_on_connected,
 	.on_frame = src_on_frame,
@@ -200,10 +95,8 @@ static const struct peer_handler src_handler = {
 	.on_keepalive = src_on_keepalive,
 	.on_closed = src_on_closed,
 };
-static void src_fail(struct source_engine *s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void
+void
 src_schedule_retry(struct source_engine *s, uint64_t ms)
 {
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
@@ -256,7 +149,7 @@ src_out_conn(struct source_engine *s)
 }
 
 /* Bytes handed to TLS on every channel; never goes back. */
-static uint64_t
+uint64_t
 src_bytes_sent(struct source_engine *s)
 {
 	uint64_t n = 0;
@@ -271,7 +164,7 @@ src_bytes_sent(struct source_engine *s)
 }
 
 /* Bytes ever queued on every channel, sent or not; never goes back. */
-static uint64_t
+uint64_t
 src_bytes_queued(struct source_engine *s)
 {
 	uint64_t n = 0;
@@ -296,7 +189,7 @@ src_channel_lost(struct src_channel *ch, struct peer_conn *c)
 		ch->s->c = NULL;
 }
 
-static size_t
+size_t
 src_output_length(struct source_engine *s)
 {
 	size_t n = 0;
@@ -368,7 +261,7 @@ src_unlend(struct source_engine *s)
 }
 
 /* Put the device back to running; the migration ends with `code`. */
-static void
+void
 src_fail(struct source_engine *s, int code, const char *fmt, ...)
 {
 	struct migration *m = s->m;
@@ -453,495 +346,6 @@ src_on_connected(void *arg, struct peer_conn *c)
 	src_send_hello(s, ch);
 }
 
-/* Throughput the convergence decision may count on, bytes/s. */
-static double
-src_rate(struct source_engine *s)
-{
-	double r = s->rate.bytes_per_sec, secs;
-
-	if (s->rate.samples < SRC_RATE_MIN_SAMPLES && s->c != NULL && s->precopy_start_ns != 0) {
-		/* Not measured on a busy pipe yet: the average so far. */
-		secs = (double)(mono_ns() - s->precopy_start_ns) / 1e9;
-		r = secs > 0 ? (double)src_bytes_sent((struct source_engine *)s) / secs : 0;
-	}
-	if (s->m->opt.max_bandwidth > 0 && (r <= 0 || r > (double)s->m->opt.max_bandwidth))
-		r = (double)s->m->opt.max_bandwidth;
-	return r;
-}
-
-/* Refresh pending bytes and the downtime that stopping now would cost. */
-static void
-src_update_estimate(struct source_engine *s)
-{
-	struct migration *m = s->m;
-	uint64_t pending = 0, left, last;
-	double r = src_rate(s);
-
-	if (s->dev->ops->pending(s->dev, &pending) == 0)
-		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
-	/* The guest waits for:
-	 * - what the device still holds and what is queued ahead of it in our
-	 *   buffers, at the pipe's rate;
-	 * - the last chunk once more: the pipe's stages overlap on a stream,
-	 *   but the last chunk goes through the destination only after the
-	 *   source is done with it (not so under a bandwidth cap, where the
-	 *   wire is the slow stage and both ends keep up with it);
-	 * - one round trip: END, the destination's verify, resume, durable
-	 *   journal write and COMMIT. The round trip is the smallest sample
-	 *   (src_rtt_sample) and does not hold the destination's COMMIT
-	 *   fsync. Our own durable journal write is made before the device
-	 *   stops (src_request_switchover), not in the downtime.
-	 * What the kernels' buffers hold is not in it: the pipe is drained
-	 * before the device stops (src_request_switchover); without
-	 * MIG_CAP_ECHO it cannot be. */
-	if (r > 0) {
-		left = m->pending_bytes + src_output_length(s);
-		last = left < m->opt.chunk_size ? left : m->opt.chunk_size;
-		if (m->opt.max_bandwidth > 0 && (s->rate.bytes_per_sec <= 0 ||
-		    s->rate.bytes_per_sec >= 0.9 * (double)m->opt.max_bandwidth))
-			last = 0;
-		/* Clamped: a stalled pipe decays the rate towards 0. */
-		m->expected_downtime_ms = rate_clamp_u64((double)(left + last) * 1000.0 / r +
-		    s->rtt_ms + 0.5);
-	}
-}
-
-/* A round trip: the request left at sent_ns, its answer is here. Each
- * sample also holds whatever held it up besides the network (the
- * destination's journal write before a HELLO-ACK, the queue ahead of a
- * drain probe), never less: the smallest is the closest. */
-static void
-src_rtt_sample(struct source_engine *s, uint64_t sent_ns, const char *what)
-{
-	double ms = (double)(mono_ns() - sent_ns) / 1e6;
-
-	log_debug("migration %s: round trip %.2f ms (%s)", s->m->id_str, ms, what);
-	if (s->rtt_samples == 0 || ms < s->rtt_ms)
-		s->rtt_ms = ms;
-	s->rtt_samples++;
-}
-
-static void src_switchover_hook(struct source_engine *s);
-
-/* Send the drain probe: a KEEPALIVE behind everything queued. */
-static void
-src_start_drain(struct source_engine *s)
-{
-	struct timeval tv = {SRC_DRAIN_MAX_MS / 1000, (SRC_DRAIN_MAX_MS % 1000) * 1000};
-
-	s->probe_nonce = (1ull << 63) | (s->probe_nonce + 1);
-	s->probe_sent_ns = mono_ns();
-	peer_send_keepalive(s->c, s->probe_nonce);
-	event_add(s->drain_timer, &tv);
-}
-
-/* The drain probe came back (or never will): on to the hook, or, while
- * the intent is still on its way to the disk, stream on meanwhile. */
-static void
-src_drained(struct source_engine *s, int echoed)
-{
-	enum src_state was = s->st;
-
-	s->echoed = echoed;
-	s->drain_ms = (mono_ns() - s->probe_sent_ns) / 1000000u;
-	event_del(s->drain_timer);
-	if (was == SRC_DRAIN_INTENT) {
-		if (src_set_state(s, SRC_WRITING_INTENT) != 0)
-			return;
-	} else
-		src_switchover_hook(s);
-	src_pump(s);
-}
-
-static void
-src_drain_expired(evutil_socket_t fd, short what, void *arg)
-{
-	struct source_engine *s = arg;
-
-	if (!src_draining(s))
-		return;
-	log_warnx("migration %s: no echo from the destination within %d ms; switching over "
-		  "with the pipe full",
-	    s->m->id_str, SRC_DRAIN_MAX_MS);
-	src_drained(s, 0);
-}
-
-static void
-src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce)
-{
-	struct src_channel *ch = arg;
-	struct source_engine *s = ch->s;
-
-	if (ch->idx != 0)
-		return; /* the destination's own KEEPALIVE */
-	if (nonce == SRC_RTT_PROBE_NONCE && s->rtt_probe_sent_ns != 0) {
-		src_rtt_sample(s, s->rtt_probe_sent_ns, "probe");
-		s->rtt_probe_sent_ns = 0;
-		return;
-	}
-	if (!src_draining(s) || nonce != s->probe_nonce)
-		return; /* the destination's own KEEPALIVE, or a late echo */
-	src_rtt_sample(s, s->probe_sent_ns, "drain probe");
-	src_drained(s, 1);
-}
-
-/* Stop the device: from here on the guest is paused and every ms counts. */
-static void
-src_stop_device(struct source_engine *s)
-{
-	struct migration *m = s->m;
-	char drain[64];
-	int rc;
-
-	src_update_estimate(s);
-	if (s->echoed)
-		snprintf(drain, sizeof(drain), "pipe drained in %llu ms",
-		    (unsigned long long)s->drain_ms);
-	else
-		snprintf(drain, sizeof(drain), "pipe not drained (no echo)");
-	log_info("migration %s: switchover: pending %llu bytes (+%zu queued) at %.1f MiB/s, "
-		 "%s, round trip %.1f ms: expected downtime %llu ms (limit %u ms) after %u "
-		 "iterations",
-	    m->id_str, (unsigned long long)m->pending_bytes, src_output_length(s),
-	    src_rate(s) / 1048576.0, drain, s->rtt_ms,
-	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
-	m->stop_mono_ns = mono_ns();
-	if ((rc = s->dev->ops->save_stop(s->dev)) != 0) {
-		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused stop-copy: %s", s->dev->name,
-		    strerror(-rc));
-		return;
-	}
-	if (src_set_state(s, SRC_STOPCOPY) != 0) {
-		src_fail(s, MIG_E_INTERNAL, "source engine: cannot enter stop-copy");
-		return;
-	}
-	s->bm_active = 0;
-	migration_set_phase(m, PHASE_STOPCOPY);
-}
-
-static void
-src_hook_done(struct migration *m, int ok, const char *why)
-{
-	struct source_engine *s = m != NULL ? m->src : NULL;
-
-	if (s == NULL || s->st != SRC_HOOK_WAIT)
-		return;
-	if (!ok) {
-		src_fail(s, MIG_E_HOOK_VETO, "the switchover hook vetoed the switchover (%s)", why);
-		return;
-	}
-	if (src_set_state(s, SRC_STOPPING) == 0)
-		src_pump(s);
-}
-
-/* Drained and on disk: the hook pauses the guest (if there is one), then
- * the device stops at the next record boundary (src_pump). */
-static void
-src_switchover_hook(struct source_engine *s)
-{
-	if (hook_run("switchover", s->m, src_hook_done) == 0)
-		(void)src_set_state(s, SRC_HOOK_WAIT);
-	else
-		(void)src_set_state(s, SRC_STOPPING);
-}
-
-/* A restart could not tell that END may have gone: do not send it. The
- * guest still runs here; nothing is lost. */
-static void
-src_intent_failed(struct source_engine *s)
-{
-	src_fail(s, MIG_E_INTERNAL, "the journal in state_dir could not record the switchover "
-				    "(see the log); not switching over");
-}
-
-/*
- * Switch over: from here on END may be sent. Say so on disk while the
- * guest still runs, so that no fsync sits between the stop and END (a
- * restart then leaves the device alone rather than roll it back). The
- * write runs beside the drain, off the event loop: a slow disk must not
- * hold up the pre-copy stream, or the guest dirties more meanwhile, which
- * the downtime then has to move. No new record is read while the drain
- * probe is out (src_pump).
- */
-static void
-src_request_switchover(struct source_engine *s)
-{
-	int intent_async = 0;
-
-	if (s->st != SRC_STREAMING)
-		return;
-	if (!s->m->end_intent) {
-		s->m->end_intent = 1;
-		if (journal_write_durable_async(s->m, src_intent_durable) == 0)
-			intent_async = 1;
-		else if (journal_write(s->m, 1) != 0) {
-			src_intent_failed(s);
-			return;
-		}
-	}
-	if ((s->caps & MIG_CAP_ECHO) && s->c != NULL) {
-		if (src_set_state(s, intent_async ? SRC_DRAIN_INTENT : SRC_DRAINING) == 0)
-			src_start_drain(s);
-		return;
-	}
-	if (intent_async)
-		(void)src_set_state(s, SRC_WRITING_INTENT);
-	else
-		src_switchover_hook(s);
-}
-
-/* The journal says "END may be sent", on disk: the switchover may go on
- * (once the drain, if any, is over too). */
-static void
-src_intent_durable(struct migration *m, int ok)
-{
-	struct source_engine *s = m->src;
-
-	if (s == NULL || (s->st != SRC_DRAIN_INTENT && s->st != SRC_WRITING_INTENT))
-		return;
-	if (!ok) {
-		src_intent_failed(s);
-		return;
-	}
-	if (s->st == SRC_DRAIN_INTENT) {
-		/* The drain under way covers what streamed meanwhile. */
-		(void)src_set_state(s, SRC_DRAINING);
-		return;
-	}
-	/* The stream went on while the disk took its time: drain again. */
-	if ((s->caps & MIG_CAP_ECHO) && s->c != NULL) {
-		if (src_set_state(s, SRC_DRAINING) == 0)
-			src_start_drain(s);
-		return;
-	}
-	src_switchover_hook(s);
-	src_pump(s); /* without a drain, the stop waits for a record boundary */
-}
-
-/* Pre-copy has converged when what is left fits the downtime budget. */
-static void
-src_check_convergence(struct source_engine *s)
-{
-	struct migration *m = s->m;
-
-	if (s->st != SRC_STREAMING || m->phase == PHASE_SWITCHOVER_PENDING)
-		return;
-	s->last_converge_check_ns = mono_ns();
-	src_update_estimate(s);
-	/* Never before the first full pass: stopping then would move the whole
-	 * device during the downtime, which is what pre-copy is there to avoid. */
-	if (s->passes_done == 0)
-		return;
-	if (src_rate(s) <= 0 && m->pending_bytes > 0)
-		return;
-	if (m->expected_downtime_ms > m->opt.downtime_limit_ms)
-		return;
-	if (m->opt.switchover == MIG_SWITCHOVER_MANUAL) {
-		log_info("migration %s: converged (expected downtime %llu ms); waiting for the "
-			 "switchover call",
-		    m->id_str, (unsigned long long)m->expected_downtime_ms);
-		migration_set_phase(m, PHASE_SWITCHOVER_PENDING);
-		return;
-	}
-	src_request_switchover(s);
-}
-
-/* TLS has taken a DATA part sent from the mapped section. */
-static void
-src_lend_release(const void *data, size_t len, void *arg)
-{
-	struct src_lend *l = arg;
-
-	(void)data;
-	(void)len;
-	if (--l->refs > 0)
-		return;
-	if (l->s == NULL)
-		free(l);
-	else
-		event_active(l->s->lend_back, 0, 0);
-}
-
-/* DATA: the next part of the current record, by reference to the mapped
- * data section, or read straight into the output buffer behind its frame
- * prefix; hashed where it lies. */
-static int
-src_send_data_part(struct source_engine *s, struct peer_conn *c)
-{
-	struct evbuffer *out = peer_output(c);
-	struct evbuffer_iovec v;
-	uint64_t left = s->rec_size - s->rec_off;
-	uint32_t len = left > s->m->opt.chunk_size ? s->m->opt.chunk_size : (uint32_t)left;
-	/* Under a bandwidth cap, parts as big as the budget allows: a smooth
-	 * rate instead of a chunk and then a long wait. */
-	if (len > s->budget && s->budget >= SRC_MIN_PART)
-		len = (uint32_t)s->budget;
-	uint8_t flags = len == left ? MIG_DATA_END_OF_RECORD : 0;
-	uint8_t phase = s->st == SRC_STOPCOPY ? MIG_PHASE_STOPCOPY : MIG_PHASE_PRECOPY;
-	uint8_t *p, prefix[MIG_DATA_PREFIX_LEN];
-	int rc;
-
-	if (s->mapped != NULL) {
-		const uint8_t *data = s->mapped + s->rec_off;
-
-		if (mig_encode_data_prefix(prefix, s->seq, phase, flags, len) == 0)
-			return -EINVAL;
-		if (evbuffer_add(out, prefix, sizeof(prefix)) != 0)
-			return -ENOMEM;
-		s->lend->refs++; /* first: the buffer's callbacks run inside */
-		if (evbuffer_add_reference(out, data, len, src_lend_release, s->lend) != 0) {
-			s->lend->refs--;
-			return -ENOMEM;
-		}
-		EVP_DigestUpdate(s->sha, data, len);
-		goto sent;
-	}
-	if (evbuffer_reserve_space(out, (ev_ssize_t)(MIG_DATA_PREFIX_LEN + len), &v, 1) < 1)
-		return -ENOMEM;
-	p = v.iov_base;
-	if (mig_encode_data_prefix(p, s->seq, phase, flags, len) == 0)
-		return -EINVAL;
-	if ((rc = s->dev->ops->save_read(s->dev, s->rec_off, p + MIG_DATA_PREFIX_LEN, len)) != 0)
-		return rc;
-	EVP_DigestUpdate(s->sha, p + MIG_DATA_PREFIX_LEN, len);
-	v.iov_len = MIG_DATA_PREFIX_LEN + len;
-	evbuffer_commit_space(out, &v, 1);
-sent:
-	s->seq++;
-	s->rec_off += len;
-	s->total_bytes += len;
-	s->total_chunks++;
-	s->pass_bytes += len;
-	s->m->bytes_transferred += len;
-	if (s->rec_off == s->rec_size)
-		s->in_record = 0;
-	return 0;
-}
-
-/* Copy bits [from, from + n) of src into dst starting at bit 0. */
-static void
-bits_extract(const uint8_t *src, uint64_t from, uint64_t n, uint8_t *dst)
-{
-	uint64_t i;
-
-	memset(dst, 0, MIG_BITMAP_RAW_LEN(n));
-	for (i = 0; i < n; i++) {
-		uint64_t b = from + i;
-
-		if (src[b / 8] & (1u << (b % 8)))
-			dst[i / 8] |= (uint8_t)(1u << (i % 8));
-	}
-}
-
-static int
-bit_is_set(const uint8_t *raw, uint64_t i)
-{
-	return (raw[i / 8] >> (i % 8)) & 1;
-}
-
-/* One step of a bitmap pass: query a window of guest memory, or send the
- * next frame of dirty pages in the current window. Returns 0 or -errno. */
-static int
-src_bitmap_step(struct source_engine *s, struct peer_conn *c)
-{
-	struct mig_device *dev = s->dev;
-	uint32_t ps = dev->guest_page_size;
-	uint64_t guest_pages = dev->guest_memory_size / ps;
-	uint64_t max_dirty = s->m->opt.chunk_size / ps, a, b, dirty = 0, i, k;
-	uint8_t *sub, *contents;
-	struct mig_bitmap bm;
-	size_t enclen, n;
-	int rc;
-
-	if (max_dirty == 0)
-		max_dirty = 1;
-	if (s->bm_sub >= s->bm_n) {
-		if (s->bm_cursor >= guest_pages) {
-			s->bm_active = 0;
-			return 0;
-		}
-		s->bm_base = s->bm_cursor;
-		s->bm_n = guest_pages - s->bm_cursor < SRC_BM_WINDOW ? guest_pages - s->bm_cursor
-								     : SRC_BM_WINDOW;
-		s->bm_cursor += s->bm_n;
-		s->bm_sub = 0;
-		memset(s->bm_raw, 0, MIG_BITMAP_RAW_LEN(SRC_BM_WINDOW));
-		rc = dev->ops->dirty_bitmap(dev, s->bm_base, s->bm_n, s->bm_raw, &dirty);
-		if (rc != 0)
-			return rc;
-		if (dirty == 0)
-			s->bm_sub = s->bm_n;
-		return 0;
-	}
-	for (a = s->bm_sub; a < s->bm_n && !bit_is_set(s->bm_raw, a); a++)
-		;
-	if (a == s->bm_n) {
-		s->bm_sub = a;
-		return 0;
-	}
-	for (b = a; b < s->bm_n && dirty < max_dirty; b++)
-		dirty += (uint64_t)bit_is_set(s->bm_raw, b);
-	s->bm_sub = b;
-
-	/* The frame's bitmap, shorter encoding first, then the contents. */
-	sub = s->bm_frame;
-	bits_extract(s->bm_raw, a, b - a, sub);
-	memset(&bm, 0, sizeof(bm));
-	bm.seq = s->seq;
-	bm.start_pfn = s->bm_base + a;
-	bm.page_size = ps;
-	bm.page_count = (uint32_t)(b - a);
-	enclen = mig_bitmap_runs_encode(sub, b - a, s->bm_enc, MIG_BITMAP_RAW_LEN(b - a));
-	if (enclen > 0) {
-		bm.encoding = MIG_BITMAP_RUNS;
-		bm.encoded = s->bm_enc;
-		bm.encoded_len = (uint32_t)enclen;
-	} else {
-		bm.encoding = MIG_BITMAP_RAW;
-		bm.encoded = sub;
-		bm.encoded_len = (uint32_t)MIG_BITMAP_RAW_LEN(b - a);
-	}
-	bm.dirty_count = (uint32_t)dirty;
-	contents = NULL;
-	if (s->caps & MIG_CAP_PAGE_CONTENTS) {
-		contents = s->bm_frame + MIG_BITMAP_RAW_LEN(SRC_BM_WINDOW);
-		for (i = a, k = 0; i < b; i++)
-			if (bit_is_set(s->bm_raw, i))
-				memcpy(contents + (k++) * ps, dev->guest_memory + (s->bm_base + i) * ps,
-				    ps);
-		bm.flags = MIG_BITMAP_HAS_CONTENTS;
-		bm.contents = contents;
-		bm.contents_len = (uint32_t)(dirty * ps);
-	}
-	if (contents != NULL)
-		EVP_DigestUpdate(s->sha, contents, bm.contents_len);
-	n = mig_encode_bitmap(s->bm_frame + s->bm_frame_cap / 2, s->bm_frame_cap / 2, &bm);
-	if (n == 0)
-		return -EINVAL;
-	peer_send(c, s->bm_frame + s->bm_frame_cap / 2, n);
-	s->seq++;
-	s->total_pages += dirty;
-	s->m->dirty_pages += dirty;
-	s->m->bytes_transferred += bm.contents_len;
-	s->pass_bytes += bm.contents_len + 1;
-	return 0;
-}
-
-static void
-src_bitmap_pass_start(struct source_engine *s)
-{
-	s->bm_active = 1;
-	s->bm_cursor = 0;
-	s->bm_n = s->bm_sub = 0;
-}
-
-static int
-src_wants_bitmaps(const struct source_engine *s)
-{
-	return (s->caps & MIG_CAP_BITMAP) && s->dev->guest_memory_size > 0 &&
-	    s->dev->ops->dirty_bitmap != NULL;
-}
-
 /* Bulk mode on every channel (peer_set_bulk): on for the stream, off
  * before END so that nothing of the end waits in the kernel. */
 static void
@@ -978,53 +382,8 @@ src_send_end(struct source_engine *s)
 	migration_set_phase(s->m, PHASE_COMPLETING);
 }
 
-/*
- * The bandwidth cap is a token bucket: it fills at max_bandwidth up to
- * SRC_BURST_MS worth, and whatever is queued for sending takes from it. A
- * stream held back (the drain before the switchover, a slow destination)
- * cannot save up more than that burst and then send it at full speed.
- */
-static void
-src_bucket_refill(struct source_engine *s)
-{
-	double cap = (double)s->m->opt.max_bandwidth, burst;
-	uint64_t now = mono_ns(), queued = src_bytes_queued(s);
-
-	burst = cap * SRC_BURST_MS / 1000.0;
-	if (burst < 4.0 * SRC_MIN_PART)
-		burst = 4.0 * SRC_MIN_PART;
-	if (s->bucket_ns == 0) {
-		s->bucket = burst;
-		s->bucket_ns = now;
-		s->bucket_seen = queued;
-	}
-	s->bucket += cap * (double)(now - s->bucket_ns) / 1e9 - (double)(queued - s->bucket_seen);
-	if (s->bucket > burst)
-		s->bucket = burst;
-	s->bucket_ns = now;
-	s->bucket_seen = queued;
-}
-
-/* Is the bandwidth cap spent for now? Then come back when it is not. */
-static int
-src_throttled(struct source_engine *s)
-{
-	uint64_t cap = s->m->opt.max_bandwidth;
-
-	s->budget = UINT64_MAX;
-	if (cap == 0 || s->precopy_start_ns == 0)
-		return 0;
-	src_bucket_refill(s);
-	if (s->bucket >= (double)SRC_MIN_PART) {
-		s->budget = (uint64_t)s->bucket;
-		return 0;
-	}
-	src_schedule_retry(s, (uint64_t)(((double)SRC_MIN_PART - s->bucket) * 1000.0 / (double)cap) + 1);
-	return 1;
-}
-
 /* Fill the output buffer up to the high-water mark from the device. */
-static void
+void
 src_pump(struct source_engine *s)
 {
 	struct migration *m = s->m;

@@ -1,0 +1,317 @@
+/*
+ * source_switchover.c: when and how the source engine switches over: the
+ * throughput and expected downtime behind the decision, the round trip,
+ * the convergence check, and the steps from the decision to the stopped
+ * device (the intent on disk, the drain, the hook, the stop). Each step
+ * goes through src_set_state() (source.c); the diagram at the top of
+ * source.c shows them all.
+ */
+#include "source_engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "device.h"
+#include "errors.h"
+#include "hook.h"
+#include "journal.h"
+#include "log.h"
+#include "peer.h"
+
+/* Throughput the convergence decision may count on, bytes/s. */
+double
+src_rate(struct source_engine *s)
+{
+	double r = s->rate.bytes_per_sec, secs;
+
+	if (s->rate.samples < SRC_RATE_MIN_SAMPLES && s->c != NULL && s->precopy_start_ns != 0) {
+		/* Not measured on a busy pipe yet: the average so far. */
+		secs = (double)(mono_ns() - s->precopy_start_ns) / 1e9;
+		r = secs > 0 ? (double)src_bytes_sent((struct source_engine *)s) / secs : 0;
+	}
+	if (s->m->opt.max_bandwidth > 0 && (r <= 0 || r > (double)s->m->opt.max_bandwidth))
+		r = (double)s->m->opt.max_bandwidth;
+	return r;
+}
+
+/* Refresh pending bytes and the downtime that stopping now would cost. */
+void
+src_update_estimate(struct source_engine *s)
+{
+	struct migration *m = s->m;
+	uint64_t pending = 0, left, last;
+	double r = src_rate(s);
+
+	if (s->dev->ops->pending(s->dev, &pending) == 0)
+		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
+	/* The guest waits for:
+	 * - what the device still holds and what is queued ahead of it in our
+	 *   buffers, at the pipe's rate;
+	 * - the last chunk once more: the pipe's stages overlap on a stream,
+	 *   but the last chunk goes through the destination only after the
+	 *   source is done with it (not so under a bandwidth cap, where the
+	 *   wire is the slow stage and both ends keep up with it);
+	 * - one round trip: END, the destination's verify, resume, durable
+	 *   journal write and COMMIT. The round trip is the smallest sample
+	 *   (src_rtt_sample) and does not hold the destination's COMMIT
+	 *   fsync. Our own durable journal write is made before the device
+	 *   stops (src_request_switchover), not in the downtime.
+	 * What the kernels' buffers hold is not in it: the pipe is drained
+	 * before the device stops (src_request_switchover); without
+	 * MIG_CAP_ECHO it cannot be. */
+	if (r > 0) {
+		left = m->pending_bytes + src_output_length(s);
+		last = left < m->opt.chunk_size ? left : m->opt.chunk_size;
+		if (m->opt.max_bandwidth > 0 && (s->rate.bytes_per_sec <= 0 ||
+		    s->rate.bytes_per_sec >= 0.9 * (double)m->opt.max_bandwidth))
+			last = 0;
+		/* Clamped: a stalled pipe decays the rate towards 0. */
+		m->expected_downtime_ms = rate_clamp_u64((double)(left + last) * 1000.0 / r +
+		    s->rtt_ms + 0.5);
+	}
+}
+
+/* A round trip: the request left at sent_ns, its answer is here. Each
+ * sample also holds whatever held it up besides the network (the
+ * destination's journal write before a HELLO-ACK, the queue ahead of a
+ * drain probe), never less: the smallest is the closest. */
+void
+src_rtt_sample(struct source_engine *s, uint64_t sent_ns, const char *what)
+{
+	double ms = (double)(mono_ns() - sent_ns) / 1e6;
+
+	log_debug("migration %s: round trip %.2f ms (%s)", s->m->id_str, ms, what);
+	if (s->rtt_samples == 0 || ms < s->rtt_ms)
+		s->rtt_ms = ms;
+	s->rtt_samples++;
+}
+
+static void src_switchover_hook(struct source_engine *s);
+static void src_intent_durable(struct migration *m, int ok);
+
+/* Send the drain probe: a KEEPALIVE behind everything queued. */
+static void
+src_start_drain(struct source_engine *s)
+{
+	struct timeval tv = {SRC_DRAIN_MAX_MS / 1000, (SRC_DRAIN_MAX_MS % 1000) * 1000};
+
+	s->probe_nonce = (1ull << 63) | (s->probe_nonce + 1);
+	s->probe_sent_ns = mono_ns();
+	peer_send_keepalive(s->c, s->probe_nonce);
+	event_add(s->drain_timer, &tv);
+}
+
+/* The drain probe came back (or never will): on to the hook, or, while
+ * the intent is still on its way to the disk, stream on meanwhile. */
+static void
+src_drained(struct source_engine *s, int echoed)
+{
+	enum src_state was = s->st;
+
+	s->echoed = echoed;
+	s->drain_ms = (mono_ns() - s->probe_sent_ns) / 1000000u;
+	event_del(s->drain_timer);
+	if (was == SRC_DRAIN_INTENT) {
+		if (src_set_state(s, SRC_WRITING_INTENT) != 0)
+			return;
+	} else
+		src_switchover_hook(s);
+	src_pump(s);
+}
+
+void
+src_drain_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct source_engine *s = arg;
+
+	if (!src_draining(s))
+		return;
+	log_warnx("migration %s: no echo from the destination within %d ms; switching over "
+		  "with the pipe full",
+	    s->m->id_str, SRC_DRAIN_MAX_MS);
+	src_drained(s, 0);
+}
+
+void
+src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce)
+{
+	struct src_channel *ch = arg;
+	struct source_engine *s = ch->s;
+
+	if (ch->idx != 0)
+		return; /* the destination's own KEEPALIVE */
+	if (nonce == SRC_RTT_PROBE_NONCE && s->rtt_probe_sent_ns != 0) {
+		src_rtt_sample(s, s->rtt_probe_sent_ns, "probe");
+		s->rtt_probe_sent_ns = 0;
+		return;
+	}
+	if (!src_draining(s) || nonce != s->probe_nonce)
+		return; /* the destination's own KEEPALIVE, or a late echo */
+	src_rtt_sample(s, s->probe_sent_ns, "drain probe");
+	src_drained(s, 1);
+}
+
+/* Stop the device: from here on the guest is paused and every ms counts. */
+void
+src_stop_device(struct source_engine *s)
+{
+	struct migration *m = s->m;
+	char drain[64];
+	int rc;
+
+	src_update_estimate(s);
+	if (s->echoed)
+		snprintf(drain, sizeof(drain), "pipe drained in %llu ms",
+		    (unsigned long long)s->drain_ms);
+	else
+		snprintf(drain, sizeof(drain), "pipe not drained (no echo)");
+	log_info("migration %s: switchover: pending %llu bytes (+%zu queued) at %.1f MiB/s, "
+		 "%s, round trip %.1f ms: expected downtime %llu ms (limit %u ms) after %u "
+		 "iterations",
+	    m->id_str, (unsigned long long)m->pending_bytes, src_output_length(s),
+	    src_rate(s) / 1048576.0, drain, s->rtt_ms,
+	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
+	m->stop_mono_ns = mono_ns();
+	if ((rc = s->dev->ops->save_stop(s->dev)) != 0) {
+		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused stop-copy: %s", s->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	if (src_set_state(s, SRC_STOPCOPY) != 0) {
+		src_fail(s, MIG_E_INTERNAL, "source engine: cannot enter stop-copy");
+		return;
+	}
+	s->bm_active = 0;
+	migration_set_phase(m, PHASE_STOPCOPY);
+}
+
+static void
+src_hook_done(struct migration *m, int ok, const char *why)
+{
+	struct source_engine *s = m != NULL ? m->src : NULL;
+
+	if (s == NULL || s->st != SRC_HOOK_WAIT)
+		return;
+	if (!ok) {
+		src_fail(s, MIG_E_HOOK_VETO, "the switchover hook vetoed the switchover (%s)", why);
+		return;
+	}
+	if (src_set_state(s, SRC_STOPPING) == 0)
+		src_pump(s);
+}
+
+/* Drained and on disk: the hook pauses the guest (if there is one), then
+ * the device stops at the next record boundary (src_pump). */
+static void
+src_switchover_hook(struct source_engine *s)
+{
+	if (hook_run("switchover", s->m, src_hook_done) == 0)
+		(void)src_set_state(s, SRC_HOOK_WAIT);
+	else
+		(void)src_set_state(s, SRC_STOPPING);
+}
+
+/* A restart could not tell that END may have gone: do not send it. The
+ * guest still runs here; nothing is lost. */
+static void
+src_intent_failed(struct source_engine *s)
+{
+	src_fail(s, MIG_E_INTERNAL, "the journal in state_dir could not record the switchover "
+				    "(see the log); not switching over");
+}
+
+/*
+ * Switch over: from here on END may be sent. Say so on disk while the
+ * guest still runs, so that no fsync sits between the stop and END (a
+ * restart then leaves the device alone rather than roll it back). The
+ * write runs beside the drain, off the event loop: a slow disk must not
+ * hold up the pre-copy stream, or the guest dirties more meanwhile, which
+ * the downtime then has to move. No new record is read while the drain
+ * probe is out (src_pump).
+ */
+void
+src_request_switchover(struct source_engine *s)
+{
+	int intent_async = 0;
+
+	if (s->st != SRC_STREAMING)
+		return;
+	if (!s->m->end_intent) {
+		s->m->end_intent = 1;
+		if (journal_write_durable_async(s->m, src_intent_durable) == 0)
+			intent_async = 1;
+		else if (journal_write(s->m, 1) != 0) {
+			src_intent_failed(s);
+			return;
+		}
+	}
+	if ((s->caps & MIG_CAP_ECHO) && s->c != NULL) {
+		if (src_set_state(s, intent_async ? SRC_DRAIN_INTENT : SRC_DRAINING) == 0)
+			src_start_drain(s);
+		return;
+	}
+	if (intent_async)
+		(void)src_set_state(s, SRC_WRITING_INTENT);
+	else
+		src_switchover_hook(s);
+}
+
+/* The journal says "END may be sent", on disk: the switchover may go on
+ * (once the drain, if any, is over too). */
+static void
+src_intent_durable(struct migration *m, int ok)
+{
+	struct source_engine *s = m->src;
+
+	if (s == NULL || (s->st != SRC_DRAIN_INTENT && s->st != SRC_WRITING_INTENT))
+		return;
+	if (!ok) {
+		src_intent_failed(s);
+		return;
+	}
+	if (s->st == SRC_DRAIN_INTENT) {
+		/* The drain under way covers what streamed meanwhile. */
+		(void)src_set_state(s, SRC_DRAINING);
+		return;
+	}
+	/* The stream went on while the disk took its time: drain again. */
+	if ((s->caps & MIG_CAP_ECHO) && s->c != NULL) {
+		if (src_set_state(s, SRC_DRAINING) == 0)
+			src_start_drain(s);
+		return;
+	}
+	src_switchover_hook(s);
+	src_pump(s); /* without a drain, the stop waits for a record boundary */
+}
+
+/* Pre-copy has converged when what is left fits the downtime budget. */
+void
+src_check_convergence(struct source_engine *s)
+{
+	struct migration *m = s->m;
+
+	if (s->st != SRC_STREAMING || m->phase == PHASE_SWITCHOVER_PENDING)
+		return;
+	s->last_converge_check_ns = mono_ns();
+	src_update_estimate(s);
+	/* Never before the first full pass: stopping then would move the whole
+	 * device during the downtime, which is what pre-copy is there to avoid. */
+	if (s->passes_done == 0)
+		return;
+	if (src_rate(s) <= 0 && m->pending_bytes > 0)
+		return;
+	if (m->expected_downtime_ms > m->opt.downtime_limit_ms)
+		return;
+	if (m->opt.switchover == MIG_SWITCHOVER_MANUAL) {
+		log_info("migration %s: converged (expected downtime %llu ms); waiting for the "
+			 "switchover call",
+		    m->id_str, (unsigned long long)m->expected_downtime_ms);
+		migration_set_phase(m, PHASE_SWITCHOVER_PENDING);
+		return;
+	}
+	src_request_switchover(s);
+}
