@@ -128,6 +128,8 @@ static const struct config_key config_keys[] = {
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 static const char *const config_log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const enum log_level config_log_level_values[] = {LOG_LEVEL_DEBUG, LOG_LEVEL_INFO,
+    LOG_LEVEL_WARNING, LOG_LEVEL_ERROR};
 static const char *const config_switchovers[] = {"auto", "manual", NULL};
 static const char *const config_backends[] = {"sim", "sim-v2", "vfio-v1", "vfio-v2", NULL};
 
@@ -374,7 +376,7 @@ config_set_choice(struct config_parse *p, const struct config_key *k, void *base
 	switch (k->type) {
 	case TYPE_LOG_LEVEL:
 		if ((i = config_choice(config_log_levels, value)) >= 0)
-			cfg->daemon.log_level = (enum mig_log_level)i;
+			cfg->daemon.log_level = config_log_level_values[i];
 		break;
 	case TYPE_SWITCHOVER:
 		if ((i = config_choice(config_switchovers, value)) >= 0)
@@ -764,7 +766,7 @@ static void
 config_set_defaults(struct mig_config *cfg)
 {
 	cfg->daemon.hook_timeout_ms = 30000;
-	cfg->daemon.log_level = MIG_LOG_INFO;
+	cfg->daemon.log_level = LOG_LEVEL_INFO;
 	cfg->daemon.keepalive_interval_ms = 5000;
 	cfg->daemon.peer_timeout_ms = 30000;
 	cfg->daemon.handshake_timeout_ms = 10000;

@@ -15,6 +15,7 @@
 
 /* The ranges the file is checked against, and the parsers of its value
  * formats, which the daemon's other readers of addresses share. */
+#include "log.h"
 #include "parse.h"
 #include "ranges.h"
 
@@ -27,12 +28,6 @@ enum mig_backend {
 	MIG_BACKEND_VFIO_V2,
 };
 
-enum mig_log_level {
-	MIG_LOG_DEBUG,
-	MIG_LOG_INFO,
-	MIG_LOG_WARN,
-	MIG_LOG_ERROR,
-};
 
 /* Here and in struct mig_config, every value is within its range of
  * ranges.h. */
@@ -62,7 +57,7 @@ struct mig_config {
 		char *state_dir;		     /* default /var/lib/vfio-migd */
 		char *hook;			     /* NULL = none; absolute path */
 		uint32_t hook_timeout_ms;	     /* default 30000 */
-		enum mig_log_level log_level;	     /* default info */
+		enum log_level log_level;	     /* default info */
 		uint32_t keepalive_interval_ms;	     /* default 5000 */
 		uint32_t peer_timeout_ms;	     /* default 30000, > keepalive */
 		uint32_t handshake_timeout_ms;	     /* default 10000 */

@@ -49,19 +49,6 @@ log_get_level(void)
 	return log_threshold;
 }
 
-int
-log_level_parse(const char *name)
-{
-	static const enum log_level levels[] = {LOG_LEVEL_ERROR, LOG_LEVEL_WARNING,
-	    LOG_LEVEL_INFO, LOG_LEVEL_DEBUG};
-	size_t i;
-
-	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (strcmp(name, log_level_name(levels[i])) == 0)
-			return (int)levels[i];
-	return -1;
-}
-
 static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 

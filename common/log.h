@@ -21,8 +21,6 @@ enum log_level {
 void log_init(const char *ident, enum log_level level);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
-/* "error", "warning", "info", "debug"; -1 for anything else. */
-int log_level_parse(const char *name);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -33,10 +33,6 @@ tls_openssl_reason(char *buf, size_t len)
 static int
 tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
 {
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)arg;
 	return -1;
 }
 

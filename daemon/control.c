@@ -579,7 +579,7 @@ read_body(struct route_args *a)
 		return 0;
 	}
 	p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-	a->body = json_loadb(p, n, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK * 0, &jerr);
+	a->body = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (a->body == NULL) {
 		reply_error(a->req, MIG_E_BAD_REQUEST, "body is not valid JSON: %s (line %d, "
 		    "column %d)", jerr.text, jerr.line, jerr.column);

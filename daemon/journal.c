@@ -201,8 +201,6 @@ journal_sync_cb(evutil_socket_t fd, short what, void *arg)
 	journal_done_fn done = j->done;
 	int ok;
 
-	(void)fd;
-	(void)what;
 	journal_sync_join(j);
 	ok = j->err == 0;
 	journal_sync_free(j);
@@ -520,7 +518,6 @@ journal_close(void)
 static void
 journal_created_done(struct migration *m, int ok)
 {
-	(void)ok;
 	migration_created_durable(m);
 }
 
@@ -550,7 +547,6 @@ journal_on_created(struct migration *m)
 static void
 journal_on_phase(struct migration *m, enum mig_phase from, enum mig_phase to)
 {
-	(void)from;
 	if (to == PHASE_STOPCOPY)
 		return;
 	if (to == PHASE_COMPLETING && m->role == MIG_ROLE_DESTINATION)

@@ -55,7 +55,6 @@ metrics_migration_finished(struct migration *m, enum mig_phase from, enum mig_ph
 	int role = m->role == MIG_ROLE_SOURCE ? 0 : 1;
 	int o = to == PHASE_COMPLETED ? 0 : to == PHASE_FAILED ? 1 : 2;
 
-	(void)from;
 	if (!migration_phase_is_final(to))
 		return;
 	outcomes[role][o]++;

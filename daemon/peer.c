@@ -841,38 +841,17 @@ peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa
 	evtimer_add(c->deadline, &hs);
 }
 
-static int
-peer_parse_hostport(const char *hostport, char *host, size_t hostlen, char *port, size_t portlen)
-{
-	const char *colon;
-
-	if (hostport[0] == '[') {
-		const char *end = strchr(hostport, ']');
-
-		if (end == NULL || end[1] != ':')
-			return -1;
-		snprintf(host, hostlen, "%.*s", (int)(end - hostport - 1), hostport + 1);
-		colon = end + 1;
-	} else {
-		colon = strrchr(hostport, ':');
-		if (colon == NULL || colon == hostport)
-			return -1;
-		snprintf(host, hostlen, "%.*s", (int)(colon - hostport), hostport);
-	}
-	snprintf(port, portlen, "%s", colon + 1);
-	return port[0] != '\0' && strspn(port, "0123456789") == strlen(port) ? 0 : -1;
-}
-
 struct peer_conn *
 peer_connect(const char *hostport, const struct peer_handler *h, void *arg, uint32_t write_lowat)
 {
-	char host[256], port[16];
+	char host[MIG_HOST_MAX + 1];
 	struct bufferevent *bev;
 	struct peer_conn *c;
+	uint16_t port;
 	SSL *ssl;
 	int rc;
 
-	if (peer_parse_hostport(hostport, host, sizeof(host), port, sizeof(port)) != 0) {
+	if (mig_parse_hostport(hostport, host, sizeof(host), &port) != 0) {
 		log_warnx("peer %s: not a HOST:PORT", hostport);
 		return NULL;
 	}
@@ -891,7 +870,7 @@ peer_connect(const char *hostport, const struct peer_handler *h, void *arg, uint
 	/* A numeric address can fail right inside the call (ENETUNREACH), and
 	 * the error callback then closes c: keep it alive until we are out. */
 	c->in_callback++;
-	rc = bufferevent_socket_connect_hostname(bev, dns_base, AF_UNSPEC, host, atoi(port));
+	rc = bufferevent_socket_connect_hostname(bev, dns_base, AF_UNSPEC, host, port);
 	c->in_callback--;
 	if (rc != 0 || c->dead) {
 		if (rc != 0 && !c->dead)

@@ -27,8 +27,6 @@ src_lend_release(const void *data, size_t len, void *arg)
 {
 	struct src_lend *l = arg;
 
-	(void)data;
-	(void)len;
 	if (--l->refs > 0)
 		return;
 	if (l->s == NULL)

@@ -58,21 +58,6 @@ usage(void)
 	exit(2);
 }
 
-static enum log_level
-log_level_from_config(enum mig_log_level l)
-{
-	switch (l) {
-	case MIG_LOG_DEBUG:
-		return LOG_LEVEL_DEBUG;
-	case MIG_LOG_WARN:
-		return LOG_LEVEL_WARNING;
-	case MIG_LOG_ERROR:
-		return LOG_LEVEL_ERROR;
-	default:
-		return LOG_LEVEL_INFO;
-	}
-}
-
 static int
 tls_load(const struct mig_config *cfg, SSL_CTX **server, SSL_CTX **client)
 {
@@ -147,7 +132,7 @@ reload(void)
 	old_configs = xrealloc(old_configs, (nold_configs + 1) * sizeof(*old_configs));
 	old_configs[nold_configs++] = old;
 	daemon_ctx.cfg = cfg;
-	log_set_level(log_level_from_config(cfg->daemon.log_level));
+	log_set_level(cfg->daemon.log_level);
 	log_info("reloaded: TLS material, allowed_peers, hook, migration defaults, log level");
 	daemon_notify("STATUS=reloaded configuration");
 }
@@ -269,7 +254,7 @@ main(int argc, char **argv)
 		mig_config_free(cfg);
 		return 0;
 	}
-	log_set_level(log_level_from_config(cfg->daemon.log_level));
+	log_set_level(cfg->daemon.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	/* Chunk-sized buffers come and go all the time: keep them in the heap
 	 * instead of a fresh mmap (page faults, zeroing) for every one. The

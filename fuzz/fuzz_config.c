@@ -80,7 +80,7 @@ check_daemon(const struct mig_config *cfg)
 		{cfg->daemon.max_watchers, 1, MIG_MAX_WATCHERS_MAX},
 		{cfg->daemon.max_frame_size, MIG_MAX_FRAME_SIZE_MIN, MIG_MAX_FRAME_SIZE_MAX},
 		{cfg->daemon.history, 1, MIG_HISTORY_MAX},
-		{cfg->daemon.log_level, MIG_LOG_DEBUG, MIG_LOG_ERROR},
+		{cfg->daemon.log_level, LOG_LEVEL_ERROR, LOG_LEVEL_DEBUG},
 		{cfg->daemon.nlisten, 1, MIG_LISTEN_MAX},
 	};
 	char host[MIG_HOST_MAX + 1];

@@ -123,7 +123,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg->daemon.state_dir, "/var/lib/vfio-migd");
 	ck_assert_ptr_null(cfg->daemon.hook);
 	ck_assert_uint_eq(cfg->daemon.hook_timeout_ms, 30000);
-	ck_assert_int_eq(cfg->daemon.log_level, MIG_LOG_INFO);
+	ck_assert_int_eq(cfg->daemon.log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(cfg->daemon.keepalive_interval_ms, 5000);
 	ck_assert_uint_eq(cfg->daemon.peer_timeout_ms, 30000);
 	ck_assert_uint_eq(cfg->daemon.handshake_timeout_ms, 10000);
@@ -202,7 +202,7 @@ START_TEST(test_every_key_is_read)
 	ck_assert_str_eq(cfg->daemon.state_dir, "/tmp/state");
 	ck_assert_str_eq(cfg->daemon.hook, "/usr/libexec/hook");
 	ck_assert_uint_eq(cfg->daemon.hook_timeout_ms, 100);
-	ck_assert_int_eq(cfg->daemon.log_level, MIG_LOG_DEBUG);
+	ck_assert_int_eq(cfg->daemon.log_level, LOG_LEVEL_DEBUG);
 	ck_assert_uint_eq(cfg->daemon.keepalive_interval_ms, 1000);
 	ck_assert_uint_eq(cfg->daemon.peer_timeout_ms, 2000);
 	ck_assert_uint_eq(cfg->daemon.handshake_timeout_ms, 600000);
@@ -515,7 +515,7 @@ START_TEST(test_lexical_details)
 					 "switchover: manual\n"
 					 "channels = 4");
 
-	ck_assert_int_eq(cfg->daemon.log_level, MIG_LOG_WARN);
+	ck_assert_int_eq(cfg->daemon.log_level, LOG_LEVEL_WARNING);
 	ck_assert_uint_eq(cfg->daemon.hook_timeout_ms, 200);
 	ck_assert_int_eq(cfg->migration.switchover_manual, 1);
 	ck_assert_uint_eq(cfg->migration.channels, 4);

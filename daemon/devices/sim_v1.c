@@ -909,7 +909,6 @@ sim_v1_state(const struct sim_v1 *dev)
 const char *
 sim_v1_identity(const struct sim_v1 *dev)
 {
-	(void)dev;
 	return "sim-v1";
 }
 

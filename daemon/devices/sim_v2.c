@@ -669,7 +669,6 @@ sim_v2_state(const struct sim_v2 *s)
 const char *
 sim_v2_identity(const struct sim_v2 *s)
 {
-	(void)s;
 	return "sim-v2";
 }
 
