@@ -153,13 +153,8 @@ dst_engine_free(struct migration *m)
 static int
 dst_set_state(struct dest_engine *d, enum dst_state to)
 {
-	if (!engine_arc_allowed(&dst_states, d->st, to)) {
-		log_warnx("migration %s: destination engine: no arc %s -> %s", d->m->id_str,
-		    engine_state_name(&dst_states, d->st), engine_state_name(&dst_states, to));
+	if (engine_arc_check(&dst_states, d->m->id_str, d->st, to) != 0)
 		return -1;
-	}
-	log_debug("migration %s: destination %s -> %s", d->m->id_str,
-	    engine_state_name(&dst_states, d->st), engine_state_name(&dst_states, to));
 	d->st = to;
 	return 0;
 }

@@ -77,13 +77,8 @@ static void src_on_closed(void *arg, struct peer_conn *c, int code, const char *
 int
 src_set_state(struct source_engine *s, enum src_state to)
 {
-	if (!engine_arc_allowed(&src_states, s->st, to)) {
-		log_warnx("migration %s: source engine: no arc %s -> %s", s->m->id_str,
-		    engine_state_name(&src_states, s->st), engine_state_name(&src_states, to));
+	if (engine_arc_check(&src_states, s->m->id_str, s->st, to) != 0)
 		return -1;
-	}
-	log_debug("migration %s: source %s -> %s", s->m->id_str,
-	    engine_state_name(&src_states, s->st), engine_state_name(&src_states, to));
 	s->st = to;
 	return 0;
 }

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "log.h"
+
 #define TO(s) (1u << (s))
 
 static const char *const src_names[SRC_NSTATES] = {
@@ -80,4 +82,18 @@ engine_state_by_name(const struct engine_states *t, const char *name)
 		if (strcmp(t->names[i], name) == 0)
 			return (int)i;
 	return -1;
+}
+
+int
+engine_arc_check(const struct engine_states *t, const char *migration_id, unsigned from,
+    unsigned to)
+{
+	if (!engine_arc_allowed(t, from, to)) {
+		log_warnx("migration %s: %s engine: no arc %s -> %s", migration_id, t->engine,
+		    engine_state_name(t, from), engine_state_name(t, to));
+		return -1;
+	}
+	log_debug("migration %s: %s %s -> %s", migration_id, t->engine, engine_state_name(t, from),
+	    engine_state_name(t, to));
+	return 0;
 }

@@ -52,6 +52,11 @@ const char *engine_state_name(const struct engine_states *t, unsigned state);
 /* 1 when from -> to is an arc of the table; 0 for anything else,
  * out-of-range states included. */
 int engine_arc_allowed(const struct engine_states *t, unsigned from, unsigned to);
+/* The check every change of step goes through: 0 when from -> to is an
+ * arc (logged at debug level as "migration ID: ENGINE FROM -> TO"), -1
+ * when it is not (logged as the bug it is). */
+int engine_arc_check(const struct engine_states *t, const char *migration_id, unsigned from,
+    unsigned to);
 /* The state whose name is name, or -1. */
 int engine_state_by_name(const struct engine_states *t, const char *name);
 

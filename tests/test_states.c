@@ -151,6 +151,8 @@ START_TEST(test_source_arcs)
 	ck_assert(!engine_arc_allowed(&src_states, SRC_NSTATES, SRC_DONE));
 	ck_assert(!engine_arc_allowed(&src_states, SRC_STREAMING, SRC_NSTATES));
 	ck_assert_str_eq(engine_state_name(&src_states, SRC_NSTATES), "?");
+	ck_assert_int_eq(engine_arc_check(&src_states, "m", SRC_STREAMING, SRC_STOPCOPY), -1);
+	ck_assert_int_eq(engine_arc_check(&src_states, "m", SRC_STOPPING, SRC_STOPCOPY), 0);
 	ck_assert_int_eq(engine_state_by_name(&src_states, "nonsense"), -1);
 }
 END_TEST
