@@ -118,7 +118,10 @@ check_bitmap_pages(int encoding, const uint8_t *in, size_t len, uint64_t npages,
 {
 	struct mig_bitmap_iter it;
 	uint8_t *raw, *runs, *back;
-	size_t runs_cap = 20 * (size_t)npages + 16, runs_len;
+	/* Each dirty run takes a dirty page and two varints of at most 10
+	 * bytes; an all-clean bitmap one varint. Sized by dirty pages, not by
+	 * pages: a megabyte per bitmap was most of the fuzzer's time. */
+	size_t runs_cap = 20 * (size_t)dirty + 20, runs_len;
 	uint64_t page, prev = 0, n = 0, again;
 
 	FUZZ_CHECK((raw = calloc(1, MIG_BITMAP_RAW_LEN(npages) + 1)) != NULL);
