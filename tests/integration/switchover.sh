@@ -5,10 +5,13 @@
 # the average rate go above max_bandwidth.
 . "$(dirname "$0")/lib.sh"
 
+# sim0's workload is slow enough to converge under the 8 MiB/s cap even
+# where a loaded machine (the sanitizer build, a busy CI host) moves only a
+# few MiB/s: the cap is what is checked, not how fast the machine is.
 DEVICES="[device sim0]
 backend = sim
 size = 32M
-dirty_rate = 4M
+dirty_rate = 1M
 image = @DIR@/sim0.img
 seed = 1
 
