@@ -77,6 +77,10 @@ show_failures() {
 	failed=$(grep -l -E '^:test-result: (FAIL|ERROR)' "$1"/tests/*.trs "$1"/tests/integration/*.trs \
 		"$1"/tests/*/*.trs 2>/dev/null | sort -u | sed 's/\.trs$/.log/')
 	for log in $failed; do
+		# Its FAIL lines first: a test's last lines are often the
+		# daemon logs its cleanup prints, not what failed.
+		echo "---- $log (FAIL lines)"
+		grep '^FAIL' "$log" | head -n 20
 		echo "---- $log (last 100 lines)"
 		tail -n 100 "$log"
 	done
