@@ -58,7 +58,7 @@ journal_render(const struct migration *m)
 
 /* Write text to tmp, fsync it when durable, rename it to path. 0, or the
  * errno of the step that failed (*what says which). No logging: this
- * also runs on journal_sync's thread. */
+ * also runs on a writer's thread. */
 static int
 journal_commit(const char *path, const char *tmp, const char *text, int durable,
     const char **what)
@@ -120,158 +120,280 @@ journal_report(const char *path, const char *tmp, int err, const char *what, uin
 }
 
 /*
- * A durable write off the event loop (journal_write_durable_async): a
- * thread writes and fsyncs, then writes a byte into a pipe the loop
- * watches. One at most per migration; any other write of the same
- * migration first waits for it (journal_settle), so the records land in
- * order.
+ * Durable writes off the event loop, one writer per migration. A thread
+ * writes and fsyncs a record, then writes a byte into a pipe the loop
+ * watches. While it runs, later writes of the same migration queue behind
+ * it (the newest snapshot wins: a record is the whole migration), so the
+ * records land in order and the loop does not wait for the disk. A
+ * migration freed meanwhile leaves its writer to finish alone: its last
+ * record is still written (and removed, when the migration has left the
+ * history), and nobody is called back.
  */
-struct journal_sync {
-	const struct migration *m;
-	pthread_t thread;
+struct journal_writer {
+	const struct migration *m; /* NULL once the migration is freed */
+	char path[4096], tmp[4096];
 	int pipe[2];
 	struct event *ev;
-	char path[4096], tmp[4096];
+	/* The write on the thread (busy). */
+	int busy;
+	pthread_t thread;
 	char *text;
-	int err;
+	int durable, err;
 	const char *what;
 	uint64_t t0, took;
-	int joined; /* the thread is over (settled early, or reaped) */
 	journal_done_fn done;
-	struct journal_sync *next;
+	/* The write queued behind it (q_text NULL: none). */
+	char *q_text;
+	int q_durable;
+	journal_done_fn q_done;
+	/* Writes that are in, their callbacks not run yet. */
+	journal_done_fn fired[2];
+	int fired_ok[2], nfired;
+	int remove; /* unlink the record once the last write is in */
+	struct journal_writer *next;
 };
 
-static struct journal_sync *syncs;
+static struct journal_writer *writers;
 
 static void *
-journal_sync_main(void *arg)
+journal_writer_main(void *arg)
 {
-	struct journal_sync *j = arg;
+	struct journal_writer *w = arg;
 	char b = 1;
 
-	j->err = journal_commit(j->path, j->tmp, j->text, 1, &j->what);
-	j->took = mono_ns() - j->t0;
-	(void)!write(j->pipe[1], &b, 1);
+	w->err = journal_commit(w->path, w->tmp, w->text, w->durable, &w->what);
+	w->took = mono_ns() - w->t0;
+	(void)!write(w->pipe[1], &b, 1);
 	return NULL;
 }
 
-static struct journal_sync *
-journal_sync_find(const struct migration *m)
+static struct journal_writer *
+journal_writer_find(const struct migration *m)
 {
-	struct journal_sync *j;
+	struct journal_writer *w;
 
-	for (j = syncs; j != NULL; j = j->next)
-		if (j->m == m)
-			return j;
+	for (w = writers; w != NULL; w = w->next)
+		if (w->m == m)
+			return w;
 	return NULL;
 }
 
 static void
-journal_sync_join(struct journal_sync *j)
+journal_writer_free(struct journal_writer *w)
 {
-	if (j->joined)
-		return;
-	pthread_join(j->thread, NULL);
-	j->joined = 1;
-	journal_report(j->path, j->tmp, j->err, j->what, j->took, 0);
-}
+	struct journal_writer **pp;
 
-static void
-journal_sync_free(struct journal_sync *j)
-{
-	struct journal_sync **pp;
-
-	for (pp = &syncs; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == j) {
-			*pp = j->next;
+	for (pp = &writers; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
 			break;
 		}
-	event_free(j->ev);
-	close(j->pipe[0]);
-	close(j->pipe[1]);
-	free(j->text);
-	free(j);
+	event_free(w->ev);
+	close(w->pipe[0]);
+	close(w->pipe[1]);
+	free(w->text);
+	free(w->q_text);
+	free(w);
+}
+
+static void journal_writer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A writer for m, idle. NULL when no pipe is left. */
+static struct journal_writer *
+journal_writer_new(const struct migration *m)
+{
+	struct journal_writer *w = xcalloc(1, sizeof(*w));
+
+	w->m = m;
+	journal_path(w->path, sizeof(w->path), m->id_str, "");
+	journal_path(w->tmp, sizeof(w->tmp), m->id_str, ".tmp");
+	if (pipe2(w->pipe, O_CLOEXEC) != 0) {
+		free(w);
+		return NULL;
+	}
+	w->ev = event_new(daemon_ctx.base, w->pipe[0], EV_READ, journal_writer_cb, w);
+	w->next = writers;
+	writers = w;
+	return w;
+}
+
+/* Start the thread on text. 0, or -1 (nothing started, text still the
+ * caller's). */
+static int
+journal_writer_start(struct journal_writer *w, char *text, int durable, journal_done_fn done)
+{
+	sigset_t all, old;
+	int err;
+
+	w->text = text;
+	w->durable = durable;
+	w->done = done;
+	w->t0 = mono_ns();
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&w->thread, NULL, journal_writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		w->text = NULL;
+		return -1;
+	}
+	w->busy = 1;
+	event_add(w->ev, NULL);
+	return 0;
 }
 
 static void
-journal_sync_cb(evutil_socket_t fd, short what, void *arg)
+journal_writer_fire(struct journal_writer *w, journal_done_fn done, int ok)
 {
-	struct journal_sync *j = arg;
-	const struct migration *m = j->m;
-	journal_done_fn done = j->done;
-	int ok;
+	if (done != NULL && w->nfired < 2) {
+		w->fired[w->nfired] = done;
+		w->fired_ok[w->nfired++] = ok;
+	}
+}
 
-	journal_sync_join(j);
-	ok = j->err == 0;
-	journal_sync_free(j);
+/* Wait for the thread (it is over when the pipe is readable) and say how
+ * the write went. */
+static void
+journal_writer_reap(struct journal_writer *w)
+{
+	char b;
+
+	pthread_join(w->thread, NULL);
+	w->busy = 0;
+	(void)!read(w->pipe[0], &b, 1);
+	event_del(w->ev);
+	journal_report(w->path, w->tmp, w->err, w->what, w->durable ? w->took : 0, 0);
+	free(w->text);
+	w->text = NULL;
+	journal_writer_fire(w, w->done, w->err == 0);
+}
+
+/* The queued write, here and now (the loop waits for it). */
+static void
+journal_writer_flush(struct journal_writer *w)
+{
+	const char *what;
+	uint64_t t0 = mono_ns();
+	int err;
+
+	err = journal_commit(w->path, w->tmp, w->q_text, w->q_durable, &what);
+	journal_report(w->path, w->tmp, err, what, w->q_durable ? mono_ns() - t0 : 0, 1);
+	free(w->q_text);
+	w->q_text = NULL;
+	w->q_durable = 0;
+	journal_writer_fire(w, w->q_done, err == 0);
+	w->q_done = NULL;
+}
+
+/* The thread is over, or callbacks wait: deliver them, start the queued
+ * write, or free an idle writer. */
+static void
+journal_writer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct journal_writer *w = arg;
+	struct migration *m = (struct migration *)w->m;
+	journal_done_fn fired[2];
+	int ok[2], n, i;
+	char *text;
+
+	(void)fd;
+	(void)what;
+	if (w->busy)
+		journal_writer_reap(w);
+	if (w->q_text != NULL) {
+		text = w->q_text;
+		w->q_text = NULL;
+		if (journal_writer_start(w, text, w->q_durable, w->q_done) == 0)
+			w->q_done = NULL;
+		else {
+			w->q_text = text;
+			journal_writer_flush(w);
+		}
+		w->q_durable = 0;
+	}
+	n = w->nfired;
+	memcpy(fired, w->fired, sizeof(fired));
+	memcpy(ok, w->fired_ok, sizeof(ok));
+	w->nfired = 0;
+	if (!w->busy) {
+		if (w->remove && unlink(w->path) != 0 && errno != ENOENT)
+			log_warn("journal: unlink %s", w->path);
+		journal_writer_free(w);
+	}
+	/* Callbacks last: they may write m again, or free it. */
+	for (i = 0; i < n && m != NULL; i++)
+		fired[i](m, ok[i]);
+}
+
+/* Queue text behind m's busy writer w (it replaces an older queued one).
+ * -1 when a callback is queued already and another is asked for. */
+static int
+journal_writer_queue(struct journal_writer *w, char *text, int durable, journal_done_fn done)
+{
+	if (done != NULL && w->q_done != NULL) {
+		free(text);
+		return -1;
+	}
+	free(w->q_text);
+	w->q_text = text;
+	w->q_durable |= durable;
 	if (done != NULL)
-		done((struct migration *)m, ok);
+		w->q_done = done;
+	return 0;
 }
 
-/* Wait for m's durable write in flight, if any (its callback still runs
- * from the loop). */
+/* Everything w has is on disk when this returns (the loop waits); its
+ * callbacks run from the loop later. */
 static void
-journal_settle(const struct migration *m)
+journal_writer_drain(struct journal_writer *w)
 {
-	struct journal_sync *j = journal_sync_find(m);
-
-	if (j != NULL)
-		journal_sync_join(j);
+	if (w->busy)
+		journal_writer_reap(w);
+	if (w->q_text != NULL)
+		journal_writer_flush(w);
+	event_active(w->ev, EV_READ, 1);
 }
 
 void
-journal_forget(const struct migration *m)
+journal_forget(const struct migration *m, int remove)
 {
-	struct journal_sync *j = journal_sync_find(m);
+	struct journal_writer *w = journal_writer_find(m);
 
-	if (j != NULL) {
-		journal_sync_join(j);
-		journal_sync_free(j);
+	if (w == NULL) {
+		if (remove)
+			journal_remove(m);
+		return;
 	}
+	w->m = NULL;
+	w->remove = remove;
 }
 
 int
 journal_write_durable_async(const struct migration *m, journal_done_fn done)
 {
-	struct journal_sync *j;
-	sigset_t all, old;
-	int err;
+	struct journal_writer *w;
+	char *text;
 
-	if (dir == NULL)
+	if (dir == NULL || (text = journal_render(m)) == NULL)
 		return -1;
-	journal_settle(m);
-	if (journal_sync_find(m) != NULL)
-		return -1; /* its callback has not run yet: one at a time */
-	j = xcalloc(1, sizeof(*j));
-	j->m = m;
-	j->done = done;
-	j->t0 = mono_ns();
-	journal_path(j->path, sizeof(j->path), m->id_str, "");
-	journal_path(j->tmp, sizeof(j->tmp), m->id_str, ".tmp");
-	if ((j->text = journal_render(m)) == NULL || pipe2(j->pipe, O_CLOEXEC) != 0) {
-		free(j->text);
-		free(j);
+	if ((w = journal_writer_find(m)) != NULL)
+		return journal_writer_queue(w, text, 1, done);
+	if ((w = journal_writer_new(m)) == NULL) {
+		free(text);
 		return -1;
 	}
-	j->ev = event_new(daemon_ctx.base, j->pipe[0], EV_READ, journal_sync_cb, j);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&j->thread, NULL, journal_sync_main, j);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err != 0) {
-		j->joined = 1;
-		journal_sync_free(j);
+	if (journal_writer_start(w, text, 1, done) != 0) {
+		free(text);
+		journal_writer_free(w);
 		return -1;
 	}
-	event_add(j->ev, NULL);
-	j->next = syncs;
-	syncs = j;
 	return 0;
 }
 
 int
 journal_write(const struct migration *m, int durable)
 {
+	struct journal_writer *w;
 	char path[4096], tmp[4096];
 	uint64_t t0 = mono_ns();
 	const char *what;
@@ -280,10 +402,15 @@ journal_write(const struct migration *m, int durable)
 
 	if (dir == NULL)
 		return 0;
-	journal_settle(m);
 	if ((text = journal_render(m)) == NULL) {
 		log_warnx("journal: cannot render migration %s", m->id_str);
 		return -1;
+	}
+	if ((w = journal_writer_find(m)) != NULL) {
+		if (!durable && w->busy)
+			return journal_writer_queue(w, text, 0, NULL);
+		/* The caller needs it on disk now: the writer goes first. */
+		journal_writer_drain(w);
 	}
 	journal_path(path, sizeof(path), m->id_str, "");
 	journal_path(tmp, sizeof(tmp), m->id_str, ".tmp");
@@ -505,9 +632,13 @@ journal_init(const char *state_dir)
 void
 journal_close(void)
 {
-	while (syncs != NULL) {
-		journal_sync_join(syncs);
-		journal_sync_free(syncs);
+	struct journal_writer *w;
+
+	while ((w = writers) != NULL) {
+		journal_writer_drain(w);
+		if (w->remove && unlink(w->path) != 0 && errno != ENOENT)
+			log_warn("journal: unlink %s", w->path);
+		journal_writer_free(w);
 	}
 	free(dir);
 	dir = NULL;
@@ -559,9 +690,7 @@ journal_on_phase(struct migration *m, enum mig_phase from, enum mig_phase to)
 static void
 journal_on_freed(struct migration *m, int forgotten)
 {
-	journal_forget(m);
-	if (forgotten)
-		journal_remove(m);
+	journal_forget(m, forgotten);
 }
 
 const struct migration_observer journal_observer = {

@@ -39,11 +39,13 @@ int journal_write(const struct migration *m, int durable);
 /* The same, durable, without blocking the event loop: a thread writes and
  * fsyncs; done(m, ok) runs on the loop once it is on disk (ok 0: it could
  * not be written, logged). -1 when it could not start (nothing written,
- * done not called). Later writes of m wait for it, to stay in order. */
+ * done not called). While it runs, later writes of m queue behind it (a
+ * durable journal_write waits for it), so the records land in order. */
 typedef void (*journal_done_fn)(struct migration *m, int ok);
 int journal_write_durable_async(const struct migration *m, journal_done_fn done);
-/* m is being freed: wait for its write in flight, never call back. */
-void journal_forget(const struct migration *m);
+/* m is being freed: a write in flight still lands (then the record is
+ * removed, if remove), nothing is called back, the loop does not wait. */
+void journal_forget(const struct migration *m, int remove);
 void journal_remove(const struct migration *m);
 /* One record's text, as read from path: the migration it describes,
  * restored (a running one failed with daemon-restart and its device made

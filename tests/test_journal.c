@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -287,6 +289,161 @@ START_TEST(test_removed_when_forgotten)
 }
 END_TEST
 
+/* The record of id on disk is in phase (or gone, for phase NULL). */
+static int
+record_is(const char *id, const char *phase)
+{
+	char path[700];
+	json_t *rec;
+	int yes;
+
+	if (phase == NULL) {
+		snprintf(path, sizeof(path), "%s/%s.json", jdir, id);
+		return access(path, F_OK) != 0;
+	}
+	if ((rec = read_record(id)) == NULL)
+		return 0;
+	yes = json_is_string(json_object_get(rec, "phase")) &&
+	      strcmp(json_string_value(json_object_get(rec, "phase")), phase) == 0;
+	json_decref(rec);
+	return yes;
+}
+
+/* Run the loop until the record of id is in phase and calls callbacks
+ * have run, at most 3 s. */
+static int done_calls, done_ok;
+
+static void
+loop_until(const char *id, const char *phase, int calls)
+{
+	int i;
+
+	for (i = 0; i < 300 && !(record_is(id, phase) && done_calls >= calls); i++) {
+		event_base_loop(daemon_ctx.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(10000);
+	}
+	ck_assert_msg(record_is(id, phase), "record of %s not %s after 3 s", id,
+	    phase != NULL ? phase : "removed");
+	ck_assert_int_eq(done_calls, calls);
+}
+
+static void
+count_done(struct migration *m, int ok)
+{
+	(void)m;
+	done_calls++;
+	done_ok = ok;
+}
+
+/* Hold a writer's thread: its temporary file is a FIFO, so its open()
+ * waits for a reader. */
+static void
+hold_writer(const struct migration *m, char *tmp, size_t len)
+{
+	snprintf(tmp, len, "%s/%s.json.tmp", jdir, m->id_str);
+	ck_assert_int_eq(mkfifo(tmp, 0600), 0);
+}
+
+/* Let it go: read what it writes into the FIFO (then its fsync fails, as
+ * on a pipe it must), and remove the FIFO so that the next write makes a
+ * real file. */
+static void
+release_writer(const char *tmp)
+{
+	char buf[4096];
+	int fd = open(tmp, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(unlink(tmp), 0);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
+
+/* A write behind a durable one in flight queues; the loop never waits for
+ * the thread (before, it joined it: this test then hung in journal_write),
+ * and the newest record is the one that lands. */
+START_TEST(test_write_queues_behind_a_durable_one)
+{
+	char tmp[700];
+	struct migration *m;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_new(MIG_ROLE_SOURCE, dev, NULL);
+	hold_writer(m, tmp, sizeof(tmp));
+	done_calls = 0;
+	ck_assert_int_eq(journal_write_durable_async(m, count_done), 0);
+	m->phase = PHASE_PRECOPY;
+	ck_assert_int_eq(journal_write(m, 0), 0);
+	m->phase = PHASE_CANCELLED;
+	ck_assert_int_eq(journal_write(m, 0), 0);
+	ck_assert_int_eq(done_calls, 0);
+	release_writer(tmp);
+	loop_until(m->id_str, "cancelled", 1);
+	/* The first write failed (fsync of a FIFO), and said so. */
+	ck_assert_int_eq(done_ok, 0);
+}
+END_TEST
+
+/* A migration freed while its write is in flight: the loop does not wait,
+ * no callback runs, and the record is removed once the thread is done. */
+START_TEST(test_forgotten_while_writing)
+{
+	char tmp[700], path[700], id[64];
+	struct migration *m;
+	struct stat st;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_new(MIG_ROLE_SOURCE, dev, NULL);
+	strcpy(id, m->id_str);
+	journal_write(m, 0);
+	hold_writer(m, tmp, sizeof(tmp));
+	done_calls = 0;
+	ck_assert_int_eq(journal_write_durable_async(m, count_done), 0);
+	m->phase = PHASE_FAILED;
+	ck_assert_int_eq(journal_write(m, 0), 0);
+	journal_forget(m, 1);
+	snprintf(path, sizeof(path), "%s/%s.json", jdir, id);
+	ck_assert_int_eq(stat(path, &st), 0);
+	release_writer(tmp);
+	loop_until(id, NULL, 0);
+}
+END_TEST
+
+/* A durable write on the loop waits for the one in flight, then lands
+ * after it; the queued callback still runs, from the loop. */
+START_TEST(test_durable_write_waits_for_the_thread)
+{
+	char tmp[700];
+	struct migration *m;
+	json_t *rec;
+	pid_t pid;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_new(MIG_ROLE_DESTINATION, dev, NULL);
+	hold_writer(m, tmp, sizeof(tmp));
+	done_calls = 0;
+	ck_assert_int_eq(journal_write_durable_async(m, count_done), 0);
+	/* Something else lets the writer go while journal_write waits. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		usleep(100000);
+		release_writer(tmp);
+		_exit(0);
+	}
+	m->phase = PHASE_COMPLETING;
+	ck_assert_int_eq(journal_write(m, 1), 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	rec = read_record(m->id_str);
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "phase")), "completing");
+	json_decref(rec);
+	ck_assert_int_eq(done_calls, 0);
+	loop_until(m->id_str, "completing", 1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -302,6 +459,9 @@ main(void)
 	tcase_add_test(tc, test_wrong_types_read_as_zero);
 	tcase_add_test(tc, test_duplicate_and_oversized);
 	tcase_add_test(tc, test_removed_when_forgotten);
+	tcase_add_test(tc, test_write_queues_behind_a_durable_one);
+	tcase_add_test(tc, test_forgotten_while_writing);
+	tcase_add_test(tc, test_durable_write_waits_for_the_thread);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }
