@@ -123,6 +123,9 @@ static const struct config_key config_keys[] = {
 	DEVICE_KEY("seed", TYPE_UINT64, seed, 0, 0, 0, FOR_SIM),
 	DEVICE_KEY("section_size", TYPE_SIZE32, section_size, MIG_SECTION_SIZE_MIN,
 	    MIG_SECTION_SIZE_MAX, MIG_SIM_PAGE, FOR_SIM),
+	DEVICE_KEY("driver_model", TYPE_WORD, driver_model, 0, 0, 0, FOR_SIM),
+	DEVICE_KEY("transition_delay_ms", TYPE_UINT32, transition_delay_ms, 0,
+	    MIG_SIM_TRANSITION_DELAY_MS_MAX, 0, FOR_SIM),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -132,6 +135,9 @@ static const enum log_level config_log_level_values[] = {LOG_LEVEL_DEBUG, LOG_LE
     LOG_LEVEL_WARNING, LOG_LEVEL_ERROR};
 static const char *const config_switchovers[] = {"auto", "manual", NULL};
 static const char *const config_backends[] = {"sim", "sim-v2", "vfio-v1", "vfio-v2", NULL};
+/* driver_model, per software backend; the first is the default. */
+static const char *const config_models_sim[] = {"released-v1", "lenient", NULL};
+static const char *const config_models_sim_v2[] = {"uapi", "mlx5", "no-precopy", NULL};
 
 /* Where each key was first set: 0 not set, negative when its value was
  * rejected (reported already, so later checks treat it as present). Once per
@@ -673,6 +679,29 @@ config_line_of(const struct config_seen *seen, const char *key, enum config_sect
 	return i < 0 ? 0 : seen->line[i];
 }
 
+/* driver_model must be one its backend knows. */
+static void
+config_check_model(struct config_parse *p, struct mig_device_config *dev,
+    const struct config_seen *seen, const char *backend)
+{
+	const char *const *models =
+	    dev->backend == MIG_BACKEND_SIM ? config_models_sim : config_models_sim_v2;
+	char list[128] = "";
+	int line = config_line_of(seen, "driver_model", SECTION_DEVICE);
+	size_t i;
+
+	if (line <= 0 || dev->driver_model == NULL)
+		return;
+	for (i = 0; models[i] != NULL; i++) {
+		if (strcmp(models[i], dev->driver_model) == 0)
+			return;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+		    models[i]);
+	}
+	config_key_error(p, line, "driver_model", "\"%s\" is not a model of backend %s (%s)",
+	    dev->driver_model, backend, list);
+}
+
 static void
 config_check_device(struct config_parse *p, size_t index)
 {
@@ -716,6 +745,7 @@ config_check_device(struct config_parse *p, size_t index)
 		config_key_error(p, abs(gm_size), "guest_memory_size", "needs guest_memory");
 	if (dma != 0 && gm == 0)
 		config_key_error(p, abs(dma), "dma_dirty_rate", "needs guest_memory");
+	config_check_model(p, dev, seen, backend);
 	if (dev->image == NULL && p->cfg->daemon.state_dir != NULL) {
 		size_t len = strlen(p->cfg->daemon.state_dir) + strlen(dev->name) + 6;
 
@@ -887,6 +917,7 @@ mig_config_free(struct mig_config *cfg)
 		free(cfg->devices[i].name);
 		free(cfg->devices[i].path);
 		free(cfg->devices[i].image);
+		free(cfg->devices[i].driver_model);
 		free(cfg->devices[i].guest_memory);
 	}
 	free(cfg->devices);

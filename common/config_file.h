@@ -44,6 +44,10 @@ struct mig_device_config {
 	uint64_t dma_dirty_rate;    /* bytes/s, default 0 */
 	uint64_t seed;		    /* default: a hash of the name */
 	uint32_t section_size;	    /* data section; 0 = the device's 1M */
+	/* The driver a software device behaves as (docs/SIM_DEVICE.md); NULL
+	 * = its backend's default. Checked against the backend here. */
+	char *driver_model;
+	uint32_t transition_delay_ms; /* each state change blocks this long */
 	int line;		    /* where the section starts, for later messages */
 };
 

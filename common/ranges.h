@@ -79,5 +79,8 @@
 /* dirty_rate, dma_dirty_rate: rate * elapsed nanoseconds must stay within
  * 64 bits in the software device's workload. */
 #define MIG_SIM_DIRTY_RATE_MAX UINT64_C(16000000000)
+/* transition_delay_ms: how long a software device blocks in a state
+ * change (a slow firmware's load, a device that hangs a while). */
+#define MIG_SIM_TRANSITION_DELAY_MS_MAX 60000
 
 #endif

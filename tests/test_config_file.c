@@ -663,6 +663,34 @@ START_TEST(test_error_text_truncated)
 }
 END_TEST
 
+/* driver_model is checked against the backend; transition_delay_ms is
+ * bounded; neither is a key of the kernel backends. */
+START_TEST(test_driver_models)
+{
+	struct mig_config *cfg =
+	    load_ok("[device a]\nbackend = sim\nsize = 4K\ndriver_model = lenient\n"
+		    "[device b]\nbackend = sim-v2\nsize = 4K\ndriver_model = mlx5\n"
+		    "transition_delay_ms = 2000\n[device c]\nbackend = sim-v2\nsize = 4K\n");
+
+	ck_assert_str_eq(cfg->devices[0].driver_model, "lenient");
+	ck_assert_str_eq(cfg->devices[1].driver_model, "mlx5");
+	ck_assert_uint_eq(cfg->devices[1].transition_delay_ms, 2000);
+	ck_assert_ptr_null(cfg->devices[2].driver_model);
+	ck_assert_uint_eq(cfg->devices[2].transition_delay_ms, 0);
+	mig_config_free(cfg);
+	expect_one_error("[device a]\nbackend = sim\nsize = 4K\ndriver_model = mlx5\n",
+	    "t.conf:4: [device a] driver_model: \"mlx5\" is not a model of backend sim "
+	    "(released-v1, lenient)");
+	expect_one_error("[device a]\ndriver_model = released-v1\nbackend = sim-v2\nsize = 4K\n",
+	    "t.conf:2: [device a] driver_model: \"released-v1\" is not a model of backend sim-v2 "
+	    "(uapi, mlx5, no-precopy)");
+	expect_one_error("[device a]\nbackend = vfio-v2\npath = 0000:3b:00.0\ndriver_model = mlx5\n",
+	    "t.conf:4: [device a] driver_model: not allowed with backend vfio-v2");
+	expect_one_error("[device a]\nbackend = sim\nsize = 4K\ntransition_delay_ms = 60001\n",
+	    "t.conf:4: [device a] transition_delay_ms: must be 0..60000, got 60001");
+}
+END_TEST
+
 /* The value parsers themselves are tests/test_parse.c's. */
 START_TEST(test_backend_names)
 {
@@ -697,6 +725,7 @@ main(void)
 	tcase_add_test(file, test_long_line);
 	tcase_add_test(file, test_lexical_details);
 	tcase_add_test(file, test_error_text_truncated);
+	tcase_add_test(file, test_driver_models);
 	tcase_add_loop_test(values, test_bad_value, 0, NELEMS(bad_values));
 	tcase_add_test(values, test_listen_lists);
 	tcase_add_test(values, test_allowed_peers);
