@@ -26,6 +26,17 @@ struct device_ops {
 	int (*save_begin)(struct mig_device *dev, int precopy);
 	int (*save_stop)(struct mig_device *dev); /* pre-copy -> stop-copy */
 	int (*pending)(struct mig_device *dev, uint64_t *bytes);
+	/* Pre-copy: bytes of the device's initial data (v2 PRECOPY_INFO's
+	 * initial_bytes) not read yet. A switchover before it is 0 moves them
+	 * in the downtime: mlx5 reports a small value on entering PRE_COPY
+	 * and grows it as its asynchronous save completes. NULL: the device
+	 * has no such notion (v1, a v2 device without PRE_COPY). */
+	int (*initial_pending)(struct mig_device *dev, uint64_t *bytes);
+	/* The device's estimate of what stop-copy will move (v2
+	 * VFIO_DEVICE_FEATURE_MIG_DATA_SIZE), counted in the expected
+	 * downtime on top of pending(); -ENOTSUP when it cannot tell. NULL:
+	 * never. */
+	int (*stop_copy_size)(struct mig_device *dev, uint64_t *bytes);
 	/* Next record of device data; *size 0 when none is ready now. */
 	int (*save_next)(struct mig_device *dev, uint64_t *size);
 	int (*save_read)(struct mig_device *dev, uint64_t off, void *buf, size_t len);
