@@ -105,6 +105,8 @@ reencode(const struct mig_frame *f, uint8_t *out, size_t cap)
 		return mig_encode_error(out, cap, f->u.error.code, msg);
 	case MIG_FRAME_KEEPALIVE:
 		return mig_encode_keepalive(out, cap, f->u.keepalive.nonce);
+	case MIG_FRAME_SWITCHOVER_ACK:
+		return mig_encode_switchover_ack(out, cap, f->u.switchover_ack.seq);
 	}
 	FUZZ_CHECK(!"decoded frame of unknown type");
 	return 0;

@@ -195,6 +195,10 @@ write_valid(void)
 	seed_write("error", &s);
 	s.n = mig_encode_keepalive(s.b, SEED_MAX, 0x0123456789abcdefull);
 	seed_write("keepalive", &s);
+	s.n = mig_encode_switchover_ack(s.b, SEED_MAX, 41);
+	seed_write("switchover-ack", &s);
+	seed_data(&s, 41, MIG_PHASE_PRECOPY, MIG_DATA_INITIAL_DONE, 0);
+	seed_write("data-initial-done", &s);
 }
 
 /* One broken field each; comments name the error the decoder must give. */

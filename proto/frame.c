@@ -26,6 +26,7 @@
 #define ACK_LEN 8
 #define ERROR_FIXED_LEN (4 + 2)
 #define KEEPALIVE_LEN 8
+#define SWITCHOVER_ACK_LEN 8
 
 /*
  * Reads fields from a payload. Running past the end sets bad and every
@@ -54,6 +55,7 @@ static int commit_decode(struct frame_reader *, struct mig_frame *);
 static int ack_decode(struct frame_reader *, struct mig_frame *);
 static int error_decode(struct frame_reader *, struct mig_frame *);
 static int keepalive_decode(struct frame_reader *, struct mig_frame *);
+static int switchover_ack_decode(struct frame_reader *, struct mig_frame *);
 
 /*
  * Each type has its own ceiling so that a header announcing a 16 MiB
@@ -74,6 +76,7 @@ static const struct frame_kind {
 	[MIG_FRAME_ACK] = {"ACK", ACK_LEN, ack_decode},
 	[MIG_FRAME_ERROR] = {"ERROR", ERROR_FIXED_LEN + MIG_ERROR_MSG_MAX, error_decode},
 	[MIG_FRAME_KEEPALIVE] = {"KEEPALIVE", KEEPALIVE_LEN, keepalive_decode},
+	[MIG_FRAME_SWITCHOVER_ACK] = {"SWITCHOVER_ACK", SWITCHOVER_ACK_LEN, switchover_ack_decode},
 };
 
 static const struct frame_kind *
@@ -424,10 +427,14 @@ mig_encode_hello_ack(uint8_t *out, size_t cap, const struct mig_hello_ack *a)
 	return wr_finish(&w, MIG_FRAME_HELLO_ACK);
 }
 
+/* The initial data is a pre-copy notion: after the switchover it has
+ * either been acknowledged or given up on. */
 static int
 data_valid(uint8_t phase, uint8_t flags, uint32_t payload_len)
 {
 	if (phase != MIG_PHASE_PRECOPY && phase != MIG_PHASE_STOPCOPY)
+		return 0;
+	if ((flags & MIG_DATA_INITIAL_DONE) && phase != MIG_PHASE_PRECOPY)
 		return 0;
 	return (flags & ~MIG_DATA_FLAGS_KNOWN) == 0 && payload_len <= MIG_MAX_CHUNK;
 }
@@ -694,6 +701,23 @@ mig_encode_keepalive(uint8_t *out, size_t cap, uint64_t nonce)
 	wr_begin(&w, out, cap);
 	wr_u64(&w, nonce);
 	return wr_finish(&w, MIG_FRAME_KEEPALIVE);
+}
+
+static int
+switchover_ack_decode(struct frame_reader *r, struct mig_frame *f)
+{
+	f->u.switchover_ack.seq = rd_u64(r);
+	return r->bad ? MIG_E_MALFORMED : MIG_OK;
+}
+
+size_t
+mig_encode_switchover_ack(uint8_t *out, size_t cap, uint64_t seq)
+{
+	struct frame_writer w;
+
+	wr_begin(&w, out, cap);
+	wr_u64(&w, seq);
+	return wr_finish(&w, MIG_FRAME_SWITCHOVER_ACK);
 }
 
 int

@@ -45,15 +45,21 @@ enum mig_frame_type {
 	MIG_FRAME_ACK = 7,
 	MIG_FRAME_ERROR = 8,
 	MIG_FRAME_KEEPALIVE = 9,
+	MIG_FRAME_SWITCHOVER_ACK = 10,
 };
-#define MIG_FRAME_TYPE_MAX MIG_FRAME_KEEPALIVE
+#define MIG_FRAME_TYPE_MAX MIG_FRAME_SWITCHOVER_ACK
 
 /* Capabilities announced in HELLO and agreed (intersection) in HELLO-ACK. */
 #define MIG_CAP_BITMAP (1ull << 0)	   /* dirty-bitmap frames */
 #define MIG_CAP_PAGE_CONTENTS (1ull << 1) /* bitmap frames carry page contents */
 #define MIG_CAP_CHANNELS (1ull << 2)	   /* several TLS connections per migration */
 #define MIG_CAP_ECHO (1ull << 3)	   /* the destination echoes KEEPALIVEs */
-#define MIG_CAP_KNOWN (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_CHANNELS | MIG_CAP_ECHO)
+/* The source marks the end of the device's initial data (DATA flag
+ * INITIAL_DONE) and switches over only after the destination has loaded
+ * it and said so (SWITCHOVER_ACK), as QEMU's switchover-ack does. */
+#define MIG_CAP_SWITCHOVER_ACK (1ull << 4)
+#define MIG_CAP_KNOWN (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_CHANNELS | MIG_CAP_ECHO | \
+    MIG_CAP_SWITCHOVER_ACK)
 
 /* Phase of a data chunk. */
 enum mig_data_phase {
@@ -63,7 +69,11 @@ enum mig_data_phase {
 
 /* DATA flags. */
 #define MIG_DATA_END_OF_RECORD 0x01 /* last part of one device data record */
-#define MIG_DATA_FLAGS_KNOWN MIG_DATA_END_OF_RECORD
+/* Pre-copy only, with MIG_CAP_SWITCHOVER_ACK: the device's initial data
+ * ends with this frame (which may be empty). The destination answers with
+ * SWITCHOVER_ACK once it has applied every frame up to this one. */
+#define MIG_DATA_INITIAL_DONE 0x02
+#define MIG_DATA_FLAGS_KNOWN (MIG_DATA_END_OF_RECORD | MIG_DATA_INITIAL_DONE)
 
 /* Bitmap encodings. */
 enum mig_bitmap_encoding {
@@ -156,6 +166,10 @@ struct mig_keepalive {
 	uint64_t nonce;
 };
 
+struct mig_switchover_ack {
+	uint64_t seq; /* of the DATA frame flagged INITIAL_DONE, applied with all before it */
+};
+
 struct mig_frame {
 	struct mig_frame_header hdr;
 	union {
@@ -168,6 +182,7 @@ struct mig_frame {
 		struct mig_ack ack;
 		struct mig_error_frame error;
 		struct mig_keepalive keepalive;
+		struct mig_switchover_ack switchover_ack;
 	} u;
 };
 
@@ -202,6 +217,10 @@ size_t mig_encode_ack(uint8_t *out, size_t cap, const struct mig_ack *a);
  * UTF-8 boundary) rather than refused, so the error still reaches the peer. */
 size_t mig_encode_error(uint8_t *out, size_t cap, uint32_t code, const char *msg);
 size_t mig_encode_keepalive(uint8_t *out, size_t cap, uint64_t nonce);
+/* Destination -> source, with MIG_CAP_SWITCHOVER_ACK agreed: the initial
+ * data up to DATA frame `seq` (the one flagged INITIAL_DONE) is in the
+ * device; the source may switch over. */
+size_t mig_encode_switchover_ack(uint8_t *out, size_t cap, uint64_t seq);
 
 /* DATA is sent without copying its payload: this writes the frame header
  * and the DATA fixed fields (MIG_DATA_PREFIX_LEN bytes); the caller sends

@@ -266,6 +266,9 @@ sample_frame(int type, struct bytes *b)
 	case MIG_FRAME_KEEPALIVE:
 		b->n = mig_encode_keepalive(b->b, sizeof(b->b), 0xdeadbeefcafef00dull);
 		break;
+	case MIG_FRAME_SWITCHOVER_ACK:
+		b->n = mig_encode_switchover_ack(b->b, sizeof(b->b), 0x0102030405060708ull);
+		break;
 	}
 	ck_assert_uint_gt(b->n, MIG_FRAME_HEADER_LEN);
 }
@@ -495,6 +498,7 @@ START_TEST(test_header_too_large)
 	    {MIG_FRAME_ACK, 8},
 	    {MIG_FRAME_ERROR, 6 + MIG_ERROR_MSG_MAX},
 	    {MIG_FRAME_KEEPALIVE, 8},
+	    {MIG_FRAME_SWITCHOVER_ACK, 8},
 	};
 	uint8_t hdr[MIG_FRAME_HEADER_LEN];
 	struct mig_frame_header h;
@@ -543,6 +547,7 @@ START_TEST(test_type_names)
 	ck_assert_str_eq(mig_frame_type_name(MIG_FRAME_HELLO_ACK), "HELLO_ACK");
 	ck_assert_str_eq(mig_frame_type_name(MIG_FRAME_BITMAP), "BITMAP");
 	ck_assert_str_eq(mig_frame_type_name(MIG_FRAME_KEEPALIVE), "KEEPALIVE");
+	ck_assert_str_eq(mig_frame_type_name(MIG_FRAME_SWITCHOVER_ACK), "SWITCHOVER_ACK");
 	ck_assert_str_eq(mig_frame_type_name(0), "UNKNOWN");
 	ck_assert_str_eq(mig_frame_type_name(MIG_FRAME_TYPE_MAX + 1), "UNKNOWN");
 	ck_assert_str_eq(mig_frame_type_name(-1), "UNKNOWN");
@@ -749,6 +754,8 @@ START_TEST(test_fixed_frames_round_trip)
 {
 	static const uint8_t commit_bytes[] = {0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 42};
 	static const uint8_t keepalive_bytes[] = {0xde, 0xad, 0xbe, 0xef, 0xca, 0xfe, 0xf0, 0x0d};
+	static const uint8_t switchover_ack_frame[] = {'V', 'F', 'M', 'G', 1, 10, 0, 0, 0, 0, 0, 8,
+	    1, 2, 3, 4, 5, 6, 7, 8};
 	struct mig_end e;
 	struct bytes b;
 	struct mig_frame f;
@@ -779,6 +786,77 @@ START_TEST(test_fixed_frames_round_trip)
 	ck_assert_mem_eq(b.b + MIG_FRAME_HEADER_LEN, keepalive_bytes, sizeof(keepalive_bytes));
 	ck_assert_int_eq(decode_bytes(&b, &f), MIG_OK);
 	ck_assert_uint_eq(f.u.keepalive.nonce, 0xdeadbeefcafef00dull);
+
+	/* SWITCHOVER_ACK: the seq it acknowledges, nothing else. */
+	sample_frame(MIG_FRAME_SWITCHOVER_ACK, &b);
+	ck_assert_uint_eq(b.n, sizeof(switchover_ack_frame));
+	ck_assert_mem_eq(b.b, switchover_ack_frame, sizeof(switchover_ack_frame));
+	ck_assert_int_eq(decode_bytes(&b, &f), MIG_OK);
+	ck_assert_uint_eq(f.hdr.type, MIG_FRAME_SWITCHOVER_ACK);
+	ck_assert_uint_eq(f.u.switchover_ack.seq, 0x0102030405060708ull);
+}
+END_TEST
+
+/* The end of the initial data is a DATA flag, pre-copy only: after the
+ * switchover there is no initial data left to speak of. */
+START_TEST(test_data_initial_done_flag)
+{
+	uint8_t buf[MIG_DATA_PREFIX_LEN + 4];
+	struct mig_frame_header hdr;
+	struct mig_data d, in;
+	struct bytes b;
+	struct mig_frame f;
+
+	/* Empty and pre-copy: the marker the source sends once the device
+	 * says its initial data has been read. */
+	ck_assert_uint_eq(mig_encode_data_prefix(buf, 5, MIG_PHASE_PRECOPY, MIG_DATA_INITIAL_DONE, 0),
+	    MIG_DATA_PREFIX_LEN);
+	ck_assert_uint_eq(buf[MIG_FRAME_HEADER_LEN + 9], 0x02);
+	ck_assert_int_eq(mig_frame_header_decode(buf, &hdr), MIG_OK);
+	ck_assert_int_eq(mig_data_fixed_decode(&hdr, buf + MIG_FRAME_HEADER_LEN, &d), MIG_OK);
+	ck_assert_uint_eq(d.flags, MIG_DATA_INITIAL_DONE);
+	ck_assert_uint_eq(d.payload_len, 0);
+	/* With a chunk and END_OF_RECORD too, whole-frame decoded. */
+	memset(&in, 0, sizeof(in));
+	in.seq = 6;
+	in.phase = MIG_PHASE_PRECOPY;
+	in.flags = MIG_DATA_INITIAL_DONE | MIG_DATA_END_OF_RECORD;
+	in.payload = (const uint8_t *)"abcd";
+	in.payload_len = 4;
+	b.n = mig_encode_data(b.b, sizeof(b.b), &in);
+	ck_assert_uint_eq(b.n, MIG_DATA_PREFIX_LEN + 4);
+	ck_assert_int_eq(decode_bytes(&b, &f), MIG_OK);
+	ck_assert_uint_eq(f.u.data.flags, MIG_DATA_INITIAL_DONE | MIG_DATA_END_OF_RECORD);
+	/* In stop-copy: refused by both decoders, and not encoded. */
+	b.b[MIG_FRAME_HEADER_LEN + 8] = MIG_PHASE_STOPCOPY;
+	ck_assert_int_eq(decode_bytes(&b, &f), MIG_E_MALFORMED);
+	ck_assert_int_eq(mig_data_fixed_decode(&hdr, b.b + MIG_FRAME_HEADER_LEN, &d),
+	    MIG_E_MALFORMED);
+	in.phase = MIG_PHASE_STOPCOPY;
+	ck_assert_uint_eq(mig_encode_data(b.b, sizeof(b.b), &in), 0);
+	ck_assert_uint_eq(mig_encode_data_prefix(buf, 5, MIG_PHASE_STOPCOPY, MIG_DATA_INITIAL_DONE,
+	    0), 0);
+	/* The next bit is still unknown. */
+	ck_assert_uint_eq(mig_encode_data_prefix(buf, 5, MIG_PHASE_PRECOPY, 0x04, 0), 0);
+}
+END_TEST
+
+/* The capability is known: HELLO_ACK may agree to it, not to the bit after. */
+START_TEST(test_switchover_ack_capability)
+{
+	struct mig_hello_ack a;
+	struct bytes b;
+	struct mig_frame f;
+
+	ck_assert_uint_eq(MIG_CAP_SWITCHOVER_ACK, 1ull << 4);
+	sample_hello_ack(&a);
+	a.capabilities = MIG_CAP_ECHO | MIG_CAP_SWITCHOVER_ACK;
+	b.n = mig_encode_hello_ack(b.b, sizeof(b.b), &a);
+	ck_assert_uint_gt(b.n, 0);
+	ck_assert_int_eq(decode_bytes(&b, &f), MIG_OK);
+	ck_assert_uint_eq(f.u.hello_ack.capabilities, MIG_CAP_ECHO | MIG_CAP_SWITCHOVER_ACK);
+	a.capabilities = MIG_CAP_SWITCHOVER_ACK << 1;
+	ck_assert_uint_eq(mig_encode_hello_ack(b.b, sizeof(b.b), &a), 0);
 }
 END_TEST
 
@@ -924,8 +1002,8 @@ START_TEST(test_data_bad_fields)
 	static const struct {
 		uint8_t phase, flags;
 		uint16_t reserved;
-	} faults[] = {{0, 0, 0}, {3, 0, 0}, {0xff, 0, 0}, {1, 0x02, 0}, {2, 0x80, 0}, {1, 0, 1},
-	    {1, 0, 0x8000}};
+	} faults[] = {{0, 0, 0}, {3, 0, 0}, {0xff, 0, 0}, {1, 0x04, 0}, {2, 0x80, 0}, {2, 0x02, 0},
+	    {2, 0x03, 0}, {1, 0, 1}, {1, 0, 0x8000}};
 	uint8_t prefix[MIG_DATA_PREFIX_LEN];
 	struct mig_data d;
 	struct bytes b;
@@ -1177,7 +1255,7 @@ END_TEST
 START_TEST(test_fixed_frames_wrong_length)
 {
 	static const int types[] = {MIG_FRAME_END, MIG_FRAME_COMMIT, MIG_FRAME_ACK,
-	    MIG_FRAME_KEEPALIVE};
+	    MIG_FRAME_KEEPALIVE, MIG_FRAME_SWITCHOVER_ACK};
 	struct bytes b;
 	struct mig_frame f;
 	size_t i, len;
@@ -1584,6 +1662,8 @@ main(void)
 	tcase_add_test(trip, test_bitmap_round_trip_raw_without_contents);
 	tcase_add_test(trip, test_bitmap_dirty_count_is_computed_not_trusted);
 	tcase_add_test(trip, test_fixed_frames_round_trip);
+	tcase_add_test(trip, test_data_initial_done_flag);
+	tcase_add_test(trip, test_switchover_ack_capability);
 	tcase_add_test(trip, test_error_round_trip);
 	tcase_add_test(trip, test_error_long_message_is_cut);
 	tcase_add_test(bad, test_hello_bad_fields);
