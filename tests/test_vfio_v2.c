@@ -469,6 +469,118 @@ START_TEST(test_data_fd_breaches)
 }
 END_TEST
 
+/* An mlx5-like device: on entering PRE_COPY only a small header is there
+ * and initial_bytes counts just it; reads say EAGAIN while the
+ * asynchronous save runs, then the initial image arrives and initial_bytes
+ * grows. initial_pending must not say 0 between the header and the image. */
+START_TEST(test_initial_pending_waits_for_the_async_save)
+{
+	struct v2_fixture f;
+	size_t total = 300 * KIB, at = 0;
+	uint8_t *out = xmalloc(total);
+	uint64_t bytes;
+	int calls;
+
+	fixture(&f, ALL, total, 200 * KIB, 200 * KIB);
+	fake.dev[0].save_header = 24;
+	fake.dev[0].save_busy = 2;
+	fake.dev[0].data_size = total; /* mlx5: the whole state */
+	ck_assert_int_eq(open_dev(&f), 0);
+	ck_assert_ptr_nonnull(f.dev.ops->initial_pending);
+	ck_assert_int_eq(f.dev.ops->stop_copy_size(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, total);
+	/* Running: no pre-copy session, no initial data. */
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_int_eq(f.dev.ops->save_begin(&f.dev, 1), 0);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 24);
+	/* The header, then EAGAIN: not an error, and initial_bytes 0 is not
+	 * believed (the driver before this change reported 0 here). */
+	ck_assert_uint_eq(read_some(&f, out, &at), 24);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 1);
+	/* The last EAGAIN: the save is done, initial_bytes grows to the
+	 * image; read up to the temporary end (ENOMSG). */
+	ck_assert_uint_eq(read_some(&f, out, &at), 0);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 200 * KIB - 24);
+	ck_assert_uint_eq(read_some(&f, out, &at), 200 * KIB - 24);
+	ck_assert_int_eq(f.dev.ops->stop_copy_size(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, total);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	/* Done for the session: no more PRECOPY_INFO for it. */
+	calls = fake_count(FAKE_PRECOPY_INFO);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_int_eq(fake_count(FAKE_PRECOPY_INFO), calls);
+	/* Stop-copy: pending() is the estimate now, stop_copy_size 0. */
+	ck_assert_int_eq(f.dev.ops->save_stop(&f.dev), 0);
+	ck_assert_int_eq(f.dev.ops->stop_copy_size(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	while (read_some(&f, out, &at) > 0)
+		;
+	ck_assert_uint_eq(at, total);
+	ck_assert(memcmp(out, f.stream, total) == 0);
+	ck_assert_int_eq(f.dev.ops->save_end(&f.dev), 0);
+	/* A new session starts over. */
+	ck_assert_int_eq(f.dev.ops->rollback(&f.dev), 0);
+	ck_assert_int_eq(f.dev.ops->save_begin(&f.dev, 1), 0);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 200 * KIB);
+	ck_assert_int_eq(f.dev.ops->rollback(&f.dev), 0);
+	free(out);
+	fixture_done(&f);
+}
+END_TEST
+
+/* A device whose initial_bytes is 0 from the start is done at its first
+ * temporary end of stream; a device without PRE_COPY has no initial data
+ * (no op), one without MIG_DATA_SIZE no stop-copy size. */
+START_TEST(test_initial_pending_and_stop_copy_size_edges)
+{
+	struct v2_fixture f;
+	uint8_t out[64];
+	size_t at = 0;
+	uint64_t bytes;
+
+	fixture(&f, ALL, 64, 0, 0);
+	ck_assert_int_eq(open_dev(&f), 0);
+	ck_assert_int_eq(f.dev.ops->save_begin(&f.dev, 1), 0);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 1);
+	ck_assert_uint_eq(read_some(&f, out, &at), 0);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	/* PRECOPY_INFO failing is an error, not a 0. */
+	ck_assert_int_eq(f.dev.ops->rollback(&f.dev), 0);
+	ck_assert_int_eq(f.dev.ops->save_begin(&f.dev, 1), 0);
+	fake.fail_req = FAKE_PRECOPY_INFO;
+	fake.fail_nth = 1;
+	fake.fail_errno = EIO;
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), -EIO);
+	ck_assert_int_eq(f.dev.ops->rollback(&f.dev), 0);
+	fixture_done(&f);
+
+	fixture(&f, V2_MIG_STOP_COPY | V2_MIG_P2P, 64, 0, 0);
+	fake.dev[0].data_size = 64;
+	ck_assert_int_eq(open_dev(&f), 0);
+	ck_assert_ptr_null(f.dev.ops->initial_pending);
+	ck_assert_int_eq(f.dev.ops->stop_copy_size(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 64);
+	fixture_done(&f);
+
+	fixture(&f, ALL, 64, 0, 0);
+	fake.dev[0].has_data_size = 0;
+	ck_assert_int_eq(open_dev(&f), 0);
+	ck_assert_int_eq(f.dev.ops->stop_copy_size(&f.dev, &bytes), -ENOTSUP);
+	fixture_done(&f);
+}
+END_TEST
+
 static void
 assert_bits(const uint8_t *raw, uint64_t n, const uint64_t *set, size_t nset)
 {
@@ -586,6 +698,8 @@ main(void)
 	tcase_add_test(tc, test_refused_arc_then_rollback);
 	tcase_add_test(tc, test_refused_into_error_then_reset);
 	tcase_add_test(tc, test_data_fd_breaches);
+	tcase_add_test(tc, test_initial_pending_waits_for_the_async_save);
+	tcase_add_test(tc, test_initial_pending_and_stop_copy_size_edges);
 	tcase_add_test(tc, test_dma_logging_by_the_device);
 	tcase_add_test(tc, test_dma_logging_falls_back_to_type1);
 	suite_add_tcase(s, tc);

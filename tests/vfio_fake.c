@@ -575,10 +575,15 @@ fake_read(int fd, void *buf, size_t len)
 		if (d->stopcopy_enomsg)
 			return fail(ENOMSG);
 		n = d->stream_len - d->stream_pos;
+	} else if (d->save_busy > 0 && d->stream_pos >= d->save_header) {
+		d->save_busy--;
+		return fail(EAGAIN);
 	} else {
 		if (d->precopy_avail <= d->stream_pos)
 			return fail(ENOMSG);
 		n = d->precopy_avail - d->stream_pos;
+		if (d->save_busy > 0)
+			n = d->save_header - d->stream_pos;
 	}
 	if (n > len)
 		n = len;
@@ -653,6 +658,11 @@ fake_precopy_info(struct fake_fd *f, struct vfio_precopy_info *info)
 	    (d->state != VFIO_DEVICE_STATE_PRE_COPY && d->state != VFIO_DEVICE_STATE_PRE_COPY_P2P))
 		return fail(EINVAL);
 	avail = d->precopy_avail > d->stream_pos ? d->precopy_avail - d->stream_pos : 0;
+	if (d->save_busy > 0) {
+		info->initial_bytes = d->save_header > d->stream_pos ? d->save_header - d->stream_pos : 0;
+		info->dirty_bytes = 0;
+		return 0;
+	}
 	info->initial_bytes = d->initial_len > d->stream_pos ? d->initial_len - d->stream_pos : 0;
 	if (info->initial_bytes > avail)
 		info->initial_bytes = avail;

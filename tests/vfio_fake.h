@@ -73,6 +73,12 @@ struct fake_device {
 	size_t max_read;	/* bytes per read(), 0 = any */
 	int stopcopy_enomsg;	/* read() says ENOMSG in stop-copy (a uAPI breach) */
 	int stall;		/* poll() never says ready; read() says EAGAIN */
+	/* mlx5's asynchronous save on entering PRE_COPY: only the first
+	 * save_header bytes are there (and all PRECOPY_INFO's initial_bytes
+	 * counts); past them read() says EAGAIN save_busy times, then the
+	 * save is done and the stream is as above. */
+	size_t save_header;
+	int save_busy;
 	/* The stream received in RESUMING. */
 	uint8_t *received;
 	size_t received_len;

@@ -356,6 +356,9 @@ vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 struct v2_backend {
 	struct v2_dev drv;
 	struct v2_backend_impl impl;
+	/* v2_backend_ops, less initial_pending for a device without PRE_COPY
+	 * (it has no initial data: the engines must not wait for any). */
+	struct device_ops ops;
 };
 
 static struct v2_dev *
@@ -390,6 +393,18 @@ static int
 v2b_pending(struct mig_device *dev, uint64_t *bytes)
 {
 	return v2_pending(v2b(dev), bytes);
+}
+
+static int
+v2b_initial_pending(struct mig_device *dev, uint64_t *bytes)
+{
+	return v2_initial_pending(v2b(dev), bytes);
+}
+
+static int
+v2b_stop_copy_size(struct mig_device *dev, uint64_t *bytes)
+{
+	return v2_stop_copy_size(v2b(dev), bytes);
 }
 
 static int
@@ -509,6 +524,8 @@ static const struct device_ops v2_backend_ops = {
 	.save_begin = v2b_save_begin,
 	.save_stop = v2b_save_stop,
 	.pending = v2b_pending,
+	.initial_pending = v2b_initial_pending,
+	.stop_copy_size = v2b_stop_copy_size,
 	.save_next = v2b_save_next,
 	.save_read = v2b_save_read,
 	.save_mapped = v2b_save_mapped,
@@ -546,7 +563,10 @@ v2_backend_attach(struct mig_device *dev, struct v2_device *device,
 		}
 	}
 	b->impl = *impl;
-	dev->ops = &v2_backend_ops;
+	b->ops = v2_backend_ops;
+	if (!(b->drv.flags & V2_MIG_PRE_COPY))
+		b->ops.initial_pending = NULL;
+	dev->ops = &b->ops;
 	dev->priv = b;
 	dev->state_size = b->drv.stop_copy_estimate;
 	return 0;

@@ -53,6 +53,8 @@ v2_open_session(struct v2_dev *dev, int fd)
 	v2_close_session(dev);
 	dev->data_fd = fd;
 	dev->stream_end = 0;
+	dev->precopy_end = 0;
+	dev->initial_done = 0;
 	if ((fl = vfio_sys->getfl(fd)) >= 0)
 		vfio_sys->setfl(fd, fl | O_NONBLOCK);
 }
@@ -268,6 +270,43 @@ v2_reset(struct v2_dev *dev)
 }
 
 int
+v2_initial_pending(struct v2_dev *dev, uint64_t *bytes)
+{
+	uint64_t initial = 0, dirty = 0;
+	int err;
+
+	*bytes = 0;
+	if (dev->state != V2_STATE_PRE_COPY && dev->state != V2_STATE_PRE_COPY_P2P)
+		return 0;
+	if (dev->initial_done)
+		return 0;
+	if ((err = dev->device->ops->precopy_info(dev->device, dev->data_fd, &initial, &dirty)) != 0)
+		return err;
+	if (initial > 0) {
+		*bytes = initial;
+		return 0;
+	}
+	if (!dev->precopy_end) {
+		*bytes = 1;
+		return 0;
+	}
+	dev->initial_done = 1;
+	log_info("device %s: initial pre-copy data read", dev->name);
+	return 0;
+}
+
+int
+v2_stop_copy_size(struct v2_dev *dev, uint64_t *bytes)
+{
+	*bytes = 0;
+	if (!dev->has_stop_copy_size)
+		return -ENOTSUP;
+	if (dev->state == V2_STATE_STOP_COPY)
+		return 0;
+	return dev->device->ops->stop_copy_size(dev->device, bytes);
+}
+
+int
 v2_pending(struct v2_dev *dev, uint64_t *bytes)
 {
 	uint64_t initial = 0, dirty = 0;
@@ -325,6 +364,7 @@ v2_save_next(struct v2_dev *dev, uint64_t *size)
 	dev->record_size = 0;
 	if (!v2_state_is_saving(dev->state) || dev->data_fd < 0 || dev->stream_end)
 		return 0;
+	dev->precopy_end = 0;
 	while (fill < V2_BUFFER_SIZE) {
 		n = vfio_sys->read(dev->data_fd, dev->buf + fill, V2_BUFFER_SIZE - fill);
 		if (n > 0) {
@@ -340,12 +380,15 @@ v2_save_next(struct v2_dev *dev, uint64_t *size)
 					 " bytes of stop-copy",
 				    dev->name, dev->stop_copy_read + fill);
 			}
+			dev->precopy_end = !stopcopy;
 			break;
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno == ENOMSG && !stopcopy)
-			break; /* pre-copy's temporary end of stream */
+		if (errno == ENOMSG && !stopcopy) {
+			dev->precopy_end = 1; /* pre-copy's temporary end of stream */
+			break;
+		}
 		if (errno == ENOMSG) {
 			log_warnx("device %s: read of the data fd returned ENOMSG in STOP_COPY, which "
 				  "the uAPI forbids",
@@ -358,6 +401,8 @@ v2_save_next(struct v2_dev *dev, uint64_t *size)
 			    v2_state_name(dev->state), strerror(errno));
 			return err;
 		}
+		/* Pre-copy: nothing now, the device is still producing (mlx5's
+		 * asynchronous save); not an error, and not the end. */
 		if (!stopcopy || fill > 0)
 			break;
 		if ((err = v2_wait(dev, POLLIN, "reading the data fd")) != 0)
