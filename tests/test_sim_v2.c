@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "clock.h"
 #include "log.h"
 #include "sim_v2.h"
 #include "testutil.h"
@@ -30,6 +31,25 @@ struct sim {
 	struct sim_v2 *dev;
 	struct v2_dev drv;
 };
+
+/* A device of a driver model, with a transition delay (ms). */
+static void
+sim_open_model(struct sim *s, const char *name, uint64_t size, uint64_t seed,
+    enum sim_v2_model model, uint32_t delay_ms)
+{
+	struct sim_v2_config cfg;
+
+	tu_sim_config(&s->ts, name, size, seed);
+	s->ts.cfg.section_size = 64 * KIB;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.core = s->ts.cfg;
+	cfg.model = model;
+	cfg.transition_delay_ms = delay_ms;
+	cfg.save_ms = 50;
+	ck_assert_int_eq(sim_v2_open(&cfg, &s->dev), 0);
+	ck_assert_int_eq(v2_attach(&s->drv, sim_v2_device(s->dev), name), 0);
+	s->drv.wait_ms = 10000;
+}
 
 /* A device of size bytes (and guest memory, if guest > 0) whose workload
  * writes `rate` bytes/s of state and of guest memory. */
@@ -465,6 +485,253 @@ START_TEST(test_stop_copy_only_device)
 }
 END_TEST
 
+/* The stream of the whole image: what MIG_DATA_SIZE says outside the
+ * saving states (and always for mlx5). */
+static uint64_t
+whole_stream(uint64_t size)
+{
+	uint64_t pages = size / 4096, per = (64 * KIB - 24) / (8 + 4096);
+
+	return 16 + pages * (8 + 4096) + (pages + per - 1) / per * (24 + 8) + 8;
+}
+
+/* Read what the device has now into dst's stream (or nowhere); bytes. */
+static uint64_t
+pump_to(struct sim *src, struct sim *dst)
+{
+	uint64_t size;
+	uint8_t *buf;
+
+	ck_assert_int_eq(v2_save_next(&src->drv, &size), 0);
+	if (size == 0 || dst == NULL)
+		return size;
+	buf = xmalloc(size);
+	ck_assert_int_eq(v2_save_read(&src->drv, 0, buf, size), 0);
+	ck_assert_int_eq(v2_resume_write(&dst->drv, buf, size), 0);
+	free(buf);
+	return size;
+}
+
+/* uapi: the temporary end of stream (read() 0, standing for ENOMSG) is
+ * distinct from "nothing yet" and is not the end: new dirt reopens it;
+ * initial_pending is 0 only once the initial data has been read up to it. */
+START_TEST(test_uapi_temporary_end_of_stream)
+{
+	struct sim s;
+	uint64_t initial, dirty, bytes, moved = 0, n;
+	int i, fd = -1;
+
+	sim_open_model(&s, "uapi", 512 * KIB, 3, SIM_V2_UAPI, 0);
+	ck_assert_uint_eq(s.drv.flags, ALL);
+	/* An arc to the state it is in: nothing to do, no fd (the uAPI). */
+	ck_assert_int_eq(ops(&s)->set_state(sim_v2_device(s.dev), V2_STATE_RUNNING, &fd), 0);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(arc(&s, V2_STATE_ERROR), -EINVAL);
+	ck_assert_int_eq(v2_start_save(&s.drv, 1), 0);
+	ck_assert_int_eq(v2_initial_pending(&s.drv, &bytes), 0);
+	ck_assert_uint_gt(bytes, 512 * KIB);
+	/* PRECOPY_INFO belongs to the data fd. */
+	ck_assert_int_eq(ops(&s)->precopy_info(sim_v2_device(s.dev), s.drv.data_fd + 100, &initial,
+	    &dirty), -ENOTTY);
+	for (i = 0; i < 10000 && !s.drv.precopy_end; i++) {
+		n = pump_to(&s, NULL);
+		moved += n;
+		if (n == 0 && !s.drv.precopy_end)
+			usleep(1000);
+	}
+	ck_assert(s.drv.precopy_end);
+	ck_assert_uint_gt(moved, 512 * KIB);
+	ck_assert_int_eq(ops(&s)->precopy_info(sim_v2_device(s.dev), s.drv.data_fd, &initial, &dirty),
+	    0);
+	ck_assert_uint_eq(initial, 0);
+	ck_assert_uint_eq(dirty, 0);
+	ck_assert_int_eq(v2_initial_pending(&s.drv, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_uint_eq(pump_to(&s, NULL), 0);
+	ck_assert_int_eq(v2_stop_copy_size(&s.drv, &bytes), 0);
+	ck_assert_uint_eq(bytes, 8); /* only END is left */
+	/* Stop-copy: same fd, data again up to END and the real end. */
+	ck_assert_int_eq(v2_start_stopcopy(&s.drv), 0);
+	for (i = 0; i < 100 && !s.drv.stream_end; i++)
+		pump_to(&s, NULL);
+	ck_assert(s.drv.stream_end);
+	ck_assert_int_eq(v2_finish_save(&s.drv), 0);
+	sim_close(&s);
+
+	/* With a workload, the temporary end comes between its writes, and
+	 * is not the end: what it dirties next comes on the same fd. */
+	sim_open_rate(&s, "uapi-rate", 512 * KIB, 4, ALL, 0, 16 * MIB);
+	ck_assert_int_eq(v2_start_save(&s.drv, 1), 0);
+	for (i = 0; i < 20000; i++) {
+		sim_v2_tick(s.dev, 1 * MS);
+		if (pump_to(&s, NULL) == 0)
+			usleep(200);
+		ck_assert_int_eq(v2_initial_pending(&s.drv, &bytes), 0);
+		if (bytes == 0)
+			break;
+	}
+	ck_assert_uint_eq(bytes, 0);
+	for (moved = 0, i = 0; i < 20000 && moved == 0; i++) {
+		sim_v2_tick(s.dev, 1 * MS);
+		moved += pump_to(&s, NULL);
+		if (moved == 0)
+			usleep(200);
+	}
+	ck_assert_uint_gt(moved, 0);
+	ck_assert_int_eq(v2_rollback(&s.drv), 0);
+	sim_close(&s);
+}
+END_TEST
+
+/* mlx5: on PRE_COPY entry only the header is there and counted; EAGAIN
+ * while its SAVE runs; then initial_bytes grows by the image. The driver
+ * does not take the 0 after the header for "done". MIG_DATA_SIZE is the
+ * whole state; the final SAVE makes stop-copy wait; RESUMING -> STOP takes
+ * 2 s. Ends with identical images. */
+START_TEST(test_mlx5_model)
+{
+	struct sim src, dst;
+	uint64_t initial, dirty, bytes, moved = 0, n1, n2, t0;
+	const uint8_t *a, *b;
+	int i;
+
+	sim_open_model(&src, "mlx5-src", 1 * MIB, 1, SIM_V2_MLX5, 0);
+	sim_open_model(&dst, "mlx5-dst", 1 * MIB, 2, SIM_V2_MLX5, 0);
+	ck_assert_uint_eq(src.drv.flags, ALL);
+	ck_assert_int_eq(v2_stop_copy_size(&src.drv, &bytes), 0);
+	ck_assert_uint_eq(bytes, whole_stream(1 * MIB));
+	ck_assert_int_eq(v2_start_resume(&dst.drv), 0);
+	ck_assert_int_eq(v2_start_save(&src.drv, 1), 0);
+	ck_assert_int_eq(ops(&src)->precopy_info(sim_v2_device(src.dev), src.drv.data_fd, &initial,
+	    &dirty), 0);
+	ck_assert_uint_eq(initial, 16);
+	ck_assert_uint_eq(dirty, 0);
+	/* The header, then EAGAIN (no end of stream) while the SAVE runs. */
+	for (i = 0; i < 1000 && moved < 16; i++)
+		moved += pump_to(&src, &dst);
+	ck_assert_uint_eq(moved, 16);
+	ck_assert_uint_eq(pump_to(&src, &dst), 0);
+	ck_assert(!src.drv.precopy_end);
+	ck_assert_int_eq(ops(&src)->precopy_info(sim_v2_device(src.dev), src.drv.data_fd, &initial,
+	    &dirty), 0);
+	ck_assert_uint_eq(initial + dirty, 0); /* a naive reader would switch over now */
+	ck_assert_int_eq(v2_initial_pending(&src.drv, &bytes), 0);
+	ck_assert_uint_eq(bytes, 1);
+	ck_assert_int_eq(v2_stop_copy_size(&src.drv, &bytes), 0);
+	ck_assert_uint_eq(bytes, whole_stream(1 * MIB));
+	/* The SAVE completes: initial_bytes grows; read it all. */
+	for (i = 0; i < 20000; i++) {
+		n1 = pump_to(&src, &dst);
+		moved += n1;
+		ck_assert_int_eq(v2_initial_pending(&src.drv, &bytes), 0);
+		if (bytes == 0)
+			break;
+		if (n1 == 0)
+			usleep(500);
+	}
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_uint_gt(moved, 1 * MIB);
+	/* The final SAVE: stop-copy waits for it, then to the end. */
+	ck_assert_int_eq(v2_start_stopcopy(&src.drv), 0);
+	while (pump_to(&src, &dst) > 0)
+		;
+	ck_assert(src.drv.stream_end);
+	t0 = mono_ns();
+	ck_assert_int_eq(v2_finish_resume(&dst.drv), 0);
+	ck_assert_uint_ge(mono_ns() - t0, (uint64_t)SIM_V2_MLX5_RESUME_MS * MS);
+	ck_assert_int_eq(v2_finish_save(&src.drv), 0);
+	a = sim_v2_image(src.dev, &n1);
+	b = sim_v2_image(dst.dev, &n2);
+	ck_assert(n1 == n2 && memcmp(a, b, n1) == 0);
+	sim_close(&src);
+	sim_close(&dst);
+
+	/* transition_delay_ms, when set, is what RESUMING -> STOP takes too. */
+	sim_open_model(&dst, "mlx5-fast", 256 * KIB, 2, SIM_V2_MLX5, 1);
+	ck_assert_int_eq(v2_start_resume(&dst.drv), 0);
+	t0 = mono_ns();
+	ck_assert_int_eq(v2_finish_resume(&dst.drv), -EINVAL); /* an empty stream */
+	ck_assert_uint_lt(mono_ns() - t0, 1000 * MS);
+	sim_close(&dst);
+}
+END_TEST
+
+/* no-precopy: STOP_COPY and P2P only; PRE_COPY arcs refused; everything
+ * moves in stop-copy; MIG_DATA_SIZE the whole state. */
+START_TEST(test_no_precopy_model)
+{
+	struct sim src, dst;
+	uint64_t bytes, n1, n2;
+	const uint8_t *a, *b;
+	struct sim_v2_config cfg;
+	struct sim_v2 *dev = NULL;
+
+	sim_open_model(&src, "np-src", 512 * KIB, 1, SIM_V2_NO_PRECOPY, 0);
+	sim_open_model(&dst, "np-dst", 512 * KIB, 2, SIM_V2_NO_PRECOPY, 0);
+	ck_assert_uint_eq(src.drv.flags, V2_MIG_STOP_COPY | V2_MIG_P2P);
+	ck_assert_int_eq(arc(&src, V2_STATE_PRE_COPY), -EINVAL);
+	ck_assert_int_eq(arc(&src, V2_STATE_RUNNING_P2P), 0);
+	ck_assert_int_eq(arc(&src, V2_STATE_PRE_COPY_P2P), -EINVAL);
+	ck_assert_int_eq(arc(&src, V2_STATE_RUNNING), 0);
+	ck_assert_int_eq(v2_start_save(&src.drv, 1), 0);
+	ck_assert_uint_eq(src.drv.state, V2_STATE_RUNNING);
+	ck_assert_int_eq(v2_initial_pending(&src.drv, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_int_eq(v2_stop_copy_size(&src.drv, &bytes), 0);
+	ck_assert_uint_eq(bytes, whole_stream(512 * KIB));
+	ck_assert_int_eq(v2_start_resume(&dst.drv), 0);
+	ck_assert_int_eq(v2_start_stopcopy(&src.drv), 0);
+	while (pump_to(&src, &dst) > 0)
+		;
+	ck_assert_int_eq(v2_finish_resume(&dst.drv), 0);
+	ck_assert_int_eq(v2_finish_save(&src.drv), 0);
+	a = sim_v2_image(src.dev, &n1);
+	b = sim_v2_image(dst.dev, &n2);
+	ck_assert(n1 == n2 && memcmp(a, b, n1) == 0);
+	sim_close(&src);
+	sim_close(&dst);
+
+	/* It cannot be made to offer PRE_COPY. */
+	memset(&cfg, 0, sizeof(cfg));
+	tu_sim_config(&src.ts, "np-bad", 256 * KIB, 1);
+	cfg.core = src.ts.cfg;
+	cfg.model = SIM_V2_NO_PRECOPY;
+	cfg.flags = ALL;
+	ck_assert_int_eq(sim_v2_open(&cfg, &dev), -EINVAL);
+}
+END_TEST
+
+/* Every state change blocks transition_delay_ms; one to the same state is
+ * not a change. */
+START_TEST(test_transition_delay)
+{
+	struct sim s;
+	uint64_t t0;
+
+	sim_open_model(&s, "slow", 256 * KIB, 1, SIM_V2_UAPI, 40);
+	t0 = mono_ns();
+	ck_assert_int_eq(v2_start_resume(&s.drv), 0); /* three arcs */
+	ck_assert_uint_ge(mono_ns() - t0, 3 * 40 * MS);
+	t0 = mono_ns();
+	ck_assert_int_eq(arc(&s, V2_STATE_RESUMING), 0);
+	ck_assert_uint_lt(mono_ns() - t0, 40 * MS);
+	ck_assert_int_eq(v2_reset(&s.drv), 0);
+	sim_close(&s);
+}
+END_TEST
+
+START_TEST(test_model_names)
+{
+	ck_assert_int_eq(sim_v2_model_parse(NULL), SIM_V2_UAPI);
+	ck_assert_int_eq(sim_v2_model_parse("uapi"), SIM_V2_UAPI);
+	ck_assert_int_eq(sim_v2_model_parse("mlx5"), SIM_V2_MLX5);
+	ck_assert_int_eq(sim_v2_model_parse("no-precopy"), SIM_V2_NO_PRECOPY);
+	ck_assert_int_eq(sim_v2_model_parse("MLX5"), -1);
+	ck_assert_int_eq(sim_v2_model_parse(""), -1);
+	ck_assert_str_eq(sim_v2_model_name(SIM_V2_NO_PRECOPY), "no-precopy");
+}
+END_TEST
+
 int main(void);
 
 int
@@ -486,6 +753,11 @@ main(void)
 	tcase_add_test(tc, test_dma_log);
 	tcase_add_test(tc, test_refusals_and_reset);
 	tcase_add_test(tc, test_stop_copy_only_device);
+	tcase_add_test(tc, test_uapi_temporary_end_of_stream);
+	tcase_add_test(tc, test_mlx5_model);
+	tcase_add_test(tc, test_no_precopy_model);
+	tcase_add_test(tc, test_transition_delay);
+	tcase_add_test(tc, test_model_names);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

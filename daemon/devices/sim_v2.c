@@ -2,9 +2,10 @@
  * sim_v2.c: the software v2 device (sim_v2.h): a v2 vendor driver over a
  * software v1 core.
  *
- * It owns the v2 FSM of the device, the data transfer sessions (socketpair
- * and worker thread), the stream format and its checks, and the core it
- * drives through the v1 driver. It never logs a refused arc (the v2
+ * It owns the v2 FSM of the device, the data transfer sessions (a pipe or
+ * a socketpair, and a worker thread), the driver models (how each kernel
+ * driver it imitates deviates from the plain uAPI), the stream format and
+ * its checks, and the core it drives through the v1 driver. It never logs a refused arc (the v2
  * driver knows the context); it logs what only it can see: a bad stream.
  */
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -31,6 +33,7 @@
 #define SIM2_RECORD 1u
 #define SIM2_END 2u
 #define SIM2_IDLE_MS 10 /* pre-copy, core has nothing: look again after */
+#define SIM2_PIPE_SIZE (1 << 20) /* what the saving worker may get ahead */
 /* The core's record layout (sim_v1.c): for the stop-copy size estimate. */
 #define SIM2_CORE_HEADER 24u
 #define SIM2_CORE_ENTRY (8u + SIM_V1_STATE_PAGE)
@@ -44,13 +47,19 @@ struct sim_v2 {
 	struct v1_dev v1; /* drives the core; under lock */
 	struct v2_device dev;
 	uint64_t flags;
+	enum sim_v2_model model;
+	uint32_t delay_ms, save_ms;
 	uint32_t state;
 	uint64_t image_size;
 	uint32_t section_size;
 	uint64_t guest_size;
 
-	/* The session: our end, the worker, the pipe that stops it. */
+	/* The session: our end (resuming: a socket), the worker, the pipe
+	 * that stops it. Saving: the pipe's write end, under lock (-1 at
+	 * pre-copy's temporary end of stream), a read end of our own to open
+	 * a new write end from, and the end the user was given. */
 	int fd;
+	int wfd, keep, user_fd;
 	int wake[2];
 	pthread_t worker;
 	int worker_running;
@@ -59,6 +68,8 @@ struct sim_v2 {
 	/* Saving, under lock: what the worker has taken from the core. */
 	uint64_t initial_total, produced, inflight;
 	uint64_t initial_left; /* PRECOPY_INFO's initial bytes, never growing */
+	/* MLX5, under lock: its SAVE of the initial image, of the final one. */
+	int initial_saved, final_saved;
 	/* Resuming, written by the worker, read after it is joined. */
 	int end_seen, partial;
 	char stream_error[160];
@@ -127,14 +138,54 @@ sim2_enter(struct sim_v2 *s, uint32_t state)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Send all of buf on the session, or give up when told to stop (-ECANCELED)
- * or when the user closed its end (-EPIPE). */
+/* The saving pipe's write end, under lock: a new one after pre-copy's
+ * temporary end of stream, made from our own read end. */
+static int
+sim2_writer_open(struct sim_v2 *s)
+{
+	char path[64];
+
+	if (s->wfd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->keep);
+	if ((s->wfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Under lock: once the pipe is empty the reader sees end of stream, for
+ * now (pre-copy) or for good (the session's end). */
+static void
+sim2_writer_close(struct sim_v2 *s)
+{
+	if (s->wfd >= 0)
+		close(s->wfd);
+	s->wfd = -1;
+}
+
+/* Wait ms, or until the session is ended (1). */
+static int
+sim2_idle(struct sim_v2 *s, uint32_t ms)
+{
+	struct pollfd pfd = {s->wake[0], POLLIN, 0};
+
+	return poll(&pfd, 1, (int)ms) == 1;
+}
+
+/* Send all of buf on the session, or give up when told to stop (-ECANCELED). */
 static int
 sim2_send_all(struct sim_v2 *s, const uint8_t *buf, size_t len)
 {
-	struct pollfd pfd[2] = {{s->fd, POLLOUT, 0}, {s->wake[0], POLLIN, 0}};
+	struct pollfd pfd[2] = {{-1, POLLOUT, 0}, {s->wake[0], POLLIN, 0}};
 	ssize_t n;
+	int err;
 
+	pthread_mutex_lock(&s->lock);
+	err = sim2_writer_open(s);
+	pfd[0].fd = s->wfd;
+	pthread_mutex_unlock(&s->lock);
+	if (err != 0)
+		return err;
 	while (len > 0) {
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -143,7 +194,7 @@ sim2_send_all(struct sim_v2 *s, const uint8_t *buf, size_t len)
 		}
 		if (pfd[1].revents & POLLIN)
 			return -ECANCELED;
-		n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = write(pfd[0].fd, buf, len);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
@@ -156,6 +207,44 @@ sim2_send_all(struct sim_v2 *s, const uint8_t *buf, size_t len)
 		s->inflight = s->inflight > (uint64_t)n ? s->inflight - (uint64_t)n : 0;
 		pthread_mutex_unlock(&s->lock);
 	}
+	return 0;
+}
+
+/*
+ * MLX5: its SAVE command runs save_ms, on entering PRE_COPY for the
+ * initial image (mlx5vf_pci_save_device_data) and on entering STOP_COPY
+ * for the final one; meanwhile nothing but what came before is readable
+ * and the write end stays open, so a read says EAGAIN. When the initial
+ * SAVE completes, initial_bytes grows by what it saved, as
+ * pre_copy_initial_bytes does in mlx5vf_save_callback(). -ECANCELED when
+ * the session ends meanwhile.
+ */
+static int
+sim2_mlx5_save(struct sim_v2 *s)
+{
+	uint64_t core = 0;
+	uint32_t state;
+	int due;
+
+	pthread_mutex_lock(&s->lock);
+	state = s->state;
+	due = s->model == SIM_V2_MLX5 &&
+	    (state == V2_STATE_STOP_COPY ? !s->final_saved : !s->initial_saved);
+	pthread_mutex_unlock(&s->lock);
+	if (!due)
+		return 0;
+	if (sim2_idle(s, s->save_ms))
+		return -ECANCELED;
+	pthread_mutex_lock(&s->lock);
+	if (state == V2_STATE_STOP_COPY) {
+		s->final_saved = s->initial_saved = 1;
+	} else {
+		if (v1_pending_bytes(&s->v1, &core) == 0)
+			s->initial_total += core;
+		s->initial_left = s->initial_total;
+		s->initial_saved = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
@@ -174,7 +263,7 @@ sim2_saver(void *arg)
 	sim2_put_le32(hdr + 4, SIM2_VERSION);
 	sim2_put_le64(hdr + 8, s->image_size);
 	err = sim2_send_all(s, hdr, sizeof(hdr));
-	while (err == 0) {
+	while (err == 0 && (err = sim2_mlx5_save(s)) == 0) {
 		pthread_mutex_lock(&s->lock);
 		state = s->state;
 		size = 0;
@@ -185,6 +274,9 @@ sim2_saver(void *arg)
 			if (size > 0)
 				s->inflight = SIM2_FRAME + size;
 		}
+		/* Pre-copy with nothing dirty: the temporary end of stream. */
+		if (err == 0 && size == 0 && state != V2_STATE_STOP_COPY)
+			sim2_writer_close(s);
 		pthread_mutex_unlock(&s->lock);
 		if (err != 0) {
 			log_warnx("sim %s: reading the core: %s; the stream ends here, incomplete",
@@ -200,14 +292,13 @@ sim2_saver(void *arg)
 			sim2_put_le32(s->frame + 4, 0);
 			sim2_send_all(s, s->frame, SIM2_FRAME);
 			break;
-		} else {
-			struct pollfd pfd = {s->wake[0], POLLIN, 0};
-
-			if (poll(&pfd, 1, SIM2_IDLE_MS) == 1)
-				break;
+		} else if (sim2_idle(s, SIM2_IDLE_MS)) {
+			break;
 		}
 	}
-	shutdown(s->fd, SHUT_WR);
+	pthread_mutex_lock(&s->lock);
+	sim2_writer_close(s);
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
@@ -316,34 +407,73 @@ sim2_loader(void *arg)
 	return NULL;
 }
 
+static void
+sim2_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Our ends of a session not (or no longer) served by a worker. */
+static void
+sim2_close_ends(struct sim_v2 *s)
+{
+	sim2_close_fd(&s->fd);
+	sim2_close_fd(&s->wfd);
+	sim2_close_fd(&s->keep);
+	sim2_close_fd(&s->wake[0]);
+	sim2_close_fd(&s->wake[1]);
+}
+
+/* Saving: a pipe (user: its read end); resuming: a socketpair. sv[1] is
+ * the user's. */
+static int
+sim2_session_fds(struct sim_v2 *s, int saving, int sv[2])
+{
+	if (!saving)
+		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ? -errno : 0;
+	if (pipe2(sv, O_CLOEXEC) != 0)
+		return -errno;
+	/* A pipe's read end is [0]: the user's. */
+	s->wfd = sv[1];
+	sv[1] = sv[0];
+	sv[0] = -1;
+	s->keep = fcntl(sv[1], F_DUPFD_CLOEXEC, 0);
+	if (s->keep < 0 || fcntl(s->wfd, F_SETFL, O_NONBLOCK) != 0) {
+		close(sv[1]);
+		return -errno;
+	}
+	/* Best effort: a smaller pipe only makes the worker wait more. */
+	fcntl(s->wfd, F_SETPIPE_SZ, SIM2_PIPE_SIZE);
+	return 0;
+}
+
 static int
 sim2_start_session(struct sim_v2 *s, int saving, int *user_fd)
 {
-	int sv[2], err;
+	int sv[2] = {-1, -1}, err;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+	if (pipe2(s->wake, O_CLOEXEC) != 0)
 		return -errno;
-	if (pipe2(s->wake, O_CLOEXEC) != 0) {
-		err = -errno;
-		close(sv[0]);
-		close(sv[1]);
+	if ((err = sim2_session_fds(s, saving, sv)) != 0) {
+		sim2_close_ends(s);
 		return err;
 	}
 	s->fd = sv[0];
 	s->end_seen = s->partial = 0;
 	s->stream_error[0] = '\0';
 	s->produced = 0;
+	s->initial_saved = s->final_saved = 0;
 	/* The stream header is owed from the first instant. */
 	s->inflight = saving ? SIM2_HEADER : 0;
 	if ((err = pthread_create(&s->worker, NULL, saving ? sim2_saver : sim2_loader, s)) != 0) {
-		close(sv[0]);
 		close(sv[1]);
-		close(s->wake[0]);
-		close(s->wake[1]);
-		s->fd = -1;
+		sim2_close_ends(s);
 		return -err;
 	}
 	s->worker_running = 1;
+	s->user_fd = sv[1];
 	*user_fd = sv[1];
 	return 0;
 }
@@ -358,10 +488,8 @@ sim2_end_session(struct sim_v2 *s)
 		log_warn("sim %s: waking the session's worker", s->name);
 	pthread_join(s->worker, NULL);
 	s->worker_running = 0;
-	close(s->fd);
-	close(s->wake[0]);
-	close(s->wake[1]);
-	s->fd = -1;
+	s->user_fd = -1;
+	sim2_close_ends(s);
 	pthread_mutex_lock(&s->lock);
 	s->inflight = 0;
 	pthread_mutex_unlock(&s->lock);
@@ -397,6 +525,37 @@ sim2_core_set(struct sim_v2 *s, uint32_t to)
 	return err;
 }
 
+/* A state change blocks like a slow firmware: transition_delay_ms each, and
+ * MLX5's RESUMING -> STOP, where mlx5 loads and checks the image, 2 s
+ * unless that is set. */
+static void
+sim2_transition_delay(struct sim_v2 *s, uint32_t from, uint32_t to)
+{
+	uint32_t ms = s->delay_ms;
+	struct timespec ts;
+
+	if (ms == 0 && s->model == SIM_V2_MLX5 && from == V2_STATE_RESUMING && to == V2_STATE_STOP)
+		ms = SIM_V2_MLX5_RESUME_MS;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Entering STOP_COPY: the stream goes on to its END, so the reader must
+ * not see the temporary end of stream pre-copy may have left. */
+static int
+sim2_enter_stop_copy(struct sim_v2 *s)
+{
+	int err;
+
+	pthread_mutex_lock(&s->lock);
+	s->state = V2_STATE_STOP_COPY;
+	err = s->worker_running ? sim2_writer_open(s) : 0;
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
 static int
 sim2_set_state(struct v2_device *d, uint32_t to, int *data_fd)
 {
@@ -405,8 +564,13 @@ sim2_set_state(struct v2_device *d, uint32_t to, int *data_fd)
 	int opens, err;
 
 	*data_fd = -1;
+	/* The uAPI's FSM has an arc from each state to itself: nothing to
+	 * do, no new session (ERROR is never a state to set). */
+	if (to == from && to != V2_STATE_ERROR && v2_state_supported(to, s->flags))
+		return 0;
 	if (!v2_fsm_arc(from, to, s->flags))
 		return -EINVAL;
+	sim2_transition_delay(s, from, to);
 	if (s->refuse_armed && s->refuse_from == from && s->refuse_to == to) {
 		s->refuse_armed = 0;
 		if (s->refuse_into_error) {
@@ -429,14 +593,21 @@ sim2_set_state(struct v2_device *d, uint32_t to, int *data_fd)
 		sim2_enter(s, V2_STATE_ERROR);
 		return -EIO;
 	}
+	if (to == V2_STATE_STOP_COPY && (err = sim2_enter_stop_copy(s)) != 0) {
+		log_warnx("sim %s: reopening the data fd's pipe: %s", s->name, strerror(-err));
+		sim2_end_session(s);
+		sim2_enter(s, V2_STATE_ERROR);
+		return -EIO;
+	}
 	sim2_enter(s, to);
 	if (!opens)
 		return 0;
 	if (v2_state_is_saving(to)) {
+		/* MLX5 counts only the header until its SAVE completes. */
 		pthread_mutex_lock(&s->lock);
-		err = v1_pending_bytes(&s->v1, &s->initial_total);
+		err = s->model == SIM_V2_MLX5 ? 0 : v1_pending_bytes(&s->v1, &s->initial_total);
 		pthread_mutex_unlock(&s->lock);
-		if (err != 0)
+		if (err != 0 || s->model == SIM_V2_MLX5)
 			s->initial_total = 0;
 		s->initial_total += SIM2_HEADER;
 		s->initial_left = s->initial_total;
@@ -468,22 +639,32 @@ sim2_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint64_t 
 {
 	struct sim_v2 *s = d->priv;
 	uint64_t core = 0, total, consumed, produced;
-	int unread = 0, err;
+	int unread = 0, saving, err;
 
 	if (s->state != V2_STATE_PRE_COPY && s->state != V2_STATE_PRE_COPY_P2P)
 		return -EINVAL;
+	/* The ioctl is the data fd's: any other fd is not this driver's. */
+	if (data_fd != s->user_fd)
+		return -ENOTTY;
 	if (ioctl(data_fd, FIONREAD, &unread) != 0 || unread < 0)
 		unread = 0;
 	pthread_mutex_lock(&s->lock);
 	err = v1_pending_bytes(&s->v1, &core);
 	total = core + s->inflight + (uint64_t)unread;
 	produced = s->produced;
+	saving = s->model == SIM_V2_MLX5 && !s->initial_saved;
 	pthread_mutex_unlock(&s->lock);
 	if (err != 0)
 		return err;
-	/* The socket and the counters are read at slightly different times:
-	 * the uAPI wants initial_bytes only ever to decrease, so it does. */
 	consumed = produced > (uint64_t)unread ? produced - (uint64_t)unread : 0;
+	/* MLX5 while its SAVE runs: the header is all it knows of. */
+	if (saving) {
+		*initial = SIM2_HEADER > consumed ? SIM2_HEADER - consumed : 0;
+		*dirty = 0;
+		return 0;
+	}
+	/* The pipe and the counters are read at slightly different times:
+	 * the uAPI wants initial_bytes only ever to decrease, so it does. */
 	*initial = s->initial_total > consumed ? s->initial_total - consumed : 0;
 	if (*initial > total)
 		*initial = total;
@@ -494,17 +675,23 @@ sim2_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint64_t 
 	return 0;
 }
 
+/* MIG_DATA_SIZE: what STOP_COPY would move if entered now. UAPI while
+ * saving: what the core, the worker and the pipe hold, and END; otherwise,
+ * and for MLX5 and NO_PRECOPY always (mlx5vf_pci_get_data_size() reports
+ * the device's whole state), the stream of the whole image. */
 static int
 sim2_stop_copy_size(struct v2_device *d, uint64_t *bytes)
 {
 	struct sim_v2 *s = d->priv;
 	uint64_t pages = s->image_size / SIM_V1_STATE_PAGE, per, records, core = 0;
-	int err = 0;
+	int unread = 0, err = 0;
 
-	if (v2_state_is_saving(s->state)) {
+	if (s->model == SIM_V2_UAPI && v2_state_is_saving(s->state)) {
+		if (s->keep < 0 || ioctl(s->keep, FIONREAD, &unread) != 0 || unread < 0)
+			unread = 0;
 		pthread_mutex_lock(&s->lock);
 		err = v1_pending_bytes(&s->v1, &core);
-		*bytes = core + s->inflight + SIM2_FRAME;
+		*bytes = core + s->inflight + (uint64_t)unread + SIM2_FRAME;
 		pthread_mutex_unlock(&s->lock);
 		return err;
 	}
@@ -590,17 +777,52 @@ static const struct v2_device_ops sim2_ops = {
 	.log_stop = sim2_log_stop,
 };
 
+static const char *const sim2_model_names[] = {
+	[SIM_V2_UAPI] = "uapi",
+	[SIM_V2_MLX5] = "mlx5",
+	[SIM_V2_NO_PRECOPY] = "no-precopy",
+};
+
+int
+sim_v2_model_parse(const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return SIM_V2_UAPI;
+	for (i = 0; i < sizeof(sim2_model_names) / sizeof(sim2_model_names[0]); i++)
+		if (strcmp(name, sim2_model_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+sim_v2_model_name(enum sim_v2_model model)
+{
+	return model <= SIM_V2_NO_PRECOPY ? sim2_model_names[model] : "invalid";
+}
+
 int
 sim_v2_open(const struct sim_v2_config *cfg, struct sim_v2 **out)
 {
 	const char *name = cfg->core.name != NULL ? cfg->core.name : "sim";
 	struct sim_v1_config core = cfg->core;
+	uint64_t flags = cfg->flags;
 	struct sim_v2 *s;
 	size_t len;
 	int err;
 
-	if (!(cfg->flags & V2_MIG_STOP_COPY)) {
+	if (flags == 0)
+		flags = V2_MIG_STOP_COPY | V2_MIG_P2P |
+		    (cfg->model != SIM_V2_NO_PRECOPY ? V2_MIG_PRE_COPY : 0);
+	if (!(flags & V2_MIG_STOP_COPY)) {
 		log_warnx("sim %s: a v2 device must offer STOP_COPY", name);
+		return -EINVAL;
+	}
+	if (cfg->model > SIM_V2_NO_PRECOPY ||
+	    (cfg->model == SIM_V2_NO_PRECOPY && (flags & V2_MIG_PRE_COPY))) {
+		log_warnx("sim %s: driver model %s cannot offer PRE_COPY", name,
+		    sim_v2_model_name(cfg->model));
 		return -EINVAL;
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -609,8 +831,12 @@ sim_v2_open(const struct sim_v2_config *cfg, struct sim_v2 **out)
 	s->core_name = xmalloc(len);
 	snprintf(s->core_name, len, "%s/core", name);
 	core.name = s->core_name;
-	s->flags = cfg->flags & (V2_MIG_STOP_COPY | V2_MIG_P2P | V2_MIG_PRE_COPY);
-	s->fd = -1;
+	s->flags = flags & (V2_MIG_STOP_COPY | V2_MIG_P2P | V2_MIG_PRE_COPY);
+	s->model = cfg->model;
+	s->delay_ms = cfg->transition_delay_ms;
+	s->save_ms = cfg->save_ms != 0 ? cfg->save_ms : SIM_V2_MLX5_SAVE_MS;
+	s->fd = s->wfd = s->keep = s->user_fd = -1;
+	s->wake[0] = s->wake[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	if ((err = sim_v1_open(&core, &s->core)) != 0)
 		goto fail;
