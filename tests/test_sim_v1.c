@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "check_main.h"
 #include "kabi_v1.h"
@@ -28,6 +29,7 @@
 #define ST_ERROR (VFIO_DEVICE_STATE_SAVING | VFIO_DEVICE_STATE_RESUMING)
 
 #define MS 1000000ull
+#define POISON 0xdb /* what the released-v1 model scribbles over a consumed buffer */
 
 static uint32_t
 get_state(struct mig_region *r)
@@ -1083,6 +1085,374 @@ START_TEST(test_bitmap_overwrites_record)
 }
 END_TEST
 
+/* ---- driver models ------------------------------------------------------ */
+
+static struct sim_v1 *
+open_model(struct tu_sim *s, const char *name, uint64_t seed, enum sim_v1_model model,
+    int trapped)
+{
+	tu_sim_config(s, name, 64 * 1024, seed);
+	s->cfg.section_size = 5 * 4096; /* four pages a record */
+	s->cfg.model = model;
+	s->cfg.trapped = trapped;
+	return tu_sim_open(s);
+}
+
+START_TEST(test_model_names)
+{
+	enum sim_v1_model m = SIM_V1_LENIENT;
+
+	ck_assert_int_eq(sim_v1_model_parse(NULL, &m), 0);
+	ck_assert_int_eq(m, SIM_V1_RELEASED);
+	ck_assert_int_eq(sim_v1_model_parse("lenient", &m), 0);
+	ck_assert_int_eq(m, SIM_V1_LENIENT);
+	ck_assert_int_eq(sim_v1_model_parse("released-v1", &m), 0);
+	ck_assert_int_eq(m, SIM_V1_RELEASED);
+	ck_assert_int_eq(sim_v1_model_parse("released", &m), -EINVAL);
+	ck_assert_int_eq(sim_v1_model_parse("", &m), -EINVAL);
+	ck_assert_str_eq(sim_v1_model_name(SIM_V1_RELEASED), "released-v1");
+	ck_assert_str_eq(sim_v1_model_name(SIM_V1_LENIENT), "lenient");
+}
+END_TEST
+
+/* Two buffers, used in turn; reserved bits in device_state; the same
+ * buffer until pending_bytes says it was consumed. */
+START_TEST(test_released_buffers_alternate)
+{
+	struct tu_sim s;
+	struct sim_v1 *dev;
+	struct mig_region *r;
+	uint64_t size, size2, offsets[4];
+	uint8_t first[16];
+	void *map;
+	int i;
+
+	dev = open_model(&s, "sim0", 1, SIM_V1_RELEASED, 0);
+	r = sim_v1_region(dev);
+	ck_assert_uint_eq(r->size, SIM_V1_DATA_OFFSET + 2 * 5 * 4096);
+	ck_assert_uint_eq(get_state(r), SIM_V1_RESERVED_BITS | ST_RUN);
+	ck_assert_uint_eq(sim_v1_state(dev), ST_RUN);
+	ck_assert_uint_eq(read64(r, V1_OFF(data_offset)), SIM_V1_DATA_OFFSET);
+	ck_assert_int_eq(set_state(r, SIM_V1_RESERVED_BITS | ST_SAVE), 0);
+	for (i = 0; i < 4; i++) {
+		ck_assert_uint_eq(read64(r, V1_OFF(pending_bytes)),
+		    pending_for(16 - 4 * (uint64_t)i, 5 * 4096));
+		offsets[i] = read64(r, V1_OFF(data_offset));
+		size = read64(r, V1_OFF(data_size));
+		ck_assert_uint_eq(size, REC_HEADER + 4 * REC_ENTRY);
+		/* Read again within the iteration: the same buffer. */
+		ck_assert_uint_eq(read64(r, V1_OFF(data_offset)), offsets[i]);
+		size2 = read64(r, V1_OFF(data_size));
+		ck_assert_uint_eq(size2, size);
+		ck_assert_int_eq(r->ops->read(r, offsets[i], first, sizeof(first)), sizeof(first));
+		ck_assert_int_eq(memcmp(first, "SIM1", 4), 0);
+	}
+	ck_assert_uint_eq(offsets[0], SIM_V1_DATA_OFFSET);
+	ck_assert_uint_eq(offsets[1], SIM_V1_DATA_OFFSET + 5 * 4096);
+	ck_assert_uint_eq(offsets[2], offsets[0]);
+	ck_assert_uint_eq(offsets[3], offsets[1]);
+	/* Consumed: scribbled over. */
+	ck_assert_int_eq(r->ops->map(r, offsets[3], size, &map), 0);
+	ck_assert_uint_eq(read64(r, V1_OFF(pending_bytes)), 0);
+	for (i = 0; i < (int)size; i += 997)
+		ck_assert_uint_eq(((uint8_t *)map)[i], POISON);
+	ck_assert_uint_eq(sim_v1_violations(dev), 0);
+	sim_v1_close(dev);
+}
+END_TEST
+
+START_TEST(test_released_trapped_section_not_aligned)
+{
+	struct tu_sim s;
+	struct sim_v1 *dev;
+	struct mig_region *r;
+	void *map;
+	uint64_t off;
+
+	dev = open_model(&s, "sim0", 1, SIM_V1_RELEASED, 1);
+	r = sim_v1_region(dev);
+	off = read64(r, V1_OFF(data_offset));
+	ck_assert_uint_eq(off, SIM_V1_TRAPPED_DATA_OFFSET);
+	ck_assert_uint_ne(off % 4096, 0);
+	ck_assert_uint_eq(r->size, off + 2 * 5 * 4096);
+	ck_assert_int_eq(r->ops->map(r, off, r->size - off, &map), -ENOTSUP);
+	ck_assert_int_eq(r->ops->map(r, SIM_V1_DATA_OFFSET, 4096, &map), -ENOTSUP);
+	/* Between the fields and the section: nothing. */
+	ck_assert_int_eq(r->ops->read(r, off - 8, &off, 8), -EINVAL);
+	sim_v1_close(dev);
+}
+END_TEST
+
+/* Reads and writes of device_state at the wrong width are refused, in
+ * both models; the released one wants its reserved bits back. */
+START_TEST(test_released_reserved_bits_and_width)
+{
+	struct tu_sim s;
+	struct sim_v1 *dev;
+	struct mig_region *r;
+	uint64_t wide = SIM_V1_RESERVED_BITS | ST_PRECOPY;
+	uint16_t narrow = ST_PRECOPY;
+
+	dev = open_model(&s, "sim0", 1, SIM_V1_RELEASED, 0);
+	r = sim_v1_region(dev);
+	ck_assert_int_eq(r->ops->write(r, V1_OFF(device_state), &wide, 8), -EINVAL);
+	ck_assert_int_eq(r->ops->write(r, V1_OFF(device_state), &narrow, 2), -EINVAL);
+	ck_assert_int_eq(r->ops->read(r, V1_OFF(device_state), &wide, 8), -EINVAL);
+	ck_assert_int_eq(r->ops->read(r, V1_OFF(pending_bytes), &narrow, 2), -EINVAL);
+	/* Cleared, or others set: refused, state unchanged. */
+	ck_assert_int_eq(set_state(r, ST_PRECOPY), -EINVAL);
+	ck_assert_int_eq(set_state(r, 0x80000000u | ST_PRECOPY), -EINVAL);
+	ck_assert_int_eq(set_state(r, SIM_V1_RESERVED_BITS | 0x100u | ST_PRECOPY), -EINVAL);
+	ck_assert_uint_eq(sim_v1_state(dev), ST_RUN);
+	ck_assert_uint_eq(sim_v1_violations(dev), 3);
+	ck_assert_int_eq(set_state(r, SIM_V1_RESERVED_BITS | ST_PRECOPY), 0);
+	ck_assert_uint_eq(get_state(r), SIM_V1_RESERVED_BITS | ST_PRECOPY);
+	/* Kept through a reset. */
+	ck_assert_int_eq(r->ops->reset(r), 0);
+	ck_assert_uint_eq(get_state(r), SIM_V1_RESERVED_BITS | ST_RUN);
+	sim_v1_close(dev);
+}
+END_TEST
+
+START_TEST(test_released_sequence_refusals)
+{
+	struct tu_sim s;
+	struct sim_v1 *dev;
+	struct mig_region *r;
+	uint64_t v, off, size;
+	int64_t copied;
+	uint8_t buf[64];
+
+	tu_sim_config(&s, "sim0", 64 * 1024, 1);
+	tu_sim_guest(&s, 64 * SIM_V1_GUEST_PAGE);
+	s.cfg.section_size = 5 * 4096;
+	s.cfg.model = SIM_V1_RELEASED;
+	dev = tu_sim_open(&s);
+	r = sim_v1_region(dev);
+	ck_assert_int_eq(set_state(r, SIM_V1_RESERVED_BITS | ST_PRECOPY), 0);
+	/* data_size before data_offset made a buffer available. */
+	ck_assert_int_eq(r->ops->read(r, V1_OFF(data_size), &v, 8), -EINVAL);
+	/* The section while no buffer is out. */
+	ck_assert_int_eq(r->ops->read(r, SIM_V1_DATA_OFFSET, buf, 8), -EINVAL);
+	off = read64(r, V1_OFF(data_offset));
+	size = read64(r, V1_OFF(data_size));
+	/* Inside the buffer, fine; past its record, or written, not. */
+	ck_assert_int_eq(r->ops->read(r, off + size - 8, buf, 8), 8);
+	ck_assert_int_eq(r->ops->read(r, off + size - 7, buf, 8), -EINVAL);
+	ck_assert_int_eq(r->ops->write(r, off, buf, 8), -EINVAL);
+	/* A bitmap would overwrite the buffer out. */
+	ck_assert_int_eq(write64(r, V1_OFF(start_pfn), 0), 8);
+	ck_assert_int_eq(write64(r, V1_OFF(page_size), SIM_V1_GUEST_PAGE), 8);
+	ck_assert_int_eq(write64(r, V1_OFF(total_pfns), 32), 8);
+	ck_assert_int_eq(r->ops->read(r, V1_OFF(copied_pfns), &copied, 8), -EINVAL);
+	ck_assert_uint_eq(sim_v1_violations(dev), 5);
+	/* Consumed: now the bitmap, readable where the section starts. */
+	(void)read64(r, V1_OFF(pending_bytes));
+	ck_assert_int_eq(r->ops->read(r, V1_OFF(copied_pfns), &copied, 8), 8);
+	ck_assert_int_eq(copied, -1);
+	sim_v1_close(dev);
+}
+END_TEST
+
+/* A state change takes transition_delay_ms; a no-op or a refusal does not. */
+START_TEST(test_transition_delay)
+{
+	struct tu_sim s;
+	struct sim_v1 *dev;
+	struct mig_region *r;
+	struct timespec t0, t1;
+	uint64_t ms;
+
+	tu_sim_config(&s, "sim0", 16 * 1024, 1);
+	s.cfg.transition_delay_ms = 120;
+	dev = tu_sim_open(&s);
+	r = sim_v1_region(dev);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(set_state(r, ST_RUN), 0);
+	ck_assert_int_eq(set_state(r, ST_ERROR), -EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	ck_assert_uint_lt(ms, 100);
+	ck_assert_int_eq(set_state(r, ST_PRECOPY), 0);
+	ck_assert_int_eq(set_state(r, ST_SAVE), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	ck_assert_uint_ge(ms, 240);
+	sim_v1_close(dev);
+	s.cfg.transition_delay_ms = 60001;
+	ck_assert_int_eq(sim_v1_open(&s.cfg, &dev), -EINVAL);
+}
+END_TEST
+
+/*
+ * The v1 driver as it was before issue 14, replayed field by field, each
+ * step of it against both models: the lenient device lets every one pass,
+ * the released-v1 model catches every one by itself (an error from the
+ * device, or the bytes it scribbled over), before any digest could.
+ */
+
+/* device_state written with the bare state bits. */
+START_TEST(test_old_driver_state_write)
+{
+	struct tu_sim a, b;
+	struct sim_v1 *lenient, *released;
+
+	lenient = open_model(&a, "lenient", 1, SIM_V1_LENIENT, 0);
+	released = open_model(&b, "released", 1, SIM_V1_RELEASED, 0);
+	ck_assert_int_eq(set_state(sim_v1_region(lenient), ST_PRECOPY), 0);
+	ck_assert_int_eq(set_state(sim_v1_region(released), ST_PRECOPY), -EINVAL);
+	ck_assert_uint_eq(sim_v1_state(released), ST_RUN);
+	ck_assert_uint_eq(sim_v1_violations(released), 1);
+	sim_v1_close(lenient);
+	sim_v1_close(released);
+}
+END_TEST
+
+/* State written read-modify-write, as both models accept. */
+static void
+set_state_rmw(struct mig_region *r, uint32_t state)
+{
+	ck_assert_int_eq(set_state(r, (get_state(r) & ~7u) | state), 0);
+}
+
+/* The engine's tick read pending_bytes in the middle of a record: the
+ * rest of the record, read after it, is the scribble. Through reads the
+ * device refuses them; through the map the destination refuses the
+ * record. Returns the destination's answer to data_size. */
+static ssize_t
+old_driver_tick_mid_record(enum sim_v1_model model, int mapped, uint64_t *violations)
+{
+	struct tu_sim a, b;
+	struct sim_v1 *src, *dst;
+	struct mig_region *rs, *rd;
+	uint64_t off, size, doff;
+	uint8_t *rec;
+	void *map;
+	ssize_t n;
+
+	src = open_model(&a, "src", 1, model, 0);
+	dst = open_model(&b, "dst", 2, SIM_V1_RELEASED, 0);
+	rs = sim_v1_region(src);
+	rd = sim_v1_region(dst);
+	set_state_rmw(rs, ST_PRECOPY);
+	set_state_rmw(rd, ST_RESUME);
+	off = read64(rs, V1_OFF(data_offset));
+	size = read64(rs, V1_OFF(data_size));
+	ck_assert_uint_eq(size, REC_HEADER + 4 * REC_ENTRY);
+	rec = malloc(size);
+	ck_assert_int_eq(rs->ops->read(rs, off, rec, size / 2), (ssize_t)(size / 2));
+	(void)read64(rs, V1_OFF(pending_bytes)); /* the tick */
+	if (mapped) {
+		ck_assert_int_eq(rs->ops->map(rs, off, size, &map), 0);
+		memcpy(rec + size / 2, (uint8_t *)map + size / 2, size - size / 2);
+	} else {
+		n = rs->ops->read(rs, off + size / 2, rec + size / 2, size - size / 2);
+		if (n < 0) {
+			*violations = sim_v1_violations(src);
+			free(rec);
+			sim_v1_close(src);
+			sim_v1_close(dst);
+			return n;
+		}
+	}
+	doff = read64(rd, V1_OFF(data_offset));
+	ck_assert_int_eq(rd->ops->write(rd, doff, rec, size), (ssize_t)size);
+	n = write64(rd, V1_OFF(data_size), size);
+	*violations = sim_v1_violations(src);
+	free(rec);
+	sim_v1_close(src);
+	sim_v1_close(dst);
+	return n;
+}
+
+START_TEST(test_old_driver_tick_mid_record)
+{
+	uint64_t violations;
+
+	ck_assert_int_eq(old_driver_tick_mid_record(SIM_V1_LENIENT, 0, &violations), 8);
+	ck_assert_int_eq(old_driver_tick_mid_record(SIM_V1_LENIENT, 1, &violations), 8);
+	ck_assert_int_eq(old_driver_tick_mid_record(SIM_V1_RELEASED, 0, &violations), -EINVAL);
+	ck_assert_uint_eq(violations, 1);
+	/* Unseen by the device; the scribble fails the record's checksum. */
+	ck_assert_int_eq(old_driver_tick_mid_record(SIM_V1_RELEASED, 1, &violations), -EIO);
+}
+END_TEST
+
+/* Stop-copy: a record per data_offset read, pending_bytes only once one
+ * came back empty. Returns how many records that made of 16 pages (four a
+ * record), given up at 10. */
+static unsigned int
+old_driver_stopcopy(enum sim_v1_model model, uint64_t *violations)
+{
+	struct tu_sim a;
+	struct sim_v1 *dev;
+	struct mig_region *r;
+	uint64_t off, size;
+	uint8_t rec[REC_HEADER + 8];
+	unsigned int records = 0;
+
+	dev = open_model(&a, "src", 1, model, 0);
+	r = sim_v1_region(dev);
+	set_state_rmw(r, ST_SAVE);
+	while (records < 10) {
+		off = read64(r, V1_OFF(data_offset));
+		if ((size = read64(r, V1_OFF(data_size))) == 0)
+			break;
+		ck_assert_int_eq(r->ops->read(r, off, rec, sizeof(rec)), sizeof(rec));
+		records++;
+	}
+	*violations = sim_v1_violations(dev);
+	sim_v1_close(dev);
+	return records;
+}
+
+START_TEST(test_old_driver_stopcopy_without_pending)
+{
+	uint64_t violations;
+
+	ck_assert_uint_eq(old_driver_stopcopy(SIM_V1_LENIENT, &violations), 4);
+	/* The same buffer, again and again: the stop-copy never ends. */
+	ck_assert_uint_eq(old_driver_stopcopy(SIM_V1_RELEASED, &violations), 10);
+	ck_assert_uint_eq(violations, 9);
+}
+END_TEST
+
+/* Resuming: every record written where data_offset said at attach, and
+ * data_size written without asking data_offset first. */
+START_TEST(test_old_driver_resume_at_attach_offset)
+{
+	struct tu_sim a, b, c;
+	struct sim_v1 *src, *lenient, *released;
+	struct mig_region *rs, *rl, *rr;
+	uint64_t attach_l, attach_r, off, size;
+	uint8_t rec[5 * 4096];
+
+	src = open_model(&a, "src", 1, SIM_V1_LENIENT, 0);
+	lenient = open_model(&b, "lenient", 2, SIM_V1_LENIENT, 0);
+	released = open_model(&c, "released", 3, SIM_V1_RELEASED, 0);
+	rs = sim_v1_region(src);
+	rl = sim_v1_region(lenient);
+	rr = sim_v1_region(released);
+	attach_l = read64(rl, V1_OFF(data_offset));
+	attach_r = read64(rr, V1_OFF(data_offset));
+	set_state_rmw(rs, ST_SAVE);
+	set_state_rmw(rl, ST_RESUME);
+	set_state_rmw(rr, ST_RESUME);
+	off = read64(rs, V1_OFF(data_offset));
+	size = read64(rs, V1_OFF(data_size));
+	ck_assert_int_eq(rs->ops->read(rs, off, rec, size), (ssize_t)size);
+	ck_assert_int_eq(rl->ops->write(rl, attach_l, rec, size), (ssize_t)size);
+	ck_assert_int_eq(write64(rl, V1_OFF(data_size), size), 8);
+	ck_assert_int_eq(rr->ops->write(rr, attach_r, rec, size), -EINVAL);
+	ck_assert_int_eq(write64(rr, V1_OFF(data_size), size), -EINVAL);
+	ck_assert_uint_eq(sim_v1_violations(released), 2);
+	ck_assert_uint_eq(sim_v1_state(released), ST_RESUME);
+	sim_v1_close(src);
+	sim_v1_close(lenient);
+	sim_v1_close(released);
+}
+END_TEST
+
 int main(void);
 
 int
@@ -1120,6 +1490,16 @@ main(void)
 	tcase_add_test(tc, test_bitmap_wrong_page_size_or_state);
 	tcase_add_test(tc, test_bitmap_without_guest_memory);
 	tcase_add_test(tc, test_bitmap_overwrites_record);
+	tcase_add_test(tc, test_model_names);
+	tcase_add_test(tc, test_released_buffers_alternate);
+	tcase_add_test(tc, test_released_trapped_section_not_aligned);
+	tcase_add_test(tc, test_released_reserved_bits_and_width);
+	tcase_add_test(tc, test_released_sequence_refusals);
+	tcase_add_test(tc, test_transition_delay);
+	tcase_add_test(tc, test_old_driver_state_write);
+	tcase_add_test(tc, test_old_driver_tick_mid_record);
+	tcase_add_test(tc, test_old_driver_stopcopy_without_pending);
+	tcase_add_test(tc, test_old_driver_resume_at_attach_offset);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -6,7 +6,19 @@
  * guest memory it DMAs into, the dirty tracking of both, the trapped fields
  * of the region and its data section. It never knows who drives it, never
  * logs a refused field access (the driver knows the context), and never
- * applies a record before every byte of it has been checked.
+ * applies a record before every byte of it has been checked. The one thing
+ * it does log is the released-v1 model catching its driver outside the v1
+ * sequence: that is the driver's bug, and the log line names it.
+ *
+ * Driver models. `lenient` is the device as it was first written: one
+ * buffer at a fixed data_offset, a new record on every data_offset read.
+ * `released-v1` follows the released interface (include/uapi/linux/vfio.h
+ * of Linux 5.8-5.17) as strictly as a vendor driver may: an iteration is
+ * pending_bytes, data_offset, data_size, the data, and the next
+ * pending_bytes read tells the device the buffer was consumed, upon which
+ * it scribbles over it; buffers alternate between two places, so
+ * data_offset moves; device_state keeps reserved bits 3-31 set and refuses
+ * a write that does not carry them back.
  *
  * Data stream. Each record fills at most one data section:
  *
@@ -29,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kabi_v1.h"
@@ -48,6 +61,8 @@
 /* Bounds that keep rate * elapsed_ns inside 64 bits. */
 #define SIM_RATE_MAX (16ull * SIM_NS_PER_S)
 #define SIM_TICK_MAX_NS SIM_NS_PER_S
+/* A state change that blocks a minute is a hung device already. */
+#define SIM_DELAY_MAX_MS 60000u
 
 /* Seed domains, so the image, guest memory and both workloads draw from
  * unrelated streams of the same seed. */
@@ -58,6 +73,10 @@
 
 #define SIM_STATE_SAVING_RUNNING (VFIO_DEVICE_STATE_SAVING | VFIO_DEVICE_STATE_RUNNING)
 #define SIM_STATE_ERROR VFIO_DEVICE_STATE_INVALID
+
+/* What a consumed buffer is overwritten with (released-v1): a record read
+ * after its consumption fails its checksum wherever it ends up. */
+#define SIM_POISON 0xdb
 
 struct sim_bitmap {
 	uint64_t *words;
@@ -83,10 +102,24 @@ struct sim_v1 {
 	uint32_t state;
 	struct sim_area image;
 	struct sim_area guest; /* mem NULL when the device has no guest memory */
-	uint8_t *section;
-	uint32_t section_size;
+	uint8_t *section;	/* nbuffers * section_size bytes */
+	uint32_t section_size;	/* one buffer */
+	unsigned int nbuffers;	/* 1 lenient, 2 released-v1 */
+	uint64_t data_start;	/* region offset of buffer 0 */
+	int trapped;		/* the data section cannot be mapped */
+	enum sim_v1_model model;
+	uint32_t reserved;	/* device_state bits 3-31 */
+	uint32_t delay_ms;	/* every state change blocks this long */
 	uint32_t pages_per_record;
-	uint64_t record_size; /* SAVING: bytes of the record in the section */
+	uint64_t record_size; /* SAVING: bytes of the record in the current buffer */
+	/* released-v1: the buffer data_offset gives out, and whether it is
+	 * out (saving: not consumed by a pending_bytes read yet; resuming:
+	 * data_offset read, data_size not written yet). */
+	unsigned int buffer;
+	int buffer_out;
+	int buffer_read;       /* saving: the buffer out was read (trapped) */
+	uint64_t bitmap_bytes; /* SAVING: the last bitmap copied to buffer 0 */
+	uint64_t violations;
 	uint64_t cursor;      /* next image page the record builder looks at */
 	uint64_t start_pfn;
 	uint64_t page_size;
@@ -343,6 +376,58 @@ sim_saving(const struct sim_v1 *dev)
 	return dev->state == VFIO_DEVICE_STATE_SAVING || dev->state == SIM_STATE_SAVING_RUNNING;
 }
 
+static int
+sim_strict(const struct sim_v1 *dev)
+{
+	return dev->model == SIM_V1_RELEASED;
+}
+
+/* The buffer data_offset points at now. */
+static uint8_t *
+sim_buffer(const struct sim_v1 *dev)
+{
+	return dev->section + (uint64_t)dev->buffer * dev->section_size;
+}
+
+static uint64_t
+sim_buffer_offset(const struct sim_v1 *dev)
+{
+	return dev->data_start + (uint64_t)dev->buffer * dev->section_size;
+}
+
+/* The released-v1 model caught its driver outside the v1 sequence. */
+static int
+sim_violation(struct sim_v1 *dev, const char *what)
+{
+	dev->violations++;
+	log_warnx("sim %s: the driver broke the v1 sequence: %s", dev->name, what);
+	return -EINVAL;
+}
+
+/* released-v1: the driver said it has the buffer's bytes (a pending_bytes
+ * read, a data_size write): the device reuses the space, and the next
+ * buffer goes to the other place. */
+static void
+sim_buffer_consumed(struct sim_v1 *dev, uint64_t bytes)
+{
+	memset(sim_buffer(dev), SIM_POISON, bytes);
+	dev->record_size = 0;
+	dev->buffer_out = 0;
+	dev->buffer_read = 0;
+	dev->buffer = (dev->buffer + 1) % dev->nbuffers;
+}
+
+/* Leaving a saving or resuming state drops whatever buffer was out. */
+static void
+sim_buffers_idle(struct sim_v1 *dev)
+{
+	dev->record_size = 0;
+	dev->buffer = 0;
+	dev->buffer_out = 0;
+	dev->buffer_read = 0;
+	dev->bitmap_bytes = 0;
+}
+
 /* Bytes [from, to) of an area's initial content: every page a function of
  * the seed and the page index, so a file extended later reads as if it had
  * been created at its final size. */
@@ -476,7 +561,7 @@ static void
 sim_prepare_record(struct sim_v1 *dev)
 {
 	struct sim_bitmap *dirty = &dev->image.dirty;
-	uint8_t *entry;
+	uint8_t *rec = sim_buffer(dev), *entry;
 	uint64_t page = dev->cursor;
 	uint32_t count = 0;
 
@@ -486,7 +571,7 @@ sim_prepare_record(struct sim_v1 *dev)
 			page = 0;
 			continue;
 		}
-		entry = dev->section + SIM_RECORD_HEADER + (uint64_t)count * SIM_RECORD_ENTRY;
+		entry = rec + SIM_RECORD_HEADER + (uint64_t)count * SIM_RECORD_ENTRY;
 		sim_put_le64(entry, page);
 		memcpy(entry + 8, dev->image.mem + page * SIM_V1_STATE_PAGE, SIM_V1_STATE_PAGE);
 		sim_bitmap_clear(dirty, page);
@@ -494,22 +579,23 @@ sim_prepare_record(struct sim_v1 *dev)
 		page++;
 	}
 	dev->cursor = page < dirty->nbits ? page : 0;
+	dev->bitmap_bytes = 0;
 	if (count == 0) {
 		dev->record_size = 0;
 		return;
 	}
 	dev->record_size = SIM_RECORD_HEADER + (uint64_t)count * SIM_RECORD_ENTRY;
-	sim_put_le32(dev->section, SIM_RECORD_MAGIC);
-	sim_put_le32(dev->section + 4, count);
-	sim_put_le64(dev->section + 8, dev->image.size);
-	sim_put_le64(dev->section + 16, sim_record_checksum(dev->section, dev->record_size));
+	sim_put_le32(rec, SIM_RECORD_MAGIC);
+	sim_put_le32(rec + 4, count);
+	sim_put_le64(rec + 8, dev->image.size);
+	sim_put_le64(rec + 16, sim_record_checksum(rec, dev->record_size));
 }
 
 /* NULL when the record in the section may be applied, else why not. */
 static const char *
 sim_record_check(const struct sim_v1 *dev, uint64_t size)
 {
-	const uint8_t *rec = dev->section, *entry;
+	const uint8_t *rec = sim_buffer(dev), *entry;
 	uint64_t count, i;
 
 	if (size < SIM_RECORD_HEADER + SIM_RECORD_ENTRY)
@@ -535,27 +621,34 @@ sim_record_check(const struct sim_v1 *dev, uint64_t size)
 static int
 sim_resume_record(struct sim_v1 *dev, uint64_t size)
 {
-	const uint8_t *entry;
+	const uint8_t *rec = sim_buffer(dev), *entry;
 	const char *why;
 	uint64_t count, i;
 
 	if (dev->state != VFIO_DEVICE_STATE_RESUMING || size > dev->section_size)
 		return -EINVAL;
-	if (size == 0)
+	if (sim_strict(dev) && !dev->buffer_out)
+		return sim_violation(dev, "data_size written without reading data_offset first");
+	if (size == 0) {
+		dev->buffer_out = 0;
 		return 0;
+	}
 	if ((why = sim_record_check(dev, size)) != NULL) {
 		log_warnx("sim %s: record of %" PRIu64 " bytes rejected (%s), "
 			  "device in error state",
 		    dev->name, size, why);
 		dev->state = SIM_STATE_ERROR;
+		sim_buffers_idle(dev);
 		return -EIO;
 	}
-	count = sim_get_le32(dev->section + 4);
+	count = sim_get_le32(rec + 4);
 	for (i = 0; i < count; i++) {
-		entry = dev->section + SIM_RECORD_HEADER + i * SIM_RECORD_ENTRY;
+		entry = rec + SIM_RECORD_HEADER + i * SIM_RECORD_ENTRY;
 		memcpy(dev->image.mem + sim_get_le64(entry) * SIM_V1_STATE_PAGE, entry + 8,
 		    SIM_V1_STATE_PAGE);
 	}
+	if (sim_strict(dev))
+		sim_buffer_consumed(dev, size);
 	return 0;
 }
 
@@ -569,6 +662,9 @@ sim_copy_bitmap(struct sim_v1 *dev, int64_t *copied)
 
 	if (!sim_saving(dev) || dev->page_size != SIM_V1_GUEST_PAGE)
 		return -EINVAL;
+	/* The bitmap goes to buffer 0, where a buffer may be out. */
+	if (sim_strict(dev) && dev->buffer_out)
+		return sim_violation(dev, "dirty bitmap asked for before the buffer was consumed");
 	*copied = 0;
 	if (dev->total_pfns == 0 || start >= dev->guest.pages)
 		return 0;
@@ -595,14 +691,28 @@ sim_copy_bitmap(struct sim_v1 *dev, int64_t *copied)
 		bit = sim_bitmap_next(log, bit + 1);
 	}
 	dev->record_size = 0;
+	dev->bitmap_bytes = (n + 7) / 8;
 	*copied = (int64_t)n;
 	return 0;
+}
+
+/* A slow firmware: the state change takes this long, and the write of
+ * device_state returns only then. */
+static void
+sim_transition_delay(const struct sim_v1 *dev)
+{
+	struct timespec left = {(time_t)(dev->delay_ms / 1000),
+		(long)(dev->delay_ms % 1000) * 1000000L};
+
+	while (nanosleep(&left, &left) == -1 && errno == EINTR)
+		;
 }
 
 static int
 sim_set_state(struct sim_v1 *dev, uint32_t to)
 {
 	int was_saving = sim_saving(dev);
+	uint32_t from = dev->state;
 
 	if ((to & ~(uint32_t)VFIO_DEVICE_STATE_MASK) != 0 ||
 	    (to & SIM_STATE_ERROR) == SIM_STATE_ERROR)
@@ -611,7 +721,14 @@ sim_set_state(struct sim_v1 *dev, uint32_t to)
 		return 0;
 	if (!(sim_transitions[dev->state] & SIM_BIT(to)))
 		return -EINVAL;
+	if (dev->delay_ms > 0)
+		sim_transition_delay(dev);
 	dev->state = to;
+	/* Buffers live within one saving (pre-copy into stop-copy keeps the
+	 * one out) or one resuming session. */
+	if ((was_saving && !sim_saving(dev)) || from == VFIO_DEVICE_STATE_RESUMING ||
+	    to == VFIO_DEVICE_STATE_RESUMING)
+		sim_buffers_idle(dev);
 	if (!was_saving && sim_saving(dev)) {
 		/* A save starts from everything: every state page goes in the
 		 * stream and the first dirty-bitmap pass reports all of guest
@@ -620,8 +737,69 @@ sim_set_state(struct sim_v1 *dev, uint32_t to)
 		sim_bitmap_fill(&dev->guest.dirty, 1);
 		dev->cursor = 0;
 	}
+	return 0;
+}
+
+/* A device_state write: released-v1 wants bits 3-31 back as it holds them,
+ * as the released interface asks of a driver (read-modify-write). */
+static int
+sim_write_device_state(struct sim_v1 *dev, uint32_t value)
+{
+	char why[128];
+
+	if (sim_strict(dev) && (value & ~(uint32_t)VFIO_DEVICE_STATE_MASK) != dev->reserved) {
+		snprintf(why, sizeof(why),
+		    "device_state written as 0x%08x: reserved bits 0x%08x, the device holds 0x%08x",
+		    value, value & ~(uint32_t)VFIO_DEVICE_STATE_MASK, dev->reserved);
+		return sim_violation(dev, why);
+	}
+	return sim_set_state(dev, sim_strict(dev) ? value & VFIO_DEVICE_STATE_MASK : value);
+}
+
+/* released-v1: pending_bytes starts an iteration and, read after a buffer
+ * was given out, says the driver has consumed it. */
+static uint64_t
+sim_read_pending(struct sim_v1 *dev)
+{
+	if (sim_strict(dev) && sim_saving(dev) && dev->buffer_out)
+		sim_buffer_consumed(dev, dev->record_size);
+	return sim_pending_bytes(dev);
+}
+
+/* data_offset: in a saving state it makes the next record available. The
+ * released-v1 model gives out the same buffer until it is consumed, and in
+ * RESUMING the buffer to write the next record to. */
+static uint64_t
+sim_read_data_offset(struct sim_v1 *dev)
+{
+	if (!sim_strict(dev)) {
+		if (sim_saving(dev))
+			sim_prepare_record(dev);
+		return dev->data_start;
+	}
+	/* Allowed, and answered with the same buffer, as the interface says
+	 * of a repeated read; but once its bytes were read, it is a driver
+	 * that forgot pending_bytes and is about to send the buffer again. */
+	if (sim_saving(dev) && dev->buffer_out && dev->buffer_read)
+		sim_violation(dev, "data_offset read again after the buffer was read, without "
+				   "pending_bytes: the same buffer again");
+	if (sim_saving(dev) && !dev->buffer_out)
+		sim_prepare_record(dev);
+	if (sim_saving(dev) || dev->state == VFIO_DEVICE_STATE_RESUMING)
+		dev->buffer_out = 1;
+	return sim_buffer_offset(dev);
+}
+
+static int
+sim_read_data_size(struct sim_v1 *dev, uint64_t *value)
+{
+	*value = 0;
 	if (!sim_saving(dev))
-		dev->record_size = 0;
+		return 0;
+	if (sim_strict(dev) && !dev->buffer_out)
+		return sim_violation(dev, "data_size read before data_offset made a buffer "
+					  "available");
+	*value = dev->record_size;
 	return 0;
 }
 
@@ -644,19 +822,16 @@ sim_field_read(struct sim_v1 *dev, uint64_t offset, uint64_t *value)
 
 	switch (offset) {
 	case V1_OFF(device_state):
-		*value = dev->state;
+		*value = dev->state | dev->reserved;
 		return 0;
 	case V1_OFF(pending_bytes):
-		*value = sim_pending_bytes(dev);
+		*value = sim_read_pending(dev);
 		return 0;
 	case V1_OFF(data_offset):
-		if (sim_saving(dev))
-			sim_prepare_record(dev);
-		*value = SIM_V1_DATA_OFFSET;
+		*value = sim_read_data_offset(dev);
 		return 0;
 	case V1_OFF(data_size):
-		*value = sim_saving(dev) ? dev->record_size : 0;
-		return 0;
+		return sim_read_data_size(dev, value);
 	case V1_OFF(copied_pfns):
 		if ((err = sim_copy_bitmap(dev, &copied)) != 0)
 			return err;
@@ -672,7 +847,7 @@ sim_field_write(struct sim_v1 *dev, uint64_t offset, uint64_t value)
 {
 	switch (offset) {
 	case V1_OFF(device_state):
-		return sim_set_state(dev, (uint32_t)value);
+		return sim_write_device_state(dev, (uint32_t)value);
 	case V1_OFF(data_size):
 		return sim_resume_record(dev, value);
 	case V1_OFF(start_pfn):
@@ -690,16 +865,49 @@ sim_field_write(struct sim_v1 *dev, uint64_t offset, uint64_t value)
 	return -EINVAL;
 }
 
+/* released-v1: a trapped access to the data section must lie in what the
+ * sequence has made available: the buffer out (saving: its record;
+ * resuming: the whole buffer), or in saving the bitmap just copied. A
+ * mapped access cannot be seen; the poison of consumed buffers catches it. */
+static int
+sim_data_access_ok(struct sim_v1 *dev, uint64_t rel, size_t len, unsigned int need)
+{
+	uint64_t buf = (uint64_t)dev->buffer * dev->section_size;
+	uint64_t avail = sim_saving(dev) ? dev->record_size : dev->section_size;
+
+	if (!sim_saving(dev) && dev->state != VFIO_DEVICE_STATE_RESUMING)
+		return 0;
+	if (sim_saving(dev) && need == SIM_FIELD_WRITE)
+		return sim_violation(dev, "data section written while saving");
+	if (dev->buffer_out && rel >= buf && rel - buf <= avail && len <= avail - (rel - buf)) {
+		dev->buffer_read = sim_saving(dev);
+		return 0;
+	}
+	if (sim_saving(dev) && rel < dev->bitmap_bytes && len <= dev->bitmap_bytes - rel)
+		return 0;
+	return sim_violation(dev, dev->buffer_out ? "data section accessed outside the buffer "
+						    "data_offset gave"
+						  : "data section accessed with no buffer out "
+						    "(consumed, or data_offset not read)");
+}
+
 /* The part of an access that tells where it goes: 1 for the data section,
  * 0 for a trapped field (*field set), or -EINVAL. */
 static int
-sim_access(const struct mig_region *r, uint64_t offset, size_t len, unsigned int need,
+sim_access(struct sim_v1 *dev, uint64_t offset, size_t len, unsigned int need,
     const struct sim_field **field)
 {
+	const struct mig_region *r = &dev->region;
+	int err;
+
 	if (offset >= r->size || len > r->size - offset)
 		return -EINVAL;
-	if (offset >= SIM_V1_DATA_OFFSET)
+	if (offset >= dev->data_start) {
+		if (sim_strict(dev) &&
+		    (err = sim_data_access_ok(dev, offset - dev->data_start, len, need)) != 0)
+			return err;
 		return 1;
+	}
 	if ((*field = sim_field_find(offset, len)) == NULL || !((*field)->access & need))
 		return -EINVAL;
 	return 0;
@@ -714,10 +922,10 @@ sim_region_read(struct mig_region *r, uint64_t offset, void *buf, size_t len)
 	uint32_t value32;
 	int ret;
 
-	if ((ret = sim_access(r, offset, len, SIM_FIELD_READ, &field)) < 0)
+	if ((ret = sim_access(dev, offset, len, SIM_FIELD_READ, &field)) < 0)
 		return ret;
 	if (ret == 1) {
-		memcpy(buf, dev->section + (offset - SIM_V1_DATA_OFFSET), len);
+		memcpy(buf, dev->section + (offset - dev->data_start), len);
 		return (ssize_t)len;
 	}
 	if ((ret = sim_field_read(dev, offset, &value)) != 0)
@@ -739,10 +947,10 @@ sim_region_write(struct mig_region *r, uint64_t offset, const void *buf, size_t 
 	uint32_t value32;
 	int ret;
 
-	if ((ret = sim_access(r, offset, len, SIM_FIELD_WRITE, &field)) < 0)
+	if ((ret = sim_access(dev, offset, len, SIM_FIELD_WRITE, &field)) < 0)
 		return ret;
 	if (ret == 1) {
-		memcpy(dev->section + (offset - SIM_V1_DATA_OFFSET), buf, len);
+		memcpy(dev->section + (offset - dev->data_start), buf, len);
 		return (ssize_t)len;
 	}
 	if (field->width == sizeof(value32)) {
@@ -762,9 +970,9 @@ sim_region_map(struct mig_region *r, uint64_t offset, size_t len, void **addr)
 
 	if (offset >= r->size || len > r->size - offset)
 		return -EINVAL;
-	if (offset < SIM_V1_DATA_OFFSET)
+	if (offset < dev->data_start || dev->trapped)
 		return -ENOTSUP;
-	*addr = dev->section + (offset - SIM_V1_DATA_OFFSET);
+	*addr = dev->section + (offset - dev->data_start);
 	return 0;
 }
 
@@ -774,7 +982,7 @@ sim_region_reset(struct mig_region *r)
 	struct sim_v1 *dev = r->priv;
 
 	dev->state = VFIO_DEVICE_STATE_RUNNING;
-	dev->record_size = 0;
+	sim_buffers_idle(dev);
 	dev->cursor = 0;
 	dev->start_pfn = dev->page_size = dev->total_pfns = 0;
 	sim_bitmap_fill(&dev->image.dirty, 0);
@@ -818,6 +1026,15 @@ sim_config_check(const struct sim_v1_config *cfg, const char *name)
 		    SIM_RATE_MAX);
 		return -EINVAL;
 	}
+	if (cfg->model != SIM_V1_LENIENT && cfg->model != SIM_V1_RELEASED) {
+		log_warnx("sim %s: unknown driver model %d", name, (int)cfg->model);
+		return -EINVAL;
+	}
+	if (cfg->transition_delay_ms > SIM_DELAY_MAX_MS) {
+		log_warnx("sim %s: transition delays above %u ms are not simulated", name,
+		    SIM_DELAY_MAX_MS);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -836,11 +1053,18 @@ sim_v1_open(const struct sim_v1_config *cfg, struct sim_v1 **out)
 	dev->name = xstrdup(name);
 	dev->section_size = cfg->section_size != 0 ? cfg->section_size : SIM_V1_SECTION_DEFAULT;
 	dev->pages_per_record = (dev->section_size - SIM_RECORD_HEADER) / SIM_RECORD_ENTRY;
-	section = mmap(NULL, dev->section_size, PROT_READ | PROT_WRITE,
+	dev->model = cfg->model;
+	dev->nbuffers = cfg->model == SIM_V1_RELEASED ? 2 : 1;
+	dev->reserved = cfg->model == SIM_V1_RELEASED ? SIM_V1_RESERVED_BITS : 0;
+	dev->trapped = cfg->trapped != 0;
+	dev->data_start = dev->trapped ? SIM_V1_TRAPPED_DATA_OFFSET : SIM_V1_DATA_OFFSET;
+	dev->delay_ms = cfg->transition_delay_ms;
+	section = mmap(NULL, (size_t)dev->nbuffers * dev->section_size, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (section == MAP_FAILED) {
 		err = -errno;
-		log_warn("sim %s: data section of %u bytes", name, dev->section_size);
+		log_warn("sim %s: data section of %u bytes", name,
+		    dev->nbuffers * dev->section_size);
 		goto fail;
 	}
 	dev->section = section;
@@ -859,7 +1083,7 @@ sim_v1_open(const struct sim_v1_config *cfg, struct sim_v1 **out)
 		sim_area_init(&dev->guest, NULL, 0, 0, cfg->seed, SIM_DOMAIN_GUEST_WRITES);
 	dev->state = VFIO_DEVICE_STATE_RUNNING;
 	dev->region.ops = &sim_region_ops;
-	dev->region.size = SIM_V1_DATA_OFFSET + (uint64_t)dev->section_size;
+	dev->region.size = dev->data_start + (uint64_t)dev->nbuffers * dev->section_size;
 	dev->region.priv = dev;
 	snprintf(dev->compat, sizeof(dev->compat), "size=%" PRIu64 ",section=%u,guest=%" PRIu64,
 	    dev->image.size, dev->section_size, dev->guest.size);
@@ -878,7 +1102,7 @@ sim_v1_close(struct sim_v1 *dev)
 	sim_area_free(&dev->image);
 	sim_area_free(&dev->guest);
 	if (dev->section != NULL)
-		munmap(dev->section, dev->section_size);
+		munmap(dev->section, (size_t)dev->nbuffers * dev->section_size);
 	free(dev->name);
 	free(dev);
 }
@@ -904,6 +1128,43 @@ uint32_t
 sim_v1_state(const struct sim_v1 *dev)
 {
 	return dev->state;
+}
+
+static const char *const sim_model_names[] = {
+	[SIM_V1_LENIENT] = "lenient",
+	[SIM_V1_RELEASED] = "released-v1",
+};
+
+int
+sim_v1_model_parse(const char *name, enum sim_v1_model *model)
+{
+	size_t i;
+
+	if (name == NULL) {
+		*model = SIM_V1_RELEASED;
+		return 0;
+	}
+	for (i = 0; i < sizeof(sim_model_names) / sizeof(sim_model_names[0]); i++) {
+		if (strcmp(name, sim_model_names[i]) == 0) {
+			*model = (enum sim_v1_model)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *
+sim_v1_model_name(enum sim_v1_model model)
+{
+	return (size_t)model < sizeof(sim_model_names) / sizeof(sim_model_names[0])
+	    ? sim_model_names[model]
+	    : "unknown";
+}
+
+uint64_t
+sim_v1_violations(const struct sim_v1 *dev)
+{
+	return dev->violations;
 }
 
 const char *
