@@ -36,6 +36,9 @@ struct wrap {
 	uint64_t data_size;	  /* non-zero: what data_size reads return */
 	uint64_t total_pfns_cap;  /* non-zero: total_pfns writes capped to it */
 	unsigned int resets, bitmap_queries, short_ios;
+	unsigned int offset_reads, pending_reads;
+	uint64_t offset_read;	  /* what the last data_offset read returned */
+	uint32_t state_written;	  /* the last device_state value written */
 };
 
 static ssize_t
@@ -50,11 +53,17 @@ wrap_read(struct mig_region *r, uint64_t offset, void *buf, size_t len)
 	}
 	if (offset == V1_OFF(copied_pfns))
 		w->bitmap_queries++;
+	if (offset == V1_OFF(data_offset))
+		w->offset_reads++;
+	if (offset == V1_OFF(pending_bytes))
+		w->pending_reads++;
 	n = w->inner->ops->read(w->inner, offset, buf, len);
 	if (n == 8 && offset == V1_OFF(data_offset) && w->data_offset != 0)
 		memcpy(buf, &w->data_offset, 8);
 	if (n == 8 && offset == V1_OFF(data_size) && w->data_size != 0)
 		memcpy(buf, &w->data_size, 8);
+	if (n == 8 && offset == V1_OFF(data_offset))
+		memcpy(&w->offset_read, buf, 8);
 	return n;
 }
 
@@ -66,6 +75,8 @@ wrap_write(struct mig_region *r, uint64_t offset, const void *buf, size_t len)
 
 	if (offset == V1_OFF(device_state) && w->state_write_error != 0)
 		return w->state_write_error;
+	if (offset == V1_OFF(device_state) && len == 4)
+		memcpy(&w->state_written, buf, 4);
 	if (offset == V1_OFF(total_pfns) && len == 8 && w->total_pfns_cap != 0) {
 		memcpy(&v, buf, 8);
 		if (v > w->total_pfns_cap)
@@ -185,10 +196,11 @@ transfer_dirty_guest_pages(struct v1_dev *src, struct sim_v1 *ssim, struct sim_v
 /*
  * The whole migration: pre-copy with a live workload, stop-copy, stop,
  * resume. through_wrappers puts non-mappable regions with short reads and
- * writes in front of both devices.
+ * writes in front of both devices; model is both devices' driver model,
+ * trapped gives both a trapped data section at a non-aligned offset.
  */
 static void
-round_trip(int through_wrappers)
+round_trip(int through_wrappers, enum sim_v1_model model, int trapped)
 {
 	struct tu_sim a, b;
 	struct sim_v1 *ssim, *dsim;
@@ -208,6 +220,8 @@ round_trip(int through_wrappers)
 	tu_sim_config(&b, "dst", 1 << 20, 2);
 	tu_sim_guest(&b, 1 << 20);
 	b.cfg.section_size = 64 * 1024;
+	a.cfg.model = b.cfg.model = model;
+	a.cfg.trapped = b.cfg.trapped = trapped;
 	ssim = tu_sim_open(&a);
 	dsim = tu_sim_open(&b);
 	si = sim_v1_image(ssim, &isize);
@@ -224,7 +238,7 @@ round_trip(int through_wrappers)
 	}
 	ck_assert_int_eq(v1_attach(&src, rs, "src"), 0);
 	ck_assert_int_eq(v1_attach(&dst, rd, "dst"), 0);
-	ck_assert(through_wrappers ? src.data_map == NULL : src.data_map != NULL);
+	ck_assert(through_wrappers || trapped ? src.data_map == NULL : src.data_map != NULL);
 
 	ck_assert_int_eq(v1_start_precopy(&src), 0);
 	ck_assert_int_eq(v1_start_resume(&dst), 0);
@@ -261,19 +275,255 @@ round_trip(int through_wrappers)
 		ck_assert_uint_gt(ws.short_ios, 0);
 		ck_assert_uint_gt(wd.short_ios, 0);
 	}
+	/* Every access was where and when the released sequence allows. */
+	ck_assert_uint_eq(sim_v1_violations(ssim), 0);
+	ck_assert_uint_eq(sim_v1_violations(dsim), 0);
+	v1_detach(&src);
+	v1_detach(&dst);
 	sim_v1_close(ssim);
 	sim_v1_close(dsim);
 }
 
 START_TEST(test_round_trip_mapped)
 {
-	round_trip(0);
+	round_trip(0, SIM_V1_LENIENT, 0);
 }
 END_TEST
 
 START_TEST(test_round_trip_trapped_with_short_io)
 {
-	round_trip(1);
+	round_trip(1, SIM_V1_LENIENT, 0);
+}
+END_TEST
+
+/* Against a released v1 driver: data_offset moves, buffers are scribbled
+ * over once pending_bytes is read, state bits 3-31 must come back. */
+START_TEST(test_round_trip_released_mapped)
+{
+	round_trip(0, SIM_V1_RELEASED, 0);
+}
+END_TEST
+
+START_TEST(test_round_trip_released_trapped_with_short_io)
+{
+	round_trip(1, SIM_V1_RELEASED, 0);
+}
+END_TEST
+
+/* A data section offered for reads and writes only, at offset 1000: the
+ * interface asks page alignment only of a section that is mmap'ed. */
+START_TEST(test_round_trip_released_unaligned_trapped_section)
+{
+	round_trip(0, SIM_V1_RELEASED, 1);
+}
+END_TEST
+
+/* A released driver opened on its own, with the section size given. */
+static struct sim_v1 *
+open_released(struct tu_sim *s, const char *name, uint64_t size, uint64_t seed, uint32_t section,
+    int trapped)
+{
+	tu_sim_config(s, name, size, seed);
+	s->cfg.section_size = section;
+	s->cfg.model = SIM_V1_RELEASED;
+	s->cfg.trapped = trapped;
+	return tu_sim_open(s);
+}
+
+/* Issue 14, item 1: data_offset is read for every buffer, saving and
+ * resuming; the released device puts consecutive buffers in two places.
+ * (The driver that read it once at attach called the move -EPROTO.) */
+START_TEST(test_data_offset_read_for_every_buffer)
+{
+	struct tu_sim a, b;
+	struct sim_v1 *ssim, *dsim;
+	struct v1_dev src, dst;
+	struct wrap ws, wd;
+	uint64_t size, first_save, first_resume;
+	uint8_t buf[8192];
+	const uint8_t *si, *di;
+
+	ssim = open_released(&a, "src", 64 * 1024, 1, 8192, 0);
+	dsim = open_released(&b, "dst", 64 * 1024, 2, 8192, 0);
+	ck_assert_int_eq(v1_attach(&src, wrap_init(&ws, sim_v1_region(ssim)), "src"), 0);
+	ck_assert_int_eq(v1_attach(&dst, wrap_init(&wd, sim_v1_region(dsim)), "dst"), 0);
+	ck_assert_int_eq(v1_start_stopcopy(&src), 0);
+	ck_assert_int_eq(v1_start_resume(&dst), 0);
+	ws.offset_reads = wd.offset_reads = 0;
+
+	ck_assert_int_eq(v1_save_next(&src, &size), 0);
+	ck_assert_uint_eq(size, 24 + 4104);
+	first_save = ws.offset_read;
+	ck_assert_int_eq(v1_save_read(&src, 0, buf, size), 0);
+	ck_assert_int_eq(v1_resume_write(&dst, buf, size), 0);
+	ck_assert_int_eq(v1_resume_commit(&dst), 0);
+	first_resume = wd.offset_read;
+
+	ck_assert_int_eq(v1_save_next(&src, &size), 0);
+	ck_assert_uint_eq(size, 24 + 4104);
+	ck_assert_uint_eq(ws.offset_read, first_save + 8192);
+	ck_assert_int_eq(v1_save_read(&src, 0, buf, size / 2), 0);
+	ck_assert_int_eq(v1_resume_write(&dst, buf, size / 2), 0);
+	ck_assert_int_eq(v1_save_read(&src, size / 2, buf, size - size / 2), 0);
+	ck_assert_int_eq(v1_resume_write(&dst, buf, size - size / 2), 0);
+	ck_assert_int_eq(v1_resume_commit(&dst), 0);
+	ck_assert_uint_eq(wd.offset_read, first_resume + 8192);
+	/* Once per buffer each way, however many parts a record comes in. */
+	ck_assert_uint_eq(ws.offset_reads, 2);
+	ck_assert_uint_eq(wd.offset_reads, 2);
+
+	while (v1_save_next(&src, &size) == 0 && size > 0) {
+		ck_assert_int_eq(v1_save_read(&src, 0, buf, size), 0);
+		ck_assert_int_eq(v1_resume_write(&dst, buf, size), 0);
+		ck_assert_int_eq(v1_resume_commit(&dst), 0);
+	}
+	ck_assert_uint_eq(size, 0);
+	ck_assert_uint_eq(ws.offset_reads, 16);
+	si = sim_v1_image(ssim, &size);
+	di = sim_v1_image(dsim, &size);
+	ck_assert_int_eq(memcmp(si, di, size), 0);
+	ck_assert_uint_eq(sim_v1_violations(ssim) + sim_v1_violations(dsim), 0);
+	sim_v1_close(ssim);
+	sim_v1_close(dsim);
+}
+END_TEST
+
+/* Issue 14, item 1: the engine asks for pending bytes every 100 ms,
+ * also while a record is still being read (or lent from the mapped
+ * section). Reading pending_bytes then would tell the device the buffer
+ * is consumed, and the released device scribbles over it: the driver
+ * answers from the start of the iteration instead. */
+static void
+pending_mid_record(int trapped_access)
+{
+	struct tu_sim a, b;
+	struct sim_v1 *ssim, *dsim;
+	struct v1_dev src, dst;
+	struct wrap ws;
+	uint64_t size, pending, before, part;
+	const uint8_t *copy = NULL;
+	uint8_t *buf;
+
+	ssim = open_released(&a, "src", 256 * 1024, 1, 32 * 1024, 0);
+	/* Lenient: only the source's sequence is on trial here. */
+	tu_sim_config(&b, "dst", 256 * 1024, 2);
+	b.cfg.section_size = 32 * 1024;
+	dsim = tu_sim_open(&b);
+	wrap_init(&ws, sim_v1_region(ssim));
+	ws.no_map = trapped_access;
+	ck_assert_int_eq(v1_attach(&src, &ws.region, "src"), 0);
+	ck_assert_int_eq(v1_attach(&dst, sim_v1_region(dsim), "dst"), 0);
+	copy = v1_save_mapped(&src);
+	ck_assert(trapped_access ? copy == NULL : copy != NULL);
+	ck_assert_int_eq(v1_start_precopy(&src), 0);
+	ck_assert_int_eq(v1_start_resume(&dst), 0);
+	ck_assert_int_eq(v1_pending_bytes(&src, &before), 0);
+	ck_assert_int_eq(v1_save_next(&src, &size), 0);
+	ck_assert_uint_gt(size, 4104);
+	buf = malloc(size);
+	part = size / 3;
+	ck_assert_int_eq(v1_save_read(&src, 0, buf, part), 0);
+	ws.pending_reads = 0;
+	/* The engine's tick, twice, in the middle of the record. */
+	ck_assert_int_eq(v1_pending_bytes(&src, &pending), 0);
+	ck_assert_int_eq(v1_pending_bytes(&src, &pending), 0);
+	/* The rest of the record is still the record: the device neither
+	 * refuses the reads nor has scribbled over it (the destination
+	 * checks every byte). */
+	if (copy != NULL)
+		memcpy(buf + part, copy + part, size - part);
+	else
+		ck_assert_int_eq(v1_save_read(&src, part, buf + part, size - part), 0);
+	ck_assert_int_eq(v1_resume_write(&dst, buf, size), 0);
+	ck_assert_int_eq(v1_resume_commit(&dst), 0);
+	ck_assert_uint_eq(ws.pending_reads, 0);
+	ck_assert_uint_eq(pending, before - size);
+	/* The next record is what tells the device. */
+	ck_assert_int_eq(v1_save_next(&src, &size), 0);
+	ck_assert_uint_eq(ws.pending_reads, 1);
+	ck_assert_uint_eq(sim_v1_violations(ssim) + sim_v1_violations(dsim), 0);
+	free(buf);
+	v1_detach(&src);
+	sim_v1_close(ssim);
+	sim_v1_close(dsim);
+}
+
+START_TEST(test_pending_mid_record_mapped)
+{
+	pending_mid_record(0);
+}
+END_TEST
+
+START_TEST(test_pending_mid_record_trapped)
+{
+	pending_mid_record(1);
+}
+END_TEST
+
+/* Issue 14, item 1: stop-copy follows the sequence too: pending_bytes
+ * between buffers. (A driver that read it only after an empty record was
+ * handed the same buffer again and again by a released device.) */
+START_TEST(test_stopcopy_reads_pending_between_buffers)
+{
+	struct tu_sim a;
+	struct sim_v1 *ssim;
+	struct v1_dev src;
+	struct wrap ws;
+	uint64_t size, page, last_page = UINT64_MAX, pending;
+	unsigned int records = 0;
+
+	/* 16 pages, one a record (an 8 KiB section holds one). */
+	ssim = open_released(&a, "src", 64 * 1024, 1, 8192, 0);
+	ck_assert_int_eq(v1_attach(&src, wrap_init(&ws, sim_v1_region(ssim)), "src"), 0);
+	ck_assert_int_eq(v1_start_stopcopy(&src), 0);
+	ws.pending_reads = 0;
+	while (records <= 16) {
+		ck_assert_int_eq(v1_save_next(&src, &size), 0);
+		if (size == 0)
+			break;
+		ck_assert_int_eq(v1_save_read(&src, 24, &page, 8), 0);
+		/* Not the buffer the device handed out last time. */
+		ck_assert_uint_ne(page, last_page);
+		last_page = page;
+		records++;
+	}
+	ck_assert_uint_eq(records, 16);
+	ck_assert_uint_eq(ws.pending_reads, 17);
+	ck_assert_int_eq(v1_pending_bytes(&src, &pending), 0);
+	ck_assert_uint_eq(pending, 0);
+	ck_assert_int_eq(v1_finish_save(&src), 0);
+	ck_assert_uint_eq(sim_v1_violations(ssim), 0);
+	sim_v1_close(ssim);
+}
+END_TEST
+
+/* Issue 14, item 2: device_state is written read-modify-write: bits 3-31
+ * go back as the device holds them. */
+START_TEST(test_state_write_keeps_reserved_bits)
+{
+	struct tu_sim a;
+	struct sim_v1 *sim;
+	struct v1_dev dev;
+	struct wrap w;
+	uint32_t raw;
+	struct mig_region *r;
+
+	sim = open_released(&a, "src", 64 * 1024, 1, 8192, 0);
+	r = wrap_init(&w, sim_v1_region(sim));
+	ck_assert_int_eq(v1_attach(&dev, r, "src"), 0);
+	ck_assert_uint_eq(dev.state, VFIO_DEVICE_STATE_RUNNING);
+	ck_assert_str_eq(v1_state_name(dev.state), "running");
+	ck_assert_int_eq(v1_start_precopy(&dev), 0);
+	ck_assert_uint_eq(w.state_written, SIM_V1_RESERVED_BITS | ST_PRECOPY);
+	ck_assert_int_eq(v1_start_stopcopy(&dev), 0);
+	ck_assert_uint_eq(w.state_written, SIM_V1_RESERVED_BITS | VFIO_DEVICE_STATE_SAVING);
+	ck_assert_int_eq(v1_finish_save(&dev), 0);
+	ck_assert_int_eq(v1_rollback(&dev), 0);
+	ck_assert_uint_eq(w.resets, 0);
+	ck_assert_int_eq(r->ops->read(r, V1_OFF(device_state), &raw, 4), 4);
+	ck_assert_uint_eq(raw, SIM_V1_RESERVED_BITS | VFIO_DEVICE_STATE_RUNNING);
+	ck_assert_uint_eq(sim_v1_violations(sim), 0);
+	sim_v1_close(sim);
 }
 END_TEST
 
@@ -290,16 +540,20 @@ START_TEST(test_attach_reads_layout_and_state)
 	ck_assert_uint_eq(dev.data_offset, SIM_V1_DATA_OFFSET);
 	ck_assert_uint_eq(dev.data_capacity, 32 * 1024);
 	ck_assert_ptr_nonnull(dev.data_map);
-	ck_assert_ptr_eq(v1_save_mapped(&dev), dev.data_map);
+	/* A buffer of the driver's, the same for the life of the device. */
+	ck_assert_ptr_nonnull(v1_save_mapped(&dev));
+	ck_assert_ptr_eq(v1_save_mapped(&dev), v1_save_mapped(&dev));
 	ck_assert_uint_eq(dev.state, VFIO_DEVICE_STATE_RUNNING);
 	ck_assert_str_eq(dev.name, "sim0");
+	v1_detach(&dev);
 	sim_v1_close(sim);
 }
 END_TEST
 
 START_TEST(test_attach_refuses_bad_data_offset)
 {
-	static const uint64_t bad[] = {1, 32, 4097, 6000};
+	/* Inside the fields (which end with data_size at 32). */
+	static const uint64_t bad[] = {1, 16, 31};
 	struct tu_sim s;
 	struct sim_v1 *sim;
 	struct v1_dev dev;
@@ -320,6 +574,13 @@ START_TEST(test_attach_refuses_bad_data_offset)
 	ck_assert_int_eq(v1_attach(&dev, r, "sim0"), -EPROTO);
 	w.data_offset = r->size + 4096;
 	ck_assert_int_eq(v1_attach(&dev, r, "sim0"), -EPROTO);
+	/* Not page aligned: a trapped section, driven by reads and writes. */
+	w.data_offset = 4097;
+	ck_assert_int_eq(v1_attach(&dev, r, "sim0"), 0);
+	ck_assert_ptr_null(dev.data_map);
+	w.data_offset = 32;
+	ck_assert_int_eq(v1_attach(&dev, r, "sim0"), 0);
+	ck_assert_ptr_null(dev.data_map);
 	/* A region that cannot map its section is driven by reads and writes. */
 	w.data_offset = 0;
 	w.no_map = 1;
@@ -515,6 +776,7 @@ START_TEST(test_corrupt_resume_then_reset_recovers)
 	si = sim_v1_image(ssim, &size);
 	di = sim_v1_image(dsim, &size);
 	ck_assert_int_eq(memcmp(si, di, size), 0);
+	v1_detach(&src);
 	sim_v1_close(ssim);
 	sim_v1_close(dsim);
 }
@@ -772,6 +1034,14 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_round_trip_mapped);
 	tcase_add_test(tc, test_round_trip_trapped_with_short_io);
+	tcase_add_test(tc, test_round_trip_released_mapped);
+	tcase_add_test(tc, test_round_trip_released_trapped_with_short_io);
+	tcase_add_test(tc, test_round_trip_released_unaligned_trapped_section);
+	tcase_add_test(tc, test_data_offset_read_for_every_buffer);
+	tcase_add_test(tc, test_pending_mid_record_mapped);
+	tcase_add_test(tc, test_pending_mid_record_trapped);
+	tcase_add_test(tc, test_stopcopy_reads_pending_between_buffers);
+	tcase_add_test(tc, test_state_write_keeps_reserved_bits);
 	tcase_add_test(tc, test_attach_reads_layout_and_state);
 	tcase_add_test(tc, test_attach_refuses_bad_data_offset);
 	tcase_add_test(tc, test_state_names);

@@ -56,6 +56,10 @@ fixture_sims(struct v1_fixture *f, uint64_t size)
 	for (i = 0; i < 2; i++) {
 		tu_sim_config(&f->ts[i], i == 0 ? "src" : "dst", size, 1 + (uint64_t)i);
 		f->ts[i].cfg.section_size = 64 * 1024;
+		/* The fake kernel's vendor driver is a released v1 one, strictly:
+		 * data_offset moves per buffer, consumed buffers are scribbled
+		 * over, device_state bits 3-31 must be written back. */
+		f->ts[i].cfg.model = SIM_V1_RELEASED;
 		f->sim[i] = tu_sim_open(&f->ts[i]);
 		snprintf(f->names[i], sizeof(f->names[i]), "%s", i == 0 ? "src" : "dst");
 		f->dev[i].name = f->names[i];
@@ -86,6 +90,8 @@ fixture_done(struct v1_fixture *f)
 	for (i = 0; i < 2; i++) {
 		if (f->dev[i].ops != NULL)
 			f->dev[i].ops->close(&f->dev[i]);
+		/* The kernel path kept to the released sequence throughout. */
+		ck_assert_uint_eq(sim_v1_violations(f->sim[i]), 0);
 		sim_v1_close(f->sim[i]);
 	}
 	ck_assert_int_eq(fake.open_fds, 0);
@@ -464,6 +470,34 @@ START_TEST(test_migration_mapped_data_section)
 }
 END_TEST
 
+/* A driver that offers its data section for pread/pwrite only, from an
+ * offset that is not page aligned (only a mmap'ed section must be). */
+START_TEST(test_migration_unaligned_trapped_section)
+{
+	struct v1_fixture f;
+	json_t *js;
+	int i;
+
+	fixture_sims(&f, 1 * MIB);
+	for (i = 0; i < 2; i++) {
+		sim_v1_close(f.sim[i]);
+		f.ts[i].cfg.trapped = 1;
+		f.sim[i] = tu_sim_open(&f.ts[i]);
+	}
+	fixture_kernel(&f, TYPE_RELEASED, 0);
+	ck_assert_int_eq(open_dev(&f, 0), 0);
+	ck_assert_int_eq(open_dev(&f, 1), 0);
+	ck_assert_ptr_null(f.dev[0].ops->save_mapped(&f.dev[0]));
+	js = f.dev[0].ops->describe(&f.dev[0]);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(js,
+	    "migration_region"), "access")), "pread/pwrite");
+	json_decref(js);
+	migrate(&f);
+	assert_images_equal(&f);
+	fixture_done(&f);
+}
+END_TEST
+
 /* A sparse area that does not cover the data section: the driver falls
  * back to pread/pwrite. */
 START_TEST(test_partial_mmap_area_falls_back_to_pio)
@@ -481,7 +515,7 @@ END_TEST
 START_TEST(test_reset_is_vfio_device_reset)
 {
 	struct v1_fixture f;
-	uint32_t stopcopy = VFIO_DEVICE_STATE_SAVING;
+	uint32_t stopcopy = SIM_V1_RESERVED_BITS | VFIO_DEVICE_STATE_SAVING;
 
 	fixture_sims(&f, 1 * MIB);
 	fixture_kernel(&f, TYPE_RELEASED, 0);
@@ -550,6 +584,7 @@ main(void)
 	tcase_add_test(tc, test_capability_chain_is_followed);
 	tcase_add_test(tc, test_migration_trapped_with_short_transfers);
 	tcase_add_test(tc, test_migration_mapped_data_section);
+	tcase_add_test(tc, test_migration_unaligned_trapped_section);
 	tcase_add_test(tc, test_partial_mmap_area_falls_back_to_pio);
 	tcase_add_test(tc, test_reset_is_vfio_device_reset);
 	tcase_add_test(tc, test_region_info_grows_to_the_kernels_size);

@@ -3,7 +3,9 @@
  * through the v1 protocol driver, exactly as a kernel v1 device would be.
  *
  * It also owns the device's workload clock: a 10 ms timer on the event
- * loop calls sim_v1_tick() with the time that really passed.
+ * loop calls sim_v1_tick() with the time that really passed. The config's
+ * driver_model picks which real driver the device behaves as (released-v1
+ * unless it says lenient).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -54,6 +56,7 @@ sim_close(struct mig_device *dev)
 	struct sim_backend *s = sb(dev);
 
 	event_free(s->tick);
+	v1_detach(&s->v1);
 	sim_v1_close(s->sim);
 	free(s);
 }
@@ -82,8 +85,16 @@ sim_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 	sc.dma_dirty_rate = dc->dma_dirty_rate;
 	sc.seed = dc->seed;
 	sc.section_size = dc->section_size;
+	sc.transition_delay_ms = dc->transition_delay_ms;
+	/* The config has checked the name already. */
+	if (sim_v1_model_parse(dc->driver_model, &sc.model) != 0) {
+		log_warnx("device %s: unknown driver_model %s", dc->name, dc->driver_model);
+		goto fail;
+	}
 	if (sim_v1_open(&sc, &s->sim) != 0)
 		goto fail;
+	log_info("device %s: software v1 device, driver model %s", dc->name,
+	    sim_v1_model_name(sc.model));
 	if (v1_attach(&s->v1, sim_v1_region(s->sim), dev->name) != 0) {
 		sim_v1_close(s->sim);
 		goto fail;

@@ -127,6 +127,7 @@ vfio_v1_state_name(struct mig_device *dev)
 static void
 vfio_v1_free(struct vfio_v1 *k)
 {
+	v1_detach(&k->v1);
 	if (k->map != NULL)
 		vfio_sys->munmap(k->map, k->map_len);
 	vfio_close(&k->h);

@@ -20,8 +20,12 @@
 #include "v1_driver.h"
 #include "xmalloc.h"
 
-/* data_offset must be aligned so the data section can be mmap'ed. */
+/* A data section is mmap'ed only from a page-aligned data_offset; a
+ * trapped one may start anywhere past the fields. */
 #define V1_PAGE_ALIGN 4096u
+/* The fields of the released interface end with data_size: a data
+ * section starts at or after that. */
+#define V1_FIELDS_END (V1_OFF(data_size) + V1_WIDTH(data_size))
 
 #define V1_STATE_SAVING_RUNNING (VFIO_DEVICE_STATE_SAVING | VFIO_DEVICE_STATE_RUNNING)
 
@@ -97,6 +101,18 @@ v1_write_u64(struct v1_dev *dev, uint64_t offset, uint64_t value)
 	return v1_field_write(dev, offset, &value, sizeof(value));
 }
 
+/* A data_offset the device gave: past the fields and inside the region. */
+static int
+v1_check_data_offset(struct v1_dev *dev, uint64_t offset)
+{
+	if (offset >= V1_FIELDS_END && offset < dev->region->size)
+		return 0;
+	log_warnx("device %s: data_offset %" PRIu64 " is not past the fields and inside the "
+		  "%" PRIu64 "-byte region",
+	    dev->name, offset, dev->region->size);
+	return -EPROTO;
+}
+
 int
 v1_attach(struct v1_dev *dev, struct mig_region *region, const char *name)
 {
@@ -110,15 +126,14 @@ v1_attach(struct v1_dev *dev, struct mig_region *region, const char *name)
 		log_warnx("device %s: reading data_offset: %s", name, strerror(-err));
 		return err;
 	}
-	if (dev->data_offset < sizeof(struct vfio_device_migration_info) ||
-	    dev->data_offset % V1_PAGE_ALIGN != 0 || dev->data_offset >= region->size) {
-		log_warnx("device %s: data_offset %" PRIu64 " is not a page-aligned offset "
-			  "past the fields and inside the %" PRIu64 "-byte region",
-		    name, dev->data_offset, region->size);
-		return -EPROTO;
-	}
+	if ((err = v1_check_data_offset(dev, dev->data_offset)) != 0)
+		return err;
 	dev->data_capacity = region->size - dev->data_offset;
-	if (region->ops->map != NULL) {
+	if (dev->data_offset % V1_PAGE_ALIGN != 0)
+		log_info("device %s: data_offset %" PRIu64 " is not page aligned: the data "
+			 "section is accessed by reads and writes",
+		    name, dev->data_offset);
+	else if (region->ops->map != NULL) {
 		err = region->ops->map(region, dev->data_offset, dev->data_capacity, &map);
 		if (err == 0)
 			dev->data_map = map;
@@ -134,6 +149,13 @@ v1_attach(struct v1_dev *dev, struct mig_region *region, const char *name)
 	    name, v1_state_name(dev->state), dev->data_capacity, dev->data_offset,
 	    dev->data_map != NULL ? "mapped" : "trapped");
 	return 0;
+}
+
+void
+v1_detach(struct v1_dev *dev)
+{
+	free(dev->record_copy);
+	dev->record_copy = NULL;
 }
 
 const char *
@@ -156,26 +178,48 @@ v1_state_name(uint32_t state)
 	return "invalid";
 }
 
+static int
+v1_read_device_state(struct v1_dev *dev, uint32_t *value)
+{
+	return v1_field_read(dev, V1_OFF(device_state), value, sizeof(*value));
+}
+
 int
 v1_get_state(struct v1_dev *dev, uint32_t *state)
 {
 	uint32_t value;
 	int err;
 
-	if ((err = v1_field_read(dev, V1_OFF(device_state), &value, sizeof(value))) != 0)
+	if ((err = v1_read_device_state(dev, &value)) != 0)
 		return err;
-	dev->state = value;
-	*state = value;
+	dev->state = value & VFIO_DEVICE_STATE_MASK;
+	*state = dev->state;
 	return 0;
+}
+
+/* The state leaves SAVING or RESUMING: the device drops its buffers. */
+static void
+v1_forget_buffers(struct v1_dev *dev)
+{
+	dev->record_out = 0;
+	dev->record_size = 0;
+	dev->resume_open = 0;
+	dev->resume_fill = 0;
 }
 
 int
 v1_set_state(struct v1_dev *dev, uint32_t state)
 {
-	uint32_t from = dev->state, now;
+	uint32_t from = dev->state, now, value;
 	int err, err2;
 
-	err = v1_field_write(dev, V1_OFF(device_state), &state, sizeof(state));
+	/* Bits 3-31 are reserved: the interface asks for them to be written
+	 * back as read, so that a later definition of them survives us. */
+	if ((err = v1_read_device_state(dev, &value)) == 0) {
+		value &= ~(uint32_t)VFIO_DEVICE_STATE_MASK;
+		value |= state & VFIO_DEVICE_STATE_MASK;
+		err = v1_field_write(dev, V1_OFF(device_state), &value, sizeof(value));
+	}
 	if (err == 0) {
 		dev->state = state;
 		log_info("device %s: state %s -> %s", dev->name, v1_state_name(from),
@@ -207,27 +251,28 @@ v1_start_stopcopy(struct v1_dev *dev)
 int
 v1_start_resume(struct v1_dev *dev)
 {
-	dev->resume_fill = 0;
+	v1_forget_buffers(dev);
 	return v1_set_state(dev, VFIO_DEVICE_STATE_RESUMING);
 }
 
 int
 v1_finish_resume(struct v1_dev *dev)
 {
+	v1_forget_buffers(dev);
 	return v1_set_state(dev, VFIO_DEVICE_STATE_RUNNING);
 }
 
 int
 v1_finish_save(struct v1_dev *dev)
 {
-	dev->record_size = 0;
+	v1_forget_buffers(dev);
 	return v1_set_state(dev, VFIO_DEVICE_STATE_STOPPED);
 }
 
 int
 v1_rollback(struct v1_dev *dev)
 {
-	dev->record_size = 0;
+	v1_forget_buffers(dev);
 	if (v1_set_state(dev, VFIO_DEVICE_STATE_RUNNING) == 0)
 		return 0;
 	log_info("device %s: resetting it to get it back to running", dev->name);
@@ -240,8 +285,7 @@ v1_reset(struct v1_dev *dev)
 	uint32_t state;
 	int err;
 
-	dev->record_size = 0;
-	dev->resume_fill = 0;
+	v1_forget_buffers(dev);
 	if (dev->region->ops->reset == NULL) {
 		log_warnx("device %s: cannot be reset", dev->name);
 		return -ENOTSUP;
@@ -266,7 +310,41 @@ v1_reset(struct v1_dev *dev)
 int
 v1_pending_bytes(struct v1_dev *dev, uint64_t *pending)
 {
-	return v1_read_u64(dev, V1_OFF(pending_bytes), pending);
+	int err;
+
+	if (dev->record_out) {
+		*pending = dev->pending > dev->record_size ? dev->pending - dev->record_size : 0;
+		return 0;
+	}
+	if ((err = v1_read_u64(dev, V1_OFF(pending_bytes), &dev->pending)) != 0)
+		return err;
+	*pending = dev->pending;
+	return 0;
+}
+
+/* [offset, offset + len) of the region inside the mapped part, or NULL. */
+static const uint8_t *
+v1_mapped_at(struct v1_dev *dev, uint64_t offset, uint64_t len)
+{
+	if (dev->data_map == NULL || offset < dev->data_offset ||
+	    offset - dev->data_offset > dev->data_capacity ||
+	    len > dev->data_capacity - (offset - dev->data_offset))
+		return NULL;
+	return dev->data_map + (offset - dev->data_offset);
+}
+
+/* Copies [offset, offset + len) of the region into buf: from the map when
+ * it covers them, else through the region. */
+static int
+v1_data_read(struct v1_dev *dev, uint64_t offset, void *buf, size_t len)
+{
+	const uint8_t *p = v1_mapped_at(dev, offset, len);
+
+	if (p != NULL) {
+		memcpy(buf, p, len);
+		return 0;
+	}
+	return v1_region_read_all(dev, offset, buf, len);
 }
 
 int
@@ -275,24 +353,41 @@ v1_save_next(struct v1_dev *dev, uint64_t *size)
 	uint64_t offset, data_size;
 	int err;
 
-	dev->record_size = 0;
 	*size = 0;
-	/* Reading data_offset is what asks the device for the next record. */
+	/* The start of an iteration, and what tells the device that the
+	 * previous buffer is consumed: from here on it may reuse the space. */
+	dev->record_out = 0;
+	dev->record_size = 0;
+	if ((err = v1_read_u64(dev, V1_OFF(pending_bytes), &dev->pending)) != 0)
+		return err;
+	if (dev->pending == 0)
+		return 0;
+	/* Reading data_offset is what asks the device for the next buffer;
+	 * it may put it anywhere in the region, each time. */
 	if ((err = v1_read_u64(dev, V1_OFF(data_offset), &offset)) != 0)
 		return err;
-	if (offset != dev->data_offset) {
-		log_warnx("device %s: data_offset moved from %" PRIu64 " to %" PRIu64, dev->name,
-		    dev->data_offset, offset);
-		return -EPROTO;
-	}
+	if ((err = v1_check_data_offset(dev, offset)) != 0)
+		return err;
+	dev->record_out = 1;
+	dev->record_offset = offset;
 	if ((err = v1_read_u64(dev, V1_OFF(data_size), &data_size)) != 0)
 		return err;
-	if (data_size > dev->data_capacity) {
-		log_warnx("device %s: data_size %" PRIu64 " beyond the %" PRIu64
-			  "-byte data section",
-		    dev->name, data_size, dev->data_capacity);
+	if (data_size > dev->region->size - offset) {
+		log_warnx("device %s: data_size %" PRIu64 " at data_offset %" PRIu64
+			  " runs past the %" PRIu64 "-byte region",
+		    dev->name, data_size, offset, dev->region->size);
 		return -EPROTO;
 	}
+	if (data_size == 0 && dev->state == VFIO_DEVICE_STATE_SAVING) {
+		/* Nothing would end such a stop-copy. */
+		log_warnx("device %s: %" PRIu64 " bytes pending in stop-copy, but an empty "
+			  "buffer",
+		    dev->name, dev->pending);
+		return -EPROTO;
+	}
+	if (dev->record_copy != NULL &&
+	    (err = v1_data_read(dev, offset, dev->record_copy, data_size)) != 0)
+		return err;
 	dev->record_size = data_size;
 	*size = data_size;
 	return 0;
@@ -301,31 +396,70 @@ v1_save_next(struct v1_dev *dev, uint64_t *size)
 int
 v1_save_read(struct v1_dev *dev, uint64_t offset, void *buf, size_t len)
 {
-	if (offset > dev->record_size || len > dev->record_size - offset)
+	if (!dev->record_out || offset > dev->record_size || len > dev->record_size - offset)
 		return -EINVAL;
-	if (dev->data_map != NULL) {
-		memcpy(buf, dev->data_map + offset, len);
+	if (dev->record_copy != NULL) {
+		memcpy(buf, dev->record_copy + offset, len);
 		return 0;
 	}
-	return v1_region_read_all(dev, dev->data_offset + offset, buf, len);
+	return v1_data_read(dev, dev->record_offset + offset, buf, len);
 }
 
 const uint8_t *
 v1_save_mapped(struct v1_dev *dev)
 {
-	return dev->data_map;
+	/* The engine keeps this pointer for the whole save and sends records
+	 * from it by reference; the record's own place in the section moves
+	 * with data_offset, so it gets a copy of its own, big enough for any
+	 * buffer the region can hold. */
+	if (dev->data_map == NULL)
+		return NULL;
+	if (dev->record_copy != NULL)
+		return dev->record_copy;
+	dev->record_copy = xmalloc(dev->region->size - V1_FIELDS_END);
+	if (dev->record_out && v1_data_read(dev, dev->record_offset, dev->record_copy,
+	    dev->record_size) != 0) {
+		/* Unreadable now: the record is read through the region. */
+		free(dev->record_copy);
+		dev->record_copy = NULL;
+		return NULL;
+	}
+	return dev->record_copy;
+}
+
+/* RESUMING: where the device wants the next record (once per record). */
+static int
+v1_resume_open(struct v1_dev *dev)
+{
+	uint64_t offset;
+	int err;
+
+	if (dev->resume_open)
+		return 0;
+	if ((err = v1_read_u64(dev, V1_OFF(data_offset), &offset)) != 0)
+		return err;
+	if ((err = v1_check_data_offset(dev, offset)) != 0)
+		return err;
+	dev->resume_offset = offset;
+	dev->resume_fill = 0;
+	dev->resume_open = 1;
+	return 0;
 }
 
 int
 v1_resume_write(struct v1_dev *dev, const void *buf, size_t len)
 {
-	uint64_t offset = dev->data_offset + dev->resume_fill;
+	uint64_t offset;
+	uint8_t *p;
 	int err;
 
-	if (len > dev->data_capacity - dev->resume_fill)
+	if ((err = v1_resume_open(dev)) != 0)
+		return err;
+	offset = dev->resume_offset + dev->resume_fill;
+	if (len > dev->region->size - offset)
 		return -EMSGSIZE;
-	if (dev->data_map != NULL)
-		memcpy(dev->data_map + dev->resume_fill, buf, len);
+	if ((p = (uint8_t *)(uintptr_t)v1_mapped_at(dev, offset, len)) != NULL)
+		memcpy(p, buf, len);
 	else if ((err = v1_region_write_all(dev, offset, buf, len)) != 0)
 		return err;
 	dev->resume_fill += len;
@@ -335,10 +469,14 @@ v1_resume_write(struct v1_dev *dev, const void *buf, size_t len)
 int
 v1_resume_commit(struct v1_dev *dev)
 {
-	uint64_t size = dev->resume_fill;
+	uint64_t size;
 	uint32_t state;
 	int err;
 
+	if ((err = v1_resume_open(dev)) != 0)
+		return err;
+	size = dev->resume_fill;
+	dev->resume_open = 0;
 	dev->resume_fill = 0;
 	if ((err = v1_write_u64(dev, V1_OFF(data_size), size)) != 0) {
 		/* A device that refuses a record may have left RESUMING
@@ -414,7 +552,11 @@ v1_dirty_bitmap(struct v1_dev *dev, uint64_t start_pfn, uint64_t page_size, uint
 	int err = 0;
 
 	*dirty = 0;
-	/* The device copies the bitmap where the record was. */
+	/* The device copies the bitmap into the data section, where a record
+	 * may be out: it must know the record is consumed first. */
+	if (dev->record_out && (err = v1_read_u64(dev, V1_OFF(pending_bytes), &dev->pending)) != 0)
+		return err;
+	dev->record_out = 0;
 	dev->record_size = 0;
 	while (done < total_pfns) {
 		err = v1_dirty_query(dev, start_pfn + done, page_size, total_pfns - done, &copied);
@@ -433,6 +575,8 @@ v1_dirty_bitmap(struct v1_dev *dev, uint64_t start_pfn, uint64_t page_size, uint
 			err = -EPROTO;
 			break;
 		}
+		/* The 2019 proposal's bitmap, which released kernels dropped,
+		 * is read where the section starts: data_offset at attach. */
 		if (dev->data_map != NULL)
 			src = dev->data_map;
 		else {

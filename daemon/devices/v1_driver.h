@@ -7,6 +7,15 @@
  * v1_set_state(), which logs from/to at info level and, when the device
  * refuses, reads back where it ended up.
  *
+ * The sequence is the released interface's (include/uapi/linux/vfio.h of
+ * Linux 5.8-5.17, as QEMU's hw/vfio/migration.c of that era follows it).
+ * Saving, one iteration per buffer: read pending_bytes (which also tells
+ * the device the previous buffer was consumed), and if it is not 0 read
+ * data_offset (the device makes a buffer available there), data_size, then
+ * the data. Resuming, per buffer: read data_offset, write the data there,
+ * write data_size. data_offset is read for every buffer: it may move.
+ * device_state is written read-modify-write, keeping bits 3-31.
+ *
  * Return values: 0 or a negative errno from the region (or -EPROTO when the
  * device broke the KABI, e.g. a data_size beyond the data section).
  */
@@ -22,25 +31,39 @@
 struct v1_dev {
 	struct mig_region *region;
 	const char *name;	/* for log lines */
-	uint64_t data_offset;	/* read once at attach, page aligned, non-zero */
+	uint64_t data_offset;	/* data_offset at attach: where the section starts */
 	uint64_t data_capacity; /* region size - data_offset */
-	uint8_t *data_map;	/* mapped data section, or NULL */
-	uint32_t state;		/* last state the device accepted */
-	uint64_t record_size;	/* SAVING: size of the record made available */
-	uint64_t resume_fill;	/* RESUMING: bytes written into the current record */
+	uint8_t *data_map;	/* [data_offset, region size) mapped, or NULL */
+	uint32_t state;		/* last state the device accepted (bits 0-2) */
+	/* SAVING: the buffer the device made available, given out until the
+	 * next iteration's pending_bytes read says it was consumed. */
+	int record_out;
+	uint64_t record_offset;
+	uint64_t record_size;
+	uint8_t *record_copy;	/* mapped section: the record, copied out */
+	uint64_t pending;	/* pending_bytes read at the start of the iteration */
+	/* RESUMING: the buffer the record is written to (data_offset read
+	 * once its first part comes), and how much of it is written. */
+	int resume_open;
+	uint64_t resume_offset;
+	uint64_t resume_fill;
 };
 
-/* Read and check data_offset (non-zero, page aligned, inside the region),
- * map the data section if the region allows, read device_state. */
+/* Read data_offset (past the fields, inside the region), map the data
+ * section from there when the region allows and the offset is page
+ * aligned (a trapped section need not be), read device_state. */
 int v1_attach(struct v1_dev *dev, struct mig_region *region, const char *name);
+/* Frees what the driver allocated; the region is the caller's. */
+void v1_detach(struct v1_dev *dev);
 
 /* Name of a state ("running", "pre-copy", "stop-copy", "resuming", "stopped",
  * "error", "invalid"). */
 const char *v1_state_name(uint32_t state);
 
+/* device_state bits 0-2 (the reserved bits are the device's). */
 int v1_get_state(struct v1_dev *dev, uint32_t *state);
-/* Write device_state. On refusal, re-reads the state into dev->state and
- * returns the region's error. */
+/* Write device_state bits 0-2, read-modify-write. On refusal, re-reads the
+ * state into dev->state and returns the region's error. */
 int v1_set_state(struct v1_dev *dev, uint32_t state);
 
 /* The phases of a migration, each one v1_set_state() call. */
@@ -56,10 +79,17 @@ int v1_rollback(struct v1_dev *dev);
 /* Reset a destination device after a failed resume. */
 int v1_reset(struct v1_dev *dev);
 
+/* Bytes the device still has to give. Between records it reads
+ * pending_bytes; while a record is out it answers what was read at the
+ * start of the record's iteration, less the record (a read would tell the
+ * device the record was consumed while its bytes may still be on their
+ * way out of the section). */
 int v1_pending_bytes(struct v1_dev *dev, uint64_t *pending);
 
-/* SAVING: ask the device for its next record (read data_offset, then
- * data_size). *size is 0 when the device has nothing more to give now. */
+/* SAVING: the next iteration: pending_bytes (the previous record is
+ * consumed), and if there is more, data_offset and data_size. *size is 0
+ * when the device has nothing more to give now. Call it only once every
+ * byte of the previous record has been taken (copied or sent). */
 int v1_save_next(struct v1_dev *dev, uint64_t *size);
 /* Copy [offset, offset + len) of the current record into buf (from the map
  * when there is one, else through the region). The record stays current
@@ -68,13 +98,18 @@ int v1_save_next(struct v1_dev *dev, uint64_t *size);
  * section), v1_finish_save(), v1_rollback() or v1_reset(); -EINVAL after
  * that or outside the record. */
 int v1_save_read(struct v1_dev *dev, uint64_t offset, void *buf, size_t len);
-/* Direct pointer to the current record when the section is mapped, else NULL. */
+/* When the section is mapped: a buffer of the driver's that holds the
+ * current record from v1_save_next() until the next one. It does not move
+ * for the life of the device, whereas the record's place in the section
+ * may (data_offset), so a caller may keep the pointer and lend the record
+ * out from it. NULL when the section is trapped. */
 const uint8_t *v1_save_mapped(struct v1_dev *dev);
 
-/* RESUMING: a record may arrive in parts. Each part is written into the
- * data section at the current fill; v1_resume_commit() then writes
- * data_size so the device consumes the record. -EMSGSIZE when a record
- * does not fit the data section. */
+/* RESUMING: a record may arrive in parts. The first part reads data_offset
+ * (where the device wants this record); each part is written there at the
+ * current fill; v1_resume_commit() then writes data_size so the device
+ * consumes the record. -EMSGSIZE when a record does not fit between
+ * data_offset and the end of the region. */
 int v1_resume_write(struct v1_dev *dev, const void *buf, size_t len);
 int v1_resume_commit(struct v1_dev *dev);
 
