@@ -24,6 +24,7 @@
 struct sim_backend {
 	struct v1_dev v1; /* first: backend_v1.c's calls find it here */
 	struct sim_v1 *sim;
+	enum sim_v1_model model;
 	struct event *tick;
 	uint64_t last_tick_ns;
 };
@@ -50,6 +51,18 @@ sim_state_name(struct mig_device *dev)
 	return v1_state_name(sim_v1_state(sb(dev)->sim));
 }
 
+/* Which real driver the device plays, and where its section lies. */
+static json_t *
+sim_describe(struct mig_device *dev)
+{
+	struct sim_backend *s = sb(dev);
+
+	return json_pack("{s:s, s:s, s:{s:I, s:I, s:s}}", "interface",
+	    "software v1 device (sim)", "driver_model", sim_v1_model_name(s->model),
+	    "migration_region", "size", (json_int_t)s->v1.region->size, "data_offset",
+	    (json_int_t)s->v1.data_offset, "access", s->v1.data_map != NULL ? "mmap" : "trapped");
+}
+
 static void
 sim_close(struct mig_device *dev)
 {
@@ -65,6 +78,7 @@ static const struct device_ops sim_ops = {
 	V1_BACKEND_OPS,
 	.state_name = sim_state_name,
 	.close = sim_close,
+	.describe = sim_describe,
 };
 
 int
@@ -95,6 +109,7 @@ sim_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 		goto fail;
 	log_info("device %s: software v1 device, driver model %s", dc->name,
 	    sim_v1_model_name(sc.model));
+	s->model = sc.model;
 	if (v1_attach(&s->v1, sim_v1_region(s->sim), dev->name) != 0) {
 		sim_v1_close(s->sim);
 		goto fail;
