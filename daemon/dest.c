@@ -5,10 +5,10 @@
  * each change against it, and tests/test_states.c checks this diagram
  * against it:
  *
- *   WAITING --valid HELLO, device RESUMING--> RECEIVING
- *   WAITING --valid HELLO, "created" not on disk yet--> ACCEPTING
- *   ACCEPTING --"created" on disk, device RESUMING--> RECEIVING
- *   RECEIVING --END verified, device RUNNING, journal fsync--> COMMITTING
+ *   WAITING --valid HELLO--> ACCEPTING
+ *   ACCEPTING --"created" on disk, device RESUMING (its thread said so)--> RECEIVING
+ *   RECEIVING --END verified, device asked to run the state--> LOADING
+ *   LOADING --device RUNNING (its thread said so), journal fsync--> COMMITTING
  *   COMMITTING --"completing" on disk, COMMIT sent--> COMMITTED
  *   COMMITTED --ACK--> DONE
  *   any but DONE --failure, cancel, token expired: device reset--> DONE
@@ -36,6 +36,7 @@
 #include "clock.h"
 #include "daemon.h"
 #include "device.h"
+#include "device_worker.h"
 #include "engine.h"
 #include "errors.h"
 #include "events.h"
@@ -95,6 +96,13 @@ struct dest_engine {
 	uint64_t first_stopcopy_ns;
 	uint64_t last_sample_ns, last_sample_bytes;
 	uint64_t last_progress_ns;
+	/* The device's thread works for us (device_worker.h): nothing else
+	 * touches the device until it answers. */
+	struct device_call *dev_call;
+	int dev_touched; /* asked to resume: a failure resets it */
+	uint64_t end_ns; /* END verified: the device's resume time starts */
+	int fail_code;	 /* what the migration ends with, once reset */
+	char fail_msg[512];
 };
 
 static void
@@ -138,6 +146,7 @@ dst_engine_free(struct migration *m)
 
 	if (d == NULL)
 		return;
+	device_call_forget(d->dev_call);
 	dst_close_channels(d, 0, NULL);
 	dst_drop_held(d);
 	event_free(d->expiry);
@@ -184,36 +193,60 @@ static const struct migration_engine dst_engine = {
 	.durable = dst_engine_durable,
 };
 
-/* Reset the device unless it already runs the migrated state. */
+static int
+dst_op_reset(struct mig_device *dev, uint64_t *out)
+{
+	(void)out;
+	return dev->ops->reset(dev);
+}
+
+/* The received state is gone (or the reset failed): the migration ends. */
+static void
+dst_was_reset(void *ctx, int rc, uint64_t out)
+{
+	struct dest_engine *d = ctx;
+	struct migration *m = d->m;
+
+	(void)out;
+	d->dev_call = NULL;
+	if (rc != 0)
+		log_warnx("migration %s: device %s: reset failed: %s", m->id_str, d->dev->name,
+		    strerror(-rc));
+	else
+		log_info("migration %s: device %s reset, received state discarded", m->id_str,
+		    d->dev->name);
+	migration_fail(m, d->fail_code, "%s", d->fail_msg);
+}
+
+/* Reset the device unless it already runs the migrated state (COMMIT
+ * sent); the migration ends with `code` once it is. A call of the
+ * device's thread still out is not waited for: the reset runs after it,
+ * and its answer is dropped. */
 static void
 dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
 {
 	struct migration *m = d->m;
 	enum dst_state was = d->st;
-	char msg[512];
 	va_list ap;
-	int rc;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (d->st == DST_DONE || migration_phase_is_final(m->phase))
 		return;
+	va_start(ap, fmt);
+	vsnprintf(d->fail_msg, sizeof(d->fail_msg), fmt, ap);
+	va_end(ap);
+	d->fail_code = code;
+	device_call_forget(d->dev_call);
+	d->dev_call = NULL;
 	(void)dst_set_state(d, DST_DONE);
 	evtimer_del(d->expiry);
 	evtimer_del(d->end_timer);
-	dst_close_channels(d, code, msg);
+	dst_close_channels(d, code, d->fail_msg);
 	dst_drop_held(d);
-	if (was == DST_RECEIVING || was == DST_COMMITTING) {
-		rc = d->dev->ops->reset(d->dev);
-		if (rc != 0)
-			log_warnx("migration %s: device %s: reset failed: %s", m->id_str,
-			    d->dev->name, strerror(-rc));
-		else
-			log_info("migration %s: device %s reset, received state discarded",
-			    m->id_str, d->dev->name);
+	if (d->dev_touched && was != DST_COMMITTED) {
+		d->dev_call = device_call(d->dev->worker, dst_op_reset, dst_was_reset, d);
+		return;
 	}
-	migration_fail(m, code, "%s", msg);
+	migration_fail(m, code, "%s", d->fail_msg);
 }
 
 static void
@@ -392,15 +425,22 @@ dst_apply_bitmap(struct dest_engine *d, const struct mig_bitmap *bm)
 	m->bytes_transferred += bm->contents_len;
 }
 
+static int
+dst_op_resume_end(struct mig_device *dev, uint64_t *out)
+{
+	(void)out;
+	return dev->ops->resume_end(dev);
+}
+
+static void dst_loaded(void *ctx, int rc, uint64_t out);
+
 static void
 dst_on_end(struct dest_engine *d, const struct mig_end *e)
 {
 	struct migration *m = d->m;
 	uint8_t digest[MIG_SHA256_LEN];
 	unsigned int dlen = 0;
-	struct mig_commit cm;
 	uint64_t t0 = mono_ns();
-	int rc;
 
 	if (d->first_stopcopy_ns == 0)
 		d->first_stopcopy_ns = t0;
@@ -427,7 +467,29 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	}
 	if (m->phase == PHASE_PRECOPY)
 		migration_set_phase(m, PHASE_STOPCOPY);
-	if ((rc = d->dev->ops->resume_end(d->dev)) != 0) {
+	if (dst_set_state(d, DST_LOADING) != 0) {
+		dst_fail(d, MIG_E_INTERNAL, "destination engine: cannot load the state");
+		return;
+	}
+	/* Loading may take long (mlx5 checks the whole image on the way
+	 * out of RESUMING): the device's thread does it. */
+	d->end_ns = t0;
+	d->dev_call = device_call(d->dev->worker, dst_op_resume_end, dst_loaded, d);
+}
+
+/* The device runs the received state, or refused to. */
+static void
+dst_loaded(void *ctx, int rc, uint64_t out)
+{
+	struct dest_engine *d = ctx;
+	struct migration *m = d->m;
+	struct mig_commit cm;
+
+	(void)out;
+	d->dev_call = NULL;
+	if (d->st != DST_LOADING)
+		return;
+	if (rc != 0) {
 		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused to run the received state: %s",
 		    d->dev->name, strerror(-rc));
 		return;
@@ -436,7 +498,7 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	hook_fire("resumed", m);
 	memset(&cm, 0, sizeof(cm));
 	cm.bytes_received = d->total_bytes;
-	cm.resume_ms = (uint32_t)((mono_ns() - t0) / 1000000u);
+	cm.resume_ms = (uint32_t)((mono_ns() - d->end_ns) / 1000000u);
 	d->commit = cm;
 	(void)dst_set_state(d, DST_COMMITTING);
 	m->pending_bytes = 0;
@@ -893,11 +955,12 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	if (d->nch == 1)
 		OPENSSL_cleanse(d->join_token, sizeof(d->join_token));
 	peer_set_handler(c, &dst_handler, &d->ch[0], 0);
+	/* Nothing is read until the device is RESUMING. */
+	(void)dst_set_state(d, DST_ACCEPTING);
+	peer_pause_read(c);
 	if (!m->created_durable) {
 		/* A busy disk has not made "created" durable yet: the
 		 * device waits for it (dst_engine_durable), not the loop. */
-		(void)dst_set_state(d, DST_ACCEPTING);
-		peer_pause_read(c);
 		log_info("migration %s: source accepted; the device waits until the journal "
 			 "holds the migration",
 		    m->id_str);
@@ -906,15 +969,38 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	dst_accept(d);
 }
 
-/* The HELLO was good and the journal holds the migration: the device
- * enters RESUMING and the source hears HELLO-ACK. */
+static int
+dst_op_resume_begin(struct mig_device *dev, uint64_t *out)
+{
+	(void)out;
+	return dev->ops->resume_begin(dev);
+}
+
+static void dst_resuming(void *ctx, int rc, uint64_t out);
+
+/* The HELLO was good and the journal holds the migration: the device's
+ * thread puts it in RESUMING. */
 static void
 dst_accept(struct dest_engine *d)
 {
-	struct migration *m = d->m;
-	int rc;
+	if (d->dev_touched)
+		return;
+	d->dev_touched = 1;
+	d->dev_call = device_call(d->dev->worker, dst_op_resume_begin, dst_resuming, d);
+}
 
-	if ((rc = d->dev->ops->resume_begin(d->dev)) != 0) {
+/* RESUMING (or refused): the source hears HELLO-ACK. */
+static void
+dst_resuming(void *ctx, int rc, uint64_t out)
+{
+	struct dest_engine *d = ctx;
+	struct migration *m = d->m;
+
+	(void)out;
+	d->dev_call = NULL;
+	if (d->st != DST_ACCEPTING)
+		return;
+	if (rc != 0) {
 		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused RESUMING: %s", d->dev->name,
 		    strerror(-rc));
 		return;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_worker.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -48,6 +49,10 @@ devices_open(const struct mig_config *cfg, struct event_base *base)
 			return -1;
 		}
 		devices[ndevices++] = dev;
+		if ((dev->worker = device_worker_start(dev, base)) == NULL) {
+			log_warn("device %s: cannot start its thread", dev->name);
+			return -1;
+		}
 		log_info("device %s: %s backend ready (%s, %s)", dev->name, dev->backend,
 		    dev->identity, dev->compat);
 	}
@@ -60,6 +65,8 @@ devices_close(void)
 	size_t i;
 
 	for (i = 0; i < ndevices; i++) {
+		if (devices[i]->worker != NULL)
+			device_worker_stop(devices[i]->worker);
 		devices[i]->ops->close(devices[i]);
 		free(devices[i]->name);
 		free(devices[i]);
@@ -67,6 +74,16 @@ devices_close(void)
 	free(devices);
 	devices = NULL;
 	ndevices = 0;
+}
+
+void
+devices_settle(void)
+{
+	size_t i;
+
+	for (i = 0; i < ndevices; i++)
+		if (devices[i]->worker != NULL)
+			device_worker_settle(devices[i]->worker);
 }
 
 struct mig_device *

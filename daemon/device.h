@@ -77,12 +77,16 @@ struct mig_device {
 	uint64_t guest_memory_size;
 	uint32_t guest_page_size;
 	struct migration *busy; /* the migration holding the device, or NULL */
+	struct device_worker *worker; /* its thread (device_worker.h) */
 };
 
 /* Open every configured device; on failure logs and returns -1 (the daemon
  * does not start with a device it cannot open). */
 int devices_open(const struct mig_config *cfg, struct event_base *base);
 void devices_close(void);
+/* Wait for every call of the devices' threads and run their callbacks
+ * (at exit, before the migrations are freed: rollbacks end on record). */
+void devices_settle(void);
 struct mig_device *device_find(const char *name);
 size_t device_count(void);
 struct mig_device *device_at(size_t i);

@@ -5,7 +5,8 @@
  * against it (every arc, one per line, and nothing else):
  *
  *   CONNECTING --journal holds it, TLS up, HELLO sent--> HELLO_SENT
- *   HELLO_SENT --HELLO-ACK, device SAVING--> STREAMING
+ *   HELLO_SENT --HELLO-ACK, device asked for SAVING--> STARTING
+ *   STARTING --device SAVING (its thread said so)--> STREAMING
  *   STREAMING --switchover, echo, intent written on a thread--> DRAIN_INTENT
  *   STREAMING --switchover, echo, intent written already--> DRAINING
  *   STREAMING --switchover, no echo, intent written on a thread--> WRITING_INTENT
@@ -19,9 +20,9 @@
  *   DRAINING --echo (or no echo in time), hook--> HOOK_WAIT
  *   DRAINING --echo (or no echo in time), no hook--> STOPPING
  *   HOOK_WAIT --the hook paused the guest--> STOPPING
- *   STOPPING --record boundary, device stopped--> STOPCOPY
+ *   STOPPING --record boundary, device stopped (its thread said so)--> STOPCOPY
  *   STOPCOPY --device empty, last bitmap, END sent--> END_SENT
- *   END_SENT --COMMIT, ACK sent--> DONE
+ *   END_SENT --COMMIT, ACK sent, device asked to stop for good--> DONE
  *   any but DONE --failure, cancel, veto: device rolled back--> DONE
  *
  * "converged" is the auto switchover, or the API's call in manual mode;
@@ -31,7 +32,10 @@
  * are empty before the device stops.
  *
  * Any failure before COMMIT puts the device back to RUNNING (rollback) and
- * ends the migration failed or cancelled. The device is read only when the
+ * ends the migration failed or cancelled, once the device runs again.
+ * Every call that may block (state changes, the next record) runs on the
+ * device's thread (device_worker.h): the engine hands it over and waits
+ * in its state for the answer; nothing else touches the device meanwhile. The device is read only when the
  * TLS output buffer has room (pump on the low-water mark), so memory stays
  * bounded by a few chunks whatever the device's size. A device whose data
  * section is mapped is sent from it without a copy (the output buffer holds
@@ -53,6 +57,7 @@
 #include "clock.h"
 #include "daemon.h"
 #include "device.h"
+#include "device_worker.h"
 #include "engine.h"
 #include "errors.h"
 #include "events.h"
@@ -204,6 +209,7 @@ src_engine_free(struct migration *m)
 
 	if (s == NULL)
 		return;
+	device_call_forget(s->dev_call);
 	src_close_channels(s, 0, NULL, 0);
 	event_free(s->retry);
 	event_free(s->tick);
@@ -255,23 +261,52 @@ src_unlend(struct source_engine *s)
 	    s->m->id_str, total, s->lend->refs);
 }
 
-/* Put the device back to running; the migration ends with `code`. */
+static int
+src_op_rollback(struct mig_device *dev, uint64_t *out)
+{
+	(void)out;
+	return dev->ops->rollback(dev);
+}
+
+/* The device runs again (or could not be made to): now the migration
+ * ends, so that "failed" always means a running source device. */
+static void
+src_rolled_back(void *ctx, int rc, uint64_t out)
+{
+	struct source_engine *s = ctx;
+	struct migration *m = s->m;
+
+	(void)out;
+	s->dev_call = NULL;
+	if (rc != 0)
+		log_warnx("migration %s: device %s: rollback failed: %s", m->id_str, s->dev->name,
+		    strerror(-rc));
+	else
+		log_info("migration %s: device %s rolled back to running", m->id_str,
+		    s->dev->name);
+	migration_fail(m, s->fail_code, "%s", s->fail_msg);
+}
+
+/* Put the device back to running; the migration ends with `code` once it
+ * does. A call of the device's thread still out is not waited for: the
+ * rollback runs after it, and its answer is dropped. */
 void
 src_fail(struct source_engine *s, int code, const char *fmt, ...)
 {
 	struct migration *m = s->m;
 	enum src_state was = s->st;
-	char msg[512];
 	va_list ap;
-	int rc;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (s->st == SRC_DONE || migration_phase_is_final(m->phase))
 		return;
+	va_start(ap, fmt);
+	vsnprintf(s->fail_msg, sizeof(s->fail_msg), fmt, ap);
+	va_end(ap);
+	s->fail_code = code;
+	device_call_forget(s->dev_call);
+	s->dev_call = NULL;
 	src_unlend(s);
-	src_close_channels(s, code, msg, 1);
+	src_close_channels(s, code, s->fail_msg, 1);
 	(void)src_set_state(s, SRC_DONE);
 	evtimer_del(s->retry);
 	evtimer_del(s->tick);
@@ -281,16 +316,11 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 		log_warnx("migration %s: device %s left stopped: the daemon exits after END "
 			  "without the destination's COMMIT; check the destination",
 		    m->id_str, s->dev->name);
-	} else if (was >= SRC_STREAMING) {
-		rc = s->dev->ops->rollback(s->dev);
-		if (rc != 0)
-			log_warnx("migration %s: device %s: rollback failed: %s", m->id_str,
-			    s->dev->name, strerror(-rc));
-		else
-			log_info("migration %s: device %s rolled back to running", m->id_str,
-			    s->dev->name);
+	} else if (s->dev_touched) {
+		s->dev_call = device_call(s->dev->worker, src_op_rollback, src_rolled_back, s);
+		return;
 	}
-	migration_fail(m, code, "%s", msg);
+	migration_fail(m, code, "%s", s->fail_msg);
 }
 
 static void
@@ -377,18 +407,86 @@ src_send_end(struct source_engine *s)
 	migration_set_phase(s->m, PHASE_COMPLETING);
 }
 
+static int
+src_op_save_next(struct mig_device *dev, uint64_t *size)
+{
+	return dev->ops->save_next(dev, size);
+}
+
+/* The device's answer to "the next record": a record to send, or none
+ * now (a pass is over; in stop-copy, the device may be empty). 1: pump
+ * on; 0: not now. */
+static int
+src_on_record(struct source_engine *s, uint64_t size)
+{
+	struct migration *m = s->m;
+	uint64_t pending;
+
+	if (size > 0) {
+		s->in_record = 1;
+		s->rec_size = size;
+		s->rec_off = 0;
+		return 1;
+	}
+	/* The device has nothing more right now: one pass is over. */
+	if (src_device_running(s)) {
+		if (src_wants_bitmaps(s) && !s->bm_iter_done) {
+			s->bm_iter_done = 1;
+			src_bitmap_pass_start(s);
+			return 1;
+		}
+		s->bm_iter_done = 0;
+		s->passes_done++;
+		src_check_convergence(s);
+		if (s->pass_bytes > 0 && s->st != SRC_STOPPING)
+			m->iterations++; /* the next pass begins */
+		s->pass_bytes = 0;
+		if (s->st == SRC_STOPPING)
+			return 1;
+		src_schedule_retry(s, SRC_RETRY_MS);
+		return 0;
+	}
+	/* Stop-copy: drained once the device reports nothing pending. */
+	if (s->dev->ops->pending(s->dev, &pending) == 0 && pending > 0)
+		return 1;
+	if (src_wants_bitmaps(s) && !s->bm_final_done) {
+		s->bm_final_done = 1;
+		src_bitmap_pass_start(s);
+		return 1;
+	}
+	/* No fsync before END: the journal says "END may be sent" since
+	 * the switchover began (src_request_switchover). */
+	src_send_end(s);
+	return 0;
+}
+
+static void
+src_record_ready(void *ctx, int rc, uint64_t size)
+{
+	struct source_engine *s = ctx;
+
+	s->dev_call = NULL;
+	if (!src_device_running(s) && s->st != SRC_STOPCOPY)
+		return;
+	if (rc != 0) {
+		src_fail(s, MIG_E_DEVICE_IO, "device %s: next data record: %s", s->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	if (src_on_record(s, size))
+		src_pump(s);
+}
+
 /* Fill the output buffer up to the high-water mark from the device. */
 void
 src_pump(struct source_engine *s)
 {
-	struct migration *m = s->m;
-	uint64_t size, pending;
 	struct peer_conn *out;
 	int rc;
 
-	while (s->c != NULL && (src_device_running(s) || s->st == SRC_STOPCOPY) &&
-	    (out = src_out_conn(s)) != NULL && peer_output_length(out) < s->high_water &&
-	    !src_throttled(s)) {
+	while (s->c != NULL && s->dev_call == NULL &&
+	    (src_device_running(s) || s->st == SRC_STOPCOPY) && (out = src_out_conn(s)) != NULL &&
+	    peer_output_length(out) < s->high_water && !src_throttled(s)) {
 		if (s->bm_active) {
 			if ((rc = src_bitmap_step(s, out)) != 0) {
 				src_fail(s, MIG_E_DEVICE_IO, "device %s: dirty bitmap: %s",
@@ -423,46 +521,8 @@ src_pump(struct source_engine *s)
 			if (s->st == SRC_STOPPING)
 				continue;
 		}
-		if ((rc = s->dev->ops->save_next(s->dev, &size)) != 0) {
-			src_fail(s, MIG_E_DEVICE_IO, "device %s: next data record: %s",
-			    s->dev->name, strerror(-rc));
-			return;
-		}
-		if (size > 0) {
-			s->in_record = 1;
-			s->rec_size = size;
-			s->rec_off = 0;
-			continue;
-		}
-		/* The device has nothing more right now: one pass is over. */
-		if (src_device_running(s)) {
-			if (src_wants_bitmaps(s) && !s->bm_iter_done) {
-				s->bm_iter_done = 1;
-				src_bitmap_pass_start(s);
-				continue;
-			}
-			s->bm_iter_done = 0;
-			s->passes_done++;
-			src_check_convergence(s);
-			if (s->pass_bytes > 0 && s->st != SRC_STOPPING)
-				m->iterations++; /* the next pass begins */
-			s->pass_bytes = 0;
-			if (s->st == SRC_STOPPING)
-				continue;
-			src_schedule_retry(s, SRC_RETRY_MS);
-			return;
-		}
-		/* Stop-copy: drained once the device reports nothing pending. */
-		if (s->dev->ops->pending(s->dev, &pending) == 0 && pending > 0)
-			continue;
-		if (src_wants_bitmaps(s) && !s->bm_final_done) {
-			s->bm_final_done = 1;
-			src_bitmap_pass_start(s);
-			continue;
-		}
-		/* No fsync before END: the journal says "END may be sent"
-		 * since the switchover began (src_request_switchover). */
-		src_send_end(s);
+		/* The next record comes from the device's thread. */
+		s->dev_call = device_call(s->dev->worker, src_op_save_next, src_record_ready, s);
 		return;
 	}
 }
@@ -505,13 +565,18 @@ src_tick_cb(evutil_socket_t fd, short what, void *arg)
 	src_pump(s);
 }
 
+static int
+src_op_save_begin(struct mig_device *dev, uint64_t *out)
+{
+	(void)out;
+	return dev->ops->save_begin(dev, 1);
+}
+
+static void src_save_begun(void *ctx, int rc, uint64_t out);
+
 static void
 src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 {
-	struct migration *m = s->m;
-	struct timeval tv = {0, SRC_TICK_MS * 1000};
-	int rc;
-
 	if (a->version < MIG_PROTO_VERSION_MIN || a->version > MIG_PROTO_VERSION_MAX) {
 		src_fail(s, MIG_E_VERSION_MISMATCH, "destination chose protocol version %u",
 		    a->version);
@@ -521,7 +586,27 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		src_fail(s, MIG_E_MALFORMED, "destination agreed to capabilities we did not offer");
 		return;
 	}
-	if ((rc = s->dev->ops->save_begin(s->dev, 1)) != 0) {
+	if (src_set_state(s, SRC_STARTING) != 0) {
+		src_fail(s, MIG_E_INTERNAL, "source engine: cannot start the device");
+		return;
+	}
+	s->dev_touched = 1;
+	s->dev_call = device_call(s->dev->worker, src_op_save_begin, src_save_begun, s);
+}
+
+/* The device saves (pre-copy), or refused to. */
+static void
+src_save_begun(void *ctx, int rc, uint64_t out)
+{
+	struct source_engine *s = ctx;
+	struct migration *m = s->m;
+	struct timeval tv = {0, SRC_TICK_MS * 1000};
+
+	(void)out;
+	s->dev_call = NULL;
+	if (s->st != SRC_STARTING)
+		return;
+	if (rc != 0) {
 		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused pre-copy: %s", s->dev->name,
 		    strerror(-rc));
 		return;
@@ -547,29 +632,50 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 	src_pump(s);
 }
 
+static int
+src_op_save_end(struct mig_device *dev, uint64_t *out)
+{
+	(void)out;
+	return dev->ops->save_end(dev);
+}
+
+/* The device has stopped for good: the migration is complete. */
+static void
+src_device_done(void *ctx, int rc, uint64_t out)
+{
+	struct source_engine *s = ctx;
+	struct migration *m = s->m;
+
+	(void)out;
+	s->dev_call = NULL;
+	if (rc != 0)
+		log_warnx("migration %s: device %s did not stop cleanly after COMMIT: %s; the "
+			  "destination owns the device state now",
+		    m->id_str, s->dev->name, strerror(-rc));
+	log_info("migration %s: completed: %llu bytes, downtime %llu ms (destination resumed in "
+		 "%u ms)",
+	    m->id_str, (unsigned long long)m->bytes_transferred, (unsigned long long)m->downtime_ms,
+	    s->resume_ms);
+	migration_set_phase(m, PHASE_COMPLETED);
+}
+
 static void
 src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 {
 	struct migration *m = s->m;
 	uint8_t buf[MIG_FRAME_HEADER_LEN + 8];
 	struct mig_ack ack = {cm->bytes_received};
-	int rc;
 
 	m->downtime_ms = mono_ms_since(m->stop_mono_ns);
-	if ((rc = s->dev->ops->save_end(s->dev)) != 0)
-		log_warnx("migration %s: device %s did not stop cleanly after COMMIT: %s; the "
-			  "destination owns the device state now",
-		    m->id_str, s->dev->name, strerror(-rc));
+	s->resume_ms = cm->resume_ms;
 	peer_send(s->c, buf, mig_encode_ack(buf, sizeof(buf), &ack));
 	src_close_channels(s, 0, NULL, 1);
 	(void)src_set_state(s, SRC_DONE);
 	evtimer_del(s->retry);
 	evtimer_del(s->tick);
-	log_info("migration %s: completed: %llu bytes, downtime %llu ms (destination resumed in "
-		 "%u ms)",
-	    m->id_str, (unsigned long long)m->bytes_transferred, (unsigned long long)m->downtime_ms,
-	    cm->resume_ms);
-	migration_set_phase(m, PHASE_COMPLETED);
+	/* The destination owns the state now: the device stops for good,
+	 * on its thread; the migration completes once it has. */
+	s->dev_call = device_call(s->dev->worker, src_op_save_end, src_device_done, s);
 }
 
 /* HELLO-ACK on one channel: once channel 0 is agreed, open the others;

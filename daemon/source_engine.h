@@ -19,6 +19,7 @@
 #include "rate.h"
 #include "states.h"
 
+struct device_call;
 struct event;
 struct mig_device;
 struct peer_conn;
@@ -68,6 +69,13 @@ struct source_engine {
 	unsigned nch;
 	enum src_state st;
 	char token[MIG_TOKEN_MAX + 1];
+	/* The device's thread works for us (device_worker.h): nothing else
+	 * touches the device until it answers. */
+	struct device_call *dev_call;
+	int dev_touched; /* it was asked to save: a failure rolls it back */
+	int fail_code;	 /* what the migration ends with, once rolled back */
+	char fail_msg[512];
+	uint32_t resume_ms; /* from COMMIT, for the last log line */
 	uint64_t caps;
 
 	uint64_t seq;
@@ -143,7 +151,7 @@ void src_update_estimate(struct source_engine *s);
 void src_rtt_sample(struct source_engine *s, uint64_t sent_ns, const char *what);
 void src_check_convergence(struct source_engine *s);
 void src_request_switchover(struct source_engine *s);
-/* Stop the device, at a record boundary (src_pump). */
+/* Stop the device, at a record boundary (src_pump): its thread does. */
 void src_stop_device(struct source_engine *s);
 void src_drain_expired(evutil_socket_t fd, short what, void *arg);
 void src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce);

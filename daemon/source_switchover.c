@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "device.h"
+#include "device_worker.h"
 #include "errors.h"
 #include "hook.h"
 #include "journal.h"
@@ -46,7 +47,8 @@ src_update_estimate(struct source_engine *s)
 	uint64_t pending = 0, left, last;
 	double r = src_rate(s);
 
-	if (s->dev->ops->pending(s->dev, &pending) == 0)
+	/* While the device's thread works for us, the last figure stands. */
+	if (s->dev_call == NULL && s->dev->ops->pending(s->dev, &pending) == 0)
 		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
 	/* The guest waits for:
 	 * - what the device still holds and what is queued ahead of it in our
@@ -155,13 +157,43 @@ src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce)
 	src_drained(s, 1);
 }
 
+static int
+src_op_save_stop(struct mig_device *dev, uint64_t *out)
+{
+	(void)out;
+	return dev->ops->save_stop(dev);
+}
+
+/* The device has stopped (its last state is to be read), or refused. */
+static void
+src_device_stopped(void *ctx, int rc, uint64_t out)
+{
+	struct source_engine *s = ctx;
+
+	(void)out;
+	s->dev_call = NULL;
+	if (s->st != SRC_STOPPING)
+		return;
+	if (rc != 0) {
+		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused stop-copy: %s", s->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	if (src_set_state(s, SRC_STOPCOPY) != 0) {
+		src_fail(s, MIG_E_INTERNAL, "source engine: cannot enter stop-copy");
+		return;
+	}
+	s->bm_active = 0;
+	migration_set_phase(s->m, PHASE_STOPCOPY);
+	src_pump(s);
+}
+
 /* Stop the device: from here on the guest is paused and every ms counts. */
 void
 src_stop_device(struct source_engine *s)
 {
 	struct migration *m = s->m;
 	char drain[64];
-	int rc;
 
 	src_update_estimate(s);
 	if (s->echoed)
@@ -176,17 +208,7 @@ src_stop_device(struct source_engine *s)
 	    src_rate(s) / 1048576.0, drain, s->rtt_ms,
 	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
 	m->stop_mono_ns = mono_ns();
-	if ((rc = s->dev->ops->save_stop(s->dev)) != 0) {
-		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused stop-copy: %s", s->dev->name,
-		    strerror(-rc));
-		return;
-	}
-	if (src_set_state(s, SRC_STOPCOPY) != 0) {
-		src_fail(s, MIG_E_INTERNAL, "source engine: cannot enter stop-copy");
-		return;
-	}
-	s->bm_active = 0;
-	migration_set_phase(m, PHASE_STOPCOPY);
+	s->dev_call = device_call(s->dev->worker, src_op_save_stop, src_device_stopped, s);
 }
 
 static void

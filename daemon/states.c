@@ -12,6 +12,7 @@
 static const char *const src_names[SRC_NSTATES] = {
 	[SRC_CONNECTING] = "connecting",
 	[SRC_HELLO_SENT] = "hello-sent",
+	[SRC_STARTING] = "starting",
 	[SRC_STREAMING] = "streaming",
 	[SRC_DRAIN_INTENT] = "drain-intent",
 	[SRC_DRAINING] = "draining",
@@ -26,7 +27,8 @@ static const char *const src_names[SRC_NSTATES] = {
 /* Any state may end (DONE): failure, cancel, or after COMMIT. */
 static const uint32_t src_arcs[SRC_NSTATES] = {
 	[SRC_CONNECTING] = TO(SRC_HELLO_SENT) | TO(SRC_DONE),
-	[SRC_HELLO_SENT] = TO(SRC_STREAMING) | TO(SRC_DONE),
+	[SRC_HELLO_SENT] = TO(SRC_STARTING) | TO(SRC_DONE),
+	[SRC_STARTING] = TO(SRC_STREAMING) | TO(SRC_DONE),
 	[SRC_STREAMING] = TO(SRC_DRAIN_INTENT) | TO(SRC_DRAINING) | TO(SRC_WRITING_INTENT) |
 	    TO(SRC_HOOK_WAIT) | TO(SRC_STOPPING) | TO(SRC_DONE),
 	[SRC_DRAIN_INTENT] = TO(SRC_DRAINING) | TO(SRC_WRITING_INTENT) | TO(SRC_DONE),
@@ -44,15 +46,17 @@ static const char *const dst_names[DST_NSTATES] = {
 	[DST_WAITING] = "waiting",
 	[DST_ACCEPTING] = "accepting",
 	[DST_RECEIVING] = "receiving",
+	[DST_LOADING] = "loading",
 	[DST_COMMITTING] = "committing",
 	[DST_COMMITTED] = "committed",
 	[DST_DONE] = "done",
 };
 
 static const uint32_t dst_arcs[DST_NSTATES] = {
-	[DST_WAITING] = TO(DST_ACCEPTING) | TO(DST_RECEIVING) | TO(DST_DONE),
+	[DST_WAITING] = TO(DST_ACCEPTING) | TO(DST_DONE),
 	[DST_ACCEPTING] = TO(DST_RECEIVING) | TO(DST_DONE),
-	[DST_RECEIVING] = TO(DST_COMMITTING) | TO(DST_DONE),
+	[DST_RECEIVING] = TO(DST_LOADING) | TO(DST_DONE),
+	[DST_LOADING] = TO(DST_COMMITTING) | TO(DST_DONE),
 	[DST_COMMITTING] = TO(DST_COMMITTED) | TO(DST_DONE),
 	[DST_COMMITTED] = TO(DST_DONE),
 	[DST_DONE] = 0,

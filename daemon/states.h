@@ -17,12 +17,14 @@
 enum src_state {
 	SRC_CONNECTING,	    /* waiting for the journal, then for TCP and TLS */
 	SRC_HELLO_SENT,	    /* waiting for HELLO-ACK */
+	SRC_STARTING,	    /* the device's thread puts it in pre-copy */
 	SRC_STREAMING,	    /* pre-copy */
 	SRC_DRAIN_INTENT,   /* switching over: drain probe out, intent being written */
 	SRC_DRAINING,	    /* switching over: drain probe out, intent on disk */
 	SRC_WRITING_INTENT, /* switching over: pipe drained, intent being written; streaming */
 	SRC_HOOK_WAIT,	    /* switching over: the hook pauses the guest */
-	SRC_STOPPING,	    /* switching over: stop at the next record boundary */
+	SRC_STOPPING,	    /* switching over: stop at the next record boundary (the
+			     * device's thread stops it) */
 	SRC_STOPCOPY,	    /* device stopped: its last state goes out */
 	SRC_END_SENT,	    /* waiting for COMMIT */
 	SRC_DONE,
@@ -31,8 +33,11 @@ enum src_state {
 
 enum dst_state {
 	DST_WAITING,   /* token issued, no source yet */
-	DST_ACCEPTING, /* HELLO good; the device waits for "created" on disk */
+	DST_ACCEPTING, /* HELLO good; the device waits for "created" on disk,
+			* then its thread puts it in RESUMING */
 	DST_RECEIVING, /* device RESUMING, the stream comes in */
+	DST_LOADING,   /* END verified; the device's thread loads the state and
+			* runs it */
 	DST_COMMITTING, /* verified and running; COMMIT waits for the journal */
 	DST_COMMITTED, /* COMMIT sent, waiting for ACK */
 	DST_DONE,

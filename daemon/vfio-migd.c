@@ -301,6 +301,9 @@ out_listen:
 out_devices:
 	migrations_exiting = 1;
 	migration_abort_all(MIG_E_SHUTDOWN, "the daemon is shutting down");
+	/* Rollbacks and resets run on the devices' threads: they end the
+	 * migrations on record before anything is freed. */
+	devices_settle();
 	migration_free_all();
 	peer_close_all();
 	journal_close();
