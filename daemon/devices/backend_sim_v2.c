@@ -22,6 +22,7 @@
 
 struct sim_v2_backend {
 	struct sim_v2 *sim;
+	enum sim_v2_model model;
 	struct event *tick;
 	uint64_t last_tick_ns;
 	struct mig_device *dev;
@@ -33,8 +34,8 @@ sim_v2_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct sim_v2_backend *b = arg;
 	uint64_t now = mono_ns();
 
-	/* The device's thread holds it (a state change, a read of the data
-	 * fd): the guest's writes of this turn come with the next one. */
+	/* The device's thread holds it (a state change, a read of its
+	 * data): the guest's writes of this turn come with the next one. */
 	if (device_worker_trylock(b->dev->worker) != 0)
 		return;
 	sim_v2_tick(b->sim, now - b->last_tick_ns);
@@ -55,7 +56,10 @@ sim_v2_backend_close(void *arg)
 static void
 sim_v2_backend_describe(void *arg, json_t *obj)
 {
+	struct sim_v2_backend *b = arg;
+
 	json_object_set_new(obj, "interface", json_string("software v2 device (sim-v2)"));
+	json_object_set_new(obj, "driver_model", json_string(sim_v2_model_name(b->model)));
 }
 
 int
@@ -66,6 +70,7 @@ sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 	struct v2_backend_impl impl = {b, sim_v2_backend_close, sim_v2_backend_describe};
 	struct timeval tv = {0, SIM_V2_TICK_MS * 1000};
 	struct sim_v2_config sc;
+	int model;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.core.name = dc->name;
@@ -77,7 +82,15 @@ sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 	sc.core.dma_dirty_rate = dc->dma_dirty_rate;
 	sc.core.seed = dc->seed;
 	sc.core.section_size = dc->section_size;
-	sc.flags = V2_MIG_STOP_COPY | V2_MIG_P2P | V2_MIG_PRE_COPY;
+	/* The model picks the flags it offers. */
+	if ((model = sim_v2_model_parse(dc->driver_model)) < 0) {
+		log_warnx("device %s: driver_model %s is not one of sim-v2's", dc->name,
+		    dc->driver_model);
+		free(b);
+		return -1;
+	}
+	sc.model = b->model = (enum sim_v2_model)model;
+	sc.transition_delay_ms = dc->transition_delay_ms;
 	if (sim_v2_open(&sc, &b->sim) != 0) {
 		free(b);
 		return -1;
