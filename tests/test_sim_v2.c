@@ -403,8 +403,11 @@ START_TEST(test_dma_log)
 	ck_assert_int_eq(o->log_start(d, 0, 65 * 4096, &ps), -EINVAL);
 	ck_assert_int_eq(o->log_start(d, 0, 64 * 4096, &ps), 0);
 	ck_assert_int_eq(o->log_start(d, 0, 64 * 4096, &ps), -EINVAL);
-	/* Outside the saving states the log cannot be read (documented). */
-	ck_assert_int_eq(o->log_report(d, 0, 64 * 4096, 4096, words), -EINVAL);
+	/* Outside the saving states the log reports nothing yet (documented):
+	 * the first report in one covers everything. */
+	memset(words, 0, sizeof(words));
+	ck_assert_int_eq(o->log_report(d, 0, 64 * 4096, 4096, words), 0);
+	ck_assert(words[0] == 0 && words[1] == 0);
 	ck_assert_int_eq(o->log_stop(d), 0);
 	ck_assert_int_eq(o->log_stop(d), -EINVAL);
 
@@ -607,8 +610,11 @@ START_TEST(test_mlx5_model)
 	ck_assert_uint_eq(initial, 16);
 	ck_assert_uint_eq(dirty, 0);
 	/* The header, then EAGAIN (no end of stream) while the SAVE runs. */
-	for (i = 0; i < 1000 && moved < 16; i++)
-		moved += pump_to(&src, &dst);
+	for (i = 0; i < 10000 && moved < 16; i++)
+		if ((n1 = pump_to(&src, &dst)) == 0)
+			usleep(1000);
+		else
+			moved += n1;
 	ck_assert_uint_eq(moved, 16);
 	ck_assert_uint_eq(pump_to(&src, &dst), 0);
 	ck_assert(!src.drv.precopy_end);

@@ -194,18 +194,22 @@ sim2_send_all(struct sim_v2 *s, const uint8_t *buf, size_t len)
 		}
 		if (pfd[1].revents & POLLIN)
 			return -ECANCELED;
+		/* Written and counted at once (the write never blocks), so
+		 * that PRECOPY_INFO sees each byte in exactly one place. */
+		pthread_mutex_lock(&s->lock);
 		n = write(pfd[0].fd, buf, len);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
+		err = n < 0 ? -errno : 0;
+		if (n > 0) {
+			s->produced += (uint64_t)n;
+			s->inflight = s->inflight > (uint64_t)n ? s->inflight - (uint64_t)n : 0;
 		}
+		pthread_mutex_unlock(&s->lock);
+		if (err == -EAGAIN || err == -EINTR)
+			continue;
+		if (err != 0)
+			return err;
 		buf += n;
 		len -= (size_t)n;
-		pthread_mutex_lock(&s->lock);
-		s->produced += (uint64_t)n;
-		s->inflight = s->inflight > (uint64_t)n ? s->inflight - (uint64_t)n : 0;
-		pthread_mutex_unlock(&s->lock);
 	}
 	return 0;
 }
@@ -638,7 +642,7 @@ static int
 sim2_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint64_t *dirty)
 {
 	struct sim_v2 *s = d->priv;
-	uint64_t core = 0, total, consumed, produced;
+	uint64_t core = 0, total, consumed, produced, initial_total;
 	int unread = 0, saving, err;
 
 	if (s->state != V2_STATE_PRE_COPY && s->state != V2_STATE_PRE_COPY_P2P)
@@ -646,12 +650,16 @@ sim2_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint64_t 
 	/* The ioctl is the data fd's: any other fd is not this driver's. */
 	if (data_fd != s->user_fd)
 		return -ENOTTY;
-	if (ioctl(data_fd, FIONREAD, &unread) != 0 || unread < 0)
-		unread = 0;
+	/* Under the lock the worker writes and counts under: one snapshot.
+	 * The reader may take bytes meanwhile; that only makes `consumed`
+	 * late, never early. */
 	pthread_mutex_lock(&s->lock);
 	err = v1_pending_bytes(&s->v1, &core);
+	if (ioctl(data_fd, FIONREAD, &unread) != 0 || unread < 0)
+		unread = 0;
 	total = core + s->inflight + (uint64_t)unread;
 	produced = s->produced;
+	initial_total = s->initial_total;
 	saving = s->model == SIM_V2_MLX5 && !s->initial_saved;
 	pthread_mutex_unlock(&s->lock);
 	if (err != 0)
@@ -663,14 +671,16 @@ sim2_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint64_t 
 		*dirty = 0;
 		return 0;
 	}
-	/* The pipe and the counters are read at slightly different times:
-	 * the uAPI wants initial_bytes only ever to decrease, so it does. */
-	*initial = s->initial_total > consumed ? s->initial_total - consumed : 0;
+	/* The uAPI wants initial_bytes only ever to decrease, so it does (but
+	 * for MLX5's SAVE completing, which resets initial_left). */
+	*initial = initial_total > consumed ? initial_total - consumed : 0;
 	if (*initial > total)
 		*initial = total;
+	pthread_mutex_lock(&s->lock);
 	if (*initial > s->initial_left)
 		*initial = s->initial_left;
 	s->initial_left = *initial;
+	pthread_mutex_unlock(&s->lock);
 	*dirty = total - *initial;
 	return 0;
 }
@@ -687,9 +697,9 @@ sim2_stop_copy_size(struct v2_device *d, uint64_t *bytes)
 	int unread = 0, err = 0;
 
 	if (s->model == SIM_V2_UAPI && v2_state_is_saving(s->state)) {
+		pthread_mutex_lock(&s->lock);
 		if (s->keep < 0 || ioctl(s->keep, FIONREAD, &unread) != 0 || unread < 0)
 			unread = 0;
-		pthread_mutex_lock(&s->lock);
 		err = v1_pending_bytes(&s->v1, &core);
 		*bytes = core + s->inflight + (uint64_t)unread + SIM2_FRAME;
 		pthread_mutex_unlock(&s->lock);
@@ -741,8 +751,15 @@ sim2_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t pa
 	int err;
 
 	if (!s->logging || page_size != SIM_V1_GUEST_PAGE || iova % page_size != 0 ||
-	    length % page_size != 0 || !v2_state_is_saving(s->state))
+	    length % page_size != 0)
 		return -EINVAL;
+	/* The core's log is read only in its saving states. Before them (a
+	 * device without PRE_COPY stays RUNNING through the daemon's
+	 * pre-copy) nothing is reported, and nothing is lost: entering a
+	 * saving state makes every guest page dirty, so the first report
+	 * there covers them all. */
+	if (!v2_state_is_saving(s->state))
+		return 0;
 	raw = xcalloc(1, (size_t)(npages + 7) / 8 + 1);
 	pthread_mutex_lock(&s->lock);
 	err = v1_dirty_bitmap(&s->v1, iova / page_size, page_size, npages, raw, &dirty);

@@ -33,7 +33,7 @@
  * calls themselves come from one thread at a time. Deviation from a
  * kernel device, documented in docs/HARDWARE.md: pre-copy's temporary end
  * of stream reads as 0, not ENOMSG (no pipe can say ENOMSG), and
- * the DMA log can be reported only in the saving states (the core's bitmap
+ * the DMA log reports nothing outside the saving states (the core's bitmap
  * fields work only there); its first report after a start covers all of
  * guest memory, standing in for the VMM's first pass over RAM.
  */
