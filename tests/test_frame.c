@@ -809,8 +809,8 @@ START_TEST(test_data_initial_done_flag)
 
 	/* Empty and pre-copy: the marker the source sends once the device
 	 * says its initial data has been read. */
-	ck_assert_uint_eq(mig_encode_data_prefix(buf, 5, MIG_PHASE_PRECOPY, MIG_DATA_INITIAL_DONE, 0),
-	    MIG_DATA_PREFIX_LEN);
+	ck_assert_uint_eq(mig_encode_data_prefix(buf, 5, MIG_PHASE_PRECOPY, MIG_DATA_INITIAL_DONE,
+	    0), MIG_DATA_PREFIX_LEN);
 	ck_assert_uint_eq(buf[MIG_FRAME_HEADER_LEN + 9], 0x02);
 	ck_assert_int_eq(mig_frame_header_decode(buf, &hdr), MIG_OK);
 	ck_assert_int_eq(mig_data_fixed_decode(&hdr, buf + MIG_FRAME_HEADER_LEN, &d), MIG_OK);

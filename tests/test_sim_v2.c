@@ -544,8 +544,8 @@ START_TEST(test_uapi_temporary_end_of_stream)
 	}
 	ck_assert(s.drv.precopy_end);
 	ck_assert_uint_gt(moved, 512 * KIB);
-	ck_assert_int_eq(ops(&s)->precopy_info(sim_v2_device(s.dev), s.drv.data_fd, &initial, &dirty),
-	    0);
+	ck_assert_int_eq(ops(&s)->precopy_info(sim_v2_device(s.dev), s.drv.data_fd, &initial,
+	    &dirty), 0);
 	ck_assert_uint_eq(initial, 0);
 	ck_assert_uint_eq(dirty, 0);
 	ck_assert_int_eq(v2_initial_pending(&s.drv, &bytes), 0);

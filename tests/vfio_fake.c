@@ -659,7 +659,8 @@ fake_precopy_info(struct fake_fd *f, struct vfio_precopy_info *info)
 		return fail(EINVAL);
 	avail = d->precopy_avail > d->stream_pos ? d->precopy_avail - d->stream_pos : 0;
 	if (d->save_busy > 0) {
-		info->initial_bytes = d->save_header > d->stream_pos ? d->save_header - d->stream_pos : 0;
+		info->initial_bytes =
+		    d->save_header > d->stream_pos ? d->save_header - d->stream_pos : 0;
 		info->dirty_bytes = 0;
 		return 0;
 	}

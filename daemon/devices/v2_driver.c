@@ -280,7 +280,8 @@ v2_initial_pending(struct v2_dev *dev, uint64_t *bytes)
 		return 0;
 	if (dev->initial_done)
 		return 0;
-	if ((err = dev->device->ops->precopy_info(dev->device, dev->data_fd, &initial, &dirty)) != 0)
+	err = dev->device->ops->precopy_info(dev->device, dev->data_fd, &initial, &dirty);
+	if (err != 0)
 		return err;
 	if (initial > 0) {
 		*bytes = initial;
