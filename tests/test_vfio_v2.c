@@ -565,6 +565,24 @@ START_TEST(test_initial_pending_and_stop_copy_size_edges)
 	ck_assert_int_eq(f.dev.ops->rollback(&f.dev), 0);
 	fixture_done(&f);
 
+	/* A device that never reaches its temporary end (its dirty data keeps
+	 * coming): initial_bytes 0 twice with data read between is enough. */
+	fixture(&f, ALL, 3 << 20, 3 << 20, 100 * KIB);
+	ck_assert_int_eq(open_dev(&f), 0);
+	ck_assert_int_eq(f.dev.ops->save_begin(&f.dev, 1), 0);
+	ck_assert_int_eq(f.dev.ops->save_next(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, V2_BUFFER_SIZE); /* a full buffer, not the end */
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 1);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 1); /* no data between: not yet */
+	ck_assert_int_eq(f.dev.ops->save_next(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, V2_BUFFER_SIZE);
+	ck_assert_int_eq(f.dev.ops->initial_pending(&f.dev, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_int_eq(f.dev.ops->rollback(&f.dev), 0);
+	fixture_done(&f);
+
 	fixture(&f, V2_MIG_STOP_COPY | V2_MIG_P2P, 64, 0, 0);
 	fake.dev[0].data_size = 64;
 	ck_assert_int_eq(open_dev(&f), 0);

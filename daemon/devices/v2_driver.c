@@ -53,8 +53,8 @@ v2_open_session(struct v2_dev *dev, int fd)
 	v2_close_session(dev);
 	dev->data_fd = fd;
 	dev->stream_end = 0;
-	dev->precopy_end = 0;
-	dev->initial_done = 0;
+	dev->precopy_end = dev->precopy_data = 0;
+	dev->initial_zero = dev->initial_done = 0;
 	if ((fl = vfio_sys->getfl(fd)) >= 0)
 		vfio_sys->setfl(fd, fl | O_NONBLOCK);
 }
@@ -273,7 +273,7 @@ int
 v2_initial_pending(struct v2_dev *dev, uint64_t *bytes)
 {
 	uint64_t initial = 0, dirty = 0;
-	int err;
+	int done, err;
 
 	*bytes = 0;
 	if (dev->state != V2_STATE_PRE_COPY && dev->state != V2_STATE_PRE_COPY_P2P)
@@ -284,10 +284,14 @@ v2_initial_pending(struct v2_dev *dev, uint64_t *bytes)
 	if (err != 0)
 		return err;
 	if (initial > 0) {
+		dev->initial_zero = dev->precopy_data = 0;
 		*bytes = initial;
 		return 0;
 	}
-	if (!dev->precopy_end) {
+	done = dev->precopy_end || (dev->initial_zero && dev->precopy_data);
+	dev->initial_zero = 1;
+	dev->precopy_data = 0;
+	if (!done) {
 		*bytes = 1;
 		return 0;
 	}
@@ -411,6 +415,8 @@ v2_save_next(struct v2_dev *dev, uint64_t *size)
 	}
 	if (stopcopy)
 		dev->stop_copy_read += fill;
+	else if (fill > 0)
+		dev->precopy_data = 1;
 	dev->record_size = fill;
 	*size = fill;
 	return 0;

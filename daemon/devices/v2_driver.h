@@ -77,11 +77,12 @@ struct v2_dev {
 	uint8_t *buf;
 	uint64_t record_size; /* bytes of the stream in buf */
 	int stream_end;	      /* STOP_COPY: read() said end of stream */
-	/* Pre-copy: the last read pass ended at the device's temporary end
-	 * of stream (ENOMSG, or read() 0), not on EAGAIN ("still working")
-	 * or a full buffer; and, once that and PRECOPY_INFO's initial_bytes
-	 * 0 were seen together, the initial data is done for the session. */
-	int precopy_end, initial_done;
+	/* Pre-copy, for v2_initial_pending(): the last read pass ended at the
+	 * device's temporary end of stream (ENOMSG, or read() 0), not on
+	 * EAGAIN ("still working") or a full buffer; a pass returned data
+	 * since the last PRECOPY_INFO; that one said initial_bytes 0; and
+	 * the initial data is done for the session. */
+	int precopy_end, precopy_data, initial_zero, initial_done;
 	uint64_t stop_copy_estimate, stop_copy_read;
 	int has_stop_copy_size;
 	/* Dirty logging. */
@@ -124,13 +125,15 @@ int v2_reset(struct v2_dev *dev);
 int v2_pending(struct v2_dev *dev, uint64_t *bytes);
 /*
  * Pre-copy's initial data not read yet: PRECOPY_INFO's initial_bytes while
- * it is above 0. A 0 from the device is believed only once a read pass has
- * ended at the temporary end of stream (ENOMSG or read() 0) since the last
- * data: mlx5 reports a tiny initial_bytes on entering PRE_COPY and answers
- * EAGAIN while its asynchronous save runs, so "0 and EAGAIN" means "not
- * produced yet", not "done"; until then *bytes is 1 (a placeholder, not a
- * size). Once done it stays 0 for the session (the uAPI's initial data is
- * sent once). Outside the pre-copy states: 0.
+ * it is above 0. A 0 from the device is believed when the last read pass
+ * ended at the temporary end of stream (ENOMSG or read() 0), or when the
+ * previous PRECOPY_INFO said 0 too and a read has returned data since
+ * (with initial_bytes 0 that data is dirty data: the initial data came
+ * before it). mlx5 reports a tiny initial_bytes on entering PRE_COPY and
+ * answers EAGAIN while its asynchronous save runs, so "0, then EAGAIN"
+ * means "not produced yet", not "done". Until believed *bytes is 1 (a
+ * placeholder, not a size); once believed, 0 for the rest of the session
+ * (the uAPI's initial data is sent once). Outside the pre-copy states: 0.
  */
 int v2_initial_pending(struct v2_dev *dev, uint64_t *bytes);
 /* VFIO_DEVICE_FEATURE_MIG_DATA_SIZE now; -ENOTSUP when the device does not
