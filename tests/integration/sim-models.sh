@@ -12,12 +12,14 @@
 DEVICES=""
 CASES=""
 
-# add_device NAME BACKEND MODEL SEED: a device with a live workload and DMA
-# into guest memory; MODEL "" leaves driver_model out (the default).
+# add_device NAME BACKEND MODEL SEED [LINE]: a device with a live workload
+# and DMA into guest memory; MODEL "" leaves driver_model out (the
+# default); LINE is one more key of its section.
 add_device() {
 	DEVICES="$DEVICES[device $1]
 backend = $2
 $([ -n "$3" ] && echo "driver_model = $3")
+${5:-}
 size = 16M
 dirty_rate = 4M
 image = @DIR@/$1.img
@@ -62,6 +64,7 @@ check_migrated() {
 add_device v1rel sim released-v1 41
 add_device v1def sim "" 42
 add_device v1len sim lenient 43
+add_device v1slow sim released-v1 44 "transition_delay_ms = 250"
 
 v1_models() {
 	for d in v1rel v1def v1len; do
@@ -90,6 +93,18 @@ v1_models() {
 		"byte-identical, no breach of the v1 sequence on either side"
 }
 CASES="$CASES v1_models"
+
+# A device whose every state change takes 250 ms (a slow firmware): the
+# migration still completes, and the stop inside the downtime shows in it.
+v1_slow() {
+	final=$(migrate_device v1slow)
+	echo "$final"
+	check_migrated v1slow "$final"
+	downtime=$(echo "$final" | json_get downtime_ms)
+	[ "$downtime" -ge 250 ] || fail "v1slow: downtime $downtime ms, below the 250 ms stop alone"
+	pass "sim: transition_delay_ms 250: completed, byte-identical, downtime $downtime ms"
+}
+CASES="$CASES v1_slow"
 
 # ==== sim-v2: uapi (the default), mlx5 and no-precopy ====================
 #
