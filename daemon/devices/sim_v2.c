@@ -491,10 +491,12 @@ sim2_end_session(struct sim_v2 *s)
 	if (write(s->wake[1], "x", 1) != 1)
 		log_warn("sim %s: waking the session's worker", s->name);
 	pthread_join(s->worker, NULL);
+	/* Under the lock: the device's JSON asks for MIG_DATA_SIZE from the
+	 * event loop while the device's thread may be ending the session. */
+	pthread_mutex_lock(&s->lock);
 	s->worker_running = 0;
 	s->user_fd = -1;
 	sim2_close_ends(s);
-	pthread_mutex_lock(&s->lock);
 	s->inflight = 0;
 	pthread_mutex_unlock(&s->lock);
 }
@@ -696,8 +698,8 @@ sim2_stop_copy_size(struct v2_device *d, uint64_t *bytes)
 	uint64_t pages = s->image_size / SIM_V1_STATE_PAGE, per, records, core = 0;
 	int unread = 0, err = 0;
 
+	pthread_mutex_lock(&s->lock);
 	if (s->model == SIM_V2_UAPI && v2_state_is_saving(s->state)) {
-		pthread_mutex_lock(&s->lock);
 		if (s->keep < 0 || ioctl(s->keep, FIONREAD, &unread) != 0 || unread < 0)
 			unread = 0;
 		err = v1_pending_bytes(&s->v1, &core);
@@ -705,6 +707,7 @@ sim2_stop_copy_size(struct v2_device *d, uint64_t *bytes)
 		pthread_mutex_unlock(&s->lock);
 		return err;
 	}
+	pthread_mutex_unlock(&s->lock);
 	per = (s->section_size - SIM2_CORE_HEADER) / SIM2_CORE_ENTRY;
 	records = (pages + per - 1) / per;
 	*bytes = SIM2_HEADER + pages * SIM2_CORE_ENTRY +
