@@ -34,6 +34,7 @@ struct wrap {
 	int reset_error;	  /* reset() fails with it */
 	uint64_t data_offset;	  /* non-zero: what data_offset reads return */
 	uint64_t data_size;	  /* non-zero: what data_size reads return */
+	int empty_buffers;	  /* data_size reads return 0 */
 	uint64_t total_pfns_cap;  /* non-zero: total_pfns writes capped to it */
 	unsigned int resets, bitmap_queries, short_ios;
 	unsigned int offset_reads, pending_reads;
@@ -62,6 +63,8 @@ wrap_read(struct mig_region *r, uint64_t offset, void *buf, size_t len)
 		memcpy(buf, &w->data_offset, 8);
 	if (n == 8 && offset == V1_OFF(data_size) && w->data_size != 0)
 		memcpy(buf, &w->data_size, 8);
+	if (n == 8 && offset == V1_OFF(data_size) && w->empty_buffers)
+		memset(buf, 0, 8);
 	if (n == 8 && offset == V1_OFF(data_offset))
 		memcpy(&w->offset_read, buf, 8);
 	return n;
@@ -833,6 +836,34 @@ START_TEST(test_save_next_catches_a_lying_device)
 }
 END_TEST
 
+/* Bytes pending but an empty buffer: in pre-copy "nothing now"; in
+ * stop-copy nothing would ever end the save, so the device is at fault. */
+START_TEST(test_empty_buffer_with_bytes_pending)
+{
+	struct tu_sim s;
+	struct sim_v1 *sim;
+	struct v1_dev dev;
+	struct wrap w;
+	uint64_t size = 1;
+
+	tu_sim_config(&s, "src", 64 * 1024, 1);
+	s.cfg.section_size = 8192; /* a page a record: pages stay pending */
+	sim = tu_sim_open(&s);
+	ck_assert_int_eq(v1_attach(&dev, wrap_init(&w, sim_v1_region(sim)), "src"), 0);
+	w.empty_buffers = 1;
+	ck_assert_int_eq(v1_start_precopy(&dev), 0);
+	ck_assert_int_eq(v1_save_next(&dev, &size), 0);
+	ck_assert_uint_eq(size, 0);
+	ck_assert_int_eq(v1_start_stopcopy(&dev), 0);
+	ck_assert_int_eq(v1_save_next(&dev, &size), -EPROTO);
+	ck_assert_uint_eq(size, 0);
+	w.empty_buffers = 0;
+	ck_assert_int_eq(v1_save_next(&dev, &size), 0);
+	ck_assert_uint_gt(size, 0);
+	sim_v1_close(sim);
+}
+END_TEST
+
 START_TEST(test_save_read_stays_inside_the_record)
 {
 	struct tu_sim s;
@@ -1053,6 +1084,7 @@ main(void)
 	tcase_add_test(tc, test_corrupt_resume_then_reset_recovers);
 	tcase_add_test(tc, test_resume_record_larger_than_section);
 	tcase_add_test(tc, test_save_next_catches_a_lying_device);
+	tcase_add_test(tc, test_empty_buffer_with_bytes_pending);
 	tcase_add_test(tc, test_save_read_stays_inside_the_record);
 	tcase_add_test(tc, test_dirty_bitmap_all_dirty);
 	tcase_add_test(tc, test_dirty_bitmap_small_section_loops);
