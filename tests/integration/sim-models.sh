@@ -156,6 +156,22 @@ v2_models() {
 }
 CASES="$CASES v2_models"
 
+# Every state change of this one takes 250 ms, on both sides: the
+# destination's three arcs out of RESUMING (to STOP, RUNNING_P2P, RUNNING)
+# come before its COMMIT, so inside the source's downtime.
+add_device v2slow sim-v2 "" 54 "transition_delay_ms = 250"
+
+v2_slow() {
+	final=$(migrate_device v2slow)
+	echo "$final"
+	check_migrated v2slow "$final"
+	downtime=$(echo "$final" | json_get downtime_ms)
+	[ "$downtime" -ge 750 ] ||
+		fail "v2slow: downtime $downtime ms, below the destination's 3 x 250 ms resume alone"
+	pass "sim-v2: transition_delay_ms 250: completed, byte-identical, downtime $downtime ms"
+}
+CASES="$CASES v2_slow"
+
 # ==== run every section's cases on one pair of daemons ====================
 
 start_pair
