@@ -5,8 +5,9 @@
  * It owns the v2 FSM of the device, the data transfer sessions (a pipe or
  * a socketpair, and a worker thread), the driver models (how each kernel
  * driver it imitates deviates from the plain uAPI), the stream format and
- * its checks, and the core it drives through the v1 driver. It never logs a refused arc (the v2
- * driver knows the context); it logs what only it can see: a bad stream.
+ * its checks, and the core it drives through the v1 driver. It never logs
+ * a refused arc (the v2 driver knows the context); it logs what only it
+ * can see: a bad stream.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -435,6 +436,8 @@ sim2_close_ends(struct sim_v2 *s)
 static int
 sim2_session_fds(struct sim_v2 *s, int saving, int sv[2])
 {
+	int err;
+
 	if (!saving)
 		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ? -errno : 0;
 	if (pipe2(sv, O_CLOEXEC) != 0)
@@ -445,8 +448,9 @@ sim2_session_fds(struct sim_v2 *s, int saving, int sv[2])
 	sv[0] = -1;
 	s->keep = fcntl(sv[1], F_DUPFD_CLOEXEC, 0);
 	if (s->keep < 0 || fcntl(s->wfd, F_SETFL, O_NONBLOCK) != 0) {
+		err = -errno;
 		close(sv[1]);
-		return -errno;
+		return err; /* the caller closes ours */
 	}
 	/* Best effort: a smaller pipe only makes the worker wait more. */
 	fcntl(s->wfd, F_SETPIPE_SZ, SIM2_PIPE_SIZE);
