@@ -101,6 +101,7 @@ struct dest_engine {
 	struct device_call *dev_call;
 	int dev_touched; /* asked to resume: a failure resets it */
 	uint64_t end_ns; /* END verified: the device's resume time starts */
+	int initial_done; /* the initial data's end was applied, acknowledged */
 	int fail_code;	 /* what the migration ends with, once reset */
 	char fail_msg[512];
 };
@@ -320,6 +321,8 @@ dst_progress(struct dest_engine *d)
 	events_migration_progress(m);
 }
 
+static void dst_initial_loaded(struct dest_engine *d, uint64_t seq);
+
 /* Write one part of a chunk into the device and the digest. */
 static int
 dst_write_part(struct dest_engine *d, const struct mig_data *dt, const void *p, size_t len)
@@ -352,6 +355,13 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "pre-copy data after stop-copy data");
 		return;
 	}
+	if ((dt->flags & MIG_DATA_INITIAL_DONE) &&
+	    (!(d->caps & MIG_CAP_SWITCHOVER_ACK) || d->initial_done)) {
+		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "DATA %llu marks the end of the initial data %s",
+		    (unsigned long long)dt->seq,
+		    d->initial_done ? "a second time" : "without the switchover acknowledgement agreed");
+		return;
+	}
 	if (in == NULL) {
 		if (dst_write_part(d, dt, dt->payload, left) != 0)
 			return;
@@ -368,7 +378,9 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 			}
 		}
 	}
-	d->partial_record = 1;
+	/* The initial data's mark may come alone, between records. */
+	if (dt->payload_len > 0 || !(dt->flags & MIG_DATA_INITIAL_DONE))
+		d->partial_record = 1;
 	dst_progress(d);
 	d->total_bytes += dt->payload_len;
 	d->total_chunks++;
@@ -381,6 +393,23 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 		}
 		d->partial_record = 0;
 	}
+	if (dt->flags & MIG_DATA_INITIAL_DONE)
+		dst_initial_loaded(d, dt->seq);
+}
+
+/* Every frame up to seq, the end of the device's initial data, is in the
+ * device: the source may switch over (PROTOCOL.md §2.7). */
+static void
+dst_initial_loaded(struct dest_engine *d, uint64_t seq)
+{
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 8];
+
+	d->initial_done = 1;
+	log_info("migration %s: the device's initial data is loaded (up to DATA %llu): "
+		 "acknowledging the switchover",
+	    d->m->id_str, (unsigned long long)seq);
+	if (d->c != NULL)
+		peer_send(d->c, buf, mig_encode_switchover_ack(buf, sizeof(buf), seq));
 }
 
 static void
@@ -943,7 +972,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	}
 	evtimer_del(d->expiry);
 	d->c = c;
-	d->caps = (h->capabilities & MIG_CAP_ECHO) |
+	d->caps = (h->capabilities & (MIG_CAP_ECHO | MIG_CAP_SWITCHOVER_ACK)) |
 	    (dev->guest_memory_size > 0 ? h->capabilities & (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS) : 0);
 	d->nch = h->channels;
 	d->joined = 1;

@@ -345,7 +345,8 @@ src_send_hello(struct source_engine *s, struct src_channel *ch)
 	h.compat.ptr = s->dev->compat;
 	h.compat.len = (uint16_t)strlen(s->dev->compat);
 	h.capabilities = MIG_CAP_ECHO |
-	    (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS : 0);
+	    (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS : 0) |
+	    (s->dev->ops->initial_pending != NULL ? MIG_CAP_SWITCHOVER_ACK : 0);
 	h.state_size = s->dev->state_size;
 	h.channel = (uint16_t)ch->idx;
 	h.channels = (uint16_t)s->nch;
@@ -515,6 +516,16 @@ src_pump(struct source_engine *s)
 		/* Switching over: the pipe drains, or the hook pauses the guest. */
 		if (src_draining(s) || s->st == SRC_HOOK_WAIT)
 			return;
+		/* The device's initial data is all read: mark its end. */
+		if (s->st == SRC_STREAMING && (s->caps & MIG_CAP_SWITCHOVER_ACK) &&
+		    !s->initial_done_sent && src_initial_read(s)) {
+			if ((rc = src_send_initial_done(s, out)) != 0) {
+				src_fail(s, MIG_E_INTERNAL, "cannot mark the initial data: %s",
+				    strerror(-rc));
+				return;
+			}
+			continue;
+		}
 		if (s->st == SRC_STREAMING &&
 		    mono_ns() - s->last_converge_check_ns > SRC_TICK_MS * 1000000ull) {
 			src_check_convergence(s);
@@ -582,7 +593,8 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		    a->version);
 		return;
 	}
-	if (s->caps & ~(MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_ECHO)) {
+	if (s->caps & ~(MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_ECHO |
+			   (s->dev->ops->initial_pending != NULL ? MIG_CAP_SWITCHOVER_ACK : 0))) {
 		src_fail(s, MIG_E_MALFORMED, "destination agreed to capabilities we did not offer");
 		return;
 	}
@@ -735,6 +747,13 @@ src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 		if (s->st != SRC_HELLO_SENT)
 			break;
 		src_on_hello_ack(s, ch, &f->u.hello_ack);
+		return;
+	case MIG_FRAME_SWITCHOVER_ACK:
+		if (!(s->caps & MIG_CAP_SWITCHOVER_ACK) || ch->idx != 0 || !s->initial_done_sent ||
+		    s->switchover_acked || f->u.switchover_ack.seq != s->initial_done_seq ||
+		    !src_device_running(s))
+			break;
+		src_on_switchover_ack(s);
 		return;
 	case MIG_FRAME_COMMIT:
 		if (s->st != SRC_END_SENT || ch->idx != 0)
@@ -912,6 +931,14 @@ source_switchover(struct migration *m, char *err, size_t errlen)
 		return MIG_E_WRONG_STATE;
 	}
 	log_info("migration %s: switchover requested through the API", m->id_str);
+	if (!src_initial_data_moved(s)) {
+		/* Not before the destination has loaded the initial data. */
+		log_info("migration %s: the switchover waits until the destination has loaded the "
+			 "device's initial data",
+		    m->id_str);
+		s->switchover_wanted = 1;
+		return MIG_OK;
+	}
 	src_request_switchover(s);
 	src_pump(s);
 	return MIG_OK;

@@ -76,6 +76,14 @@ struct source_engine {
 	int fail_code;	 /* what the migration ends with, once rolled back */
 	char fail_msg[512];
 	uint32_t resume_ms; /* from COMMIT, for the last log line */
+	/* Switchover acknowledgement (MIG_CAP_SWITCHOVER_ACK, PROTOCOL.md
+	 * §2.7): the device's initial data is marked by an empty DATA frame
+	 * (initial_done_seq); no switchover before the destination has said
+	 * it loaded it. A switchover asked for meanwhile waits (wanted). */
+	int initial_done_sent, switchover_acked, switchover_wanted;
+	uint64_t initial_done_seq;
+	uint64_t stop_copy_bytes; /* the device's estimate of its stop-copy */
+	int stop_copy_over_logged;
 	uint64_t caps;
 
 	uint64_t seq;
@@ -151,6 +159,8 @@ void src_update_estimate(struct source_engine *s);
 void src_rtt_sample(struct source_engine *s, uint64_t sent_ns, const char *what);
 void src_check_convergence(struct source_engine *s);
 void src_request_switchover(struct source_engine *s);
+/* The destination has loaded the initial data (SWITCHOVER_ACK). */
+void src_on_switchover_ack(struct source_engine *s);
 /* Stop the device, at a record boundary (src_pump): its thread does. */
 void src_stop_device(struct source_engine *s);
 void src_drain_expired(evutil_socket_t fd, short what, void *arg);
@@ -161,6 +171,14 @@ void src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce);
 void src_lend_release(const void *data, size_t len, void *arg);
 /* The next part of the current record onto c; 0, or -errno of the device. */
 int src_send_data_part(struct source_engine *s, struct peer_conn *c);
+/* The empty DATA frame that ends the device's initial data, onto c. */
+int src_send_initial_done(struct source_engine *s, struct peer_conn *c);
+/* Has the device's initial data (v2 initial_bytes) all been read? 1 for
+ * a device without that notion. */
+int src_initial_read(struct source_engine *s);
+/* Has it moved, and been loaded when the destination acknowledges
+ * (MIG_CAP_SWITCHOVER_ACK)? Until then no switchover. */
+int src_initial_data_moved(struct source_engine *s);
 /* The next step of a dirty-bitmap pass onto c; 0, or -errno. */
 int src_bitmap_step(struct source_engine *s, struct peer_conn *c);
 void src_bitmap_pass_start(struct source_engine *s);

@@ -91,6 +91,25 @@ sent:
 	return 0;
 }
 
+int
+src_send_initial_done(struct source_engine *s, struct peer_conn *c)
+{
+	uint8_t prefix[MIG_DATA_PREFIX_LEN];
+
+	if (mig_encode_data_prefix(prefix, s->seq, MIG_PHASE_PRECOPY, MIG_DATA_INITIAL_DONE, 0) ==
+	    0)
+		return -EINVAL;
+	if (evbuffer_add(peer_output(c), prefix, sizeof(prefix)) != 0)
+		return -ENOMEM;
+	s->initial_done_sent = 1;
+	s->initial_done_seq = s->seq++;
+	s->total_chunks++;
+	log_info("migration %s: the device's initial data is out (DATA %llu marks its end); "
+		 "the switchover waits for the destination to load it",
+	    s->m->id_str, (unsigned long long)s->initial_done_seq);
+	return 0;
+}
+
 /* Copy bits [from, from + n) of src into dst starting at bit 0. */
 static void
 bits_extract(const uint8_t *src, uint64_t from, uint64_t n, uint8_t *dst)

@@ -44,12 +44,17 @@ void
 src_update_estimate(struct source_engine *s)
 {
 	struct migration *m = s->m;
-	uint64_t pending = 0, left, last;
+	uint64_t pending = 0, left, last, sc;
 	double r = src_rate(s);
 
-	/* While the device's thread works for us, the last figure stands. */
+	/* While the device's thread works for us, the last figures stand. */
 	if (s->dev_call == NULL && s->dev->ops->pending(s->dev, &pending) == 0)
 		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
+	/* What the device says stop-copy itself will move (v2 MIG_DATA_SIZE:
+	 * mlx5 saves its whole state again there), on top of what pre-copy
+	 * still has, as QEMU counts it. */
+	if (s->dev_call == NULL && src_device_running(s) && s->dev->ops->stop_copy_size != NULL)
+		s->stop_copy_bytes = s->dev->ops->stop_copy_size(s->dev, &sc) == 0 ? sc : 0;
 	/* The guest waits for:
 	 * - what the device still holds and what is queued ahead of it in our
 	 *   buffers, at the pipe's rate;
@@ -66,7 +71,7 @@ src_update_estimate(struct source_engine *s)
 	 * before the device stops (src_request_switchover); without
 	 * MIG_CAP_ECHO it cannot be. */
 	if (r > 0) {
-		left = m->pending_bytes + src_output_length(s);
+		left = m->pending_bytes + s->stop_copy_bytes + src_output_length(s);
 		last = left < m->opt.chunk_size ? left : m->opt.chunk_size;
 		if (m->opt.max_bandwidth > 0 && (s->rate.bytes_per_sec <= 0 ||
 		    s->rate.bytes_per_sec >= 0.9 * (double)m->opt.max_bandwidth))
@@ -201,11 +206,11 @@ src_stop_device(struct source_engine *s)
 		    (unsigned long long)s->drain_ms);
 	else
 		snprintf(drain, sizeof(drain), "pipe not drained (no echo)");
-	log_info("migration %s: switchover: pending %llu bytes (+%zu queued) at %.1f MiB/s, "
-		 "%s, round trip %.1f ms: expected downtime %llu ms (limit %u ms) after %u "
-		 "iterations",
-	    m->id_str, (unsigned long long)m->pending_bytes, src_output_length(s),
-	    src_rate(s) / 1048576.0, drain, s->rtt_ms,
+	log_info("migration %s: switchover: pending %llu bytes (+%llu of stop-copy, +%zu "
+		 "queued) at %.1f MiB/s, %s, round trip %.1f ms: expected downtime %llu ms "
+		 "(limit %u ms) after %u iterations",
+	    m->id_str, (unsigned long long)m->pending_bytes, (unsigned long long)s->stop_copy_bytes,
+	    src_output_length(s), src_rate(s) / 1048576.0, drain, s->rtt_ms,
 	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
 	m->stop_mono_ns = mono_ns();
 	s->dev_call = device_call(s->dev->worker, src_op_save_stop, src_device_stopped, s);
@@ -310,6 +315,41 @@ src_intent_durable(struct migration *m, int ok)
 	src_pump(s); /* without a drain, the stop waits for a record boundary */
 }
 
+int
+src_initial_read(struct source_engine *s)
+{
+	uint64_t left;
+
+	if (s->dev->ops->initial_pending == NULL)
+		return 1;
+	/* The device's word, asked between its thread's calls only. */
+	return s->dev_call == NULL && s->dev->ops->initial_pending(s->dev, &left) == 0 && left == 0;
+}
+
+int
+src_initial_data_moved(struct source_engine *s)
+{
+	if (s->caps & MIG_CAP_SWITCHOVER_ACK)
+		return s->initial_done_sent && s->switchover_acked;
+	return src_initial_read(s);
+}
+
+void
+src_on_switchover_ack(struct source_engine *s)
+{
+	struct migration *m = s->m;
+
+	s->switchover_acked = 1;
+	log_info("migration %s: the destination has loaded the device's initial data "
+		 "(SWITCHOVER_ACK)",
+	    m->id_str);
+	if (s->switchover_wanted && s->st == SRC_STREAMING) {
+		s->switchover_wanted = 0;
+		src_request_switchover(s);
+	}
+	src_pump(s);
+}
+
 /* Pre-copy has converged when what is left fits the downtime budget. */
 void
 src_check_convergence(struct source_engine *s)
@@ -324,10 +364,28 @@ src_check_convergence(struct source_engine *s)
 	 * device during the downtime, which is what pre-copy is there to avoid. */
 	if (s->passes_done == 0)
 		return;
+	/* Nor before the device's initial data has moved (and, when the
+	 * destination acknowledges, been loaded there): mlx5 grows its
+	 * initial data while an asynchronous save runs. */
+	if (!src_initial_data_moved(s))
+		return;
 	if (src_rate(s) <= 0 && m->pending_bytes > 0)
 		return;
-	if (m->expected_downtime_ms > m->opt.downtime_limit_ms)
-		return;
+	if (m->expected_downtime_ms > m->opt.downtime_limit_ms) {
+		/* Over the limit only by what the device itself saves in
+		 * stop-copy, with nothing left for pre-copy (a device without
+		 * PRE_COPY): waiting cannot make it shorter. Go now. */
+		if (m->pending_bytes > 0 || s->stop_copy_bytes == 0)
+			return;
+		if (!s->stop_copy_over_logged) {
+			s->stop_copy_over_logged = 1;
+			log_warnx("migration %s: pre-copy has nothing left to move, but the device "
+				  "saves %llu bytes in stop-copy: expected downtime %llu ms, beyond "
+				  "downtime_limit_ms %u; switching over, as waiting cannot shorten it",
+			    m->id_str, (unsigned long long)s->stop_copy_bytes,
+			    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms);
+		}
+	}
 	if (m->opt.switchover == MIG_SWITCHOVER_MANUAL) {
 		log_info("migration %s: converged (expected downtime %llu ms); waiting for the "
 			 "switchover call",
