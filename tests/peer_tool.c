@@ -162,7 +162,7 @@ usage(void)
 	    "  ack garbage-record stream bad-digest bad-length partial-end\n"
 	    "  error-after-records error-after-commit\n"
 	    "destination actions: error-on-hello error-on-data error-on-signal (SIGUSR1)\n"
-	    "  error-on-end silent\n");
+	    "  error-on-end silent ack-on-signal (agrees to acknowledge the switchover, acks on SIGUSR1)\n");
 	exit(2);
 }
 
@@ -692,7 +692,8 @@ pt_send_hello_ack(struct pt_conn *c, const struct mig_hello *h)
 	memset(&a, 0, sizeof(a));
 	a.version = MIG_PROTO_VERSION;
 	memcpy(a.migration_id, h->migration_id, MIG_UUID_LEN);
-	a.capabilities = 0;
+	/* ack-on-signal agrees to acknowledge the switchover, nothing else. */
+	a.capabilities = action_is("ack-on-signal") ? h->capabilities & MIG_CAP_SWITCHOVER_ACK : 0;
 	a.identity = h->identity;
 	pt_send(c, buf, mig_encode_hello_ack(buf, sizeof(buf), &a));
 }
@@ -716,8 +717,8 @@ run_destination(SSL_CTX *ctx)
 	struct mig_frame f;
 	struct pollfd pfd;
 	uint8_t ka[MIG_FRAME_HEADER_LEN + 8];
-	uint64_t last_ka, nonce = 0, start;
-	int lfd, rc, ndata = 0, err, silent = action_is("silent");
+	uint64_t last_ka, nonce = 0, start, initial_seq = 0;
+	int lfd, rc, ndata = 0, err, silent = action_is("silent"), initial_seen = 0, acked = 0;
 
 	memset(&c, 0, sizeof(c));
 	mig_decoder_init(&c.dec);
@@ -749,6 +750,13 @@ run_destination(SSL_CTX *ctx)
 	pt_send_hello_ack(&c, &f.u.hello);
 	start = last_ka = mono_ms();
 	for (;;) {
+		if (signalled && action_is("ack-on-signal") && initial_seen && !acked) {
+			uint8_t sa[MIG_FRAME_HEADER_LEN + 8];
+
+			pt_send(&c, sa, mig_encode_switchover_ack(sa, sizeof(sa), initial_seq));
+			note("SWITCHOVER_ACK sent for DATA %" PRIu64, initial_seq);
+			acked = 1;
+		}
 		if (signalled && action_is("error-on-signal")) {
 			note("signalled after %d data frames", ndata);
 			pt_send_error(&c, opt.error_code, "peer_tool: refusing, as told by a signal");
@@ -780,6 +788,12 @@ run_destination(SSL_CTX *ctx)
 		}
 		if (f.hdr.type == MIG_FRAME_DATA || f.hdr.type == MIG_FRAME_BITMAP)
 			ndata++;
+		if (f.hdr.type == MIG_FRAME_DATA && (f.u.data.flags & MIG_DATA_INITIAL_DONE)) {
+			initial_seen = 1;
+			initial_seq = f.u.data.seq;
+			note("INITIAL_DONE on DATA %" PRIu64 "; no SWITCHOVER_ACK until a signal",
+			    initial_seq);
+		}
 		if (action_is("error-on-data") && ndata >= opt.count) {
 			pt_send_error(&c, opt.error_code, "peer_tool: refusing the data");
 			pt_drain(&c, 2000);
