@@ -16,6 +16,6 @@ read -r r_api r_quick <<<"$(run 0)"
 [ -n "$b_api" ] && [ -n "$r_api" ] || { echo "a run failed" >&2; exit 1; }
 printf '%-40s %12s %12s %8s\n' "" "blocking" "reference" "ratio"
 printf '%-40s %12s %12s %8s\n' "worst API answer (ms)" "$b_api" "$r_api" \
-	"$(awk -v a="$b_api" -v b="$r_api" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')"
+	"$(awk -v a="$b_api" -v b="$r_api" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 printf '%-40s %12s %12s %8s\n' "other device's migration (ms)" "$b_quick" "$r_quick" \
-	"$(awk -v a="$b_quick" -v b="$r_quick" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')"
+	"$(awk -v a="$b_quick" -v b="$r_quick" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
