@@ -53,6 +53,23 @@
 #define DST_CHANNELS_MAX 16
 /* Frames held ahead of their turn (several channels), before reading pauses. */
 #define DST_HELD_MAX (32u << 20)
+/* Bytes handed to the device's thread and not yet written, before reading
+ * pauses (a device slower than the network). */
+#define DST_WRITES_MAX (16u << 20)
+
+struct dest_engine;
+
+/* One DATA payload on its way into the device, on the device's thread. */
+struct dst_write {
+	struct dest_engine *d; /* NULL once the engine has dropped it */
+	struct device_call *call;
+	struct evbuffer *buf;
+	size_t len;
+	uint64_t seq;
+	int commit;  /* END_OF_RECORD: the device takes the record after it */
+	int initial; /* INITIAL_DONE: acknowledge once it is in */
+	struct dst_write *next;
+};
 
 struct dest_engine;
 
@@ -102,6 +119,11 @@ struct dest_engine {
 	int dev_touched; /* asked to resume: a failure resets it */
 	uint64_t end_ns; /* END verified: the device's resume time starts */
 	int initial_done; /* the initial data's end was applied, acknowledged */
+	/* Writes on the device's thread, in order (dst_write), and their
+	 * bytes; reading pauses above DST_WRITES_MAX. */
+	struct dst_write *wq, **wq_tail;
+	size_t wq_bytes;
+	int write_paused;
 	int fail_code;	 /* what the migration ends with, once reset */
 	char fail_msg[512];
 };
@@ -140,6 +162,21 @@ dst_close_channels(struct dest_engine *d, int code, const char *msg)
 	d->c = NULL;
 }
 
+/* The writes still out run on, but nobody hears of them. */
+static void
+dst_drop_writes(struct dest_engine *d)
+{
+	struct dst_write *w;
+
+	for (w = d->wq; w != NULL; w = w->next) {
+		w->d = NULL;
+		device_call_forget(w->call);
+	}
+	d->wq = NULL;
+	d->wq_tail = &d->wq;
+	d->wq_bytes = 0;
+}
+
 static void
 dst_engine_free(struct migration *m)
 {
@@ -147,6 +184,7 @@ dst_engine_free(struct migration *m)
 
 	if (d == NULL)
 		return;
+	dst_drop_writes(d);
 	device_call_forget(d->dev_call);
 	dst_close_channels(d, 0, NULL);
 	dst_drop_held(d);
@@ -195,8 +233,9 @@ static const struct migration_engine dst_engine = {
 };
 
 static int
-dst_op_reset(struct mig_device *dev, uint64_t *out)
+dst_op_reset(struct mig_device *dev, void *arg, uint64_t *out)
 {
+	(void)arg;
 	(void)out;
 	return dev->ops->reset(dev);
 }
@@ -238,13 +277,14 @@ dst_fail(struct dest_engine *d, int code, const char *fmt, ...)
 	d->fail_code = code;
 	device_call_forget(d->dev_call);
 	d->dev_call = NULL;
+	dst_drop_writes(d);
 	(void)dst_set_state(d, DST_DONE);
 	evtimer_del(d->expiry);
 	evtimer_del(d->end_timer);
 	dst_close_channels(d, code, d->fail_msg);
 	dst_drop_held(d);
 	if (d->dev_touched && was != DST_COMMITTED) {
-		d->dev_call = device_call(d->dev->worker, dst_op_reset, dst_was_reset, d);
+		d->dev_call = device_call(d->dev->worker, dst_op_reset, NULL, NULL, dst_was_reset, d);
 		return;
 	}
 	migration_fail(m, code, "%s", d->fail_msg);
@@ -287,6 +327,7 @@ dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t e
 	d->m = m;
 	d->dev = dev;
 	d->st = DST_WAITING;
+	d->wq_tail = &d->wq;
 	m->engine = &dst_engine;
 	d->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
@@ -323,22 +364,89 @@ dst_progress(struct dest_engine *d)
 
 static void dst_initial_loaded(struct dest_engine *d, uint64_t seq);
 
-/* Write one part of a chunk into the device and the digest. */
-static int
-dst_write_part(struct dest_engine *d, const struct mig_data *dt, const void *p, size_t len)
-{
-	int rc;
+static void dst_try_deferred_end(struct dest_engine *d);
 
-	if (len > 0 && (rc = d->dev->ops->resume_write(d->dev, p, len)) != 0) {
-		dst_fail(d, MIG_E_DEVICE_IO, "device %s refused data chunk %llu: %s", d->dev->name,
-		    (unsigned long long)dt->seq, strerror(-rc));
-		return -1;
+/* On the device's thread: the payload into the device, then the record
+ * to it when the payload ends one (*out 1 when that step failed). */
+static int
+dst_op_write(struct mig_device *dev, void *arg, uint64_t *out)
+{
+	struct dst_write *w = arg;
+	struct evbuffer_iovec v[16];
+	size_t done;
+	int n, i, rc;
+
+	while (evbuffer_get_length(w->buf) > 0) {
+		n = evbuffer_peek(w->buf, -1, NULL, v, 16);
+		for (i = 0, done = 0; i < n && i < 16; i++) {
+			if ((rc = dev->ops->resume_write(dev, v[i].iov_base, v[i].iov_len)) != 0)
+				return rc;
+			done += v[i].iov_len;
+		}
+		evbuffer_drain(w->buf, done);
 	}
-	EVP_DigestUpdate(d->sha, p, len);
+	if (w->commit && (rc = dev->ops->resume_commit(dev)) != 0) {
+		*out = 1;
+		return rc;
+	}
 	return 0;
 }
 
-/* A DATA frame: its payload is dt->payload, or the front of `in`. */
+static void
+dst_write_free(void *arg)
+{
+	struct dst_write *w = arg;
+
+	evbuffer_free(w->buf);
+	free(w);
+}
+
+/* Reading paused for the device's sake, and it has caught up: read on
+ * (the channels paused because frames are held ahead stay paused). */
+static void
+dst_writes_resume(struct dest_engine *d)
+{
+	unsigned i;
+
+	if (!d->write_paused || d->wq_bytes > DST_WRITES_MAX / 2)
+		return;
+	d->write_paused = 0;
+	for (i = 0; i < d->nch; i++)
+		if (d->ch[i].c != NULL && !d->ch[i].paused)
+			peer_resume_read(d->ch[i].c);
+}
+
+/* A payload is in the device (or was refused). */
+static void
+dst_written(void *ctx, int rc, uint64_t out)
+{
+	struct dst_write *w = ctx;
+	struct dest_engine *d = w->d;
+
+	if (d == NULL)
+		return; /* dropped: the migration failed meanwhile */
+	d->wq = w->next;
+	if (d->wq == NULL)
+		d->wq_tail = &d->wq;
+	d->wq_bytes -= w->len;
+	if (rc != 0) {
+		if (out)
+			dst_fail(d, MIG_E_DEVICE_IO, "device %s refused record ending at chunk %llu: %s",
+			    d->dev->name, (unsigned long long)w->seq, strerror(-rc));
+		else
+			dst_fail(d, MIG_E_DEVICE_IO, "device %s refused data chunk %llu: %s",
+			    d->dev->name, (unsigned long long)w->seq, strerror(-rc));
+		return;
+	}
+	if (w->initial)
+		dst_initial_loaded(d, w->seq);
+	dst_writes_resume(d);
+	dst_try_deferred_end(d);
+}
+
+/* A DATA frame: its payload is dt->payload, or the front of `in` (then
+ * it is taken from there). Hashed here; written by the device's thread,
+ * in order, while the next frames come in. */
 static void
 dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer *in)
 {
@@ -346,7 +454,9 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 	struct evbuffer_iovec v[16];
 	struct evbuffer_ptr pos;
 	size_t left = dt->payload_len, take;
-	int n, i, rc;
+	struct dst_write *w;
+	unsigned i;
+	int n, k;
 
 	if (dt->phase == MIG_PHASE_STOPCOPY && m->phase == PHASE_PRECOPY) {
 		d->first_stopcopy_ns = mono_ns();
@@ -362,21 +472,41 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 		    d->initial_done ? "a second time" : "without the switchover acknowledgement agreed");
 		return;
 	}
+	w = xcalloc(1, sizeof(*w));
+	w->d = d;
+	w->buf = evbuffer_new();
+	w->len = dt->payload_len;
+	w->seq = dt->seq;
+	w->commit = (dt->flags & MIG_DATA_END_OF_RECORD) != 0;
+	w->initial = (dt->flags & MIG_DATA_INITIAL_DONE) != 0;
+	if (w->initial)
+		d->initial_done = 1; /* acknowledged once it is in */
 	if (in == NULL) {
-		if (dst_write_part(d, dt, dt->payload, left) != 0)
-			return;
+		EVP_DigestUpdate(d->sha, dt->payload, left);
+		evbuffer_add(w->buf, dt->payload, left);
 	} else {
 		evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
 		while (left > 0) {
 			n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, 16);
-			for (i = 0; i < n && i < 16 && left > 0; i++) {
-				take = v[i].iov_len < left ? v[i].iov_len : left;
-				if (dst_write_part(d, dt, v[i].iov_base, take) != 0)
-					return;
+			for (k = 0; k < n && k < 16 && left > 0; k++) {
+				take = v[k].iov_len < left ? v[k].iov_len : left;
+				EVP_DigestUpdate(d->sha, v[k].iov_base, take);
 				left -= take;
 				evbuffer_ptr_set(in, &pos, take, EVBUFFER_PTR_ADD);
 			}
 		}
+		/* Taken, not copied: peer.c drains only what is left. */
+		evbuffer_remove_buffer(in, w->buf, dt->payload_len);
+	}
+	*d->wq_tail = w;
+	d->wq_tail = &w->next;
+	d->wq_bytes += w->len;
+	w->call = device_call(d->dev->worker, dst_op_write, w, dst_write_free, dst_written, w);
+	if (d->wq_bytes > DST_WRITES_MAX && !d->write_paused) {
+		d->write_paused = 1;
+		for (i = 0; i < d->nch; i++)
+			if (d->ch[i].c != NULL)
+				peer_pause_read(d->ch[i].c);
 	}
 	/* The initial data's mark may come alone, between records. */
 	if (dt->payload_len > 0 || !(dt->flags & MIG_DATA_INITIAL_DONE))
@@ -385,16 +515,8 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 	d->total_bytes += dt->payload_len;
 	d->total_chunks++;
 	m->bytes_transferred += dt->payload_len;
-	if (dt->flags & MIG_DATA_END_OF_RECORD) {
-		if ((rc = d->dev->ops->resume_commit(d->dev)) != 0) {
-			dst_fail(d, MIG_E_DEVICE_IO, "device %s refused record ending at chunk %llu: %s",
-			    d->dev->name, (unsigned long long)dt->seq, strerror(-rc));
-			return;
-		}
+	if (w->commit)
 		d->partial_record = 0;
-	}
-	if (dt->flags & MIG_DATA_INITIAL_DONE)
-		dst_initial_loaded(d, dt->seq);
 }
 
 /* Every frame up to seq, the end of the device's initial data, is in the
@@ -455,8 +577,9 @@ dst_apply_bitmap(struct dest_engine *d, const struct mig_bitmap *bm)
 }
 
 static int
-dst_op_resume_end(struct mig_device *dev, uint64_t *out)
+dst_op_resume_end(struct mig_device *dev, void *arg, uint64_t *out)
 {
+	(void)arg;
 	(void)out;
 	return dev->ops->resume_end(dev);
 }
@@ -503,7 +626,7 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	/* Loading may take long (mlx5 checks the whole image on the way
 	 * out of RESUMING): the device's thread does it. */
 	d->end_ns = t0;
-	d->dev_call = device_call(d->dev->worker, dst_op_resume_end, dst_loaded, d);
+	d->dev_call = device_call(d->dev->worker, dst_op_resume_end, NULL, NULL, dst_loaded, d);
 }
 
 /* The device runs the received state, or refused to. */
@@ -578,7 +701,7 @@ static void dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame 
 static void
 dst_try_deferred_end(struct dest_engine *d)
 {
-	if (!d->end_deferred || d->st != DST_RECEIVING || d->held != NULL ||
+	if (!d->end_deferred || d->st != DST_RECEIVING || d->held != NULL || d->wq != NULL ||
 	    d->total_chunks != d->end.total_chunks || d->total_pages != d->end.total_pages)
 		return;
 	d->end_deferred = 0;
@@ -629,7 +752,8 @@ dst_apply_held(struct dest_engine *d)
 		for (i = 0; i < d->nch; i++)
 			if (d->ch[i].paused && d->ch[i].c != NULL) {
 				d->ch[i].paused = 0;
-				peer_resume_read(d->ch[i].c);
+				if (!d->write_paused) /* else dst_writes_resume will */
+					peer_resume_read(d->ch[i].c);
 			}
 	dst_try_deferred_end(d);
 }
@@ -734,17 +858,19 @@ dst_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f)
 	case MIG_FRAME_END:
 		if (d->st != DST_RECEIVING || ch->idx != 0 || d->end_deferred)
 			break;
+		/* END is processed once every frame before it is in the device:
+		 * frames still on their way over other channels (bounded by
+		 * the timer), writes still on the device's thread. */
+		d->end = f->u.end;
+		d->end_deferred = 1;
 		if (d->nch > 1 && (d->held != NULL || d->total_chunks != f->u.end.total_chunks ||
 		    d->total_pages != f->u.end.total_pages)) {
 			struct timeval tv = {daemon_ctx.cfg->daemon.peer_timeout_ms / 1000,
 				(daemon_ctx.cfg->daemon.peer_timeout_ms % 1000) * 1000};
 
-			d->end = f->u.end;
-			d->end_deferred = 1;
 			evtimer_add(d->end_timer, &tv);
-			return;
 		}
-		dst_on_end(d, &f->u.end);
+		dst_try_deferred_end(d);
 		return;
 	case MIG_FRAME_ACK:
 		if (d->st != DST_COMMITTED || ch->idx != 0)
@@ -999,8 +1125,9 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 }
 
 static int
-dst_op_resume_begin(struct mig_device *dev, uint64_t *out)
+dst_op_resume_begin(struct mig_device *dev, void *arg, uint64_t *out)
 {
+	(void)arg;
 	(void)out;
 	return dev->ops->resume_begin(dev);
 }
@@ -1015,7 +1142,7 @@ dst_accept(struct dest_engine *d)
 	if (d->dev_touched)
 		return;
 	d->dev_touched = 1;
-	d->dev_call = device_call(d->dev->worker, dst_op_resume_begin, dst_resuming, d);
+	d->dev_call = device_call(d->dev->worker, dst_op_resume_begin, NULL, NULL, dst_resuming, d);
 }
 
 /* RESUMING (or refused): the source hears HELLO-ACK. */

@@ -24,6 +24,8 @@
 
 struct device_call {
 	device_fn fn;
+	void *arg;
+	void (*arg_free)(void *);
 	device_done done; /* NULL once forgotten */
 	void *ctx;
 	int rc;
@@ -64,7 +66,7 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 
 		pthread_mutex_lock(&w->devlock);
-		c->rc = c->fn(w->dev, &c->out);
+		c->rc = c->fn(w->dev, c->arg, &c->out);
 		pthread_mutex_unlock(&w->devlock);
 
 		pthread_mutex_lock(&w->mu);
@@ -96,6 +98,8 @@ worker_deliver(struct device_worker *w)
 		w->out--;
 		if (c->done != NULL)
 			c->done(c->ctx, c->rc, c->out);
+		if (c->arg_free != NULL)
+			c->arg_free(c->arg);
 		free(c);
 	}
 }
@@ -157,6 +161,8 @@ device_worker_stop(struct device_worker *w)
 	pthread_join(w->thread, NULL);
 	for (c = w->finished; c != NULL; c = next) {
 		next = c->next;
+		if (c->arg_free != NULL)
+			c->arg_free(c->arg);
 		free(c);
 	}
 	event_free(w->ev);
@@ -169,11 +175,14 @@ device_worker_stop(struct device_worker *w)
 }
 
 struct device_call *
-device_call(struct device_worker *w, device_fn fn, device_done done, void *ctx)
+device_call(struct device_worker *w, device_fn fn, void *arg, void (*arg_free)(void *),
+    device_done done, void *ctx)
 {
 	struct device_call *c = xcalloc(1, sizeof(*c));
 
 	c->fn = fn;
+	c->arg = arg;
+	c->arg_free = arg_free;
 	c->done = done;
 	c->ctx = ctx;
 	w->out++;

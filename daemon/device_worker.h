@@ -21,8 +21,9 @@ struct mig_device;
 struct device_call;
 struct device_worker;
 
-/* Runs on the device's thread: rc 0 or -errno; *out for a result. */
-typedef int (*device_fn)(struct mig_device *dev, uint64_t *out);
+/* Runs on the device's thread with the call's arg: rc 0 or -errno; *out
+ * for a result. */
+typedef int (*device_fn)(struct mig_device *dev, void *arg, uint64_t *out);
 /* Runs on the loop once fn has returned. */
 typedef void (*device_done)(void *ctx, int rc, uint64_t out);
 
@@ -33,10 +34,12 @@ struct device_worker *device_worker_start(struct mig_device *dev, struct event_b
 /* Wait for every call made, run nothing back, stop the thread. */
 void device_worker_stop(struct device_worker *w);
 
-/* Queue fn on the thread; done(ctx, rc, out) runs on the loop after it.
- * The handle is valid until done runs or device_call_forget. */
-struct device_call *device_call(struct device_worker *w, device_fn fn, device_done done,
-    void *ctx);
+/* Queue fn(dev, arg) on the thread; done(ctx, rc, out) runs on the loop
+ * after it, then arg_free(arg) (when not NULL: the call owns arg, also
+ * when it is forgotten). The handle is valid until done runs or
+ * device_call_forget. */
+struct device_call *device_call(struct device_worker *w, device_fn fn, void *arg,
+    void (*arg_free)(void *), device_done done, void *ctx);
 /* done will not run (the call itself still does). NULL is fine. */
 void device_call_forget(struct device_call *c);
 /* 1 while a call is queued or running. */

@@ -417,6 +417,7 @@ static void
 peer_data_in_place(struct peer_conn *c, struct evbuffer *in, const struct mig_frame_header *hdr)
 {
 	uint8_t prefix[MIG_DATA_PREFIX_LEN];
+	size_t before, taken;
 	struct mig_data d;
 	int err;
 
@@ -426,9 +427,11 @@ peer_data_in_place(struct peer_conn *c, struct evbuffer *in, const struct mig_fr
 		return;
 	}
 	evbuffer_drain(in, MIG_DATA_PREFIX_LEN);
+	before = evbuffer_get_length(in);
 	c->h->on_data(c->arg, c, &d, in);
-	if (!c->dead)
-		evbuffer_drain(in, d.payload_len);
+	/* What the handler did not take (evbuffer_remove_buffer) goes. */
+	if (!c->dead && (taken = before - evbuffer_get_length(in)) < d.payload_len)
+		evbuffer_drain(in, d.payload_len - taken);
 }
 
 /*

@@ -24,8 +24,9 @@ struct peer_handler {
 	/* One decoded frame. The handler may close the connection. */
 	void (*on_frame)(void *arg, struct peer_conn *c, const struct mig_frame *f);
 	/* Optional: a DATA frame whose payload (d->payload_len bytes) is still
-	 * at the front of `in`, in place, to be read with evbuffer_peek(); it
-	 * is drained after the call. Saves copying every chunk once more. */
+	 * at the front of `in`, in place, to be read with evbuffer_peek() or
+	 * taken with evbuffer_remove_buffer(); what is left of it is drained
+	 * after the call. Saves copying every chunk once more. */
 	void (*on_data)(void *arg, struct peer_conn *c, const struct mig_data *d,
 	    struct evbuffer *in);
 	/* Optional: a KEEPALIVE arrived (every frame before it has been

@@ -262,8 +262,9 @@ src_unlend(struct source_engine *s)
 }
 
 static int
-src_op_rollback(struct mig_device *dev, uint64_t *out)
+src_op_rollback(struct mig_device *dev, void *arg, uint64_t *out)
 {
+	(void)arg;
 	(void)out;
 	return dev->ops->rollback(dev);
 }
@@ -317,7 +318,7 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 			  "without the destination's COMMIT; check the destination",
 		    m->id_str, s->dev->name);
 	} else if (s->dev_touched) {
-		s->dev_call = device_call(s->dev->worker, src_op_rollback, src_rolled_back, s);
+		s->dev_call = device_call(s->dev->worker, src_op_rollback, NULL, NULL, src_rolled_back, s);
 		return;
 	}
 	migration_fail(m, code, "%s", s->fail_msg);
@@ -409,8 +410,9 @@ src_send_end(struct source_engine *s)
 }
 
 static int
-src_op_save_next(struct mig_device *dev, uint64_t *size)
+src_op_save_next(struct mig_device *dev, void *arg, uint64_t *size)
 {
+	(void)arg;
 	return dev->ops->save_next(dev, size);
 }
 
@@ -533,7 +535,7 @@ src_pump(struct source_engine *s)
 				continue;
 		}
 		/* The next record comes from the device's thread. */
-		s->dev_call = device_call(s->dev->worker, src_op_save_next, src_record_ready, s);
+		s->dev_call = device_call(s->dev->worker, src_op_save_next, NULL, NULL, src_record_ready, s);
 		return;
 	}
 }
@@ -577,8 +579,9 @@ src_tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static int
-src_op_save_begin(struct mig_device *dev, uint64_t *out)
+src_op_save_begin(struct mig_device *dev, void *arg, uint64_t *out)
 {
+	(void)arg;
 	(void)out;
 	return dev->ops->save_begin(dev, 1);
 }
@@ -603,7 +606,7 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		return;
 	}
 	s->dev_touched = 1;
-	s->dev_call = device_call(s->dev->worker, src_op_save_begin, src_save_begun, s);
+	s->dev_call = device_call(s->dev->worker, src_op_save_begin, NULL, NULL, src_save_begun, s);
 }
 
 /* The device saves (pre-copy), or refused to. */
@@ -645,8 +648,9 @@ src_save_begun(void *ctx, int rc, uint64_t out)
 }
 
 static int
-src_op_save_end(struct mig_device *dev, uint64_t *out)
+src_op_save_end(struct mig_device *dev, void *arg, uint64_t *out)
 {
+	(void)arg;
 	(void)out;
 	return dev->ops->save_end(dev);
 }
@@ -687,7 +691,7 @@ src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 	evtimer_del(s->tick);
 	/* The destination owns the state now: the device stops for good,
 	 * on its thread; the migration completes once it has. */
-	s->dev_call = device_call(s->dev->worker, src_op_save_end, src_device_done, s);
+	s->dev_call = device_call(s->dev->worker, src_op_save_end, NULL, NULL, src_device_done, s);
 }
 
 /* HELLO-ACK on one channel: once channel 0 is agreed, open the others;

@@ -163,8 +163,9 @@ src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce)
 }
 
 static int
-src_op_save_stop(struct mig_device *dev, uint64_t *out)
+src_op_save_stop(struct mig_device *dev, void *arg, uint64_t *out)
 {
+	(void)arg;
 	(void)out;
 	return dev->ops->save_stop(dev);
 }
@@ -213,7 +214,7 @@ src_stop_device(struct source_engine *s)
 	    src_output_length(s), src_rate(s) / 1048576.0, drain, s->rtt_ms,
 	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
 	m->stop_mono_ns = mono_ns();
-	s->dev_call = device_call(s->dev->worker, src_op_save_stop, src_device_stopped, s);
+	s->dev_call = device_call(s->dev->worker, src_op_save_stop, NULL, NULL, src_device_stopped, s);
 }
 
 static void

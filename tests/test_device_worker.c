@@ -63,11 +63,12 @@ teardown(void)
 
 /* Blocks until the gate opens; its id is the byte that opened it. */
 static int
-blocking_call(struct mig_device *d, uint64_t *out)
+blocking_call(struct mig_device *d, void *arg, uint64_t *out)
 {
 	struct fake *f = d->priv;
 	char b = 0;
 
+	(void)arg;
 	if (write(f->started[1], &b, 1) != 1 || read(f->gate[0], &b, 1) != 1)
 		return -1;
 	f->order[f->nrun++] = b;
@@ -110,7 +111,7 @@ START_TEST(test_loop_runs_while_a_call_blocks)
 	    (void *)(intptr_t)1);
 
 	fk.next_id = 1;
-	ck_assert_ptr_nonnull(device_call(fk.w, blocking_call, answered, &fk));
+	ck_assert_ptr_nonnull(device_call(fk.w, blocking_call, NULL, NULL, answered, &fk));
 	ck_assert_int_eq(device_calls_out(fk.w), 1);
 	event_add(ev, NULL);
 	event_base_dispatch(base);
@@ -131,7 +132,7 @@ START_TEST(test_calls_run_and_answer_in_order)
 
 	fk.next_id = 3;
 	for (i = 0; i < 3; i++)
-		device_call(fk.w, blocking_call, answered, &fk);
+		device_call(fk.w, blocking_call, NULL, NULL, answered, &fk);
 	for (i = 0; i < 3; i++) {
 		ev[i] = evtimer_new(base, open_gate_cb, (void *)(intptr_t)(i + 1));
 		tv.tv_usec = 10000 * (i + 1);
@@ -162,8 +163,8 @@ START_TEST(test_forgotten_call_runs_unanswered)
 	char b[2] = {7, 2};
 
 	fk.next_id = 1;
-	device_call_forget(device_call(fk.w, blocking_call, must_not_answer, &fk));
-	device_call(fk.w, blocking_call, answered, &fk);
+	device_call_forget(device_call(fk.w, blocking_call, NULL, NULL, must_not_answer, &fk));
+	device_call(fk.w, blocking_call, NULL, NULL, answered, &fk);
 	ck_assert_int_eq(write(fk.gate[1], b, 2), 2);
 	device_worker_settle(fk.w);
 	ck_assert_int_eq(fk.nrun, 2);
@@ -179,9 +180,9 @@ START_TEST(test_stop_runs_what_was_queued)
 {
 	char b[3] = {4, 5, 6};
 
-	device_call(fk.w, blocking_call, must_not_answer, &fk);
-	device_call(fk.w, blocking_call, must_not_answer, &fk);
-	device_call(fk.w, blocking_call, must_not_answer, &fk);
+	device_call(fk.w, blocking_call, NULL, NULL, must_not_answer, &fk);
+	device_call(fk.w, blocking_call, NULL, NULL, must_not_answer, &fk);
+	device_call(fk.w, blocking_call, NULL, NULL, must_not_answer, &fk);
 	ck_assert_int_eq(write(fk.gate[1], b, 3), 3);
 	device_worker_stop(fk.w);
 	fk.w = NULL;
