@@ -1084,9 +1084,11 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	if (!str_eq(&h->identity, dev->identity) || !str_eq(&h->compat, dev->compat)) {
 		char msg[600];
 
-		snprintf(msg, sizeof(msg), "source device is %.*s (%.*s), this one is %s (%s)",
-		    (int)h->identity.len, h->identity.ptr, (int)h->compat.len, h->compat.ptr,
-		    dev->identity, dev->compat);
+		/* Each name cut at 128 bytes: the message stays whole. */
+		snprintf(msg, sizeof(msg), "source device is %.*s (%.*s), this one is %.128s (%.128s)",
+		    (int)(h->identity.len < 128 ? h->identity.len : 128), h->identity.ptr,
+		    (int)(h->compat.len < 128 ? h->compat.len : 128), h->compat.ptr, dev->identity,
+		    dev->compat);
 		peer_abort(c, MIG_E_INCOMPATIBLE_DEVICE, msg);
 		dst_fail(d, MIG_E_INCOMPATIBLE_DEVICE, "%s", msg);
 		return;

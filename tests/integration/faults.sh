@@ -39,9 +39,9 @@ FP="$BUILD/tests/faultproxy"
 PT="$BUILD/tests/peer_tool"
 [ -x "$FP" ] && [ -x "$PT" ] || fail "build tests/faultproxy and tests/peer_tool first (make check does)"
 KA=300		  # keepalive_interval_ms
-PTO=2500	  # peer_timeout_ms
+PTO=4000	  # peer_timeout_ms
 SLACK=2000	  # detection slack: polling, scheduling, a loaded CI host
-DELAY=1200	  # ms: how long END or COMMIT stays on the wire
+DELAY=2500	  # ms: how long END or COMMIT stays on the wire (the script reacts within it, even on a machine loaded 15 deep)
 CAP_SLOW=524288	  # bytes/s: pre-copy or stop-copy of 2 MiB lasts about 4 s
 CAP_END=2097152	  # bytes/s: stop-copy of 2 MiB lasts about 1 s
 PHASES="setup precopy switchover stopcopy end commit"
@@ -75,7 +75,7 @@ for c in $CASES; do
 "
 done
 export KEEPALIVE_MS=$KA PEER_TIMEOUT_MS=$PTO
-EXTRA_DAEMON="handshake_timeout_ms = 3000"
+EXTRA_DAEMON="handshake_timeout_ms = 5000"
 DEVICES=$DEVS_A write_config a host-a
 DEVICES=$DEVS_B write_config b host-b
 start_daemon a
