@@ -119,6 +119,19 @@ journal_report(const char *path, const char *tmp, int err, const char *what, uin
 		    on_loop ? ": the event loop waited for it" : "");
 }
 
+/* Write text on the loop (it waits for the disk when durable) and say how
+ * it went. 0, or the errno of the step that failed. */
+static int
+journal_commit_now(const char *path, const char *tmp, const char *text, int durable)
+{
+	uint64_t t0 = mono_ns();
+	const char *what;
+	int err = journal_commit(path, tmp, text, durable, &what);
+
+	journal_report(path, tmp, err, what, durable ? mono_ns() - t0 : 0, 1);
+	return err;
+}
+
 /*
  * Durable writes off the event loop, one writer per migration. A thread
  * writes and fsyncs a record, then writes a byte into a pipe the loop
@@ -272,12 +285,8 @@ journal_writer_reap(struct journal_writer *w)
 static void
 journal_writer_flush(struct journal_writer *w)
 {
-	const char *what;
-	uint64_t t0 = mono_ns();
-	int err;
+	int err = journal_commit_now(w->path, w->tmp, w->q_text, w->q_durable);
 
-	err = journal_commit(w->path, w->tmp, w->q_text, w->q_durable, &what);
-	journal_report(w->path, w->tmp, err, what, w->q_durable ? mono_ns() - t0 : 0, 1);
 	free(w->q_text);
 	w->q_text = NULL;
 	w->q_durable = 0;
@@ -395,8 +404,6 @@ journal_write(const struct migration *m, int durable)
 {
 	struct journal_writer *w;
 	char path[4096], tmp[4096];
-	uint64_t t0 = mono_ns();
-	const char *what;
 	char *text;
 	int err;
 
@@ -414,9 +421,8 @@ journal_write(const struct migration *m, int durable)
 	}
 	journal_path(path, sizeof(path), m->id_str, "");
 	journal_path(tmp, sizeof(tmp), m->id_str, ".tmp");
-	err = journal_commit(path, tmp, text, durable, &what);
+	err = journal_commit_now(path, tmp, text, durable);
 	free(text);
-	journal_report(path, tmp, err, what, durable ? mono_ns() - t0 : 0, 1);
 	return err == 0 ? 0 : -1;
 }
 
