@@ -22,14 +22,11 @@
 #
 # How a phase is held long enough to hit it: manual switchover (the source
 # waits in switchover-pending for the API), a bandwidth cap (pre-copy and
-# stop-copy of a 2 MiB device last seconds), and for END and COMMIT a delay
-# in one direction of the proxy: once the source has sent END, the
-# destination gets it DELAY ms later (delay down); once the destination has
-# sent COMMIT, the source gets it DELAY ms later (delay up). The delay is
-# set before the switchover is asked for, so however slowly this script
-# reacts, END (or COMMIT) still has DELAY ms on the wire after the source
-# (or destination) sent it. It is well below peer_timeout_ms, so it alone
-# never trips a timeout.
+# stop-copy of a 2 MiB device last seconds), and for END and COMMIT the
+# proxy holding one direction: before the switchover is asked for, it keeps
+# every byte going down (END stays on the wire) or up (COMMIT does) until
+# the fault. The held side hears nothing from then on, so the script must
+# land its fault within peer_timeout_ms (4 s); it does not race the frame.
 #
 # A failing case is reported and the next one still runs; the test fails at
 # the end if any did.
@@ -41,7 +38,6 @@ PT="$BUILD/tests/peer_tool"
 KA=300		  # keepalive_interval_ms
 PTO=4000	  # peer_timeout_ms
 SLACK=2000	  # detection slack: polling, scheduling, a loaded CI host
-DELAY=2500	  # ms: how long END or COMMIT stays on the wire (the script reacts within it, even on a machine loaded 15 deep)
 CAP_SLOW=524288	  # bytes/s: pre-copy or stop-copy of 2 MiB lasts about 4 s
 CAP_END=2097152	  # bytes/s: stop-copy of 2 MiB lasts about 1 s
 PHASES="setup precopy switchover stopcopy end commit"
@@ -292,8 +288,8 @@ run_case() {
 	stopcopy) to_stopcopy || return ;;
 	end)
 		wait_for a "$SRC_ID" precopy || return
-		T_DELAY=$(now_ms)
-		[ "$KIND" = error ] || fp delay down $DELAY
+		T_HOLD=$(now_ms)
+		[ "$KIND" = error ] || fp hold down
 		switchover || return
 		wait_for a "$SRC_ID" completing failed || return
 		if [ "$KIND" != error ]; then
@@ -304,8 +300,8 @@ run_case() {
 		;;
 	commit)
 		wait_for a "$SRC_ID" precopy || return
-		T_DELAY=$(now_ms)
-		fp delay up $DELAY
+		T_HOLD=$(now_ms)
+		fp hold up
 		switchover || return
 		wait_committed "$DST_ID" || return
 		[ "$(mig a "$SRC_ID" | json_get phase)" = completing ] ||
@@ -316,8 +312,8 @@ run_case() {
 
 	[ "$PHASE" = setup ] || T_FAULT=$(now_ms)
 	SILENT_a=$T_FAULT SILENT_b=$T_FAULT
-	[ "$PHASE" = commit ] && SILENT_a=$T_DELAY
-	[ "$PHASE" = end ] && SILENT_b=$T_DELAY
+	[ "$PHASE" = commit ] && SILENT_a=$T_HOLD
+	[ "$PHASE" = end ] && SILENT_b=$T_HOLD
 	case "$KIND" in
 	cut) [ "$PHASE" = setup ] || fp cut ;;
 	stall) [ "$PHASE" = setup ] || fp stall ;;
@@ -327,7 +323,10 @@ run_case() {
 		# COMMIT was already on its way: the network still delivers it, so
 		# the source completes; the destination runs the migrated state and
 		# must keep it across its restart.
-		[ "$PHASE" = commit ] && SRC_PHASE=completed
+		if [ "$PHASE" = commit ]; then
+			fp resume
+			SRC_PHASE=completed
+		fi
 		;;
 	error)
 		case "$PHASE" in
@@ -344,7 +343,6 @@ run_case() {
 	check_destination || return
 	healthy || return
 	fp resume
-	fp delay both 0
 	if [ "$SRC_PHASE" = completed ]; then
 		[ "$(sha "$T/a/$DEV.img")" = "$(sha "$T/b/$DEV.img")" ] ||
 			bad "completed, but the images differ" || return
@@ -486,7 +484,7 @@ run_commit_killsrc_case() {
 	incoming "$DEV" || return
 	migrate "$DEV" "127.0.0.1:$PP" ",\"max_bandwidth\":$CAP_END" || return
 	wait_for a "$SRC_ID" precopy || return
-	fp delay up $DELAY
+	fp hold up
 	switchover || return
 	wait_committed "$DST_ID" || return
 	[ "$(mig a "$SRC_ID" | json_get phase)" = completing ] || bad "the source got COMMIT" || return
@@ -502,7 +500,7 @@ run_commit_killsrc_case() {
 	[ "$(echo "$out" | json_get code)" = daemon-restart ] || bad "source: $out" || return
 	[ "$(device_state a "$DEV")" = running ] || bad "source device not running" || return
 	healthy || return
-	fp delay both 0
+	fp resume
 	retry || return
 	pass "$CASE: destination kept the resumed device, source rolled back after restart, retry ok"
 }
@@ -517,7 +515,6 @@ run() {
 	"$@" || FAILS="$FAILS $label"
 	say "$label: $(($(now_ms) - t)) ms"
 	fp resume
-	fp delay both 0
 	kill -0 "$PID_a" 2>/dev/null || start_daemon a
 	kill -0 "$PID_b" 2>/dev/null || restart_b
 }
