@@ -5,8 +5,8 @@
 # API at once and another device (`quick`) migrates from start to end.
 #
 # Checked: while slow's migration waits for its device (engine_state
-# "starting"), no API answer of daemon a took as long as a second
-# (generous: before, each waited for the whole state change), quick's
+# "starting"), no API answer of daemon a took half of SLOW_MS (a loop
+# held by the device would hold the first one for nearly all of it), quick's
 # migration completed with identical images, and slow's migration was
 # still waiting for its device then. Then slow is cancelled: the rollback
 # waits for the device too, and the migration ends cancelled with the
@@ -72,7 +72,10 @@ say "slow device blocking ${SLOW_MS} ms per state change: worst API answer ${wor
 if [ "$SLOW_MS" -gt 0 ]; then
 	[ "$slow_state" = starting ] ||
 		fail "slow's device answered before quick's migration ended ($quick_ms ms): the test proves nothing on a machine this slow"
-	[ "$worst" -lt 1000 ] || fail "an API answer took $worst ms while a device blocked"
+	# A loop held by the device would hold the first request for most of
+	# SLOW_MS: half of it separates that from a slow machine's curl.
+	[ "$worst" -lt $((SLOW_MS / 2)) ] ||
+		fail "an API answer took $worst ms while a device blocked $SLOW_MS ms (bound: half of it)"
 fi
 
 if [ "$SLOW_MS" -gt 0 ]; then
