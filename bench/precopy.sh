@@ -9,14 +9,17 @@
 # (STOP_COPY only: everything moves in the downtime). Both with
 # transition_delay_ms 1 (0 leaves mlx5 its 2 s load), so that the data
 # alone makes the difference.
-# BENCH_REPS (3) migrations of each, interleaved; medians of the downtime
-# and, for pc, of the expected downtime logged at the switchover.
+# BENCH_REPS (4) migrations of each, interleaved; medians of the downtime
+# and, for pc, of the expected downtime logged at the switchover. The first
+# migration of a device has nothing learned of what its switchover costs
+# beyond its data (switchover_extra_ms): its expected downtime is shown
+# apart, the medians are of the later ones.
 BUILD=$(cd "${1:-_build}" && pwd)
 export BUILD
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 export SRCDIR
 . "$SRCDIR/tests/integration/lib.sh"
-REPS=${BENCH_REPS:-3}
+REPS=${BENCH_REPS:-4}
 SIZE=${BENCH_SIZE:-64M}
 DIRTY=${BENCH_DIRTY:-4M}
 DEVICES="[device pc]
@@ -54,15 +57,16 @@ for r in $(seq "$REPS"); do
 	migrate_one pc >>"$T/pc"
 	migrate_one np >>"$T/np"
 done
-pc_down=$(cut -d' ' -f1 "$T/pc" | median)
-pc_exp=$(cut -d' ' -f2 "$T/pc" | median)
-np_down=$(cut -d' ' -f1 "$T/np" | median)
-np_exp=$(cut -d' ' -f2 "$T/np" | median)
-printf '%-44s %10s %10s %8s\n' "$SIZE device dirtied at $DIRTY/s, $REPS runs" "pre-copy" "none" "ratio"
-printf '%-44s %10s %10s %8s\n' "downtime, median (ms)" "$pc_down" "$np_down" \
-	"$(awk -v a="$pc_down" -v b="$np_down" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-printf '%-44s %10s %10s\n' "expected downtime at the switchover (ms)" "$pc_exp" "$np_exp"
-printf '%-44s %10s %10s\n' "expected / actual" \
-	"$(awk -v a="$pc_exp" -v b="$pc_down" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
-	"n/a (no rate before the stop)"
+later() { tail -n +2 "$1"; }
+pc_down=$(later "$T/pc" | cut -d' ' -f1 | median)
+pc_exp=$(later "$T/pc" | cut -d' ' -f2 | median)
+np_down=$(later "$T/np" | cut -d' ' -f1 | median)
+np_exp=$(later "$T/np" | cut -d' ' -f2 | median)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+printf '%-48s %10s %10s %8s\n' "$SIZE device dirtied at $DIRTY/s, runs 2-$REPS" "pre-copy" "none" "ratio"
+printf '%-48s %10s %10s %8s\n' "downtime, median (ms)" "$pc_down" "$np_down" "$(ratio "$pc_down" "$np_down")"
+printf '%-48s %10s %10s\n' "expected downtime at the switchover (ms)" "$pc_exp" "$np_exp"
+printf '%-48s %10s %10s\n' "expected / actual" "$(ratio "$pc_exp" "$pc_down")" "n/a (no rate before the stop)"
+read -r d1 e1 <"$T/pc"
+printf '%-48s %10s\n' "run 1 (nothing learned): expected / actual" "$e1 / $d1 ms"
 echo "pc runs (downtime expected): $(tr '\n' ';' <"$T/pc")  np runs: $(tr '\n' ';' <"$T/np")"

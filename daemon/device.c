@@ -123,6 +123,10 @@ device_to_json(struct mig_device *dev, const char *busy_id)
 	    busy_id != NULL ? json_string(busy_id) : json_null(), "capabilities", caps,
 	    "state_size", (json_int_t)dev->state_size, "guest_memory_size",
 	    (json_int_t)dev->guest_memory_size);
+	if (obj != NULL)
+		json_object_set_new(obj, "switchover_extra_ms",
+		    dev->switchover_extra_known ? json_integer((json_int_t)dev->switchover_extra_ms)
+						: json_null());
 	if (obj != NULL && dev->ops->describe != NULL && (extra = dev->ops->describe(dev)) != NULL) {
 		json_object_update(obj, extra);
 		json_decref(extra);

@@ -78,6 +78,12 @@ struct mig_device {
 	uint32_t guest_page_size;
 	struct migration *busy; /* the migration holding the device, or NULL */
 	struct device_worker *worker; /* its thread (device_worker.h) */
+	/* What this device's switchovers cost beyond moving their data
+	 * (its own stop-copy save, the destination's load), learned from the
+	 * last ones it made as a source (src_learn_switchover): the expected
+	 * downtime adds it. Known once one switchover completed. */
+	uint64_t switchover_extra_ms;
+	int switchover_extra_known;
 };
 
 /* Open every configured device; on failure logs and returns -1 (the daemon

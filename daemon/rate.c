@@ -53,3 +53,25 @@ rate_clamp_u64(double x)
 		return UINT64_MAX;
 	return (uint64_t)x;
 }
+
+uint64_t
+stopcopy_estimate(struct stopcopy_est *e, uint64_t pending, uint64_t stop_copy_size,
+    uint64_t precopy_read, int initial_read)
+{
+	uint64_t moved, shrunk;
+
+	if (!e->has_first || precopy_read < e->first_read) {
+		e->has_first = 1;
+		e->first_size = stop_copy_size;
+		e->first_read = precopy_read;
+	}
+	if (initial_read && !e->classified) {
+		moved = precopy_read - e->first_read;
+		shrunk = e->first_size > stop_copy_size ? e->first_size - stop_copy_size : 0;
+		e->whole_state = moved > 0 && stop_copy_size > 0 && shrunk < moved / 2;
+		e->classified = 1;
+	}
+	if (e->whole_state)
+		return pending;
+	return stop_copy_size > pending ? stop_copy_size : pending;
+}

@@ -35,4 +35,33 @@ uint64_t rate_bits_per_sec(const struct rate_est *r);
  * the range. A plain cast of such a double is undefined behaviour. */
 uint64_t rate_clamp_u64(double x);
 
+/*
+ * What a device's stop-copy will move, from what it says while pre-copy
+ * runs: `pending` (what pre-copy has still to read: v2 initial_bytes +
+ * dirty_bytes) and `stop_copy_size` (v2 MIG_DATA_SIZE, 0 when the device
+ * has none).
+ *
+ * The uAPI's MIG_DATA_SIZE is everything STOP_COPY would move if entered
+ * now, which includes what pre-copy has not read yet: the two overlap, and
+ * adding them counts that part twice; the larger of the two is the
+ * estimate. Some drivers (mlx5) report their whole state instead, however
+ * much pre-copy has already moved, and their stop-copy moves only what
+ * changed since: there the size is a bound, not an estimate, and pending
+ * is the estimate. The estimator tells them apart once, when the device's
+ * initial data has been read: a size that did not shrink by half of what
+ * pre-copy read since the first reading counts the whole state. (A device
+ * that sends everything in stop-copy read nothing: its size stands.)
+ */
+struct stopcopy_est {
+	int has_first, classified, whole_state;
+	uint64_t first_size; /* stop_copy_size at the first reading */
+	uint64_t first_read; /* pre-copy bytes read by then */
+};
+
+/* precopy_read: the device bytes pre-copy has read so far (a counter that
+ * only grows); initial_read: the device's initial data has all been read
+ * (the moment to classify). A fresh estimator is all zero. */
+uint64_t stopcopy_estimate(struct stopcopy_est *e, uint64_t pending, uint64_t stop_copy_size,
+    uint64_t precopy_read, int initial_read);
+
 #endif

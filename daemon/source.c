@@ -429,6 +429,8 @@ src_on_record(struct source_engine *s, uint64_t size)
 		s->in_record = 1;
 		s->rec_size = size;
 		s->rec_off = 0;
+		if (src_device_running(s))
+			s->precopy_read += size;
 		return 1;
 	}
 	/* The device has nothing more right now: one pass is over. */
@@ -684,6 +686,7 @@ src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 
 	m->downtime_ms = mono_ms_since(m->stop_mono_ns);
 	s->resume_ms = cm->resume_ms;
+	src_learn_switchover(s);
 	peer_send(s->c, buf, mig_encode_ack(buf, sizeof(buf), &ack));
 	src_close_channels(s, 0, NULL, 1);
 	(void)src_set_state(s, SRC_DONE);

@@ -82,8 +82,17 @@ struct source_engine {
 	 * it loaded it. A switchover asked for meanwhile waits (wanted). */
 	int initial_done_sent, switchover_acked, switchover_wanted;
 	uint64_t initial_done_seq;
-	uint64_t stop_copy_bytes; /* the device's estimate of its stop-copy */
-	int stop_copy_over_logged;
+	/* What stop-copy will move by the device's figures (rate.h,
+	 * stopcopy_estimate: at least pending_bytes), and the device bytes
+	 * pre-copy has read, which tell a size that counts the whole state. */
+	uint64_t stop_copy_bytes;
+	struct stopcopy_est sc_est;
+	uint64_t precopy_read;
+	/* The part of the expected downtime that moving data takes (without
+	 * the device's learned extra), now and as it was at the switchover. */
+	uint64_t expected_data_ms, switchover_data_ms;
+	int expected_data_known, switchover_data_known;
+	int stop_copy_over_logged, extra_over_logged;
 	uint64_t caps;
 
 	uint64_t seq;
@@ -176,6 +185,8 @@ int src_send_initial_done(struct source_engine *s, struct peer_conn *c);
 /* Has the device's initial data (v2 initial_bytes) all been read? 1 for
  * a device without that notion. */
 int src_initial_read(struct source_engine *s);
+/* COMMIT came: learn what this switchover cost beyond its data. */
+void src_learn_switchover(struct source_engine *s);
 /* Has it moved, and been loaded when the destination acknowledges
  * (MIG_CAP_SWITCHOVER_ACK)? Until then no switchover. */
 int src_initial_data_moved(struct source_engine *s);

@@ -28,11 +28,15 @@ double
 src_rate(struct source_engine *s)
 {
 	double r = s->rate.bytes_per_sec, secs;
+	uint64_t sent;
 
 	if (s->rate.samples < SRC_RATE_MIN_SAMPLES && s->c != NULL && s->precopy_start_ns != 0) {
-		/* Not measured on a busy pipe yet: the average so far. */
+		/* Not measured on a busy pipe yet: the average so far, once it
+		 * holds a chunk's worth (a device without pre-copy data sends
+		 * only a few frames: their average is no throughput). */
+		sent = src_bytes_sent((struct source_engine *)s);
 		secs = (double)(mono_ns() - s->precopy_start_ns) / 1e9;
-		r = secs > 0 ? (double)src_bytes_sent((struct source_engine *)s) / secs : 0;
+		r = secs > 0 && sent >= s->m->opt.chunk_size ? (double)sent / secs : 0;
 	}
 	if (s->m->opt.max_bandwidth > 0 && (r <= 0 || r > (double)s->m->opt.max_bandwidth))
 		r = (double)s->m->opt.max_bandwidth;
@@ -45,16 +49,29 @@ src_update_estimate(struct source_engine *s)
 {
 	struct migration *m = s->m;
 	uint64_t pending = 0, left, last, sc;
+	int was;
 	double r = src_rate(s);
 
 	/* While the device's thread works for us, the last figures stand. */
 	if (s->dev_call == NULL && s->dev->ops->pending(s->dev, &pending) == 0)
 		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
-	/* What the device says stop-copy itself will move (v2 MIG_DATA_SIZE:
-	 * mlx5 saves its whole state again there), on top of what pre-copy
-	 * still has, as QEMU counts it. */
-	if (s->dev_call == NULL && src_device_running(s) && s->dev->ops->stop_copy_size != NULL)
-		s->stop_copy_bytes = s->dev->ops->stop_copy_size(s->dev, &sc) == 0 ? sc : 0;
+	/* What the device says its stop-copy will move (v2 MIG_DATA_SIZE),
+	 * which overlaps what pre-copy still has, or is the whole state
+	 * (mlx5): stopcopy_estimate() tells which. */
+	if (s->dev_call == NULL && src_device_running(s) && s->dev->ops->stop_copy_size != NULL &&
+	    s->dev->ops->stop_copy_size(s->dev, &sc) == 0) {
+		was = s->sc_est.classified;
+		s->stop_copy_bytes = stopcopy_estimate(&s->sc_est, m->pending_bytes, sc,
+		    s->precopy_read, src_initial_read(s));
+		if (!was && s->sc_est.classified)
+			log_info("migration %s: the device's stop-copy size is %llu bytes after "
+				 "pre-copy read %llu: %s",
+			    m->id_str, (unsigned long long)sc, (unsigned long long)s->precopy_read,
+			    s->sc_est.whole_state
+				? "it counts the whole state, so the expected downtime counts what "
+				  "pre-copy has left"
+				: "the expected downtime counts it");
+	}
 	/* The guest waits for:
 	 * - what the device still holds and what is queued ahead of it in our
 	 *   buffers, at the pipe's rate;
@@ -71,14 +88,23 @@ src_update_estimate(struct source_engine *s)
 	 * before the device stops (src_request_switchover); without
 	 * MIG_CAP_ECHO it cannot be. */
 	if (r > 0) {
-		left = m->pending_bytes + s->stop_copy_bytes + src_output_length(s);
+		left = (s->stop_copy_bytes > m->pending_bytes ? s->stop_copy_bytes : m->pending_bytes) +
+		    src_output_length(s);
 		last = left < m->opt.chunk_size ? left : m->opt.chunk_size;
 		if (m->opt.max_bandwidth > 0 && (s->rate.bytes_per_sec <= 0 ||
 		    s->rate.bytes_per_sec >= 0.9 * (double)m->opt.max_bandwidth))
 			last = 0;
 		/* Clamped: a stalled pipe decays the rate towards 0. */
-		m->expected_downtime_ms = rate_clamp_u64((double)(left + last) * 1000.0 / r +
+		s->expected_data_ms = rate_clamp_u64((double)(left + last) * 1000.0 / r +
 		    s->rtt_ms + 0.5);
+		s->expected_data_known = 1;
+		/* And what this device's last switchovers took beyond their
+		 * data: its own stop, the destination's load (mlx5 loads and
+		 * checks the whole image there). No figure of the uAPI says
+		 * how long those take; the last switchover does. */
+		m->expected_downtime_ms = s->expected_data_ms + s->dev->switchover_extra_ms;
+		if (m->expected_downtime_ms < s->expected_data_ms)
+			m->expected_downtime_ms = UINT64_MAX;
 	}
 }
 
@@ -95,6 +121,31 @@ src_rtt_sample(struct source_engine *s, uint64_t sent_ns, const char *what)
 	if (s->rtt_samples == 0 || ms < s->rtt_ms)
 		s->rtt_ms = ms;
 	s->rtt_samples++;
+}
+
+void
+src_learn_switchover(struct source_engine *s)
+{
+	struct migration *m = s->m;
+	struct mig_device *dev = s->dev;
+	uint64_t extra;
+
+	/* Without a data estimate (nothing was measured before the stop) the
+	 * downtime cannot be split. */
+	if (!s->switchover_data_known)
+		return;
+	extra = m->downtime_ms > s->switchover_data_ms ? m->downtime_ms - s->switchover_data_ms : 0;
+	/* Half the last figure, half the ones before it: one odd switchover
+	 * moves the estimate, it does not make it. */
+	dev->switchover_extra_ms = dev->switchover_extra_known
+	    ? dev->switchover_extra_ms / 2 + extra / 2 + (dev->switchover_extra_ms & extra & 1)
+	    : extra;
+	dev->switchover_extra_known = 1;
+	log_info("migration %s: the downtime was %llu ms, %llu ms of it beyond moving the data "
+		 "(the device's stop, the destination's load); device %s's next switchovers "
+		 "count %llu ms for that",
+	    m->id_str, (unsigned long long)m->downtime_ms, (unsigned long long)extra, dev->name,
+	    (unsigned long long)dev->switchover_extra_ms);
 }
 
 static void src_switchover_hook(struct source_engine *s);
@@ -207,13 +258,15 @@ src_stop_device(struct source_engine *s)
 		    (unsigned long long)s->drain_ms);
 	else
 		snprintf(drain, sizeof(drain), "pipe not drained (no echo)");
-	log_info("migration %s: switchover: pending %llu bytes (+%llu of stop-copy, +%zu "
+	log_info("migration %s: switchover: pending %llu bytes (stop-copy to move %llu, +%zu "
 		 "queued) at %.1f MiB/s, %s, round trip %.1f ms: expected downtime %llu ms "
 		 "(limit %u ms) after %u iterations",
 	    m->id_str, (unsigned long long)m->pending_bytes, (unsigned long long)s->stop_copy_bytes,
 	    src_output_length(s), src_rate(s) / 1048576.0, drain, s->rtt_ms,
 	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms, m->iterations);
 	m->stop_mono_ns = mono_ns();
+	s->switchover_data_ms = s->expected_data_ms;
+	s->switchover_data_known = s->expected_data_known;
 	s->dev_call = device_call(s->dev->worker, src_op_save_stop, NULL, NULL, src_device_stopped, s);
 }
 
@@ -356,6 +409,8 @@ void
 src_check_convergence(struct source_engine *s)
 {
 	struct migration *m = s->m;
+	uint64_t judged;
+	int unknown;
 
 	if (s->st != SRC_STREAMING || m->phase == PHASE_SWITCHOVER_PENDING)
 		return;
@@ -370,15 +425,40 @@ src_check_convergence(struct source_engine *s)
 	 * initial data while an asynchronous save runs. */
 	if (!src_initial_data_moved(s))
 		return;
-	if (src_rate(s) <= 0 && m->pending_bytes > 0)
+	unknown = src_rate(s) <= 0;
+	if (unknown && m->pending_bytes > 0)
 		return;
-	if (m->expected_downtime_ms > m->opt.downtime_limit_ms) {
-		/* Over the limit only by what the device itself saves in
-		 * stop-copy, with nothing left for pre-copy (a device without
-		 * PRE_COPY): waiting cannot make it shorter. Go now. */
-		if (m->pending_bytes > 0 || s->stop_copy_bytes == 0)
+	/* What the device's switchovers cost beyond their data does not
+	 * shrink by waiting either: when it alone is over the limit, the
+	 * data's part is judged against the limit, and it is said once. */
+	judged = m->expected_downtime_ms;
+	if (s->dev->switchover_extra_ms >= m->opt.downtime_limit_ms &&
+	    s->dev->switchover_extra_known) {
+		judged = s->expected_data_ms;
+		if (!s->extra_over_logged) {
+			s->extra_over_logged = 1;
+			log_warnx("migration %s: device %s's switchovers take %llu ms beyond moving "
+				  "their data (its stop, the destination's load), over downtime_limit_ms "
+				  "%u: the downtime will exceed the limit; switching over once the data "
+				  "alone fits it",
+			    m->id_str, s->dev->name, (unsigned long long)s->dev->switchover_extra_ms,
+			    m->opt.downtime_limit_ms);
+		}
+	}
+	if (unknown || judged > m->opt.downtime_limit_ms) {
+		/* Over the limit (or not measurable: nothing moved) only by
+		 * what the device itself saves in stop-copy, with nothing left
+		 * for pre-copy (a device without PRE_COPY): waiting cannot make
+		 * it shorter. Go now. */
+		if (!unknown && (m->pending_bytes > 0 || s->stop_copy_bytes == 0))
 			return;
-		if (!s->stop_copy_over_logged) {
+		if (!s->stop_copy_over_logged && s->stop_copy_bytes > 0 && unknown) {
+			s->stop_copy_over_logged = 1;
+			log_warnx("migration %s: pre-copy had nothing to move, so no throughput "
+				  "was measured and the downtime cannot be foreseen; the device saves "
+				  "%llu bytes in stop-copy; switching over, as waiting cannot shorten it",
+			    m->id_str, (unsigned long long)s->stop_copy_bytes);
+		} else if (!s->stop_copy_over_logged && !unknown) {
 			s->stop_copy_over_logged = 1;
 			log_warnx("migration %s: pre-copy has nothing left to move, but the device "
 				  "saves %llu bytes in stop-copy: expected downtime %llu ms, beyond "

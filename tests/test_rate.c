@@ -1,7 +1,9 @@
 /*
  * test_rate.c: the throughput estimate measures a busy pipe, and a counter
  * that goes back, a clock that stands still or a rate too large for a
- * uint64_t never turns into a huge (or undefined) throughput.
+ * uint64_t never turns into a huge (or undefined) throughput; what a
+ * device's stop-copy will move is read from its two figures without
+ * counting anything twice.
  */
 #include <check.h>
 #include <math.h>
@@ -152,6 +154,71 @@ START_TEST(test_clamp_u64)
 }
 END_TEST
 
+#define MIB (1024ull * 1024ull)
+
+/* A device that follows the uAPI: MIG_DATA_SIZE is what STOP_COPY would
+ * move now, pre-copy's remainder included. Adding the two would double it. */
+START_TEST(test_stopcopy_size_that_includes_pending_is_not_added)
+{
+	struct stopcopy_est e = {0};
+
+	/* Pre-copy starts: 64 MiB initial data, the size says 64 MiB + 16. */
+	ck_assert_uint_eq(stopcopy_estimate(&e, 64 * MIB, 64 * MIB + 16, 0, 0), 64 * MIB + 16);
+	/* 48 MiB read while 4 MiB got dirty: 20 MiB left, and the size says so. */
+	ck_assert_uint_eq(stopcopy_estimate(&e, 20 * MIB, 20 * MIB + 16, 48 * MIB, 0), 20 * MIB + 16);
+	/* The initial data is read: the size shrank with the reads. */
+	ck_assert_uint_eq(stopcopy_estimate(&e, 2 * MIB, 2 * MIB + 16, 70 * MIB, 1), 2 * MIB + 16);
+	ck_assert_int_eq(e.whole_state, 0);
+	/* A device whose stop-copy has more than pre-copy left (state it
+	 * saves only when stopped): the size counts, not pending. */
+	ck_assert_uint_eq(stopcopy_estimate(&e, 1 * MIB, 9 * MIB, 72 * MIB, 1), 9 * MIB);
+}
+END_TEST
+
+/* mlx5: PRE_COPY starts with the header alone while the save runs, the
+ * initial data then grows to the whole state, and MIG_DATA_SIZE says the
+ * whole state throughout. Its stop-copy moves what changed since. */
+START_TEST(test_stopcopy_size_of_the_whole_state_counts_what_precopy_left)
+{
+	struct stopcopy_est e = {0};
+
+	ck_assert_uint_eq(stopcopy_estimate(&e, 16, 64 * MIB, 0, 0), 64 * MIB);
+	ck_assert_uint_eq(stopcopy_estimate(&e, 64 * MIB, 64 * MIB, 16, 0), 64 * MIB);
+	/* Before the initial data is all read the size stands: no switchover
+	 * happens then, and a bound is the safe side. */
+	ck_assert_uint_eq(stopcopy_estimate(&e, 40 * MIB, 64 * MIB, 24 * MIB, 0), 64 * MIB);
+	ck_assert_uint_eq(stopcopy_estimate(&e, 3 * MIB, 64 * MIB, 66 * MIB, 1), 3 * MIB);
+	ck_assert_int_eq(e.whole_state, 1);
+	ck_assert_uint_eq(stopcopy_estimate(&e, 1 * MIB, 64 * MIB, 70 * MIB, 1), 1 * MIB);
+}
+END_TEST
+
+/* No PRE_COPY (or nothing for it): nothing is read before the stop, and
+ * the whole size moves in the downtime. */
+START_TEST(test_stopcopy_size_of_a_device_without_precopy_stands)
+{
+	struct stopcopy_est e = {0};
+
+	ck_assert_uint_eq(stopcopy_estimate(&e, 0, 64 * MIB, 0, 1), 64 * MIB);
+	ck_assert_int_eq(e.whole_state, 0);
+	ck_assert_uint_eq(stopcopy_estimate(&e, 0, 64 * MIB, 0, 1), 64 * MIB);
+}
+END_TEST
+
+/* Decided once: a device judged to follow the uAPI stays so when, later,
+ * a burst of dirtying keeps its size from shrinking for a while. */
+START_TEST(test_stopcopy_classified_once)
+{
+	struct stopcopy_est e = {0};
+
+	ck_assert_uint_eq(stopcopy_estimate(&e, 32 * MIB, 32 * MIB + 16, 0, 0), 32 * MIB + 16);
+	ck_assert_uint_eq(stopcopy_estimate(&e, 1 * MIB, 1 * MIB + 16, 33 * MIB, 1), 1 * MIB + 16);
+	ck_assert_int_eq(e.classified, 1);
+	ck_assert_uint_eq(stopcopy_estimate(&e, 30 * MIB, 30 * MIB + 16, 100 * MIB, 1), 30 * MIB + 16);
+	ck_assert_int_eq(e.whole_state, 0);
+}
+END_TEST
+
 int main(void);
 
 int
@@ -161,6 +228,7 @@ main(void)
 	TCase *sample = tcase_create("sample");
 	TCase *bad = tcase_create("bad-readings");
 	TCase *clamp = tcase_create("clamp");
+	TCase *stopcopy = tcase_create("stop-copy-estimate");
 
 	tcase_add_test(sample, test_first_reading_is_only_a_baseline);
 	tcase_add_test(sample, test_steady_counter_gives_its_rate);
@@ -174,5 +242,10 @@ main(void)
 	suite_add_tcase(s, sample);
 	suite_add_tcase(s, bad);
 	suite_add_tcase(s, clamp);
+	tcase_add_test(stopcopy, test_stopcopy_size_that_includes_pending_is_not_added);
+	tcase_add_test(stopcopy, test_stopcopy_size_of_the_whole_state_counts_what_precopy_left);
+	tcase_add_test(stopcopy, test_stopcopy_size_of_a_device_without_precopy_stands);
+	tcase_add_test(stopcopy, test_stopcopy_classified_once);
+	suite_add_tcase(s, stopcopy);
 	return tu_run_suite(s);
 }
