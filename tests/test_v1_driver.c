@@ -38,6 +38,7 @@ struct wrap {
 	uint64_t total_pfns_cap;  /* non-zero: total_pfns writes capped to it */
 	unsigned int resets, bitmap_queries, short_ios;
 	unsigned int offset_reads, pending_reads;
+	unsigned int reads;	  /* every read of the region */
 	uint64_t offset_read;	  /* what the last data_offset read returned */
 	uint32_t state_written;	  /* the last device_state value written */
 };
@@ -48,6 +49,7 @@ wrap_read(struct mig_region *r, uint64_t offset, void *buf, size_t len)
 	struct wrap *w = r->priv;
 	ssize_t n;
 
+	w->reads++;
 	if (offset >= SIM_V1_DATA_OFFSET && w->max_io != 0 && len > w->max_io) {
 		len = w->max_io;
 		w->short_ios++;
@@ -460,6 +462,46 @@ END_TEST
 START_TEST(test_pending_mid_record_trapped)
 {
 	pending_mid_record(1);
+}
+END_TEST
+
+/* Issue 14, item 4: every access to the device is made by save_next, on
+ * the device's thread: a trapped section's record is read there whole,
+ * and the engine's save_read (on the event loop) only copies it. */
+START_TEST(test_trapped_record_read_by_save_next)
+{
+	struct tu_sim a;
+	struct sim_v1 *ssim;
+	struct v1_dev src;
+	struct wrap ws;
+	uint64_t size, off;
+	uint8_t *buf, *again;
+
+	ssim = open_released(&a, "src", 256 * 1024, 1, 32 * 1024, 0);
+	wrap_init(&ws, sim_v1_region(ssim));
+	ws.no_map = 1;
+	ws.max_io = 4096; /* short reads: the driver loops, still in save_next */
+	ck_assert_int_eq(v1_attach(&src, &ws.region, "src"), 0);
+	ck_assert_ptr_null(v1_save_mapped(&src));
+	ck_assert_int_eq(v1_start_precopy(&src), 0);
+	ck_assert_int_eq(v1_save_next(&src, &size), 0);
+	ck_assert_uint_gt(size, 4096);
+	buf = malloc(size);
+	again = malloc(size);
+	ws.reads = 0;
+	for (off = 0; off < size; off += 1000)
+		ck_assert_int_eq(v1_save_read(&src, off, buf + off, size - off < 1000 ? size - off : 1000),
+		    0);
+	ck_assert_uint_eq(ws.reads, 0);
+	/* What it copies is the record: the section still holds it (nothing
+	 * said "consumed" yet), read straight from the region. */
+	ck_assert_int_eq(ws.inner->ops->read(ws.inner, src.record_offset, again, size) < 0, 0);
+	ck_assert_mem_eq(buf, again, size);
+	ck_assert_uint_eq(sim_v1_violations(ssim), 0);
+	free(buf);
+	free(again);
+	v1_detach(&src);
+	sim_v1_close(ssim);
 }
 END_TEST
 
@@ -1071,6 +1113,7 @@ main(void)
 	tcase_add_test(tc, test_data_offset_read_for_every_buffer);
 	tcase_add_test(tc, test_pending_mid_record_mapped);
 	tcase_add_test(tc, test_pending_mid_record_trapped);
+	tcase_add_test(tc, test_trapped_record_read_by_save_next);
 	tcase_add_test(tc, test_stopcopy_reads_pending_between_buffers);
 	tcase_add_test(tc, test_state_write_keeps_reserved_bits);
 	tcase_add_test(tc, test_attach_reads_layout_and_state);

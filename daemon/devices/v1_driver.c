@@ -156,6 +156,7 @@ v1_detach(struct v1_dev *dev)
 {
 	free(dev->record_copy);
 	dev->record_copy = NULL;
+	dev->trap_copy_size = 0;
 }
 
 const char *
@@ -384,6 +385,14 @@ v1_save_next(struct v1_dev *dev, uint64_t *size)
 			  "buffer",
 		    dev->name, dev->pending);
 		return -EPROTO;
+	}
+	/* A trapped section is read here, whole: save_next runs on the
+	 * device's thread, save_read on the event loop, which must not wait
+	 * for the device. Nobody keeps a pointer into this copy (save_mapped
+	 * offers none without a map): it grows to the largest record. */
+	if (dev->data_map == NULL && data_size > dev->trap_copy_size) {
+		dev->record_copy = xrealloc(dev->record_copy, data_size);
+		dev->trap_copy_size = data_size;
 	}
 	if (dev->record_copy != NULL &&
 	    (err = v1_data_read(dev, offset, dev->record_copy, data_size)) != 0)

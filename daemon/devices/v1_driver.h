@@ -40,7 +40,8 @@ struct v1_dev {
 	int record_out;
 	uint64_t record_offset;
 	uint64_t record_size;
-	uint8_t *record_copy;	/* mapped section: the record, copied out */
+	uint8_t *record_copy;	/* the record, copied out (mapped or trapped) */
+	uint64_t trap_copy_size; /* trapped: what record_copy holds room for */
 	uint64_t pending;	/* pending_bytes read at the start of the iteration */
 	/* RESUMING: the buffer the record is written to (data_offset read
 	 * once its first part comes), and how much of it is written. */
