@@ -306,6 +306,8 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 	s->fail_code = code;
 	device_call_forget(s->dev_call);
 	s->dev_call = NULL;
+	s->fig_call = NULL; /* the forgotten call frees it */
+	s->bm_call = NULL;
 	src_unlend(s);
 	src_close_channels(s, code, s->fail_msg, 1);
 	(void)src_set_state(s, SRC_DONE);
@@ -409,11 +411,22 @@ src_send_end(struct source_engine *s)
 	migration_set_phase(s->m, PHASE_COMPLETING);
 }
 
+/* On the device's thread: the next record, then the device's figures
+ * as they stand with it read (pending_bytes excludes it). */
 static int
 src_op_save_next(struct mig_device *dev, void *arg, uint64_t *size)
 {
-	(void)arg;
-	return dev->ops->save_next(dev, size);
+	struct src_figures *f = arg;
+	int rc;
+
+	if ((rc = dev->ops->save_next(dev, size)) != 0)
+		return rc;
+	f->pending_ok = dev->ops->pending(dev, &f->pending) == 0;
+	f->initial_ok = dev->ops->initial_pending != NULL &&
+	    dev->ops->initial_pending(dev, &f->initial_left) == 0;
+	f->sc_ok = f->want_sc && dev->ops->stop_copy_size != NULL &&
+	    dev->ops->stop_copy_size(dev, &f->sc) == 0;
+	return 0;
 }
 
 /* The device's answer to "the next record": a record to send, or none
@@ -423,7 +436,6 @@ static int
 src_on_record(struct source_engine *s, uint64_t size)
 {
 	struct migration *m = s->m;
-	uint64_t pending;
 
 	if (size > 0) {
 		s->in_record = 1;
@@ -452,7 +464,7 @@ src_on_record(struct source_engine *s, uint64_t size)
 		return 0;
 	}
 	/* Stop-copy: drained once the device reports nothing pending. */
-	if (s->dev->ops->pending(s->dev, &pending) == 0 && pending > 0)
+	if (s->fig.pending_ok && s->fig.pending > 0)
 		return 1;
 	if (src_wants_bitmaps(s) && !s->bm_final_done) {
 		s->bm_final_done = 1;
@@ -471,6 +483,11 @@ src_record_ready(void *ctx, int rc, uint64_t size)
 	struct source_engine *s = ctx;
 
 	s->dev_call = NULL;
+	if (rc == 0 && s->fig_call != NULL) {
+		s->fig = *s->fig_call;
+		s->fig_valid = 1;
+	}
+	s->fig_call = NULL; /* freed by the call, after this */
 	if (!src_device_running(s) && s->st != SRC_STOPCOPY)
 		return;
 	if (rc != 0) {
@@ -537,7 +554,10 @@ src_pump(struct source_engine *s)
 				continue;
 		}
 		/* The next record comes from the device's thread. */
-		s->dev_call = device_call(s->dev->worker, src_op_save_next, NULL, NULL, src_record_ready, s);
+		s->fig_call = xcalloc(1, sizeof(*s->fig_call));
+		s->fig_call->want_sc = src_device_running(s);
+		s->dev_call = device_call(s->dev->worker, src_op_save_next, s->fig_call, free,
+		    src_record_ready, s);
 		return;
 	}
 }

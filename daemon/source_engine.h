@@ -61,6 +61,17 @@ struct src_channel {
 	uint64_t sent_base, queued_base;
 };
 
+struct src_bm_query;
+
+/* The device's figures, asked on its thread right after each record
+ * (src_op_save_next), so that the loop never waits for them (mlx5's
+ * PRECOPY_INFO waits for a SAVE in flight). A call owns its copy. */
+struct src_figures {
+	int want_sc; /* in: ask for the stop-copy size too (pre-copy) */
+	int pending_ok, initial_ok, sc_ok;
+	uint64_t pending, initial_left, sc;
+};
+
 struct source_engine {
 	struct migration *m;
 	struct mig_device *dev;
@@ -86,6 +97,11 @@ struct source_engine {
 	 * stopcopy_estimate: at least pending_bytes), and the device bytes
 	 * pre-copy has read, which tell a size that counts the whole state. */
 	uint64_t stop_copy_bytes;
+	/* The last figures back from the device's thread (valid: any came),
+	 * and those of the call out. */
+	struct src_figures fig, *fig_call;
+	struct src_bm_query *bm_call; /* a window of the dirty bitmap, asked */
+	int fig_valid;
 	struct stopcopy_est sc_est;
 	uint64_t precopy_read;
 	/* The part of the expected downtime that moving data takes (without

@@ -17,9 +17,11 @@
 #include "clock.h"
 #include "daemon.h"
 #include "device.h"
+#include "device_worker.h"
 #include "errors.h"
 #include "log.h"
 #include "peer.h"
+#include "xmalloc.h"
 
 /* TLS has taken a DATA part sent from the mapped section. */
 void
@@ -131,8 +133,48 @@ bit_is_set(const uint8_t *raw, uint64_t i)
 	return (raw[i / 8] >> (i % 8)) & 1;
 }
 
-/* One step of a bitmap pass: query a window of guest memory, or send the
- * next frame of dirty pages in the current window. Returns 0 or -errno. */
+/* A window of the device's dirty bitmap, asked on its thread (a kernel
+ * device's DMA logging report is an ioctl into its driver). The call owns
+ * it: a forgotten call frees it. */
+struct src_bm_query {
+	uint64_t base, n, dirty;
+	uint8_t raw[];
+};
+
+static int
+src_op_dirty_bitmap(struct mig_device *dev, void *arg, uint64_t *out)
+{
+	struct src_bm_query *q = arg;
+
+	*out = 0;
+	return dev->ops->dirty_bitmap(dev, q->base, q->n, q->raw, &q->dirty);
+}
+
+static void
+src_bitmap_window_ready(void *ctx, int rc, uint64_t out)
+{
+	struct source_engine *s = ctx;
+	struct src_bm_query *q = s->bm_call;
+
+	(void)out;
+	s->dev_call = NULL;
+	s->bm_call = NULL; /* freed by the call, after this */
+	if (!src_device_running(s) && s->st != SRC_STOPCOPY)
+		return;
+	if (rc != 0) {
+		src_fail(s, MIG_E_DEVICE_IO, "device %s: dirty bitmap: %s", s->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	memcpy(s->bm_raw, q->raw, MIG_BITMAP_RAW_LEN(q->n));
+	if (q->dirty == 0)
+		s->bm_sub = s->bm_n;
+	src_pump(s);
+}
+
+/* One step of a bitmap pass: ask the device's thread for a window of guest
+ * memory (src_pump waits for it), or send the next frame of dirty pages in
+ * the current window. Returns 0 or -errno. */
 int
 src_bitmap_step(struct source_engine *s, struct peer_conn *c)
 {
@@ -141,9 +183,9 @@ src_bitmap_step(struct source_engine *s, struct peer_conn *c)
 	uint64_t guest_pages = dev->guest_memory_size / ps;
 	uint64_t max_dirty = s->m->opt.chunk_size / ps, a, b, dirty = 0, i, k;
 	uint8_t *sub, *contents;
+	struct src_bm_query *q;
 	struct mig_bitmap bm;
 	size_t enclen, n;
-	int rc;
 
 	if (max_dirty == 0)
 		max_dirty = 1;
@@ -157,12 +199,12 @@ src_bitmap_step(struct source_engine *s, struct peer_conn *c)
 								     : SRC_BM_WINDOW;
 		s->bm_cursor += s->bm_n;
 		s->bm_sub = 0;
-		memset(s->bm_raw, 0, MIG_BITMAP_RAW_LEN(SRC_BM_WINDOW));
-		rc = dev->ops->dirty_bitmap(dev, s->bm_base, s->bm_n, s->bm_raw, &dirty);
-		if (rc != 0)
-			return rc;
-		if (dirty == 0)
-			s->bm_sub = s->bm_n;
+		q = xcalloc(1, sizeof(*q) + MIG_BITMAP_RAW_LEN(SRC_BM_WINDOW));
+		q->base = s->bm_base;
+		q->n = s->bm_n;
+		s->bm_call = q;
+		s->dev_call = device_call(dev->worker, src_op_dirty_bitmap, q, free,
+		    src_bitmap_window_ready, s);
 		return 0;
 	}
 	for (a = s->bm_sub; a < s->bm_n && !bit_is_set(s->bm_raw, a); a++)

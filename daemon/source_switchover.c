@@ -48,18 +48,19 @@ void
 src_update_estimate(struct source_engine *s)
 {
 	struct migration *m = s->m;
-	uint64_t pending = 0, left, last, sc;
+	uint64_t left, last, sc;
 	int was;
 	double r = src_rate(s);
 
-	/* While the device's thread works for us, the last figures stand. */
-	if (s->dev_call == NULL && s->dev->ops->pending(s->dev, &pending) == 0)
-		m->pending_bytes = pending + (s->in_record ? s->rec_size - s->rec_off : 0);
+	/* The figures the device's thread brought with the last record
+	 * (src_op_save_next): pending_bytes then left that record out. */
+	if (s->fig_valid && s->fig.pending_ok)
+		m->pending_bytes = s->fig.pending + (s->in_record ? s->rec_size - s->rec_off : 0);
 	/* What the device says its stop-copy will move (v2 MIG_DATA_SIZE),
 	 * which overlaps what pre-copy still has, or is the whole state
 	 * (mlx5): stopcopy_estimate() tells which. */
-	if (s->dev_call == NULL && src_device_running(s) && s->dev->ops->stop_copy_size != NULL &&
-	    s->dev->ops->stop_copy_size(s->dev, &sc) == 0) {
+	if (s->fig_valid && s->fig.sc_ok && src_device_running(s)) {
+		sc = s->fig.sc;
 		was = s->sc_est.classified;
 		s->stop_copy_bytes = stopcopy_estimate(&s->sc_est, m->pending_bytes, sc,
 		    s->precopy_read, src_initial_read(s));
@@ -372,12 +373,10 @@ src_intent_durable(struct migration *m, int ok)
 int
 src_initial_read(struct source_engine *s)
 {
-	uint64_t left;
-
 	if (s->dev->ops->initial_pending == NULL)
 		return 1;
-	/* The device's word, asked between its thread's calls only. */
-	return s->dev_call == NULL && s->dev->ops->initial_pending(s->dev, &left) == 0 && left == 0;
+	/* The device's word, brought by its thread with the last record. */
+	return s->fig_valid && s->fig.initial_ok && s->fig.initial_left == 0;
 }
 
 int
