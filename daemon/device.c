@@ -67,6 +67,7 @@ devices_close(void)
 	for (i = 0; i < ndevices; i++) {
 		if (devices[i]->worker != NULL)
 			device_worker_stop(devices[i]->worker);
+		devices[i]->worker = NULL; /* close runs on the loop, alone now */
 		devices[i]->ops->close(devices[i]);
 		free(devices[i]->name);
 		free(devices[i]);

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "config_file.h"
+#include "device_worker.h"
 #include "frame.h"
 
 struct mig_device;
@@ -85,6 +86,11 @@ struct mig_device {
 	uint64_t switchover_extra_ms;
 	int switchover_extra_known;
 };
+
+/* A backend operation that touches the device (a register, an ioctl, a
+ * state change) begins with this: it must run on the device's thread or
+ * under its lock (device_worker.h). */
+#define device_check_thread(dev, op) device_worker_check((dev)->worker, (dev)->name, (op))
 
 /* Open every configured device; on failure logs and returns -1 (the daemon
  * does not start with a device it cannot open). */

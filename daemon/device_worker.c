@@ -45,6 +45,10 @@ struct device_worker {
 	int pipe[2];
 	struct event *ev;
 	unsigned out; /* calls made and not yet called back (the loop's count) */
+	/* devlock taken by device_worker_trylock (on the loop), and by whom. */
+	int lent;
+	pthread_t lent_to;
+	unsigned long off_thread; /* device_worker_check's count (loop) */
 };
 
 static void *
@@ -224,12 +228,44 @@ device_worker_settle(struct device_worker *w)
 int
 device_worker_trylock(struct device_worker *w)
 {
-	return w != NULL ? pthread_mutex_trylock(&w->devlock) : 0;
+	int rc;
+
+	if (w == NULL)
+		return 0;
+	if ((rc = pthread_mutex_trylock(&w->devlock)) == 0) {
+		w->lent_to = pthread_self();
+		w->lent = 1;
+	}
+	return rc;
 }
 
 void
 device_worker_unlock(struct device_worker *w)
 {
-	if (w != NULL)
-		pthread_mutex_unlock(&w->devlock);
+	if (w == NULL)
+		return;
+	w->lent = 0;
+	pthread_mutex_unlock(&w->devlock);
+}
+
+int
+device_worker_holds(const struct device_worker *w)
+{
+	if (w == NULL || pthread_equal(pthread_self(), w->thread))
+		return 1;
+	/* Only the thread that took the lock writes lent, and only it can
+	 * find itself in lent_to. */
+	return w->lent && pthread_equal(pthread_self(), w->lent_to);
+}
+
+void
+device_worker_check(struct device_worker *w, const char *name, const char *op)
+{
+	if (device_worker_holds(w))
+		return;
+	/* Logged once per device: the tests fail on the line. */
+	if (w->off_thread++ == 0)
+		log_warnx("device %s: %s called off its thread, while the thread may be using "
+			  "the device (a defect of the daemon: please report it)",
+		    name, op);
 }

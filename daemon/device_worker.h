@@ -53,5 +53,13 @@ void device_worker_settle(struct device_worker *w);
  * when this fails (nonzero). A NULL worker (none started) always locks. */
 int device_worker_trylock(struct device_worker *w);
 void device_worker_unlock(struct device_worker *w);
+/* 1 when the calling thread may touch the device: it is the device's
+ * thread, or holds its lock from device_worker_trylock, or there is no
+ * thread (NULL: before it starts, after it stopped). */
+int device_worker_holds(const struct device_worker *w);
+/* Every backend operation that touches the device says so first
+ * (device_check_thread in device.h): a call from elsewhere (the event
+ * loop, without the lock) is a defect, logged once per device. */
+void device_worker_check(struct device_worker *w, const char *name, const char *op);
 
 #endif

@@ -487,13 +487,22 @@ journal_make_safe(struct migration *m, const char *phase)
 		    dev->name, m->id_str);
 		return;
 	}
+	/* At start, before the daemon serves anything: the device's thread
+	 * is idle, and holding its lock is what lets this call touch it. */
+	if (device_worker_trylock(dev->worker) != 0) {
+		log_warnx("device %s: busy at start; migration %s's device left as it is",
+		    dev->name, m->id_str);
+		return;
+	}
 	if (m->role == MIG_ROLE_SOURCE) {
 		rc = dev->ops->rollback(dev);
+		device_worker_unlock(dev->worker);
 		log_warnx("device %s: was the source of migration %s when the daemon stopped; %s",
 		    dev->name, m->id_str, rc == 0 ? "it is running" : "it could not be set running");
 		return;
 	}
 	rc = dev->ops->reset(dev);
+	device_worker_unlock(dev->worker);
 	log_warnx("device %s: was receiving migration %s when the daemon stopped; its state may "
 		  "be partial and it was reset%s: do not use what it holds",
 	    dev->name, m->id_str, rc == 0 ? "" : " (the reset failed)");

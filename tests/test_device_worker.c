@@ -4,7 +4,8 @@
  * the loop itself to release it: were the loop blocked, the test would
  * hang and time out); calls run and are answered in order; a forgotten
  * call still runs but is not answered; the device is held while a call
- * runs; stopping runs what was queued.
+ * runs; stopping runs what was queued; only the thread, or the loop
+ * holding the lock, may touch the device.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -191,6 +192,43 @@ START_TEST(test_stop_runs_what_was_queued)
 }
 END_TEST
 
+/* Who may touch the device: its thread, or the loop while it holds the
+ * lock; the loop without the lock may not (device_check_thread). */
+static int
+holds_call(struct mig_device *d, void *arg, uint64_t *out)
+{
+	(void)arg;
+	*out = (uint64_t)device_worker_holds(d->worker);
+	return 0;
+}
+
+static void
+holds_answered(void *ctx, int rc, uint64_t out)
+{
+	int *held = ctx;
+
+	ck_assert_int_eq(rc, 0);
+	*held = (int)out;
+	event_base_loopbreak(base);
+}
+
+START_TEST(test_holds_on_its_thread_or_with_the_lock)
+{
+	int held = -1;
+
+	dev.worker = fk.w;
+	ck_assert_int_eq(device_worker_holds(NULL), 1);
+	ck_assert_int_eq(device_worker_holds(fk.w), 0);
+	ck_assert_int_eq(device_worker_trylock(fk.w), 0);
+	ck_assert_int_eq(device_worker_holds(fk.w), 1);
+	device_worker_unlock(fk.w);
+	ck_assert_int_eq(device_worker_holds(fk.w), 0);
+	device_call(fk.w, holds_call, NULL, NULL, holds_answered, &held);
+	event_base_dispatch(base);
+	ck_assert_int_eq(held, 1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -202,6 +240,7 @@ main(void)
 	tcase_add_test(tc, test_calls_run_and_answer_in_order);
 	tcase_add_test(tc, test_forgotten_call_runs_unanswered);
 	tcase_add_test(tc, test_stop_runs_what_was_queued);
+	tcase_add_test(tc, test_holds_on_its_thread_or_with_the_lock);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

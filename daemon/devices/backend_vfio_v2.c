@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "device_worker.h"
 #include "log.h"
 #include "v2_driver.h"
 #include "vfio_compat.h"
@@ -359,6 +360,9 @@ struct v2_backend {
 	/* v2_backend_ops, less initial_pending for a device without PRE_COPY
 	 * (it has no initial data: the engines must not wait for any). */
 	struct device_ops ops;
+	/* MIG_DATA_SIZE as the API last read it (UINT64_MAX: none yet), for
+	 * when the device's thread holds the device. Loop only. */
+	uint64_t api_stop_copy_size;
 };
 
 static struct v2_dev *
@@ -372,6 +376,7 @@ v2b_save_begin(struct mig_device *dev, int precopy)
 {
 	int err;
 
+	device_check_thread(dev, "save_begin");
 	/* The device's DMA into guest memory is tracked from before its
 	 * first byte of state is read. */
 	if (dev->guest_memory_size > 0 &&
@@ -386,30 +391,35 @@ v2b_save_begin(struct mig_device *dev, int precopy)
 static int
 v2b_save_stop(struct mig_device *dev)
 {
+	device_check_thread(dev, "save_stop");
 	return v2_start_stopcopy(v2b(dev));
 }
 
 static int
 v2b_pending(struct mig_device *dev, uint64_t *bytes)
 {
+	device_check_thread(dev, "pending");
 	return v2_pending(v2b(dev), bytes);
 }
 
 static int
 v2b_initial_pending(struct mig_device *dev, uint64_t *bytes)
 {
+	device_check_thread(dev, "initial_pending");
 	return v2_initial_pending(v2b(dev), bytes);
 }
 
 static int
 v2b_stop_copy_size(struct mig_device *dev, uint64_t *bytes)
 {
+	device_check_thread(dev, "stop_copy_size");
 	return v2_stop_copy_size(v2b(dev), bytes);
 }
 
 static int
 v2b_save_next(struct mig_device *dev, uint64_t *size)
 {
+	device_check_thread(dev, "save_next");
 	return v2_save_next(v2b(dev), size);
 }
 
@@ -428,24 +438,28 @@ v2b_save_mapped(struct mig_device *dev)
 static int
 v2b_save_end(struct mig_device *dev)
 {
+	device_check_thread(dev, "save_end");
 	return v2_finish_save(v2b(dev));
 }
 
 static int
 v2b_rollback(struct mig_device *dev)
 {
+	device_check_thread(dev, "rollback");
 	return v2_rollback(v2b(dev));
 }
 
 static int
 v2b_resume_begin(struct mig_device *dev)
 {
+	device_check_thread(dev, "resume_begin");
 	return v2_start_resume(v2b(dev));
 }
 
 static int
 v2b_resume_write(struct mig_device *dev, const void *buf, size_t len)
 {
+	device_check_thread(dev, "resume_write");
 	return v2_resume_write(v2b(dev), buf, len);
 }
 
@@ -453,18 +467,21 @@ v2b_resume_write(struct mig_device *dev, const void *buf, size_t len)
 static int
 v2b_resume_commit(struct mig_device *dev)
 {
+	device_check_thread(dev, "resume_commit");
 	return 0;
 }
 
 static int
 v2b_resume_end(struct mig_device *dev)
 {
+	device_check_thread(dev, "resume_end");
 	return v2_finish_resume(v2b(dev));
 }
 
 static int
 v2b_reset(struct mig_device *dev)
 {
+	device_check_thread(dev, "reset");
 	return v2_reset(v2b(dev));
 }
 
@@ -472,6 +489,7 @@ static int
 v2b_dirty_bitmap(struct mig_device *dev, uint64_t start_pfn, uint64_t npages, uint8_t *bitmap,
     uint64_t *dirty)
 {
+	device_check_thread(dev, "dirty_bitmap");
 	return v2_dirty_bitmap(v2b(dev), start_pfn, npages, bitmap, dirty);
 }
 
@@ -511,10 +529,19 @@ v2b_describe(struct mig_device *dev)
 	    "capabilities", "precopy", (drv->flags & V2_MIG_PRE_COPY) != 0, "stopcopy", 1, "p2p",
 	    (drv->flags & V2_MIG_P2P) != 0, "dirty_tracking", tracking != NULL, "page_contents",
 	    dev->guest_memory_size > 0, "dirty_tracking_by", tracking);
-	if (drv->device->ops->stop_copy_size(drv->device, &size) == 0)
-		json_object_set_new(obj, "stop_copy_size", json_integer((json_int_t)size));
-	else
-		json_object_set_new(obj, "stop_copy_size", json_null());
+	/* Asked only while the device's thread is idle: a state change in
+	 * progress holds the driver's lock (mlx5 loads the whole image in
+	 * RESUMING -> STOP), and the API must not wait for it. Busy: the
+	 * figure the API read last. */
+	size = b->api_stop_copy_size;
+	if (device_worker_trylock(dev->worker) == 0) {
+		if (drv->device->ops->stop_copy_size(drv->device, &size) != 0)
+			size = UINT64_MAX;
+		device_worker_unlock(dev->worker);
+		b->api_stop_copy_size = size;
+	}
+	json_object_set_new(obj, "stop_copy_size",
+	    size != UINT64_MAX ? json_integer((json_int_t)size) : json_null());
 	if (b->impl.describe != NULL)
 		b->impl.describe(b->impl.arg, obj);
 	return obj;
@@ -549,6 +576,7 @@ v2_backend_attach(struct mig_device *dev, struct v2_device *device,
 	struct v2_backend *b = xcalloc(1, sizeof(*b));
 	int err;
 
+	b->api_stop_copy_size = UINT64_MAX;
 	if ((err = v2_attach(&b->drv, device, dev->name)) != 0) {
 		free(b);
 		return err;

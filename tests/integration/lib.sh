@@ -37,6 +37,12 @@ cleanup() {
 			FAILED=1
 		fi
 	done
+	# A device touched off its thread (the event loop without its lock)
+	# is a daemon defect whatever else the test checked.
+	if grep -h "called off its thread" "$T"/*.log 2>/dev/null; then
+		printf 'FAIL: a daemon touched a device off its thread (above)\n'
+		FAILED=1
+	fi
 	if [ "$FAILED" -ne 0 ] || [ -n "${KEEP:-}" ]; then
 		for f in "$T"/*.log; do
 			[ -f "$f" ] || continue
