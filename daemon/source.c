@@ -313,9 +313,11 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 	(void)src_set_state(s, SRC_DONE);
 	evtimer_del(s->retry);
 	evtimer_del(s->tick);
-	if (was == SRC_END_SENT && code == MIG_E_SHUTDOWN) {
+	if (was == SRC_END_SENT && code == MIG_E_SHUTDOWN && s->exiting) {
 		/* Exiting with END out and no COMMIT yet: the destination may
-		 * run the device already. Not rolled back; the operator decides. */
+		 * run the device already. Not rolled back; the operator decides.
+		 * (The destination's own ERROR, whatever its code, says it did
+		 * not commit and reset its device: that rolls back.) */
 		log_warnx("migration %s: device %s left stopped: the daemon exits after END "
 			  "without the destination's COMMIT; check the destination",
 		    m->id_str, s->dev->name);
@@ -348,7 +350,9 @@ src_send_hello(struct source_engine *s, struct src_channel *ch)
 	h.compat.ptr = s->dev->compat;
 	h.compat.len = (uint16_t)strlen(s->dev->compat);
 	h.capabilities = MIG_CAP_ECHO |
-	    (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS : 0) |
+	    (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP : 0) |
+	    /* A handed-over device's pages are its VMM's to send. */
+	    (s->dev->guest_memory != NULL ? MIG_CAP_PAGE_CONTENTS : 0) |
 	    (s->dev->ops->initial_pending != NULL ? MIG_CAP_SWITCHOVER_ACK : 0);
 	h.state_size = s->dev->state_size;
 	h.channel = (uint16_t)ch->idx;
@@ -975,6 +979,9 @@ source_switchover(struct migration *m, char *err, size_t errlen)
 static void
 src_engine_cancel(struct migration *m, int code, const char *why)
 {
-	if (m->src != NULL)
-		src_fail(m->src, code, "%s", why);
+	if (m->src == NULL)
+		return;
+	/* Our daemon's exit, not a peer's word (see src_fail). */
+	m->src->exiting = code == MIG_E_SHUTDOWN;
+	src_fail(m->src, code, "%s", why);
 }

@@ -84,6 +84,7 @@ struct source_engine {
 	 * touches the device until it answers. */
 	struct device_call *dev_call;
 	int dev_touched; /* it was asked to save: a failure rolls it back */
+	int exiting;	 /* cancelled by this daemon's exit (MIG_E_SHUTDOWN) */
 	int fail_code;	 /* what the migration ends with, once rolled back */
 	char fail_msg[512];
 	uint32_t resume_ms; /* from COMMIT, for the last log line */

@@ -59,7 +59,7 @@ for ph in $PHASES; do
 		CASES="$CASES $ph-$k"
 	done
 done
-CASES="$CASES precopy-srcerror stopcopy-srcerror commit-killsrc"
+CASES="$CASES precopy-srcerror stopcopy-srcerror commit-killsrc end-shutdown"
 n=0
 DEVS_A=""
 DEVS_B=""
@@ -505,6 +505,33 @@ run_commit_killsrc_case() {
 	pass "$CASE: destination kept the resumed device, source rolled back after restart, retry ok"
 }
 
+# END answered with ERROR(shutdown): a destination that says anything
+# after END has not committed and has reset its device, so the source rolls
+# back whatever the code; only silence after END is ambiguous. (It used to
+# take the peer's `shutdown` for its own exit and leave its device stopped:
+# the guest's device then ran nowhere.)
+run_end_shutdown_case() {
+	CASE="end/error-shutdown"
+	DEV="end-shutdown"
+	start_fake_dest error-on-end shutdown
+	incoming "$DEV" || return
+	migrate "$DEV" "127.0.0.1:$PF" ",\"max_bandwidth\":$CAP_END" || return
+	wait_for a "$SRC_ID" precopy || return
+	switchover || return
+	wait_for a "$SRC_ID" $FINAL || return
+	out=$(mig a "$SRC_ID")
+	[ "$(echo "$out" | json_get phase)" = failed ] || bad "source: $out" || return
+	[ "$(echo "$out" | json_get code)" = shutdown ] || bad "source: $out" || return
+	echo "$out" | msg_of | grep -q "destination refused" || bad "message: $out" || return
+	[ "$(device_state a "$DEV")" = running ] ||
+		bad "source device is $(device_state a "$DEV") after the destination's ERROR(shutdown)" || return
+	wait "$PT_PID"
+	grep -q "sent ERROR" "$T/pt.log" || bad "peer_tool sent no ERROR: $(cat "$T/pt.log")" || return
+	healthy || return
+	retry || return
+	pass "$CASE: source failed (shutdown) and rolled its device back to running, retry ok"
+}
+
 # run LABEL FUNCTION ARGS: one case; afterwards the network is normal again
 # and both daemons run, whatever the case left behind.
 FAILS=""
@@ -532,6 +559,7 @@ done
 run precopy/error-from-source run_src_error_case precopy 1 device-error
 run stopcopy/error-from-source run_src_error_case stopcopy 2 shutdown
 run commit/kill-source run_commit_killsrc_case
+run end/error-shutdown run_end_shutdown_case
 say "$(echo "$CASES" | wc -w) cases in $(($(now_ms) - T0)) ms"
 [ -z "$FAILS" ] || fail "failed cases:$FAILS"
 pass "every fault: devices safe, daemons serving, retries byte-identical"
