@@ -328,6 +328,16 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 	migration_fail(m, code, "%s", s->fail_msg);
 }
 
+/* What HELLO offers: the destination may agree to these, never more. */
+static uint64_t
+src_caps_offered(const struct source_engine *s)
+{
+	return MIG_CAP_ECHO | (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP : 0) |
+	    /* A handed-over device's pages are its VMM's to send. */
+	    (s->dev->guest_memory != NULL ? MIG_CAP_PAGE_CONTENTS : 0) |
+	    (s->dev->ops->initial_pending != NULL ? MIG_CAP_SWITCHOVER_ACK : 0);
+}
+
 static void
 src_send_hello(struct source_engine *s, struct src_channel *ch)
 {
@@ -349,11 +359,7 @@ src_send_hello(struct source_engine *s, struct src_channel *ch)
 	h.identity.len = (uint16_t)strlen(s->dev->identity);
 	h.compat.ptr = s->dev->compat;
 	h.compat.len = (uint16_t)strlen(s->dev->compat);
-	h.capabilities = MIG_CAP_ECHO |
-	    (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP : 0) |
-	    /* A handed-over device's pages are its VMM's to send. */
-	    (s->dev->guest_memory != NULL ? MIG_CAP_PAGE_CONTENTS : 0) |
-	    (s->dev->ops->initial_pending != NULL ? MIG_CAP_SWITCHOVER_ACK : 0);
+	h.capabilities = src_caps_offered(s);
 	h.state_size = s->dev->state_size;
 	h.channel = (uint16_t)ch->idx;
 	h.channels = (uint16_t)s->nch;
@@ -622,9 +628,10 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		    a->version);
 		return;
 	}
-	if (s->caps & ~(MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_ECHO |
-			   (s->dev->ops->initial_pending != NULL ? MIG_CAP_SWITCHOVER_ACK : 0))) {
-		src_fail(s, MIG_E_MALFORMED, "destination agreed to capabilities we did not offer");
+	if (s->caps & ~src_caps_offered(s)) {
+		src_fail(s, MIG_E_MALFORMED,
+		    "destination agreed to capabilities we did not offer (%#llx of %#llx)",
+		    (unsigned long long)s->caps, (unsigned long long)src_caps_offered(s));
 		return;
 	}
 	if (src_set_state(s, SRC_STARTING) != 0) {

@@ -62,6 +62,7 @@ struct pt_options {
 	const char *token, *device, *identity, *compat;
 	const char *action, *expect, *image;
 	uint64_t caps, seed;
+	int caps_set; /* --caps given: as a destination, HELLO_ACK agrees to it */
 	uint32_t chunk;
 	int error_code;
 	int count;
@@ -162,7 +163,8 @@ usage(void)
 	    "  ack garbage-record stream bad-digest bad-length partial-end\n"
 	    "  error-after-records error-after-commit\n"
 	    "destination actions: error-on-hello error-on-data error-on-signal (SIGUSR1)\n"
-	    "  error-on-end silent ack-on-signal (agrees to acknowledge the switchover, acks on SIGUSR1)\n");
+	    "  error-on-end silent ack-on-signal (agrees to acknowledge the switchover, acks on SIGUSR1)\n"
+	    "  (as a destination, --caps N is what its HELLO_ACK agrees to, offered or not)\n");
 	exit(2);
 }
 
@@ -694,6 +696,9 @@ pt_send_hello_ack(struct pt_conn *c, const struct mig_hello *h)
 	memcpy(a.migration_id, h->migration_id, MIG_UUID_LEN);
 	/* ack-on-signal agrees to acknowledge the switchover, nothing else. */
 	a.capabilities = action_is("ack-on-signal") ? h->capabilities & MIG_CAP_SWITCHOVER_ACK : 0;
+	/* --caps: agree to exactly these, offered or not (a broken peer). */
+	if (opt.caps_set)
+		a.capabilities = opt.caps;
 	a.identity = h->identity;
 	pt_send(c, buf, mig_encode_hello_ack(buf, sizeof(buf), &a));
 }
@@ -864,7 +869,10 @@ main(int argc, char **argv)
 		case 'd': opt.device = optarg; break;
 		case 'i': opt.identity = optarg; break;
 		case 'p': opt.compat = optarg; break;
-		case 'P': opt.caps = strtoull(optarg, NULL, 0); break;
+		case 'P':
+			opt.caps = strtoull(optarg, NULL, 0);
+			opt.caps_set = 1;
+			break;
 		case 'A': opt.action = optarg; break;
 		case 'E': opt.error_code = parse_error_code(optarg); break;
 		case 'n': opt.count = atoi(optarg); break;

@@ -62,3 +62,25 @@ grep -q "migration $mid: the destination has loaded the device's initial data" "
 wait_phase a "$mid" failed
 [ "$(device_state a nic0)" = running ] || fail "device is $(device_state a nic0) after a lost COMMIT"
 pass "the switchover waited for SWITCHOVER_ACK (held 2 s while converged), then went; device running after the lost COMMIT"
+
+# A destination that agrees to a capability the source did not offer
+# (dirty bitmaps, for a device without guest memory) is refused before the
+# device is touched.
+"$PT" --listen 0 --cert "$T/certs/host-b-cert.pem" --key "$T/certs/host-b-key.pem" \
+	--ca "$T/certs/ca-cert.pem" --action silent --caps 1 --timeout-ms 20000 \
+	>"$T/pt2.out" 2>"$T/pt2.log" &
+PT_PID=$!
+PIDS="$PIDS $PT_PID"
+PF=$(wait_listening "$T/pt2.log" peer_tool) || fail "no peer_tool"
+saves=$(grep -c "device nic0: state running -> pre-copy" "$T/a.log")
+[ "$saves" -ge 1 ] || fail "the first migration's save is not in the log: the check below would prove nothing"
+out=$(ctl a --json migrate nic0 --to "127.0.0.1:$PF" --token 0123456789abcdef) || fail "migrate: $out"
+mid=$(echo "$out" | json_get id)
+wait_phase a "$mid" failed
+out=$(api a GET "/v1/migrations/$mid")
+[ "$(echo "$out" | json_get code)" = malformed-frame ] || fail "not refused as malformed: $out"
+echo "$out" | grep -q "agreed to capabilities we did not offer" || fail "message: $out"
+[ "$(device_state a nic0)" = running ] || fail "device is $(device_state a nic0) after the refusal"
+[ "$(grep -c "device nic0: state running -> pre-copy" "$T/a.log")" = "$saves" ] ||
+	fail "the device was asked to save: $(grep "device nic0: state" "$T/a.log")"
+pass "a destination agreeing to a capability not offered (bitmaps) is refused, device untouched"
