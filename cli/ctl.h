@@ -38,6 +38,18 @@ struct ctl_migrate_args {
 	int wait;
 };
 
+/* attach and detach (the hand-over socket). */
+struct ctl_attach_args {
+	int fd, has_fd;
+	const char *backend;
+	uint64_t iova[64][2]; /* start, length */
+	size_t niova;
+	const char *final_state; /* NULL: the daemon's default (stopped) */
+	uint64_t page_size;	 /* 0: the daemon's default */
+	long owner_pid;		 /* 0: this program's parent */
+	const char *socket;	 /* NULL: $VFIO_MIGD_HANDOVER, else the default */
+};
+
 struct ctl;
 
 struct ctl_command {
@@ -55,6 +67,7 @@ struct ctl {
 	int json;
 	const struct ctl_command *command;
 	struct ctl_migrate_args migrate;
+	struct ctl_attach_args attach;
 };
 
 /* message.c */
@@ -82,5 +95,10 @@ extern const struct option migrate_options[];
 int migrate_option(struct ctl *ctl, int opt, const char *arg);
 int cmd_migrate(struct ctl *ctl, const char *device);
 int cmd_watch(struct ctl *ctl, const char *id);
+/* cmd_handover.c: attach and detach, over the hand-over socket. */
+extern const struct option attach_options[], detach_options[];
+int attach_option(struct ctl *ctl, int opt, const char *arg);
+int cmd_attach(struct ctl *ctl, const char *name);
+int cmd_detach(struct ctl *ctl, const char *name);
 
 #endif

@@ -275,14 +275,14 @@ void
 render_devices(json_t *res)
 {
 	static const char *const header[] = {"NAME", "BACKEND", "STATE", "STATUS",
-		"MIGRATION", "STATE-SIZE", "CAPABILITIES"};
-	char size[32], caps[256];
-	const char *row[7];
+		"MIGRATION", "STATE-SIZE", "CAPABILITIES", "ORIGIN"};
+	char size[32], caps[256], origin[48];
+	const char *row[8];
 	struct table t;
 	json_t *dev, *busy, *cap;
 	size_t i;
 
-	table_init(&t, 7, header);
+	table_init(&t, 8, header);
 	json_array_foreach(json_object_get(res, "devices"), i, dev) {
 		busy = json_object_get(dev, "busy");
 		cap = json_object_get(dev, "capabilities");
@@ -297,6 +297,13 @@ render_devices(json_t *res)
 		row[4] = render_dash(render_string(dev, "migration"));
 		row[5] = render_bytes(size, sizeof(size), render_u64(dev, "state_size"));
 		row[6] = caps;
+		/* "handover pid 4242": whose device it is. */
+		if (json_is_integer(json_object_get(dev, "owner_pid")))
+			snprintf(origin, sizeof(origin), "%s pid %" PRIu64,
+			    render_dash(render_string(dev, "origin")), render_u64(dev, "owner_pid"));
+		else
+			snprintf(origin, sizeof(origin), "%s", render_dash(render_string(dev, "origin")));
+		row[7] = origin;
 		table_add(&t, row);
 	}
 	table_print_free(&t);

@@ -111,6 +111,13 @@ static const struct ctl_command ctl_commands[] = {
 	    NULL, NULL, cmd_cancel},
 	{"watch", "[ID]", NULL, "follow the daemon's events",
 	    NULL, NULL, cmd_watch},
+	{"attach", "NAME", "--fd N --backend vfio-v2 [--iova START:LENGTH]...\n"
+	    "        [--final-state stopped|running] [--page-size N] [--owner-pid PID]\n"
+	    "        [--handover-socket PATH]",
+	    "hand the device fd N (inherited) over to the daemon as NAME",
+	    attach_options, attach_option, cmd_attach},
+	{"detach", "NAME", "[--handover-socket PATH]", "take a handed-over device back",
+	    detach_options, attach_option, cmd_detach},
 };
 
 #define CTL_NCOMMANDS (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
@@ -278,7 +285,7 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const char **operand)
 		return rc;
 	if (optind >= argc)
 		return ctl_usage_error(ctl, "missing command (health, devices, device, incoming, "
-		    "migrate, migrations, show, switchover, cancel, watch)");
+		    "migrate, migrations, show, switchover, cancel, watch, attach, detach)");
 	if ((ctl->command = ctl_find_command(argv[optind])) == NULL)
 		return ctl_usage_error(ctl, "unknown command '%s'", argv[optind]);
 	return ctl_parse_command(ctl, argc - optind, argv + optind, operand);

@@ -76,6 +76,7 @@ static const struct config_key config_keys[] = {
 	DAEMON_KEY("listen", TYPE_LISTEN, listen, 0, 0),
 	DAEMON_KEY("control", TYPE_PATH, control, 0, 0),
 	DAEMON_KEY("control_group", TYPE_WORD, control_group, 0, 0),
+	DAEMON_KEY("handover", TYPE_PATH, handover, 0, 0),
 	DAEMON_KEY("state_dir", TYPE_PATH, state_dir, 0, 0),
 	DAEMON_KEY("hook", TYPE_PATH, hook, 0, 0),
 	DAEMON_KEY("hook_timeout_ms", TYPE_UINT32, hook_timeout_ms, MIG_HOOK_TIMEOUT_MS_MIN,
@@ -906,6 +907,7 @@ mig_config_free(struct mig_config *cfg)
 		free(cfg->daemon.listen[i]);
 	free(cfg->daemon.control);
 	free(cfg->daemon.control_group);
+	free(cfg->daemon.handover);
 	free(cfg->daemon.state_dir);
 	free(cfg->daemon.hook);
 	free(cfg->tls.ca);

@@ -58,6 +58,7 @@ struct mig_config {
 		size_t nlisten;			     /* default one: 0.0.0.0:7480 */
 		char *control;			     /* default /run/vfio-migd/control.sock */
 		char *control_group;		     /* NULL = leave the group alone */
+		char *handover;			     /* hand-over socket; NULL = none */
 		char *state_dir;		     /* default /var/lib/vfio-migd */
 		char *hook;			     /* NULL = none; absolute path */
 		uint32_t hook_timeout_ms;	     /* default 30000 */

@@ -34,6 +34,7 @@ static const struct mig_err_info mig_err_table[] = {
 	{MIG_E_DEVICE_STATE, "device-state", "the device refused a migration state change"},
 	{MIG_E_DEVICE_OPEN, "device-open", "the device could not be opened"},
 	{MIG_E_DEVICE_UNSUPPORTED, "device-unsupported", "the device does not support the requested migration feature"},
+	{MIG_E_NOT_VFIO_DEVICE, "not-vfio-device", "the file descriptor handed over is not a VFIO device"},
 	{MIG_E_TLS, "tls-error", "the TLS session failed"},
 	{MIG_E_PEER_UNTRUSTED, "peer-untrusted", "the peer's certificate is not trusted or not allowed"},
 	{MIG_E_CONNECTION_LOST, "connection-lost", "the connection to the peer was lost"},
@@ -45,6 +46,7 @@ static const struct mig_err_info mig_err_table[] = {
 	{MIG_E_HOOK_VETO, "hook-veto", "the orchestration hook vetoed the switchover"},
 	{MIG_E_DAEMON_RESTART, "daemon-restart", "the daemon restarted while the migration was running"},
 	{MIG_E_SHUTDOWN, "shutdown", "the daemon is shutting down"},
+	{MIG_E_OWNER_EXITED, "owner-exited", "the process that handed the device over exited"},
 	{MIG_E_BAD_REQUEST, "bad-request", "the request is malformed"},
 	{MIG_E_NOT_FOUND, "not-found", "no such object"},
 	{MIG_E_WRONG_STATE, "wrong-state", "the object is not in a state that allows this request"},
@@ -52,6 +54,8 @@ static const struct mig_err_info mig_err_table[] = {
 	{MIG_E_CONFIG, "config-error", "the configuration is invalid"},
 	{MIG_E_INTERNAL, "internal-error", "an internal error occurred"},
 	{MIG_E_NOMEM, "out-of-memory", "memory could not be allocated"},
+	{MIG_E_DEVICE_EXISTS, "device-exists", "a device of that name exists already (configured or handed over)"},
+	{MIG_E_PERMISSION_DENIED, "permission-denied", "the caller is not allowed to use this socket"},
 };
 
 static const struct mig_err_info *

@@ -36,6 +36,7 @@ enum mig_err {
 	MIG_E_DEVICE_STATE = 41, /* a state transition the device refused */
 	MIG_E_DEVICE_OPEN = 42,
 	MIG_E_DEVICE_UNSUPPORTED = 43,
+	MIG_E_NOT_VFIO_DEVICE = 44, /* a handed-over fd is not a VFIO device */
 
 	/* Transport. */
 	MIG_E_TLS = 60,
@@ -51,6 +52,7 @@ enum mig_err {
 	MIG_E_HOOK_VETO = 82,
 	MIG_E_DAEMON_RESTART = 83,
 	MIG_E_SHUTDOWN = 84,
+	MIG_E_OWNER_EXITED = 85, /* the VMM that handed the device over exited */
 
 	/* Local requests and everything else. */
 	MIG_E_BAD_REQUEST = 100,
@@ -60,6 +62,8 @@ enum mig_err {
 	MIG_E_CONFIG = 104,
 	MIG_E_INTERNAL = 105,
 	MIG_E_NOMEM = 106,
+	MIG_E_DEVICE_EXISTS = 107,	/* a device of that name is there already */
+	MIG_E_PERMISSION_DENIED = 108, /* the caller may not use this socket */
 };
 
 /* Stable kebab-case name ("bad-token"), "unknown-error" for a number we do

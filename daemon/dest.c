@@ -581,6 +581,10 @@ dst_op_resume_end(struct mig_device *dev, void *arg, uint64_t *out)
 {
 	(void)arg;
 	(void)out;
+	/* A handed-over device whose VMM starts it with its vCPUs: loaded
+	 * (RESUMING -> STOP is where a driver checks the image) and left so. */
+	if (dev->final_stopped && dev->ops->resume_stop != NULL)
+		return dev->ops->resume_stop(dev);
 	return dev->ops->resume_end(dev);
 }
 
@@ -654,8 +658,10 @@ dst_loaded(void *ctx, int rc, uint64_t out)
 	d->commit = cm;
 	(void)dst_set_state(d, DST_COMMITTING);
 	m->pending_bytes = 0;
-	log_info("migration %s: device %s verified (%llu bytes, SHA-256 match) and running",
-	    m->id_str, d->dev->name, (unsigned long long)d->total_bytes);
+	log_info("migration %s: device %s verified (%llu bytes, SHA-256 match) and %s",
+	    m->id_str, d->dev->name, (unsigned long long)d->total_bytes,
+	    d->dev->final_stopped && d->dev->ops->resume_stop != NULL
+		? "left stopped for its VMM to start" : "running");
 	/* "COMMIT sent" must be on disk before COMMIT leaves (a restart then
 	 * keeps the device running). The write runs on a thread: a slow disk
 	 * holds up this migration's COMMIT, not the event loop and with it
@@ -1101,7 +1107,10 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	evtimer_del(d->expiry);
 	d->c = c;
 	d->caps = (h->capabilities & (MIG_CAP_ECHO | MIG_CAP_SWITCHOVER_ACK)) |
-	    (dev->guest_memory_size > 0 ? h->capabilities & (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS) : 0);
+	    (dev->guest_memory_size > 0 ? h->capabilities & MIG_CAP_BITMAP : 0) |
+	    /* A handed-over device's guest memory is its VMM's: the pages
+	     * travel with the VMM's own migration, the bitmap tells which. */
+	    (dev->guest_memory != NULL ? h->capabilities & MIG_CAP_PAGE_CONTENTS : 0);
 	d->nch = h->channels;
 	d->joined = 1;
 	for (i = 0; i < d->nch; i++) {

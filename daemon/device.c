@@ -1,8 +1,10 @@
 /*
- * device.c: the registry of configured devices and their JSON view.
+ * device.c: the registry of devices, configured and handed over, and
+ * their JSON view.
  */
 #include "device.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,14 +13,130 @@
 #include "xmalloc.h"
 
 static struct mig_device **devices;
-static size_t ndevices;
+static size_t ndevices, devices_cap;
+
+/* What a removed device answers: its backend is closed, and only a
+ * finished migration's JSON still names it. */
+static int
+detached_fail(struct mig_device *dev)
+{
+	return -ENODEV;
+}
+
+static int
+detached_save_begin(struct mig_device *dev, int precopy)
+{
+	return -ENODEV;
+}
+
+static int
+detached_size(struct mig_device *dev, uint64_t *bytes)
+{
+	return -ENODEV;
+}
+
+static int
+detached_read(struct mig_device *dev, uint64_t off, void *buf, size_t len)
+{
+	return -ENODEV;
+}
+
+static int
+detached_write(struct mig_device *dev, const void *buf, size_t len)
+{
+	return -ENODEV;
+}
+
+static const char *
+detached_state_name(struct mig_device *dev)
+{
+	return "detached";
+}
+
+static void
+detached_close(struct mig_device *dev)
+{
+}
+
+static const struct device_ops detached_ops = {
+	.save_begin = detached_save_begin,
+	.save_stop = detached_fail,
+	.pending = detached_size,
+	.save_next = detached_size,
+	.save_read = detached_read,
+	.save_end = detached_fail,
+	.rollback = detached_fail,
+	.resume_begin = detached_fail,
+	.resume_write = detached_write,
+	.resume_commit = detached_fail,
+	.resume_end = detached_fail,
+	.reset = detached_fail,
+	.state_name = detached_state_name,
+	.close = detached_close,
+};
+
+static void
+device_free(struct mig_device *dev)
+{
+	free(dev->name);
+	free(dev);
+}
+
+int
+device_add(struct mig_device *dev, struct event_base *base)
+{
+	if ((dev->worker = device_worker_start(dev, base)) == NULL) {
+		log_warn("device %s: cannot start its thread", dev->name);
+		return -1;
+	}
+	if (ndevices == devices_cap) {
+		devices_cap = devices_cap == 0 ? 8 : devices_cap * 2;
+		devices = xrealloc(devices, devices_cap * sizeof(*devices));
+	}
+	devices[ndevices++] = dev;
+	dev->refs++;
+	return 0;
+}
+
+void
+device_remove(struct mig_device *dev)
+{
+	size_t i;
+
+	for (i = 0; i < ndevices && devices[i] != dev; i++)
+		;
+	if (i == ndevices)
+		return;
+	memmove(&devices[i], &devices[i + 1], (ndevices - i - 1) * sizeof(*devices));
+	ndevices--;
+	device_worker_stop(dev->worker);
+	dev->worker = NULL; /* close runs on the loop, alone now */
+	dev->ops->close(dev);
+	dev->ops = &detached_ops;
+	dev->priv = NULL;
+	dev->removed = 1;
+	device_release(dev);
+}
+
+void
+device_hold(struct mig_device *dev)
+{
+	dev->refs++;
+}
+
+void
+device_release(struct mig_device *dev)
+{
+	/* A device never in the registry (a unit test's) is its owner's. */
+	if (dev->refs > 0 && --dev->refs == 0 && dev->removed)
+		device_free(dev);
+}
 
 int
 devices_open(const struct mig_config *cfg, struct event_base *base)
 {
 	size_t i;
 
-	devices = xcalloc(cfg->ndevices, sizeof(*devices));
 	for (i = 0; i < cfg->ndevices; i++) {
 		const struct mig_device_config *dc = &cfg->devices[i];
 		struct mig_device *dev = xcalloc(1, sizeof(*dev));
@@ -44,13 +162,13 @@ devices_open(const struct mig_config *cfg, struct event_base *base)
 			break;
 		}
 		if (rc != 0) {
-			free(dev->name);
-			free(dev);
+			device_free(dev);
 			return -1;
 		}
-		devices[ndevices++] = dev;
-		if ((dev->worker = device_worker_start(dev, base)) == NULL) {
-			log_warn("device %s: cannot start its thread", dev->name);
+		dev->origin = DEVICE_CONFIG;
+		if (device_add(dev, base) != 0) {
+			dev->ops->close(dev);
+			device_free(dev);
 			return -1;
 		}
 		log_info("device %s: %s backend ready (%s, %s)", dev->name, dev->backend,
@@ -62,19 +180,11 @@ devices_open(const struct mig_config *cfg, struct event_base *base)
 void
 devices_close(void)
 {
-	size_t i;
-
-	for (i = 0; i < ndevices; i++) {
-		if (devices[i]->worker != NULL)
-			device_worker_stop(devices[i]->worker);
-		devices[i]->worker = NULL; /* close runs on the loop, alone now */
-		devices[i]->ops->close(devices[i]);
-		free(devices[i]->name);
-		free(devices[i]);
-	}
+	while (ndevices > 0)
+		device_remove(devices[ndevices - 1]);
 	free(devices);
 	devices = NULL;
-	ndevices = 0;
+	devices_cap = 0;
 }
 
 void
@@ -115,7 +225,7 @@ device_to_json(struct mig_device *dev, const char *busy_id)
 {
 	json_t *caps = json_pack("{s:b, s:b, s:b, s:b}", "precopy", 1, "stopcopy", 1,
 	    "dirty_tracking", dev->guest_memory_size > 0, "page_contents",
-	    dev->guest_memory_size > 0);
+	    dev->guest_memory != NULL);
 	json_t *obj, *extra;
 
 	obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:I}", "name", dev->name,
@@ -124,6 +234,15 @@ device_to_json(struct mig_device *dev, const char *busy_id)
 	    busy_id != NULL ? json_string(busy_id) : json_null(), "capabilities", caps,
 	    "state_size", (json_int_t)dev->state_size, "guest_memory_size",
 	    (json_int_t)dev->guest_memory_size);
+	if (obj != NULL) {
+		json_object_set_new(obj, "origin",
+		    json_string(dev->origin == DEVICE_HANDOVER ? "handover" : "config"));
+		json_object_set_new(obj, "owner_pid", dev->origin == DEVICE_HANDOVER
+			? json_integer(dev->owner_pid) : json_null());
+		if (dev->origin == DEVICE_HANDOVER)
+			json_object_set_new(obj, "final_state",
+			    json_string(dev->final_stopped ? "stopped" : "running"));
+	}
 	if (obj != NULL)
 		json_object_set_new(obj, "switchover_extra_ms",
 		    dev->switchover_extra_known ? json_integer((json_int_t)dev->switchover_extra_ms)

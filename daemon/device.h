@@ -3,14 +3,18 @@
  *
  * The engines (source.c, dest.c) see a device only through struct
  * device_ops; each backend lives in daemon/devices/ and fills the table.
- * The registry here owns the configured devices and which migration, if
- * any, holds each one.
+ * The registry here owns the devices, configured ones (opened at start)
+ * and handed-over ones (added and removed at run time by handover.c),
+ * and which migration, if any, holds each one. A device removed while a
+ * finished migration still names it stays allocated, detached from its
+ * backend, until the last such migration is freed (device_hold).
  */
 #ifndef MIG_DEVICE_H
 #define MIG_DEVICE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -21,6 +25,17 @@
 
 struct mig_device;
 struct migration;
+
+/* The guest's IOVA ranges a handed-over device's DMA is logged over. */
+#define MIG_IOVA_RANGES_MAX 64
+struct mig_iova_range {
+	uint64_t start, length;
+};
+
+enum device_origin {
+	DEVICE_CONFIG,	 /* [device NAME] in the configuration */
+	DEVICE_HANDOVER, /* an fd its VMM handed over (handover.c) */
+};
 
 struct device_ops {
 	/* Pre-copy (device keeps running) or straight to stop-copy. */
@@ -49,6 +64,10 @@ struct device_ops {
 	int (*resume_write)(struct mig_device *dev, const void *buf, size_t len);
 	int (*resume_commit)(struct mig_device *dev); /* end of one record */
 	int (*resume_end)(struct mig_device *dev);    /* device running */
+	/* Instead of resume_end, for a device whose VMM starts it with its
+	 * vCPUs (final_state stopped): the state is loaded, the device left
+	 * stopped. NULL: the backend cannot. */
+	int (*resume_stop)(struct mig_device *dev);
 	int (*reset)(struct mig_device *dev);
 
 	/* Dirty pages of guest memory since the last call (get-and-clear),
@@ -85,6 +104,15 @@ struct mig_device {
 	 * downtime adds it. Known once one switchover completed. */
 	uint64_t switchover_extra_ms;
 	int switchover_extra_known;
+	enum device_origin origin;
+	pid_t owner_pid; /* handover: the process it is watched through */
+	/* handover: a successful resume leaves it stopped (its VMM starts
+	 * it), not running. */
+	int final_stopped;
+	/* The registry's reference and one per migration naming it; at 0
+	 * (removed and no migration left) it is freed. */
+	unsigned refs;
+	int removed; /* out of the registry, its backend closed */
 };
 
 /* A backend operation that touches the device (a register, an ioctl, a
@@ -100,6 +128,16 @@ void devices_close(void);
  * (at exit, before the migrations are freed: rollbacks end on record). */
 void devices_settle(void);
 struct mig_device *device_find(const char *name);
+/* Add a device its backend has opened (origin and owner set by the
+ * caller) and start its thread: 0, or -1 (logged) with nothing added. */
+int device_add(struct mig_device *dev, struct event_base *base);
+/* Take a device that is not busy out of the registry: its thread stops
+ * (after the calls made), its backend is closed, and it is freed once no
+ * migration names it. */
+void device_remove(struct mig_device *dev);
+/* A migration names the device (migration.c): it stays allocated. */
+void device_hold(struct mig_device *dev);
+void device_release(struct mig_device *dev);
 size_t device_count(void);
 struct mig_device *device_at(size_t i);
 /* busy_id: the id of the migration holding it (dev->busy), or NULL. */
@@ -112,5 +150,14 @@ int sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *
     struct event_base *base);
 int vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
 int vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
+/* A device fd handed over by its VMM: ranges (page_size-aligned) are what
+ * its DMA is logged over. On success the fd is the device's (closed with
+ * it); on failure still the caller's: -ENOTTY not a VFIO device,
+ * -EOPNOTSUPP no v2 migration, -EBUSY in a migration state of its own. */
+int vfio_v2_backend_adopt(struct mig_device *dev, int fd, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size);
+/* A handed-over device's new layout (not while it migrates). */
+int vfio_v2_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size);
 
 #endif

@@ -109,6 +109,7 @@ migration_free(struct migration *m, int forgotten)
 	migration_notify_freed(m, forgotten);
 	if (m->engine != NULL)
 		m->engine->free(m);
+	device_release(m->device);
 	free(m->dirty_union);
 	free(m->hook);
 	free(m);
@@ -155,6 +156,7 @@ migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
 	m->role = role;
 	m->phase = PHASE_SETUP;
 	m->device = dev;
+	device_hold(dev);
 	dev->busy = m;
 	if (daemon_ctx.cfg != NULL && daemon_ctx.cfg->daemon.hook != NULL)
 		m->hook = xstrdup(daemon_ctx.cfg->daemon.hook);
@@ -182,6 +184,7 @@ migration_restore(const uint8_t *id, enum mig_role role, struct mig_device *dev)
 	m->role = role;
 	m->phase = PHASE_FAILED;
 	m->device = dev;
+	device_hold(dev);
 	m->created_durable = 1; /* read back from the journal */
 	m->next = migrations;
 	migrations = m;

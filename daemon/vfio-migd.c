@@ -29,6 +29,7 @@
 #include "errors.h"
 #include "events.h"
 #include "frame.h"
+#include "handover.h"
 #include "hook.h"
 #include "journal.h"
 #include "log.h"
@@ -276,6 +277,11 @@ main(int argc, char **argv)
 		goto out_devices;
 	if (control_start(daemon_ctx.base, cfg->daemon.control, cfg->daemon.control_group) != 0)
 		goto out_listen;
+	if (cfg->daemon.handover != NULL && handover_start(daemon_ctx.base, cfg->daemon.handover,
+	    cfg->daemon.control_group) != 0) {
+		control_stop();
+		goto out_listen;
+	}
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
 		sigs[i] = evsignal_new(daemon_ctx.base, signals[i], signal_cb, NULL);
 		evsignal_add(sigs[i], NULL);
@@ -292,6 +298,7 @@ main(int argc, char **argv)
 out_control:
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		event_free(sigs[i]);
+	handover_stop();
 	control_stop();
 	hook_shutdown();
 	if (grace != NULL)

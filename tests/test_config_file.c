@@ -120,6 +120,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg->daemon.listen[0], "0.0.0.0:7480");
 	ck_assert_str_eq(cfg->daemon.control, "/run/vfio-migd/control.sock");
 	ck_assert_ptr_null(cfg->daemon.control_group);
+	ck_assert_ptr_null(cfg->daemon.handover); /* no key, no hand-over socket */
 	ck_assert_str_eq(cfg->daemon.state_dir, "/var/lib/vfio-migd");
 	ck_assert_ptr_null(cfg->daemon.hook);
 	ck_assert_uint_eq(cfg->daemon.hook_timeout_ms, 30000);
@@ -153,6 +154,7 @@ START_TEST(test_every_key_is_read)
 	    "listen = host-a.example:7003\n"
 	    "control = /tmp/c.sock\n"
 	    "control_group = kvm\n"
+	    "handover = /tmp/h.sock\n"
 	    "state_dir = /tmp/state\n"
 	    "hook = /usr/libexec/hook\n"
 	    "hook_timeout_ms = 100\n"
@@ -199,6 +201,7 @@ START_TEST(test_every_key_is_read)
 	ck_assert_str_eq(cfg->daemon.listen[2], "host-a.example:7003");
 	ck_assert_str_eq(cfg->daemon.control, "/tmp/c.sock");
 	ck_assert_str_eq(cfg->daemon.control_group, "kvm");
+	ck_assert_str_eq(cfg->daemon.handover, "/tmp/h.sock");
 	ck_assert_str_eq(cfg->daemon.state_dir, "/tmp/state");
 	ck_assert_str_eq(cfg->daemon.hook, "/usr/libexec/hook");
 	ck_assert_uint_eq(cfg->daemon.hook_timeout_ms, 100);
@@ -227,11 +230,11 @@ START_TEST(test_every_key_is_read)
 	ck_assert_int_eq(cfg->devices[0].backend, MIG_BACKEND_VFIO_V2);
 	ck_assert_str_eq(cfg->devices[0].path, "/dev/vfio/devices/vfio0");
 	ck_assert_ptr_null(cfg->devices[0].image);
-	ck_assert_int_eq(cfg->devices[0].line, 29);
+	ck_assert_int_eq(cfg->devices[0].line, 30);
 	ck_assert_int_eq(cfg->devices[1].backend, MIG_BACKEND_VFIO_V1);
 	ck_assert_str_eq(cfg->devices[1].path, "0000:3b:00.0");
 	ck_assert_str_eq(cfg->devices[2].name, "sim-0.a_b");
-	ck_assert_int_eq(cfg->devices[2].line, 35);
+	ck_assert_int_eq(cfg->devices[2].line, 36);
 	ck_assert_int_eq(cfg->devices[2].backend, MIG_BACKEND_SIM_V2);
 	ck_assert_uint_eq(cfg->devices[2].size, 4 * KIB);
 	ck_assert_uint_eq(cfg->devices[2].dirty_rate, KIB);
@@ -255,6 +258,7 @@ static const struct bad_value {
     {"daemon", "control", "run/c.sock", "must be an absolute path, got run/c.sock"},
     {"daemon", "control", "", "must not be empty"},
     {"daemon", "control_group", "a group", "must be a name of A-Z a-z 0-9 _ . -, got a group"},
+    {"daemon", "handover", "h.sock", "must be an absolute path, got h.sock"},
     {"daemon", "state_dir", "var/lib", "must be an absolute path, got var/lib"},
     {"daemon", "hook", "./hook", "must be an absolute path, got ./hook"},
     {"daemon", "hook_timeout_ms", "99", "must be 100..600000, got 99"},

@@ -19,7 +19,8 @@ START_TEST(test_every_code_has_a_distinct_name)
 	    MIG_E_CONNECTION_LOST, MIG_E_TIMEOUT, MIG_E_PEER_ERROR, MIG_E_CONNECT, MIG_E_CANCELLED,
 	    MIG_E_NOT_CONVERGED, MIG_E_HOOK_VETO, MIG_E_DAEMON_RESTART, MIG_E_SHUTDOWN,
 	    MIG_E_BAD_REQUEST, MIG_E_NOT_FOUND, MIG_E_WRONG_STATE, MIG_E_LIMIT, MIG_E_CONFIG,
-	    MIG_E_INTERNAL, MIG_E_NOMEM};
+	    MIG_E_INTERNAL, MIG_E_NOMEM, MIG_E_NOT_VFIO_DEVICE, MIG_E_OWNER_EXITED,
+	    MIG_E_DEVICE_EXISTS, MIG_E_PERMISSION_DENIED};
 	size_t n = sizeof(codes) / sizeof(codes[0]), i, j;
 
 	for (i = 0; i < n; i++) {
@@ -40,6 +41,10 @@ START_TEST(test_wire_numbers_are_stable)
 	ck_assert_int_eq(MIG_E_INCOMPATIBLE_DEVICE, 25);
 	ck_assert_int_eq(MIG_E_DIGEST_MISMATCH, 27);
 	ck_assert_str_eq(mig_err_name(MIG_E_BAD_TOKEN), "bad-token");
+	/* owner-exited travels in ERROR frames too (a source's VMM died). */
+	ck_assert_int_eq(MIG_E_OWNER_EXITED, 85);
+	ck_assert_str_eq(mig_err_name(MIG_E_OWNER_EXITED), "owner-exited");
+	ck_assert_str_eq(mig_err_name(MIG_E_NOT_VFIO_DEVICE), "not-vfio-device");
 }
 END_TEST
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -517,6 +518,11 @@ fake_feature(int dev, struct vfio_device_feature *f)
 		r = (void *)(uintptr_t)ctl->ranges;
 		d->log_iova = r[0].iova;
 		d->log_length = r[0].length;
+		d->log_nranges = ctl->num_ranges;
+		for (i = 0; i < ctl->num_ranges && i < 8; i++) {
+			d->log_ranges[i][0] = r[i].iova;
+			d->log_ranges[i][1] = r[i].length;
+		}
 		d->logging = 1;
 		if (d->log_page_size != 0)
 			ctl->page_size = d->log_page_size;
@@ -861,6 +867,37 @@ fake_ioctl(int fd, unsigned long req, void *arg)
 	return fail(EBADF);
 }
 
+/* A fake device fd is a character device, as a cdev or a group's device
+ * fd would be to fstat (the anon inode's readlink is not faked); any
+ * other fake fd a regular file; a real fd is asked of the kernel. */
+static int
+fake_fstat(int fd, struct stat *st)
+{
+	struct fake_fd *f = fake_fd(fd);
+
+	if (f == NULL)
+		return fstat(fd, st);
+	memset(st, 0, sizeof(*st));
+	st->st_mode = f->kind == FD_DEVICE ? S_IFCHR | 0600 : S_IFREG | 0600;
+	return 0;
+}
+
+int
+fake_device_fd(int i)
+{
+	int fd = fake_new_fd(FD_DEVICE, i);
+
+	if (fd >= 0)
+		fds[fd - FAKE_FD_BASE].bound = fds[fd - FAKE_FD_BASE].attached = 1;
+	return fd;
+}
+
+int
+fake_fd_open(int fd)
+{
+	return fake_fd(fd) != NULL;
+}
+
 static const struct vfio_sys fake_sys = {
 	.open = fake_open,
 	.close = fake_close,
@@ -879,6 +916,7 @@ static const struct vfio_sys fake_sys = {
 	.opendir = fake_opendir,
 	.readdir = fake_readdir,
 	.closedir = fake_closedir,
+	.fstat = fake_fstat,
 };
 
 void

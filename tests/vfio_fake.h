@@ -88,6 +88,8 @@ struct fake_device {
 	uint64_t log_page_size; /* what START answers */
 	int logging;
 	uint64_t log_iova, log_length;
+	uint32_t log_nranges;	  /* ranges START asked for; the first 8: */
+	uint64_t log_ranges[8][2]; /* iova, length */
 	uint64_t *dirty_pfns; /* pages (of the report's page size) to report */
 	size_t ndirty;
 };
@@ -132,6 +134,11 @@ void fake_mig_region(int i, uint32_t index, struct mig_region *mig, uint32_t typ
 /* Append a capability of `len` bytes (header included; id, version and
  * next are filled in, next pointing after it unless it is the last). */
 void fake_region_cap(int i, uint32_t index, uint16_t id, const void *body, size_t body_len);
+
+/* A device fd as its VMM holds it (opened, bound and attached), to hand
+ * over; and whether a fake fd is still open (not closed by the daemon). */
+int fake_device_fd(int i);
+int fake_fd_open(int fd);
 
 /* How many times an ioctl request was made. */
 int fake_count(unsigned long req);

@@ -53,6 +53,10 @@ struct vfio_v2 {
 	struct v2_device dev;
 	enum vfio_v2_tracking tracking;
 	uint64_t type1_pgsizes; /* page sizes the type1 dirty bitmap can use */
+	/* A handed-over device: the guest's IOVA ranges its DMA is logged
+	 * over, instead of [0, guest memory). */
+	struct mig_iova_range ranges[MIG_IOVA_RANGES_MAX];
+	size_t nranges;
 };
 
 /* VFIO_DEVICE_FEATURE with `len` bytes of data in and out. */
@@ -172,12 +176,24 @@ vfio_v2_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t 
 	struct vfio_device_feature_dma_logging_control ctl;
 	int err;
 
+	struct vfio_device_feature_dma_logging_range handed[MIG_IOVA_RANGES_MAX];
+	size_t i;
+
 	switch (k->tracking) {
 	case TRACK_DEVICE:
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.page_size = *page_size;
 		ctl.num_ranges = 1;
 		ctl.ranges = (uint64_t)(uintptr_t)&range;
+		if (k->nranges > 0) {
+			/* The guest's layout: the device logs nothing else. */
+			for (i = 0; i < k->nranges; i++) {
+				handed[i].iova = k->ranges[i].start;
+				handed[i].length = k->ranges[i].length;
+			}
+			ctl.num_ranges = (uint32_t)k->nranges;
+			ctl.ranges = (uint64_t)(uintptr_t)handed;
+		}
 		err = vfio_v2_feature(k, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
 		    &ctl, sizeof(ctl));
 		if (err == 0)
@@ -191,6 +207,54 @@ vfio_v2_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t 
 		break;
 	}
 	return -ENOTSUP;
+}
+
+static int vfio_v2_log_report(struct v2_device *d, uint64_t iova, uint64_t length,
+    uint64_t page_size, uint64_t *bitmap);
+
+/* A handed-over device logs only the guest's ranges: a window of the page
+ * space is asked range by range where they meet it (the kernel refuses a
+ * report outside what it tracks), each OR-ed in at its place. */
+static int
+vfio_v2_log_report_ranges(struct vfio_v2 *k, uint64_t iova, uint64_t length, uint64_t page_size,
+    uint64_t *bitmap)
+{
+	uint64_t a, b, n, off, i, *part;
+	size_t r;
+	int err;
+
+	for (r = 0; r < k->nranges; r++) {
+		a = k->ranges[r].start > iova ? k->ranges[r].start : iova;
+		b = k->ranges[r].start + k->ranges[r].length;
+		if (b > iova + length)
+			b = iova + length;
+		if (a >= b)
+			continue;
+		n = (b - a) / page_size;
+		part = xcalloc((size_t)((n + 63) / 64), sizeof(uint64_t));
+		if ((err = vfio_v2_log_report(&k->dev, a, b - a, page_size, part)) != 0) {
+			free(part);
+			return err;
+		}
+		off = (a - iova) / page_size;
+		for (i = 0; i < n; i++)
+			if ((part[i / 64] >> (i % 64)) & 1)
+				bitmap[(off + i) / 64] |= 1ull << ((off + i) % 64);
+		free(part);
+	}
+	return 0;
+}
+
+/* The device ops' report: a handed-over device's through its ranges. */
+static int
+vfio_v2_log_report_op(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t page_size,
+    uint64_t *bitmap)
+{
+	struct vfio_v2 *k = d->priv;
+
+	if (k->nranges > 0)
+		return vfio_v2_log_report_ranges(k, iova, length, page_size, bitmap);
+	return vfio_v2_log_report(d, iova, length, page_size, bitmap);
 }
 
 static int
@@ -249,7 +313,7 @@ static const struct v2_device_ops vfio_v2_ops = {
 	.stop_copy_size = vfio_v2_stop_copy_size,
 	.reset = vfio_v2_reset,
 	.log_start = vfio_v2_log_start,
-	.log_report = vfio_v2_log_report,
+	.log_report = vfio_v2_log_report_op,
 	.log_stop = vfio_v2_log_stop,
 };
 
@@ -316,6 +380,18 @@ vfio_v2_close(void *arg)
 	free(k);
 }
 
+static json_t *
+vfio_v2_ranges_json(const struct vfio_v2 *k)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < k->nranges; i++)
+		json_array_append_new(arr, json_pack("{s:I, s:I}", "start",
+		    (json_int_t)k->ranges[i].start, "length", (json_int_t)k->ranges[i].length));
+	return arr;
+}
+
 static void
 vfio_v2_describe(void *arg, json_t *obj)
 {
@@ -327,13 +403,15 @@ vfio_v2_describe(void *arg, json_t *obj)
 	    k->h.pci[0] != '\0' ? json_string(k->h.pci) : json_null());
 	json_object_set_new(obj, "driver",
 	    k->h.driver[0] != '\0' ? json_string(k->h.driver) : json_null());
+	if (k->h.mode == VFIO_MODE_HANDOVER)
+		json_object_set_new(obj, "iova", vfio_v2_ranges_json(k));
 }
 
 int
 vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 {
 	struct vfio_v2 *k = xcalloc(1, sizeof(*k));
-	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe};
+	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 0};
 
 	if (vfio_open(&k->h, dev->name, dc->path) != 0) {
 		free(k);
@@ -347,6 +425,57 @@ vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 		return -1;
 	}
 	dev->backend = "vfio-v2";
+	vfio_identity(&k->h, "vfio-v2", dev->identity, sizeof(dev->identity), dev->compat,
+	    sizeof(dev->compat));
+	return 0;
+}
+
+/* The ranges become the device's page space: pages [0, end of the last
+ * range) of page_size bytes, of which only the ranges are logged. */
+static void
+vfio_v2_set_ranges(struct mig_device *dev, struct vfio_v2 *k, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size)
+{
+	uint64_t end = 0;
+	size_t i;
+
+	memcpy(k->ranges, ranges, nranges * sizeof(*ranges));
+	k->nranges = nranges;
+	for (i = 0; i < nranges; i++)
+		if (ranges[i].start + ranges[i].length > end)
+			end = ranges[i].start + ranges[i].length;
+	dev->guest_memory = NULL; /* the VMM's: its pages are not ours to send */
+	dev->guest_memory_size = k->tracking == TRACK_DEVICE ? end : 0;
+	dev->guest_page_size = page_size;
+}
+
+int
+vfio_v2_backend_adopt(struct mig_device *dev, int fd, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size)
+{
+	struct vfio_v2 *k = xcalloc(1, sizeof(*k));
+	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 1};
+	int err;
+
+	if (nranges > MIG_IOVA_RANGES_MAX) {
+		free(k);
+		return -E2BIG;
+	}
+	if ((err = vfio_adopt(&k->h, dev->name, fd)) != 0) {
+		free(k);
+		return err;
+	}
+	k->dev.ops = &vfio_v2_ops;
+	k->dev.priv = k;
+	vfio_v2_probe_tracking(k);
+	if ((err = v2_backend_attach(dev, &k->dev, &impl)) != 0) {
+		k->h.device_fd = -1; /* the caller's, on failure */
+		vfio_v2_close(k);
+		/* A VFIO device without v2 migration (logged by v2_attach). */
+		return err == -EBUSY ? err : -EOPNOTSUPP;
+	}
+	dev->backend = "vfio-v2";
+	vfio_v2_set_ranges(dev, k, ranges, nranges, page_size);
 	vfio_identity(&k->h, "vfio-v2", dev->identity, sizeof(dev->identity), dev->compat,
 	    sizeof(dev->compat));
 	return 0;
@@ -479,6 +608,13 @@ v2b_resume_end(struct mig_device *dev)
 }
 
 static int
+v2b_resume_stop(struct mig_device *dev)
+{
+	device_check_thread(dev, "resume_stop");
+	return v2_set_state(v2b(dev), V2_STATE_STOP);
+}
+
+static int
 v2b_reset(struct mig_device *dev)
 {
 	device_check_thread(dev, "reset");
@@ -528,7 +664,7 @@ v2b_describe(struct mig_device *dev)
 	    "vfio v2 (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE)", "migration_flags", flags,
 	    "capabilities", "precopy", (drv->flags & V2_MIG_PRE_COPY) != 0, "stopcopy", 1, "p2p",
 	    (drv->flags & V2_MIG_P2P) != 0, "dirty_tracking", tracking != NULL, "page_contents",
-	    dev->guest_memory_size > 0, "dirty_tracking_by", tracking);
+	    dev->guest_memory != NULL, "dirty_tracking_by", tracking);
 	/* Asked only while the device's thread is idle: a state change in
 	 * progress holds the driver's lock (mlx5 loads the whole image in
 	 * RESUMING -> STOP), and the API must not wait for it. Busy: the
@@ -562,6 +698,7 @@ static const struct device_ops v2_backend_ops = {
 	.resume_write = v2b_resume_write,
 	.resume_commit = v2b_resume_commit,
 	.resume_end = v2b_resume_end,
+	.resume_stop = v2b_resume_stop,
 	.reset = v2b_reset,
 	.dirty_bitmap = v2b_dirty_bitmap,
 	.state_name = v2b_state_name,
@@ -581,8 +718,17 @@ v2_backend_attach(struct mig_device *dev, struct v2_device *device,
 		free(b);
 		return err;
 	}
+	/* A handed-over device is its VMM's: found running or stopped (a
+	 * destination's VMM has not started its vCPUs), never changed here;
+	 * one in a session is the VMM's own migration. */
+	if (impl->adopted && b->drv.state != V2_STATE_RUNNING && b->drv.state != V2_STATE_STOP) {
+		log_warnx("device %s: handed over in state %s; a VMM hands over a device that "
+			  "is running or stopped", dev->name, v2_state_name(b->drv.state));
+		free(b);
+		return -EBUSY;
+	}
 	/* A device left mid-migration (by a daemon that died) starts over. */
-	if (b->drv.state != V2_STATE_RUNNING) {
+	if (!impl->adopted && b->drv.state != V2_STATE_RUNNING) {
 		log_warnx("device %s: found %s, not running; bringing it back", dev->name,
 		    v2_state_name(b->drv.state));
 		if ((err = v2_rollback(&b->drv)) != 0) {
@@ -597,5 +743,19 @@ v2_backend_attach(struct mig_device *dev, struct v2_device *device,
 	dev->ops = &b->ops;
 	dev->priv = b;
 	dev->state_size = b->drv.stop_copy_estimate;
+	return 0;
+}
+
+int
+vfio_v2_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size)
+{
+	struct v2_backend *b = dev->priv;
+	struct vfio_v2 *k;
+
+	if (!b->impl.adopted || nranges > MIG_IOVA_RANGES_MAX)
+		return -EINVAL;
+	k = b->impl.arg;
+	vfio_v2_set_ranges(dev, k, ranges, nranges, page_size);
 	return 0;
 }

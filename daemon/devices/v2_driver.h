@@ -170,6 +170,7 @@ struct v2_backend_impl {
 	void *arg;
 	void (*close)(void *arg);
 	void (*describe)(void *arg, struct json_t *obj);
+	int adopted; /* handed over by its VMM: its state is left as found */
 };
 
 int v2_backend_attach(struct mig_device *dev, struct v2_device *device,

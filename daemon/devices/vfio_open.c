@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -380,6 +382,61 @@ vfio_open(struct vfio_handle *h, const char *name, const char *path)
 	return 0;
 }
 
+/* The cdev's PCI function (/sys/dev/char/MAJ:MIN/device), best effort. */
+static void
+vfio_adopt_learn_pci(struct vfio_handle *h, const struct stat *st)
+{
+	char link[96];
+
+	if (!S_ISCHR(st->st_mode))
+		return;
+	snprintf(link, sizeof(link), "/sys/dev/char/%u:%u/device", major(st->st_rdev),
+	    minor(st->st_rdev));
+	if (vfio_link_basename(link, h->pci, sizeof(h->pci)) != 0 ||
+	    !vfio_is_pci_address(h->pci))
+		h->pci[0] = '\0';
+}
+
+int
+vfio_adopt(struct vfio_handle *h, const char *name, int fd)
+{
+	struct vfio_device_info info;
+	char link[64], target[64];
+	struct stat st;
+	ssize_t n;
+
+	memset(h, 0, sizeof(*h));
+	h->name = name;
+	h->mode = VFIO_MODE_HANDOVER;
+	h->device_fd = h->iommufd = h->group_fd = h->container_fd = -1;
+	if (vfio_sys->fstat(fd, &st) != 0)
+		return -ENOTTY;
+	if (!S_ISCHR(st.st_mode)) {
+		/* A group's device fd is an anonymous inode of this name. */
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		if ((n = vfio_sys->readlink(link, target, sizeof(target) - 1)) < 0)
+			return -ENOTTY;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[vfio-device]") != 0)
+			return -ENOTTY;
+	}
+	memset(&info, 0, sizeof(info));
+	info.argsz = sizeof(info);
+	if (vfio_sys->ioctl(fd, VFIO_DEVICE_GET_INFO, &info) < 0)
+		return -ENOTTY;
+	h->device_fd = fd;
+	h->flags = info.flags;
+	h->num_regions = info.num_regions;
+	h->num_irqs = info.num_irqs;
+	snprintf(h->path, sizeof(h->path), "%s", S_ISCHR(st.st_mode) ? "cdev" : "group device");
+	vfio_adopt_learn_pci(h, &st);
+	vfio_learn_driver(h);
+	log_info("device %s: adopted a handed-over fd (%s, %s, driver %s), %u regions, %u irqs",
+	    name, h->path, h->pci[0] != '\0' ? h->pci : "no PCI address",
+	    h->driver[0] != '\0' ? h->driver : "unknown", h->num_regions, h->num_irqs);
+	return 0;
+}
+
 void
 vfio_close(struct vfio_handle *h)
 {
@@ -647,6 +704,10 @@ vfio_mode_name(const struct vfio_handle *h)
 {
 	static char buf[192];
 
+	if (h->mode == VFIO_MODE_HANDOVER) {
+		snprintf(buf, sizeof(buf), "handed over (%s fd, its VMM's IOMMU)", h->path);
+		return buf;
+	}
 	snprintf(buf, sizeof(buf), "%s %s + %s", h->mode == VFIO_MODE_CDEV ? "cdev" : "group",
 	    h->path, h->mode == VFIO_MODE_CDEV ? "iommufd" : "type1 container");
 	return buf;

@@ -26,6 +26,7 @@
 enum vfio_open_mode {
 	VFIO_MODE_CDEV,	 /* device cdev + iommufd */
 	VFIO_MODE_GROUP, /* group + type1 container */
+	VFIO_MODE_HANDOVER, /* a device fd its VMM handed over: nothing else is ours */
 };
 
 struct vfio_handle {
@@ -67,6 +68,16 @@ struct vfio_pci_ids {
 /* Open and set up the device `path` names; h is filled, or -errno. */
 int vfio_open(struct vfio_handle *h, const char *name, const char *path);
 void vfio_close(struct vfio_handle *h);
+/*
+ * A device fd handed over by the VMM that holds it (SPEC §8): check that
+ * it is a VFIO device (a character device, or the anon inode a group's
+ * VFIO_GROUP_GET_DEVICE_FD gives, answering VFIO_DEVICE_GET_INFO) and
+ * make it h's device_fd, opening, binding and attaching nothing. The fd
+ * is the daemon's own reference; vfio_close closes that one only.
+ * -ENOTTY when it is not a VFIO device (not logged: the caller answers
+ * the client), else 0.
+ */
+int vfio_adopt(struct vfio_handle *h, const char *name, int fd);
 
 /* VFIO_DEVICE_RESET; -ENOTSUP when the device does not offer it. */
 int vfio_reset(struct vfio_handle *h);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vfio_sys.h"
@@ -53,6 +54,7 @@ const struct vfio_sys vfio_sys_real = {
 	.opendir = opendir,
 	.readdir = readdir,
 	.closedir = closedir,
+	.fstat = fstat,
 };
 
 const struct vfio_sys *vfio_sys = &vfio_sys_real;

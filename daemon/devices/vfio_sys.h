@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 struct vfio_sys {
@@ -38,6 +39,8 @@ struct vfio_sys {
 	DIR *(*opendir)(const char *path);
 	struct dirent *(*readdir)(DIR *dir);
 	int (*closedir)(DIR *dir);
+	/* A handed-over fd: what it is (vfio_adopt). */
+	int (*fstat)(int fd, struct stat *st);
 };
 
 /* The table in use; the real system calls unless a test swapped it. */

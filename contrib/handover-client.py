@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Reference client of vfio-migd's hand-over socket (docs/HANDOVER.md).
+
+A VMM, or the agent that runs it, hands the daemon a duplicate of its VFIO
+device fd with the guest's IOVA layout, updates the layout after memory
+hot-plug, and takes the device back. One JSON request per SOCK_SEQPACKET
+message, the fd as SCM_RIGHTS (socket.send_fds, Python 3.9+), one JSON
+answer; errors carry the control API's codes.
+
+As a library:
+
+    import handover_client as hc
+    hc.attach("/run/vfio-migd/handover.sock", "gpu0", device_fd,
+              iova=[(0, 1 << 30), (1 << 32, 3 << 30)], final_state="stopped")
+    ...
+    hc.detach("/run/vfio-migd/handover.sock", "gpu0")
+
+The owner the daemon watches is the connecting process unless owner_pid
+names another; when it exits, the daemon lets go of the device.
+
+As a program (the fd inherited, like `vfio-migctl attach`):
+
+    handover-client.py [--socket PATH] attach gpu0 --fd 3 --iova 0:1073741824
+    handover-client.py [--socket PATH] set-iova gpu0 --iova 0:2147483648
+    handover-client.py [--socket PATH] detach gpu0
+
+It prints the daemon's answer as JSON; on an error, "CODE: message" on
+standard error and exit status 1 (2 for usage, 3 when the daemon cannot be
+reached).
+"""
+
+import argparse
+import json
+import os
+import socket
+import sys
+
+DEFAULT_SOCKET = "/run/vfio-migd/handover.sock"
+ANSWER_MAX = 65536
+
+
+class HandoverError(Exception):
+    """The daemon refused the request: code is the API's error code."""
+
+    def __init__(self, code, message):
+        super().__init__("%s: %s" % (code, message))
+        self.code = code
+        self.message = message
+
+
+def request(path, req, fds=()):
+    """Send one request (with fds) and return the daemon's answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.settimeout(10)
+        s.connect(path)
+        data = json.dumps(req).encode()
+        try:
+            if fds:
+                socket.send_fds(s, [data], list(fds))
+            else:
+                s.send(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a refused peer is answered at once: read why
+        answer = json.loads(s.recv(ANSWER_MAX))
+    if "error" in answer:
+        raise HandoverError(answer["error"].get("code"), answer["error"].get("message"))
+    return answer
+
+
+def _ranges(iova):
+    return [{"start": int(start), "length": int(length)} for start, length in iova]
+
+
+def attach(path, name, device_fd, iova=(), final_state="stopped", page_size=None,
+           owner_pid=None, backend="vfio-v2"):
+    """Hand device_fd over as NAME; returns the device object."""
+    req = {"op": "attach", "name": name, "backend": backend, "iova": _ranges(iova),
+           "final_state": final_state}
+    if page_size is not None:
+        req["page_size"] = int(page_size)
+    if owner_pid is not None:
+        req["owner_pid"] = int(owner_pid)
+    return request(path, req, [device_fd])["device"]
+
+
+def set_iova(path, name, iova, page_size=None):
+    """The guest's layout changed (memory hot-plug); not while migrating."""
+    req = {"op": "set-iova", "name": name, "iova": _ranges(iova)}
+    if page_size is not None:
+        req["page_size"] = int(page_size)
+    return request(path, req)["device"]
+
+
+def detach(path, name):
+    """Take the device back: the daemon closes its own reference only."""
+    request(path, {"op": "detach", "name": name})
+
+
+def _range_arg(text):
+    start, sep, length = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError("START:LENGTH expected, got %r" % text)
+    return int(start, 0), int(length, 0)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="vfio-migd hand-over client")
+    p.add_argument("--socket", default=os.environ.get("VFIO_MIGD_HANDOVER", DEFAULT_SOCKET))
+    p.add_argument("op", choices=["attach", "set-iova", "detach"])
+    p.add_argument("name")
+    p.add_argument("--fd", type=int, help="attach: the inherited device fd")
+    p.add_argument("--backend", default="vfio-v2")
+    p.add_argument("--iova", type=_range_arg, action="append", default=[])
+    p.add_argument("--final-state", choices=["stopped", "running"], default="stopped")
+    p.add_argument("--page-size", type=int)
+    p.add_argument("--owner-pid", type=int,
+                   help="attach: the process to watch (default: this program's parent)")
+    a = p.parse_args(argv)
+    try:
+        if a.op == "attach":
+            if a.fd is None:
+                p.error("attach needs --fd")
+            owner = a.owner_pid if a.owner_pid is not None else os.getppid()
+            out = {"ok": True, "device": attach(a.socket, a.name, a.fd, a.iova, a.final_state,
+                                                a.page_size, owner, a.backend)}
+        elif a.op == "set-iova":
+            out = {"ok": True, "device": set_iova(a.socket, a.name, a.iova, a.page_size)}
+        else:
+            detach(a.socket, a.name)
+            out = {"ok": True}
+    except HandoverError as e:
+        print("%s: %s" % (e.code, e.message), file=sys.stderr)
+        return 1
+    except OSError as e:
+        print("cannot reach %s: %s" % (a.socket, e), file=sys.stderr)
+        return 3
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,748 @@
+/*
+ * handover.c: the hand-over socket (SPEC §8, docs/HANDOVER.md).
+ *
+ * It owns the socket (SOCK_SEQPACKET: one JSON request per message, fds
+ * as SCM_RIGHTS, one JSON answer), who may use it (SO_PEERCRED: root, the
+ * daemon's user, members of control_group), the checks of every request
+ * (size, fds, JSON types, ranges), and the owner of each handed-over
+ * device: a pidfd on the loop, whose exit lets go of the device and fails
+ * a migration of it with owner-exited. The devices themselves are in
+ * device.c's registry, like configured ones; the backend adopts the fd.
+ *
+ * Never: open, bind, map or reset a device (a failed migration's engine
+ * resets where the protocol leaves no other way), or close an fd but the
+ * ones a request brought: the one a device keeps is the daemon's own
+ * reference to the VMM's open file, closed with the device.
+ */
+#include "handover.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "device.h"
+#include "device_worker.h"
+#include "errors.h"
+#include "log.h"
+#include "migration.h"
+#include "parse.h"
+#include "ranges.h"
+#include "xmalloc.h"
+
+/* How often a device whose owner exited is looked at until its migration
+ * has ended and its thread is idle. */
+#define HANDOVER_RETRY_MS 50
+#define HANDOVER_PAGE_MIN 4096u
+#define HANDOVER_PAGE_MAX (1u << 30)
+
+struct handover_conn {
+	int fd;
+	struct handover_peer peer;
+	struct event *ev;
+	struct handover_conn *next;
+};
+
+/* A handed-over device and the watch on its owner. */
+struct handover_dev {
+	struct mig_device *dev;
+	int pidfd;
+	struct event *owner_ev;
+	struct event *retry;
+	struct handover_dev *next;
+};
+
+static struct event_base *hbase;
+static int listen_fd = -1;
+static struct event *listen_ev;
+static char *socket_path;
+static gid_t socket_gid;
+static int socket_has_group;
+static struct handover_conn *conns;
+static unsigned nconns;
+static struct handover_dev *handed;
+
+void
+handover_init(struct event_base *base)
+{
+	hbase = base;
+}
+
+static json_t *
+handover_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static json_t *
+handover_error(int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:{s:s, s:s}}", "error", "code", mig_err_name(code), "message", msg);
+}
+
+static struct handover_dev *
+handover_find(const char *name)
+{
+	struct handover_dev *h;
+
+	for (h = handed; h != NULL; h = h->next)
+		if (strcmp(h->dev->name, name) == 0)
+			return h;
+	return NULL;
+}
+
+/* ---- requests: every field checked ----------------------------------- */
+
+static json_t *
+handover_check_fields(json_t *req, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(req, key, v) {
+		for (i = 0; allowed[i] != NULL && strcmp(allowed[i], key) != 0; i++)
+			;
+		if (allowed[i] == NULL)
+			return handover_error(MIG_E_BAD_REQUEST, "unknown field \"%s\"", key);
+	}
+	return NULL;
+}
+
+static json_t *
+handover_name(json_t *req, const char **name)
+{
+	json_t *v = json_object_get(req, "name");
+
+	if (v == NULL || !json_is_string(v))
+		return handover_error(MIG_E_BAD_REQUEST, "\"name\" must be a string");
+	*name = json_string_value(v);
+	if (!mig_valid_name(*name, MIG_DEVICE_NAME_MAX))
+		return handover_error(MIG_E_BAD_REQUEST, "\"name\" must be 1..%d characters of "
+		    "A-Z a-z 0-9 _ . -", MIG_DEVICE_NAME_MAX);
+	return NULL;
+}
+
+/* An optional unsigned integer field: *out keeps its default when absent. */
+static json_t *
+handover_uint(json_t *obj, const char *key, uint64_t max, uint64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return NULL;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > max)
+		return handover_error(MIG_E_BAD_REQUEST, "\"%s\" must be an integer 0..%llu", key,
+		    (unsigned long long)max);
+	*out = (uint64_t)json_integer_value(v);
+	return NULL;
+}
+
+static json_t *
+handover_page_size(json_t *req, uint32_t *page_size)
+{
+	uint64_t ps = *page_size;
+	json_t *err;
+
+	if ((err = handover_uint(req, "page_size", HANDOVER_PAGE_MAX, &ps)) != NULL)
+		return err;
+	if (ps < HANDOVER_PAGE_MIN || (ps & (ps - 1)) != 0)
+		return handover_error(MIG_E_BAD_REQUEST, "\"page_size\" must be a power of two "
+		    "%u..%u", HANDOVER_PAGE_MIN, HANDOVER_PAGE_MAX);
+	*page_size = (uint32_t)ps;
+	return NULL;
+}
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const struct mig_iova_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* "iova": [{"start": S, "length": L}, ...], page-aligned, not empty, not
+ * overlapping, within HANDOVER_PAGES_MAX pages from IOVA 0. Sorted. */
+static json_t *
+handover_ranges(json_t *req, uint32_t ps, int required, struct mig_iova_range *r, size_t *n)
+{
+	static const char *const fields[] = {"start", "length", NULL};
+	json_t *arr = json_object_get(req, "iova"), *v, *err;
+	uint64_t limit = HANDOVER_PAGES_MAX * ps;
+	size_t i;
+
+	*n = 0;
+	if (arr == NULL && !required)
+		return NULL;
+	if (arr == NULL || !json_is_array(arr))
+		return handover_error(MIG_E_BAD_REQUEST, "\"iova\" must be an array of "
+		    "{\"start\", \"length\"}");
+	if (json_array_size(arr) > MIG_IOVA_RANGES_MAX)
+		return handover_error(MIG_E_BAD_REQUEST, "\"iova\" has %zu ranges; at most %d",
+		    json_array_size(arr), MIG_IOVA_RANGES_MAX);
+	json_array_foreach(arr, i, v) {
+		if (!json_is_object(v) || json_object_get(v, "start") == NULL ||
+		    json_object_get(v, "length") == NULL)
+			return handover_error(MIG_E_BAD_REQUEST, "\"iova\"[%zu] must be "
+			    "{\"start\": N, \"length\": N}", i);
+		if ((err = handover_check_fields(v, fields)) != NULL ||
+		    (err = handover_uint(v, "start", limit, &r[i].start)) != NULL ||
+		    (err = handover_uint(v, "length", limit, &r[i].length)) != NULL)
+			return err;
+		if (r[i].length == 0 || r[i].start % ps != 0 || r[i].length % ps != 0 ||
+		    r[i].length > limit - r[i].start)
+			return handover_error(MIG_E_BAD_REQUEST, "\"iova\"[%zu]: start and length must "
+			    "be multiples of page_size (%u), length above 0, and the range below "
+			    "%llu", i, ps, (unsigned long long)limit);
+	}
+	*n = json_array_size(arr);
+	qsort(r, *n, sizeof(*r), range_cmp);
+	for (i = 1; i < *n; i++)
+		if (r[i].start < r[i - 1].start + r[i - 1].length)
+			return handover_error(MIG_E_BAD_REQUEST, "\"iova\": ranges at %llu and %llu "
+			    "overlap", (unsigned long long)r[i - 1].start,
+			    (unsigned long long)r[i].start);
+	return NULL;
+}
+
+/* ---- owners ---------------------------------------------------------- */
+
+static void handover_forget(struct handover_dev *h);
+
+/* Let go once the device's migration has ended and its thread is idle. */
+static void
+handover_try_remove(evutil_socket_t fd, short what, void *arg)
+{
+	struct handover_dev *h = arg;
+	struct timeval tv = {0, HANDOVER_RETRY_MS * 1000};
+
+	if (h->dev->busy != NULL || device_calls_out(h->dev->worker)) {
+		evtimer_add(h->retry, &tv);
+		return;
+	}
+	log_info("device %s: let go (its owner, pid %d, exited); the daemon's reference to "
+		 "the device is closed", h->dev->name, (int)h->dev->owner_pid);
+	handover_forget(h);
+}
+
+static void
+handover_owner_exited(evutil_socket_t fd, short what, void *arg)
+{
+	struct handover_dev *h = arg;
+	struct migration *m = h->dev->busy;
+	char why[128];
+
+	event_del(h->owner_ev);
+	log_warnx("device %s: its owner, pid %d, exited", h->dev->name, (int)h->dev->owner_pid);
+	if (m != NULL && !migration_phase_is_final(m->phase) && m->engine != NULL) {
+		/* END is out: the destination may be resuming, and a source
+		 * rolled back could not run anyway, its VMM gone. */
+		if (m->role == MIG_ROLE_SOURCE && m->phase == PHASE_COMPLETING)
+			log_warnx("migration %s: completing; the device is let go once it ends",
+			    m->id_str);
+		else {
+			snprintf(why, sizeof(why), "the process that handed device %s over (pid %d) "
+			    "exited", h->dev->name, (int)h->dev->owner_pid);
+			m->engine->cancel(m, MIG_E_OWNER_EXITED, why);
+		}
+	}
+	handover_try_remove(-1, 0, h);
+}
+
+static int
+handover_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Out of this module's list and the registry; the pidfd closed. */
+static void
+handover_forget(struct handover_dev *h)
+{
+	struct handover_dev **pp;
+
+	for (pp = &handed; *pp != NULL && *pp != h; pp = &(*pp)->next)
+		;
+	if (*pp != NULL)
+		*pp = h->next;
+	event_free(h->owner_ev);
+	event_free(h->retry);
+	close(h->pidfd);
+	device_remove(h->dev);
+	free(h);
+}
+
+/* ---- the operations -------------------------------------------------- */
+
+static json_t *
+handover_adopt_error(const char *name, int fd, int err)
+{
+	switch (err) {
+	case -ENOTTY:
+		return handover_error(MIG_E_NOT_VFIO_DEVICE, "the fd handed over for %s is not a "
+		    "VFIO device (neither a VFIO cdev nor a group's device fd answering "
+		    "VFIO_DEVICE_GET_INFO)", name);
+	case -EOPNOTSUPP:
+		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "device %s offers no v2 migration "
+		    "(VFIO_DEVICE_FEATURE_MIGRATION): bind its vendor's variant driver", name);
+	case -EBUSY:
+		return handover_error(MIG_E_DEVICE_BUSY, "device %s is in a migration state of its "
+		    "own; hand it over running or stopped", name);
+	}
+	return handover_error(MIG_E_DEVICE_OPEN, "device %s: %s", name, strerror(-err));
+}
+
+static json_t *
+handover_attach_args(json_t *req, const struct handover_peer *peer, pid_t *owner,
+    int *final_stopped, uint32_t *ps, struct mig_iova_range *r, size_t *n)
+{
+	json_t *v, *err;
+	uint64_t pid = (uint64_t)peer->pid;
+
+	v = json_object_get(req, "backend");
+	if (v == NULL || !json_is_string(v))
+		return handover_error(MIG_E_BAD_REQUEST, "\"backend\" must be \"vfio-v2\" or "
+		    "\"vfio-v1\"");
+	if (strcmp(json_string_value(v), "vfio-v1") == 0)
+		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "hand-over of vfio-v1 devices is "
+		    "not supported yet; configure the device instead");
+	if (strcmp(json_string_value(v), "vfio-v2") != 0)
+		return handover_error(MIG_E_BAD_REQUEST, "\"backend\" must be \"vfio-v2\" or "
+		    "\"vfio-v1\"");
+	v = json_object_get(req, "final_state");
+	if (v != NULL && (!json_is_string(v) || (strcmp(json_string_value(v), "stopped") != 0 &&
+	    strcmp(json_string_value(v), "running") != 0)))
+		return handover_error(MIG_E_BAD_REQUEST, "\"final_state\" must be \"stopped\" or "
+		    "\"running\"");
+	*final_stopped = v == NULL || strcmp(json_string_value(v), "stopped") == 0;
+	if ((err = handover_uint(req, "owner_pid", INT32_MAX, &pid)) != NULL)
+		return err;
+	if (pid == 0)
+		return handover_error(MIG_E_BAD_REQUEST, "\"owner_pid\" must be above 0");
+	*owner = (pid_t)pid;
+	if ((err = handover_page_size(req, ps)) != NULL)
+		return err;
+	return handover_ranges(req, *ps, 0, r, n);
+}
+
+static json_t *
+handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t nfds)
+{
+	static const char *const fields[] = {"op", "name", "backend", "iova", "page_size",
+		"final_state", "owner_pid", NULL};
+	struct mig_iova_range r[MIG_IOVA_RANGES_MAX];
+	struct mig_device *dev, *other;
+	struct handover_dev *h;
+	const char *name;
+	uint32_t ps = HANDOVER_PAGE_MIN;
+	int final_stopped = 1, pidfd, err;
+	pid_t owner = peer->pid;
+	json_t *e;
+	size_t n;
+
+	if ((e = handover_check_fields(req, fields)) != NULL || (e = handover_name(req, &name)))
+		return e;
+	if (nfds != 1)
+		return handover_error(MIG_E_BAD_REQUEST, "attach takes exactly one fd (the "
+		    "device's), as SCM_RIGHTS; got %zu", nfds);
+	if ((e = handover_attach_args(req, peer, &owner, &final_stopped, &ps, r, &n)) != NULL)
+		return e;
+	if ((other = device_find(name)) != NULL)
+		return handover_error(MIG_E_DEVICE_EXISTS, "device %s exists already (%s)", name,
+		    other->origin == DEVICE_CONFIG ? "configured" : "handed over");
+	if ((pidfd = handover_pidfd_open(owner)) < 0)
+		return handover_error(MIG_E_BAD_REQUEST, "owner pid %d: %s", (int)owner,
+		    strerror(errno));
+	dev = xcalloc(1, sizeof(*dev));
+	dev->name = xstrdup(name);
+	dev->origin = DEVICE_HANDOVER;
+	dev->owner_pid = owner;
+	dev->final_stopped = final_stopped;
+	if ((err = vfio_v2_backend_adopt(dev, fds[0], r, n, ps)) != 0) {
+		close(pidfd);
+		free(dev->name);
+		free(dev);
+		return handover_adopt_error(name, fds[0], err);
+	}
+	fds[0] = -1; /* the device's now */
+	if (device_add(dev, hbase) != 0) {
+		dev->ops->close(dev);
+		close(pidfd);
+		free(dev->name);
+		free(dev);
+		return handover_error(MIG_E_INTERNAL, "cannot start the device's thread");
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->dev = dev;
+	h->pidfd = pidfd;
+	h->owner_ev = event_new(hbase, pidfd, EV_READ, handover_owner_exited, h);
+	h->retry = evtimer_new(hbase, handover_try_remove, h);
+	event_add(h->owner_ev, NULL);
+	h->next = handed;
+	handed = h;
+	log_info("device %s: handed over by pid %d (uid %u) for owner pid %d: %s, %zu IOVA "
+		 "range%s in %u-byte pages, final state %s", name, (int)peer->pid,
+	    (unsigned)peer->uid, (int)owner, dev->identity, n, n == 1 ? "" : "s", ps,
+	    final_stopped ? "stopped" : "running");
+	return json_pack("{s:b, s:o}", "ok", 1, "device", device_to_json(dev, NULL));
+}
+
+/* A handed-over device named by the request, not migrating. */
+static json_t *
+handover_idle_device(json_t *req, const char *op, size_t nfds, struct handover_dev **out)
+{
+	const char *name;
+	json_t *e;
+
+	if ((e = handover_name(req, &name)) != NULL)
+		return e;
+	if (nfds != 0)
+		return handover_error(MIG_E_BAD_REQUEST, "%s takes no fd; got %zu", op, nfds);
+	if ((*out = handover_find(name)) == NULL)
+		return handover_error(MIG_E_NOT_FOUND, "no handed-over device %s%s", name,
+		    device_find(name) != NULL ? " (it is configured: only the configuration "
+						"removes it)" : "");
+	if ((*out)->dev->busy != NULL)
+		return handover_error(MIG_E_DEVICE_BUSY, "device %s is busy with migration %s",
+		    name, (*out)->dev->busy->id_str);
+	return NULL;
+}
+
+static json_t *
+handover_detach(json_t *req, size_t nfds)
+{
+	static const char *const fields[] = {"op", "name", NULL};
+	struct handover_dev *h;
+	json_t *e;
+
+	if ((e = handover_check_fields(req, fields)) != NULL ||
+	    (e = handover_idle_device(req, "detach", nfds, &h)) != NULL)
+		return e;
+	log_info("device %s: detached at its owner's request; the daemon's reference to the "
+		 "device is closed", h->dev->name);
+	handover_forget(h);
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *
+handover_set_iova(json_t *req, size_t nfds)
+{
+	static const char *const fields[] = {"op", "name", "iova", "page_size", NULL};
+	struct mig_iova_range r[MIG_IOVA_RANGES_MAX];
+	struct handover_dev *h;
+	uint32_t ps;
+	size_t n;
+	json_t *e;
+
+	if ((e = handover_check_fields(req, fields)) != NULL ||
+	    (e = handover_idle_device(req, "set-iova", nfds, &h)) != NULL)
+		return e;
+	ps = h->dev->guest_page_size != 0 ? h->dev->guest_page_size : HANDOVER_PAGE_MIN;
+	if ((e = handover_page_size(req, &ps)) != NULL ||
+	    (e = handover_ranges(req, ps, 1, r, &n)) != NULL)
+		return e;
+	if (vfio_v2_backend_set_iova(h->dev, r, n, ps) != 0)
+		return handover_error(MIG_E_INTERNAL, "device %s: cannot change its ranges",
+		    h->dev->name);
+	log_info("device %s: %zu IOVA range%s in %u-byte pages now", h->dev->name, n,
+	    n == 1 ? "" : "s", ps);
+	return json_pack("{s:b, s:o}", "ok", 1, "device", device_to_json(h->dev, NULL));
+}
+
+json_t *
+handover_request(const struct handover_peer *peer, const void *msg, size_t len, int *fds,
+    size_t nfds)
+{
+	json_error_t jerr;
+	json_t *req, *op, *answer;
+	const char *s;
+
+	req = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (req == NULL)
+		return handover_error(MIG_E_BAD_REQUEST, "not valid JSON: %s (column %d)",
+		    jerr.text, jerr.column);
+	op = json_object_get(req, "op");
+	if (!json_is_object(req) || op == NULL || !json_is_string(op)) {
+		json_decref(req);
+		return handover_error(MIG_E_BAD_REQUEST, "a request is a JSON object with \"op\"");
+	}
+	s = json_string_value(op);
+	if (strcmp(s, "attach") == 0)
+		answer = handover_attach(req, peer, fds, nfds);
+	else if (strcmp(s, "detach") == 0)
+		answer = handover_detach(req, nfds);
+	else if (strcmp(s, "set-iova") == 0)
+		answer = handover_set_iova(req, nfds);
+	else
+		answer = handover_error(MIG_E_BAD_REQUEST, "unknown op (attach, set-iova, detach)");
+	json_decref(req);
+	return answer;
+}
+
+/* ---- the socket ------------------------------------------------------ */
+
+static void
+conn_close(struct handover_conn *c)
+{
+	struct handover_conn **pp;
+
+	for (pp = &conns; *pp != NULL && *pp != c; pp = &(*pp)->next)
+		;
+	if (*pp != NULL)
+		*pp = c->next;
+	if (c->ev != NULL)
+		event_free(c->ev);
+	close(c->fd);
+	nconns--;
+	free(c);
+}
+
+/* A client that does not read its answers is dropped, never waited for. */
+static int
+conn_answer(int fd, json_t *answer)
+{
+	char *text = json_dumps(answer, JSON_COMPACT);
+	ssize_t n = -1;
+
+	if (text != NULL)
+		n = send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(text);
+	json_decref(answer);
+	return n < 0 ? -1 : 0;
+}
+
+/* The fds of every SCM_RIGHTS message (up to HANDOVER_FDS_MAX). */
+static size_t
+conn_fds(struct msghdr *mh, int *fds)
+{
+	struct cmsghdr *cm;
+	size_t n = 0, k, i;
+
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < k && n < HANDOVER_FDS_MAX; i++)
+			memcpy(&fds[n++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	return n;
+}
+
+static void
+conn_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct handover_conn *c = arg;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(HANDOVER_FDS_MAX * sizeof(int))];
+	} ctl;
+	static char msg[HANDOVER_MSG_MAX];
+	struct iovec iov = {msg, sizeof(msg)};
+	struct msghdr mh;
+	int fds[HANDOVER_FDS_MAX];
+	json_t *answer;
+	size_t nfds, i;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	nfds = conn_fds(&mh, fds);
+	if (mh.msg_flags & MSG_TRUNC)
+		answer = handover_error(MIG_E_BAD_REQUEST, "a request is at most %d bytes",
+		    HANDOVER_MSG_MAX);
+	else if (mh.msg_flags & MSG_CTRUNC)
+		answer = handover_error(MIG_E_BAD_REQUEST, "a request carries at most %d fds",
+		    HANDOVER_FDS_MAX);
+	else
+		answer = handover_request(&c->peer, msg, (size_t)n, fds, nfds);
+	for (i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (conn_answer(c->fd, answer) != 0)
+		conn_close(c);
+}
+
+/* Root, the daemon's own user, or a member of control_group. */
+static int
+peer_allowed(const struct handover_peer *p)
+{
+	struct passwd *pw;
+	gid_t groups[256];
+	int n = 256, i;
+
+	if (p->uid == 0 || p->uid == geteuid())
+		return 1;
+	if (!socket_has_group)
+		return 0;
+	if (p->gid == socket_gid)
+		return 1;
+	if ((pw = getpwuid(p->uid)) == NULL || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (groups[i] == socket_gid)
+			return 1;
+	return 0;
+}
+
+static void
+listen_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct handover_conn *c;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int cfd;
+
+	if ((cfd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+		return;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		close(cfd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = cfd;
+	c->peer.uid = cred.uid;
+	c->peer.gid = cred.gid;
+	c->peer.pid = cred.pid;
+	c->next = conns;
+	conns = c;
+	nconns++;
+	if (!peer_allowed(&c->peer)) {
+		log_warnx("hand-over socket: refused pid %d of uid %u (neither root, the daemon's "
+			  "user, nor in control_group)", (int)cred.pid, (unsigned)cred.uid);
+		(void)conn_answer(cfd, handover_error(MIG_E_PERMISSION_DENIED, "uid %u may not "
+		    "hand devices over", (unsigned)cred.uid));
+		conn_close(c);
+		return;
+	}
+	if (nconns > HANDOVER_CONNS_MAX) {
+		(void)conn_answer(cfd, handover_error(MIG_E_LIMIT, "%d connections at once",
+		    HANDOVER_CONNS_MAX));
+		conn_close(c);
+		return;
+	}
+	c->ev = event_new(hbase, cfd, EV_READ | EV_PERSIST, conn_read, c);
+	event_add(c->ev, NULL);
+}
+
+static int
+handover_bind(const char *path, const char *group)
+{
+	struct sockaddr_un sun;
+	struct group *gr;
+	struct stat st;
+	mode_t old;
+	int rc;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("hand-over socket %s: path too long", path);
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("hand-over socket %s: exists and is not a socket", path);
+			return -1;
+		}
+		unlink(path); /* the control socket's check already found no other daemon */
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
+		log_warn("hand-over socket %s: socket", path);
+		return -1;
+	}
+	/* Created closed to everyone, then opened to the group. */
+	old = umask(0177);
+	rc = bind(listen_fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc != 0) {
+		log_warn("hand-over socket %s: bind", path);
+		return -1;
+	}
+	socket_path = xstrdup(path);
+	if (group != NULL) {
+		if ((gr = getgrnam(group)) == NULL) {
+			log_warnx("hand-over socket %s: no group named %s (control_group)", path,
+			    group);
+			return -1;
+		}
+		socket_gid = gr->gr_gid;
+		socket_has_group = 1;
+		if (chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+			log_warn("hand-over socket %s: chown to group %s", path, group);
+			return -1;
+		}
+	}
+	if (chmod(path, 0660) != 0 || listen(listen_fd, 16) != 0) {
+		log_warn("hand-over socket %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+handover_start(struct event_base *base, const char *path, const char *group)
+{
+	handover_init(base);
+	if (handover_bind(path, group) != 0) {
+		handover_stop();
+		return -1;
+	}
+	listen_ev = event_new(base, listen_fd, EV_READ | EV_PERSIST, listen_accept, NULL);
+	event_add(listen_ev, NULL);
+	log_info("hand-over socket on %s (mode 0660%s%s)", path, group ? ", group " : "",
+	    group ? group : "");
+	return 0;
+}
+
+void
+handover_stop(void)
+{
+	struct handover_dev *h;
+
+	while (conns != NULL)
+		conn_close(conns);
+	if (listen_ev != NULL)
+		event_free(listen_ev);
+	listen_ev = NULL;
+	if (listen_fd >= 0)
+		close(listen_fd);
+	listen_fd = -1;
+	if (socket_path != NULL) {
+		unlink(socket_path);
+		free(socket_path);
+		socket_path = NULL;
+	}
+	/* The devices stay in the registry until devices_close. */
+	while ((h = handed) != NULL) {
+		handed = h->next;
+		event_free(h->owner_ev);
+		event_free(h->retry);
+		close(h->pidfd);
+		free(h);
+	}
+}

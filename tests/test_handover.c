@@ -1,0 +1,365 @@
+/*
+ * test_handover.c: the hand-over requests (handover.c) against the fake
+ * kernel (vfio_fake.c): a vfio-v2 device fd adopted as the VMM holds it
+ * (no open, bind or attach of the daemon's, its state left as found),
+ * DMA logged over the handed IOVA ranges only, set-iova, detach closing
+ * the daemon's reference only, the owner's exit letting go; and every
+ * refusal: not a VFIO device, no v2 migration, a taken name, malformed
+ * requests of every kind, a wrong number of fds.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "check_main.h"
+#include "device.h"
+#include "device_worker.h"
+#include "handover.h"
+#include "log.h"
+#include "v2_driver.h"
+#include "vfio_fake.h"
+
+#define PAGE 4096u
+#define ALL (V2_MIG_STOP_COPY | V2_MIG_P2P | V2_MIG_PRE_COPY)
+
+static struct event_base *base;
+static struct handover_peer me;
+static uint8_t stream[64 * 1024];
+
+static void
+setup(void)
+{
+	log_init("test_handover", LOG_LEVEL_WARNING);
+	base = event_base_new();
+	handover_init(base);
+	me.uid = getuid();
+	me.gid = getgid();
+	me.pid = getpid();
+	fake_install();
+	fake_pci_device(0, 0x15b3, 0x101e);
+	fake.dev[0].mig_flags = ALL;
+	fake.dev[0].stream = stream;
+	fake.dev[0].stream_len = sizeof(stream);
+	fake.dev[0].precopy_avail = 4096;
+	fake.dev[0].has_data_size = 1;
+	fake.dev[0].data_size = sizeof(stream);
+	fake.dev[0].dma_logging = 1;
+}
+
+static void
+teardown(void)
+{
+	devices_close();
+	handover_stop();
+	fake_uninstall();
+	event_base_free(base);
+}
+
+/* The request text with nfds fds; the answer's error code, or "ok". */
+static const char *
+request(const char *text, int *fds, size_t nfds, json_t **answer)
+{
+	static char code[64];
+	json_t *a = handover_request(&me, text, strlen(text), fds, nfds), *err;
+
+	ck_assert_ptr_nonnull(a);
+	err = json_object_get(a, "error");
+	if (err != NULL)
+		snprintf(code, sizeof(code), "%s", json_string_value(json_object_get(err, "code")));
+	else {
+		ck_assert(json_is_true(json_object_get(a, "ok")));
+		snprintf(code, sizeof(code), "ok");
+	}
+	if (answer != NULL)
+		*answer = a;
+	else
+		json_decref(a);
+	return code;
+}
+
+static const char *
+attach(const char *name, int fd, const char *extra)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "{\"op\":\"attach\",\"name\":\"%s\",\"backend\":\"vfio-v2\"%s}",
+	    name, extra);
+	return request(text, &fd, 1, NULL);
+}
+
+START_TEST(test_attach_adopts_the_fd_as_the_vmm_holds_it)
+{
+	const char *text = "{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+			   "\"iova\":[{\"start\":0,\"length\":65536}],\"final_state\":\"running\"}";
+	int fd = fake_device_fd(0), fds[1] = {fd}, open_before = fake.open_fds;
+	struct mig_device *dev;
+	json_t *a, *d;
+
+	fake.dev[0].state = V2_STATE_STOP; /* a destination VMM's, vCPUs not started */
+	ck_assert_str_eq(request(text, fds, 1, &a), "ok");
+	ck_assert_int_eq(fds[0], -1); /* the device's now */
+	d = json_object_get(a, "device");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "name")), "gpu0");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "origin")), "handover");
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "owner_pid")), getpid());
+	ck_assert_str_eq(json_string_value(json_object_get(d, "final_state")), "running");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "state")), "stopped");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "backend")), "vfio-v2");
+	json_decref(a);
+	/* Nothing opened, bound or attached: the VMM's IOMMU setup is its own;
+	 * the state it was found in is left alone. */
+	ck_assert_int_eq(fake.open_fds, open_before);
+	ck_assert_int_eq(fake_count(FAKE_BIND_IOMMUFD), 0);
+	ck_assert_int_eq(fake_count(FAKE_ATTACH_PT), 0);
+	ck_assert_int_eq(fake_count(FAKE_DEVICE_RESET), 0);
+	ck_assert_int_eq(fake.dev[0].narcs, 0);
+	ck_assert_uint_eq(fake.dev[0].state, V2_STATE_STOP);
+	ck_assert_ptr_nonnull(dev = device_find("gpu0"));
+	ck_assert_int_eq(dev->origin, DEVICE_HANDOVER);
+	ck_assert_uint_eq(dev->guest_memory_size, 65536);
+	ck_assert_ptr_null(dev->guest_memory);
+	ck_assert(!dev->final_stopped);
+
+	/* Detach closes the daemon's reference, nothing else, and resets
+	 * nothing. */
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"gpu0\"}", NULL, 0, NULL), "ok");
+	ck_assert(!fake_fd_open(fd));
+	ck_assert_ptr_null(device_find("gpu0"));
+	ck_assert_int_eq(fake.dev[0].resets, 0);
+	ck_assert_uint_eq(fake.dev[0].state, V2_STATE_STOP);
+}
+END_TEST
+
+START_TEST(test_dma_logged_over_the_handed_ranges_only)
+{
+	const char *extra = ",\"iova\":[{\"start\":262144,\"length\":65536},"
+			    "{\"start\":0,\"length\":65536}]";
+	uint64_t dirty[] = {3, 40, 70};
+	uint8_t bitmap[10] = {0};
+	struct mig_device *dev;
+	uint64_t n = 0;
+
+	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), extra), "ok");
+	dev = device_find("gpu0");
+	/* The page space ends with the last range: 80 pages. */
+	ck_assert_uint_eq(dev->guest_memory_size, 80 * PAGE);
+	ck_assert_uint_eq(dev->guest_page_size, PAGE);
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
+	ck_assert_int_eq(dev->ops->save_begin(dev, 1), 0);
+	ck_assert_uint_eq(fake.dev[0].log_nranges, 2);
+	ck_assert_uint_eq(fake.dev[0].log_ranges[0][0], 0);
+	ck_assert_uint_eq(fake.dev[0].log_ranges[0][1], 65536);
+	ck_assert_uint_eq(fake.dev[0].log_ranges[1][0], 262144);
+	ck_assert_uint_eq(fake.dev[0].log_ranges[1][1], 65536);
+	/* Page 40 is between the ranges: never asked, never reported. */
+	fake.dev[0].dirty_pfns = dirty;
+	fake.dev[0].ndirty = 3;
+	ck_assert_int_eq(dev->ops->dirty_bitmap(dev, 0, 80, bitmap, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(bitmap[0], 1u << 3);
+	ck_assert_uint_eq(bitmap[5], 0);
+	ck_assert_uint_eq(bitmap[8], 1u << 6);
+	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	device_worker_unlock(dev->worker);
+	fake.dev[0].dirty_pfns = NULL;
+	ck_assert_int_eq(fake.dev[0].logging, 0);
+}
+END_TEST
+
+START_TEST(test_set_iova_changes_the_layout)
+{
+	const char *set = "{\"op\":\"set-iova\",\"name\":\"gpu0\",\"iova\":[{\"start\":0,"
+			  "\"length\":2097152}],\"page_size\":2097152}";
+	struct mig_device *dev;
+	json_t *a;
+
+	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ""), "ok");
+	dev = device_find("gpu0");
+	ck_assert_uint_eq(dev->guest_memory_size, 0); /* no ranges: no logging */
+	ck_assert_str_eq(request(set, NULL, 0, &a), "ok");
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(a, "device"), "iova")),
+	    1);
+	json_decref(a);
+	ck_assert_uint_eq(dev->guest_memory_size, 2097152);
+	ck_assert_uint_eq(dev->guest_page_size, 2097152);
+	ck_assert_str_eq(request("{\"op\":\"set-iova\",\"name\":\"gpu1\",\"iova\":[]}", NULL, 0,
+	    NULL), "not-found");
+	ck_assert_str_eq(request("{\"op\":\"set-iova\",\"name\":\"gpu0\"}", NULL, 0, NULL),
+	    "bad-request");
+}
+END_TEST
+
+START_TEST(test_refusals_leave_the_fd_to_the_caller)
+{
+	int pipefd[2], fd;
+
+	ck_assert_int_eq(pipe(pipefd), 0);
+	fd = pipefd[0];
+	ck_assert_str_eq(attach("gpu0", fd, ""), "not-vfio-device");
+	ck_assert_int_ne(fcntl(fd, F_GETFD), -1); /* still the caller's */
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* A VFIO device without v2 migration; then one in a state of its
+	 * VMM's own migration: refused, the fd still the caller's. */
+	fake.dev[0].mig_flags = 0;
+	fd = fake_device_fd(0);
+	ck_assert_str_eq(attach("gpu0", fd, ""), "device-unsupported");
+	ck_assert(fake_fd_open(fd));
+	fake.dev[0].mig_flags = ALL;
+	fake.dev[0].state = V2_STATE_PRE_COPY; /* the VMM's own migration */
+	ck_assert_str_eq(attach("gpu0", fd, ""), "device-busy");
+	fake.dev[0].state = V2_STATE_RUNNING;
+	ck_assert_str_eq(attach("gpu0", fd, ""), "ok");
+	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ""), "device-exists");
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"gpu1\",\"backend\":\"vfio-v1\"}",
+	    &fd, 1, NULL), "device-unsupported");
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nope\"}", NULL, 0, NULL),
+	    "not-found");
+}
+END_TEST
+
+START_TEST(test_malformed_requests)
+{
+	static const char *const bad[] = {
+		"", "not json", "[1]", "{}", "{\"op\":7}", "{\"op\":\"open\"}",
+		"{\"op\":\"attach\"}",
+		"{\"op\":\"attach\",\"name\":\"a b\",\"backend\":\"vfio-v2\"}",
+		"{\"op\":\"attach\",\"name\":\"\",\"backend\":\"vfio-v2\"}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\"}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"sim\"}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\",\"extra\":1}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\",\"final_state\":\"on\"}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\",\"page_size\":4095}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\",\"page_size\":\"4k\"}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\",\"iova\":{}}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\",\"iova\":[1]}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+		"\"iova\":[{\"start\":1,\"length\":4096}]}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+		"\"iova\":[{\"start\":0,\"length\":0}]}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+		"\"iova\":[{\"start\":-4096,\"length\":4096}]}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+		"\"iova\":[{\"start\":0,\"length\":8192},{\"start\":4096,\"length\":4096}]}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+		"\"iova\":[{\"start\":0,\"length\":4096,\"x\":1}]}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+		"\"iova\":[{\"start\":0,\"length\":1099511627777}]}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\",\"owner_pid\":0}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\",\"owner_pid\":\"me\"}",
+		"{\"op\":\"attach\",\"name\":\"gpu0\",\"op\":\"detach\",\"backend\":\"vfio-v2\"}",
+		"{\"op\":\"detach\"}",
+		"{\"op\":\"detach\",\"name\":\"gpu0\",\"force\":true}",
+	};
+	size_t i;
+	int fd = fake_device_fd(0), fds[1];
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fds[0] = fd;
+		ck_assert_msg(strcmp(request(bad[i], fds, 1, NULL), "bad-request") == 0,
+		    "request %zu (%s) not refused as bad-request", i, bad[i]);
+		ck_assert_int_eq(fds[0], fd);
+	}
+	/* The number of fds: one for attach, none for the others. */
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\"}",
+	    NULL, 0, NULL), "bad-request");
+	fds[0] = fd;
+	ck_assert_str_eq(attach("gpu0", fd, ""), "ok");
+	fds[0] = fake_device_fd(0);
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"gpu0\"}", fds, 1, NULL),
+	    "bad-request");
+	ck_assert_ptr_nonnull(device_find("gpu0"));
+	ck_assert_ptr_null(device_find("a b"));
+}
+END_TEST
+
+/* final_state stopped: the destination loads the state (RESUMING -> STOP)
+ * and leaves the device there for its VMM to start. */
+START_TEST(test_final_state_stopped_leaves_it_stopped)
+{
+	struct mig_device *dev;
+	int i;
+
+	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ""), "ok");
+	dev = device_find("gpu0");
+	ck_assert(dev->final_stopped); /* the default */
+	ck_assert_ptr_nonnull(dev->ops->resume_stop);
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
+	ck_assert_int_eq(dev->ops->resume_begin(dev), 0);
+	ck_assert_int_eq(dev->ops->resume_write(dev, stream, 1000), 0);
+	ck_assert_int_eq(dev->ops->resume_stop(dev), 0);
+	device_worker_unlock(dev->worker);
+	ck_assert_uint_eq(fake.dev[0].state, V2_STATE_STOP);
+	ck_assert_uint_eq(fake.dev[0].received_len, 1000);
+	for (i = 0; i < fake.dev[0].narcs; i++)
+		ck_assert_uint_ne(fake.dev[0].arcs[i][1], V2_STATE_RUNNING);
+	ck_assert_str_eq(dev->ops->state_name(dev), "stopped");
+}
+END_TEST
+
+static void
+stop_loop(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(base);
+}
+
+START_TEST(test_owner_exit_lets_go)
+{
+	char extra[64];
+	struct event *tick = event_new(base, -1, EV_PERSIST, stop_loop, NULL);
+	struct timeval tv = {0, 20000};
+	int fd = fake_device_fd(0), i, status;
+	pid_t child = fork();
+
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(extra, sizeof(extra), ",\"owner_pid\":%d", (int)child);
+	ck_assert_str_eq(attach("gpu0", fd, extra), "ok");
+	ck_assert_int_eq(device_find("gpu0")->owner_pid, child);
+	event_add(tick, &tv);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	ck_assert_ptr_nonnull(device_find("gpu0"));
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	for (i = 0; i < 250 && device_find("gpu0") != NULL; i++)
+		event_base_dispatch(base);
+	event_free(tick);
+	ck_assert_ptr_null(device_find("gpu0"));
+	ck_assert(!fake_fd_open(fd));
+	ck_assert_int_eq(fake.dev[0].resets, 0);
+	/* An owner that is gone already is refused at once. */
+	snprintf(extra, sizeof(extra), ",\"owner_pid\":%d", (int)child);
+	fd = fake_device_fd(0);
+	ck_assert_str_eq(attach("gpu0", fd, extra), "bad-request");
+}
+END_TEST
+
+int main(void);
+
+int
+main(void)
+{
+	Suite *s = suite_create("handover");
+	TCase *tc = tcase_create("requests");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_attach_adopts_the_fd_as_the_vmm_holds_it);
+	tcase_add_test(tc, test_dma_logged_over_the_handed_ranges_only);
+	tcase_add_test(tc, test_set_iova_changes_the_layout);
+	tcase_add_test(tc, test_refusals_leave_the_fd_to_the_caller);
+	tcase_add_test(tc, test_malformed_requests);
+	tcase_add_test(tc, test_final_state_stopped_leaves_it_stopped);
+	tcase_add_test(tc, test_owner_exit_lets_go);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}
