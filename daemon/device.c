@@ -118,6 +118,19 @@ device_remove(struct mig_device *dev)
 	device_release(dev);
 }
 
+struct mig_device *
+device_placeholder(const char *name, enum device_origin origin)
+{
+	struct mig_device *dev = xcalloc(1, sizeof(*dev));
+
+	dev->name = xstrdup(name);
+	dev->backend = "none";
+	dev->ops = &detached_ops;
+	dev->origin = origin;
+	dev->removed = 1;
+	return dev;
+}
+
 void
 device_hold(struct mig_device *dev)
 {

@@ -136,6 +136,10 @@ int device_add(struct mig_device *dev, struct event_base *base);
  * migration names it. */
 void device_remove(struct mig_device *dev);
 /* A migration names the device (migration.c): it stays allocated. */
+/* A device that is not there any more, by name only (a handed-over
+ * device the journal names after a restart): freed with the last
+ * migration that holds it. */
+struct mig_device *device_placeholder(const char *name, enum device_origin origin);
 void device_hold(struct mig_device *dev);
 void device_release(struct mig_device *dev);
 size_t device_count(void);

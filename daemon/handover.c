@@ -34,6 +34,7 @@
 #include "device.h"
 #include "device_worker.h"
 #include "errors.h"
+#include "events.h"
 #include "log.h"
 #include "migration.h"
 #include "parse.h"
@@ -221,6 +222,18 @@ handover_ranges(json_t *req, uint32_t ps, int required, struct mig_iova_range *r
 
 /* ---- owners ---------------------------------------------------------- */
 
+/* GET /v1/events: a device came or went (why: "detach", "owner-exited"). */
+static void
+handover_event(const char *type, struct mig_device *dev, const char *why)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:i}", "type", type, "device", dev->name, "owner_pid",
+	    (int)dev->owner_pid);
+
+	if (why != NULL)
+		json_object_set_new(ev, "reason", json_string(why));
+	events_publish(ev);
+}
+
 static void handover_forget(struct handover_dev *h);
 
 /* Let go once the device's migration has ended and its thread is idle. */
@@ -236,6 +249,7 @@ handover_try_remove(evutil_socket_t fd, short what, void *arg)
 	}
 	log_info("device %s: let go (its owner, pid %d, exited); the daemon's reference to "
 		 "the device is closed", h->dev->name, (int)h->dev->owner_pid);
+	handover_event("device-detached", h->dev, "owner-exited");
 	handover_forget(h);
 }
 
@@ -398,6 +412,7 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 		 "range%s in %u-byte pages, final state %s", name, (int)peer->pid,
 	    (unsigned)peer->uid, (int)owner, dev->identity, n, n == 1 ? "" : "s", ps,
 	    final_stopped ? "stopped" : "running");
+	handover_event("device-attached", dev, NULL);
 	return json_pack("{s:b, s:o}", "ok", 1, "device", device_to_json(dev, NULL));
 }
 
@@ -434,6 +449,7 @@ handover_detach(json_t *req, size_t nfds)
 		return e;
 	log_info("device %s: detached at its owner's request; the daemon's reference to the "
 		 "device is closed", h->dev->name);
+	handover_event("device-detached", h->dev, "detach");
 	handover_forget(h);
 	return json_pack("{s:b}", "ok", 1);
 }

@@ -24,6 +24,8 @@
 #include "errors.h"
 #include "log.h"
 #include "migration.h"
+#include "parse.h"
+#include "ranges.h"
 #include "xmalloc.h"
 
 static char *dir;
@@ -44,6 +46,11 @@ journal_render(const struct migration *m)
 	char *text;
 
 	json_object_set_new(o, "journal_version", json_integer(1));
+	/* A restart forgets handed-over devices: the record says the
+	 * device was one, so that it is not taken for a configuration
+	 * error then. */
+	if (m->device->origin == DEVICE_HANDOVER)
+		json_object_set_new(o, "device_origin", json_string("handover"));
 	if (m->end_intent)
 		json_object_set_new(o, "end_may_be_sent", json_true());
 	json_object_set_new(o, "started_epoch_ms",
@@ -517,6 +524,7 @@ journal_restore_text(const char *text, size_t len, const char *path)
 	struct migration *m;
 	json_t *o, *err;
 	const char *phase;
+	int handed;
 	uuid_t id;
 
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -525,8 +533,10 @@ journal_restore_text(const char *text, size_t len, const char *path)
 		json_decref(o);
 		return NULL;
 	}
+	handed = strcmp(jstr(o, "device_origin"), "handover") == 0 &&
+	    mig_valid_name(jstr(o, "device"), MIG_DEVICE_NAME_MAX);
 	if (uuid_parse(jstr(o, "id"), id) != 0 ||
-	    (dev = device_find(jstr(o, "device"))) == NULL) {
+	    ((dev = device_find(jstr(o, "device"))) == NULL && !handed)) {
 		log_warnx("journal %s: unknown id or device, ignored", path);
 		json_decref(o);
 		return NULL;
@@ -537,6 +547,10 @@ journal_restore_text(const char *text, size_t len, const char *path)
 		json_decref(o);
 		return NULL;
 	}
+	/* A handed-over device is gone with the restart (its VMM attaches it
+	 * again): the migration keeps its name in the history. */
+	if (dev == NULL || (handed && dev->origin != DEVICE_HANDOVER))
+		dev = device_placeholder(jstr(o, "device"), DEVICE_HANDOVER);
 	m = migration_restore(id, strcmp(jstr(o, "role"), "source") == 0 ? MIG_ROLE_SOURCE
 									  : MIG_ROLE_DESTINATION, dev);
 	snprintf(m->peer, sizeof(m->peer), "%s", jstr(o, "peer"));
@@ -570,8 +584,15 @@ journal_restore_text(const char *text, size_t len, const char *path)
 		log_warnx("migration %s: %s: %s", m->id_str, mig_err_name(MIG_E_DAEMON_RESTART), msg);
 		/* A source that had begun its switchover may have sent END
 		 * after it (the journal is not written again before END). */
-		journal_make_safe(m, m->role == MIG_ROLE_SOURCE &&
-		    json_is_true(json_object_get(o, "end_may_be_sent")) ? "completing" : phase);
+		if (dev->removed)
+			log_warnx("device %s: was handed over, and the restart let go of it; it is "
+				  "as the daemon left it in migration %s (phase %s): its VMM puts it "
+				  "back (running or stopped, or a reset) and attaches it again",
+			    dev->name, m->id_str, phase);
+		else
+			journal_make_safe(m, m->role == MIG_ROLE_SOURCE &&
+			    json_is_true(json_object_get(o, "end_may_be_sent")) ? "completing"
+										 : phase);
 		(void)journal_write(m, 1); /* a failure is logged; the next start says the same */
 	}
 	json_decref(o);

@@ -166,6 +166,44 @@ START_TEST(test_running_destination_fails_with_daemon_restart)
 }
 END_TEST
 
+/* A handed-over device is gone after a restart: its running migration
+ * fails daemon-restart in the history, by the device's name, and nothing
+ * touches a device of that name. */
+START_TEST(test_handed_over_device_gone_after_restart)
+{
+	struct mig_device hd;
+	struct migration *m;
+	char id[40], name[] = "gpu9";
+	json_t *o;
+
+	memset(&hd, 0, sizeof(hd));
+	hd.name = name;
+	hd.origin = DEVICE_HANDOVER;
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	m = migration_new(MIG_ROLE_SOURCE, &hd, NULL);
+	m->phase = PHASE_PRECOPY;
+	strcpy(id, m->id_str);
+	journal_write(m, 1);
+	journal_close();
+	migration_free_all();
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	ck_assert_ptr_nonnull(m = migration_find(id));
+	ck_assert_ptr_ne(m->device, &hd);
+	ck_assert_str_eq(m->device->name, "gpu9");
+	ck_assert(m->device->removed);
+	ck_assert_ptr_null(device_find("gpu9"));
+	ck_assert_int_eq(m->phase, PHASE_FAILED);
+	ck_assert_int_eq(m->error_code, MIG_E_DAEMON_RESTART);
+	o = read_record(id);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "device_origin")), "handover");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "phase")), "failed");
+	json_decref(o);
+	/* A record of a configured device's name that was handed over does
+	 * not touch the configured one. */
+	ck_assert_str_eq(dev->ops->state_name(dev), "running");
+}
+END_TEST
+
 START_TEST(test_cancelled_keeps_its_error)
 {
 	char id[40];
@@ -466,6 +504,7 @@ main(void)
 	tcase_add_test(tc, test_completed_comes_back_as_it_was);
 	tcase_add_test(tc, test_running_source_fails_with_daemon_restart);
 	tcase_add_test(tc, test_running_destination_fails_with_daemon_restart);
+	tcase_add_test(tc, test_handed_over_device_gone_after_restart);
 	tcase_add_test(tc, test_cancelled_keeps_its_error);
 	tcase_add_test(tc, test_bad_files_are_ignored);
 	tcase_add_test(tc, test_wrong_types_read_as_zero);
