@@ -72,6 +72,7 @@ static int socket_has_group;
 static struct handover_conn *conns;
 static unsigned nconns;
 static struct handover_dev *handed;
+static unsigned nhanded;
 
 void
 handover_init(struct event_base *base)
@@ -293,6 +294,7 @@ handover_forget(struct handover_dev *h)
 		;
 	if (*pp != NULL)
 		*pp = h->next;
+	nhanded--;
 	event_free(h->owner_ev);
 	event_free(h->retry);
 	close(h->pidfd);
@@ -375,6 +377,9 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 		    "device's), as SCM_RIGHTS; got %zu", nfds);
 	if ((e = handover_attach_args(req, peer, &owner, &final_stopped, &ps, r, &n)) != NULL)
 		return e;
+	if (nhanded >= HANDOVER_DEVICES_MAX)
+		return handover_error(MIG_E_LIMIT, "%d handed-over devices at once",
+		    HANDOVER_DEVICES_MAX);
 	if ((other = device_find(name)) != NULL)
 		return handover_error(MIG_E_DEVICE_EXISTS, "device %s exists already (%s)", name,
 		    other->origin == DEVICE_CONFIG ? "configured" : "handed over");
@@ -408,6 +413,7 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	event_add(h->owner_ev, NULL);
 	h->next = handed;
 	handed = h;
+	nhanded++;
 	log_info("device %s: handed over by pid %d (uid %u) for owner pid %d: %s, %zu IOVA "
 		 "range%s in %u-byte pages, final state %s", name, (int)peer->pid,
 	    (unsigned)peer->uid, (int)owner, dev->identity, n, n == 1 ? "" : "s", ps,
@@ -582,11 +588,19 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
+	if (n < 0) {
 		conn_close(c);
 		return;
 	}
 	nfds = conn_fds(&mh, fds);
+	if (n == 0) {
+		/* The end of the connection (or an empty message, which a
+		 * SOCK_SEQPACKET reader cannot tell apart). */
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
+		conn_close(c);
+		return;
+	}
 	if (mh.msg_flags & MSG_TRUNC)
 		answer = handover_error(MIG_E_BAD_REQUEST, "a request is at most %d bytes",
 		    HANDOVER_MSG_MAX);
@@ -756,6 +770,7 @@ handover_stop(void)
 	/* The devices stay in the registry until devices_close. */
 	while ((h = handed) != NULL) {
 		handed = h->next;
+		nhanded--;
 		event_free(h->owner_ev);
 		event_free(h->retry);
 		close(h->pidfd);

@@ -21,6 +21,8 @@ struct event_base;
 #define HANDOVER_FDS_MAX 4
 /* Connections at once; more are refused. */
 #define HANDOVER_CONNS_MAX 64
+/* Handed-over devices at once (each has a thread); more are refused. */
+#define HANDOVER_DEVICES_MAX 256
 /* The page space a handed-over device's ranges may span, in pages: the
  * destination keeps a bitmap of it (2^28 pages: 32 MiB, 1 TiB of 4 KiB
  * pages). */

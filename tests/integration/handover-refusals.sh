@@ -85,11 +85,19 @@ for i, (data, fds) in enumerate(cases):
 # Still served, and the fds that came were not kept by the daemon.
 if ask(b'{"op":"detach","name":"gpu0"}') != "not-found":
     sys.exit("connection not served after the refusals")
+# An empty message (which ends a SOCK_SEQPACKET connection for its reader)
+# with fds: the connection is closed, the fds with it.
+e = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+e.connect(sys.argv[1])
+socket.send_fds(e, [b""], [r, w])
+e.settimeout(10)
+if e.recv(100) != b"":
+    sys.exit("an empty message was answered")
 print("ok")
 PY
 [ "$(ls "/proc/$PID_a/fd" | wc -l)" -eq "$nfd" ] ||
 	fail "the daemon kept fds it was sent: $(ls -l "/proc/$PID_a/fd")"
-pass "malformed requests, wrong fd counts, a 20000-byte message and 6 fds: bad-request"
+pass "malformed requests, wrong fd counts, a 20000-byte message and 6 fds: bad-request; no fd kept"
 
 # 5. The contrib client says the same.
 echo | python3 "$SRCDIR/contrib/handover-client.py" --socket "$HS" attach gpu0 --fd 0 \
