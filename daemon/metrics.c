@@ -14,9 +14,10 @@
 #define MAX_REASONS 16
 #define MAX_HOOK_EVENTS 8
 
-static const double downtime_buckets_ms[] = {10, 50, 100, 200, 300, 500, 1000, 2000, 5000};
+/* Prometheus base units: seconds and bytes (promtool check metrics). */
+static const double downtime_buckets_s[] = {0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5};
 static const double total_buckets_s[] = {1, 5, 10, 30, 60, 120, 300, 600, 1800};
-#define NDOWN (sizeof(downtime_buckets_ms) / sizeof(downtime_buckets_ms[0]))
+#define NDOWN (sizeof(downtime_buckets_s) / sizeof(downtime_buckets_s[0]))
 #define NTOTAL (sizeof(total_buckets_s) / sizeof(total_buckets_s[0]))
 
 struct histogram {
@@ -61,7 +62,8 @@ metrics_migration_finished(struct migration *m, enum mig_phase from, enum mig_ph
 	bytes_done[role] += m->bytes_transferred;
 	if (m->phase == PHASE_COMPLETED) {
 		if (m->role == MIG_ROLE_SOURCE)
-			histogram_observe(&downtime, downtime_buckets_ms, NDOWN, (double)m->downtime_ms);
+			histogram_observe(&downtime, downtime_buckets_s, NDOWN,
+			    (double)m->downtime_ms / 1000.0);
 		histogram_observe(&total, total_buckets_s, NTOTAL, (double)m->total_ms / 1000.0);
 	}
 }
@@ -134,7 +136,7 @@ metrics_render(struct evbuffer *out)
 			continue;
 		live_bytes[m->role == MIG_ROLE_SOURCE ? 0 : 1] += m->bytes_transferred;
 		active[m->role == MIG_ROLE_SOURCE ? 0 : 1]++;
-		tput += m->throughput_bps;
+		tput += m->throughput_bps / 8;
 	}
 	evbuffer_add_printf(out, "# HELP vfio_migd_build_info Version of this daemon.\n"
 				 "# TYPE vfio_migd_build_info gauge\n"
@@ -157,14 +159,14 @@ metrics_render(struct evbuffer *out)
 	    "# HELP vfio_migd_bytes_received_total Device data and page bytes received as a "
 	    "destination.\n# TYPE vfio_migd_bytes_received_total counter\n"
 	    "vfio_migd_bytes_received_total %llu\n"
-	    "# HELP vfio_migd_throughput_bits_per_second Current throughput of running "
-	    "migrations.\n# TYPE vfio_migd_throughput_bits_per_second gauge\n"
-	    "vfio_migd_throughput_bits_per_second %llu\n",
+	    "# HELP vfio_migd_throughput_bytes_per_second Current throughput of running "
+	    "migrations.\n# TYPE vfio_migd_throughput_bytes_per_second gauge\n"
+	    "vfio_migd_throughput_bytes_per_second %llu\n",
 	    (unsigned long long)(bytes_done[0] + live_bytes[0]),
 	    (unsigned long long)(bytes_done[1] + live_bytes[1]), (unsigned long long)tput);
-	render_histogram(out, "vfio_migd_downtime_milliseconds",
+	render_histogram(out, "vfio_migd_downtime_seconds",
 	    "Source stop to destination running, completed migrations.", &downtime,
-	    downtime_buckets_ms, NDOWN);
+	    downtime_buckets_s, NDOWN);
 	render_histogram(out, "vfio_migd_migration_duration_seconds",
 	    "Total time of completed migrations.", &total, total_buckets_s, NTOTAL);
 	evbuffer_add_printf(out, "# HELP vfio_migd_device_state Device state (1 for the current "
