@@ -131,9 +131,11 @@ static const struct config_key config_keys[] = {
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
-static const char *const config_log_levels[] = {"debug", "info", "warn", "error", NULL};
+/* The words the log prints ("[warning]"), and "warn", which came first. */
+static const char *const config_log_levels[] = {"debug", "info", "warning", "warn", "error",
+    NULL};
 static const enum log_level config_log_level_values[] = {LOG_LEVEL_DEBUG, LOG_LEVEL_INFO,
-    LOG_LEVEL_WARNING, LOG_LEVEL_ERROR};
+    LOG_LEVEL_WARNING, LOG_LEVEL_WARNING, LOG_LEVEL_ERROR};
 static const char *const config_switchovers[] = {"auto", "manual", NULL};
 static const char *const config_backends[] = {"sim", "sim-v2", "vfio-v1", "vfio-v2", NULL};
 /* driver_model, per software backend; the first is the default. */
@@ -397,7 +399,7 @@ config_set_choice(struct config_parse *p, const struct config_key *k, void *base
 	if (i >= 0)
 		return 0;
 	config_key_error(p, p->lineno, k->name, "must be %s, got %s",
-	    k->type == TYPE_LOG_LEVEL ? "debug, info, warn or error" :
+	    k->type == TYPE_LOG_LEVEL ? "debug, info, warning (or warn) or error" :
 	    k->type == TYPE_SWITCHOVER ? "auto or manual" : "sim, sim-v2, vfio-v1 or vfio-v2",
 	    value);
 	return -1;

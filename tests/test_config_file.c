@@ -265,8 +265,8 @@ static const struct bad_value {
     {"daemon", "hook_timeout_ms", "600001", "must be 100..600000, got 600001"},
     {"daemon", "hook_timeout_ms", "1s", "must be 100..600000, got 1s"},
     {"daemon", "hook_timeout_ms", "-5", "must be 100..600000, got -5"},
-    {"daemon", "log_level", "verbose", "must be debug, info, warn or error, got verbose"},
-    {"daemon", "log_level", "INFO", "must be debug, info, warn or error, got INFO"},
+    {"daemon", "log_level", "verbose", "must be debug, info, warning (or warn) or error, got verbose"},
+    {"daemon", "log_level", "INFO", "must be debug, info, warning (or warn) or error, got INFO"},
     {"daemon", "keepalive_interval_ms", "50", "must be 100..600000, got 50"},
     {"daemon", "peer_timeout_ms", "3600001", "must be 200..3600000, got 3600001"},
     {"daemon", "handshake_timeout_ms", "0", "must be 100..600000, got 0"},
@@ -463,7 +463,7 @@ START_TEST(test_several_errors_at_once)
 
 	/* All of them, in line order, although the last two are found last. */
 	ck_assert_str_eq(err,
-	    "t.conf:2: [daemon] log_level: must be debug, info, warn or error, got loud\n"
+	    "t.conf:2: [daemon] log_level: must be debug, info, warning (or warn) or error, got loud\n"
 	    "t.conf:3: [daemon] hook: must be an absolute path, got hook\n"
 	    "t.conf:5: [migration] chunk_size: must be 4K..16M, got 64M\n"
 	    "t.conf:6: [migration] channels: must be 1..16, got 99\n"
@@ -523,6 +523,16 @@ START_TEST(test_lexical_details)
 	ck_assert_uint_eq(cfg->daemon.hook_timeout_ms, 200);
 	ck_assert_int_eq(cfg->migration.switchover_manual, 1);
 	ck_assert_uint_eq(cfg->migration.channels, 4);
+	mig_config_free(cfg);
+}
+END_TEST
+
+/* The log prints "[warning]": the word it prints is a level one can set. */
+START_TEST(test_log_level_warning_as_the_log_prints_it)
+{
+	struct mig_config *cfg = load_ok("[daemon]\nlog_level = warning\n");
+
+	ck_assert_int_eq(cfg->daemon.log_level, LOG_LEVEL_WARNING);
 	mig_config_free(cfg);
 }
 END_TEST
@@ -728,6 +738,7 @@ main(void)
 	tcase_add_test(file, test_syntax_errors);
 	tcase_add_test(file, test_long_line);
 	tcase_add_test(file, test_lexical_details);
+	tcase_add_test(file, test_log_level_warning_as_the_log_prints_it);
 	tcase_add_test(file, test_error_text_truncated);
 	tcase_add_test(file, test_driver_models);
 	tcase_add_loop_test(values, test_bad_value, 0, NELEMS(bad_values));
