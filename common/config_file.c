@@ -36,6 +36,7 @@ enum config_section {
 enum config_type {
 	TYPE_PATH,	  /* absolute path */
 	TYPE_WORD,	  /* one word without blanks (a group name) */
+	TYPE_TLS_GROUPS,  /* names separated by colons (OpenSSL's groups list) */
 	TYPE_UINT32,	  /* decimal integer in [min, max] */
 	TYPE_SIZE64,	  /* size with suffix in [min, max], a multiple of align */
 	TYPE_SIZE32,	  /* the same, stored in 32 bits */
@@ -100,6 +101,7 @@ static const struct config_key config_keys[] = {
 	TLS_KEY("cert", TYPE_PATH, cert),
 	TLS_KEY("key", TYPE_PATH, key),
 	TLS_KEY("allowed_peers", TYPE_PEERS, allowed_peers),
+	TLS_KEY("groups", TYPE_TLS_GROUPS, groups),
 	MIGRATION_KEY("downtime_limit_ms", TYPE_UINT32, downtime_limit_ms,
 	    MIG_DOWNTIME_LIMIT_MS_MIN, MIG_DOWNTIME_LIMIT_MS_MAX),
 	MIGRATION_KEY("max_bandwidth", TYPE_SIZE64, max_bandwidth, 0, MIG_BANDWIDTH_MAX),
@@ -429,6 +431,18 @@ config_set_string(struct config_parse *p, const struct config_key *k, char *fiel
 			return -1;
 		}
 		break;
+	case TYPE_TLS_GROUPS:
+		if (strlen(value) > 255 ||
+		    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:") !=
+			strlen(value) ||
+		    value[0] == ':' || value[strlen(value) - 1] == ':' || strstr(value, "::") != NULL) {
+			config_key_error(p, p->lineno, k->name,
+			    "must be group names (A-Z a-z 0-9 _ -) separated by colons, at most 255 "
+			    "characters, got %s",
+			    value);
+			return -1;
+		}
+		break;
 	default:
 		if (!mig_valid_name(value, SIZE_MAX)) {
 			config_key_error(p, p->lineno, k->name,
@@ -450,6 +464,7 @@ config_set(struct config_parse *p, const struct config_key *k, void *base, const
 	switch (k->type) {
 	case TYPE_PATH:
 	case TYPE_WORD:
+	case TYPE_TLS_GROUPS:
 	case TYPE_DEVICE_PATH:
 		return config_set_string(p, k, field, value);
 	case TYPE_UINT32:
@@ -914,6 +929,7 @@ mig_config_free(struct mig_config *cfg)
 	free(cfg->daemon.hook);
 	free(cfg->tls.ca);
 	free(cfg->tls.cert);
+	free(cfg->tls.groups);
 	free(cfg->tls.key);
 	for (i = 0; i < cfg->tls.nallowed; i++)
 		free(cfg->tls.allowed_peers[i]);

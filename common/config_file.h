@@ -79,6 +79,7 @@ struct mig_config {
 		char *ca, *cert, *key; /* defaults under /etc/pki/vfio-migd/ */
 		char *allowed_peers[MIG_ALLOWED_PEERS_MAX];
 		size_t nallowed; /* 0 = any certificate the CA signed */
+		char *groups;	 /* key exchange groups; NULL: MIG_TLS_GROUPS */
 	} tls;
 	struct {
 		uint32_t downtime_limit_ms; /* default 300 */

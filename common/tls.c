@@ -166,6 +166,8 @@ mig_tls_ctx_new(int is_server, const char *ca, const char *cert, const char *key
 	}
 	if (is_server)
 		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (mig_tls_ctx_set_groups(ctx, MIG_TLS_GROUPS, err, errlen) != 0)
+		goto fail;
 	if (!SSL_CTX_load_verify_locations(ctx, ca, NULL)) {
 		snprintf(err, errlen, "cannot load CA certificate %s: %s", ca,
 		    tls_openssl_reason(reason, sizeof(reason)));
@@ -193,6 +195,18 @@ mig_tls_ctx_new(int is_server, const char *ca, const char *cert, const char *key
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+int
+mig_tls_ctx_set_groups(SSL_CTX *ctx, const char *groups, char *err, size_t errlen)
+{
+	char reason[256];
+
+	if (SSL_CTX_set1_groups_list(ctx, groups) == 1)
+		return 0;
+	snprintf(err, errlen, "cannot use the key exchange groups \"%s\": %s", groups,
+	    tls_openssl_reason(reason, sizeof(reason)));
+	return -1;
 }
 
 /* An ASN.1 string as a C string, or -1 when it would not survive as one

@@ -17,12 +17,20 @@
 #define MIG_TLS_CIPHERSUITES \
 	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
-/* Build a server (is_server = 1) or client context from PEM files. The key
- * must match the certificate and the certificate must chain to the CA. On
- * failure returns NULL and writes a message naming the file and why into
- * err. */
+/* TLS 1.3 key exchange groups by default: 128-bit security and up (no
+ * finite-field groups, which OpenSSL would otherwise offer down to
+ * ffdhe2048, 112 bits). `[tls] groups` changes it. */
+#define MIG_TLS_GROUPS "X25519:P-256:P-384"
+
+/* Build a server (is_server = 1) or client context from PEM files, with
+ * the groups of MIG_TLS_GROUPS. The key must match the certificate and the
+ * certificate must chain to the CA. On failure returns NULL and writes a
+ * message naming the file and why into err. */
 SSL_CTX *mig_tls_ctx_new(int is_server, const char *ca, const char *cert, const char *key,
     char *err, size_t errlen);
+/* Other key exchange groups (OpenSSL's colon-separated names); -1 and a
+ * message in err when OpenSSL knows none of them or any is unknown. */
+int mig_tls_ctx_set_groups(SSL_CTX *ctx, const char *groups, char *err, size_t errlen);
 
 /* Is this peer certificate allowed? Writes its name (CN, else the first DNS
  * SAN, else "?") into name. With nallowed 0 every certificate is allowed

@@ -77,6 +77,14 @@ tls_load(const struct mig_config *cfg, SSL_CTX **server, SSL_CTX **client)
 		SSL_CTX_free(*server);
 		return -1;
 	}
+	if (cfg->tls.groups != NULL &&
+	    (mig_tls_ctx_set_groups(*server, cfg->tls.groups, err, sizeof(err)) != 0 ||
+		mig_tls_ctx_set_groups(*client, cfg->tls.groups, err, sizeof(err)) != 0)) {
+		log_warnx("TLS: [tls] groups: %s", err);
+		SSL_CTX_free(*server);
+		SSL_CTX_free(*client);
+		return -1;
+	}
 	days = mig_tls_cert_days_left(cfg->tls.cert, &ok);
 	if (ok && days < 30)
 		log_warnx("TLS: certificate %s expires in %ld days", cfg->tls.cert, days);

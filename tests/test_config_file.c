@@ -527,6 +527,26 @@ START_TEST(test_lexical_details)
 }
 END_TEST
 
+/* [tls] groups: absent, the built-in set (NULL); given, kept as written
+ * (OpenSSL checks the names when the daemon builds its contexts). */
+START_TEST(test_tls_groups)
+{
+	struct mig_config *cfg = load_ok("[daemon]\nlog_level = info\n");
+
+	ck_assert_ptr_null(cfg->tls.groups);
+	mig_config_free(cfg);
+	cfg = load_ok("[tls]\ngroups = X25519:P-256\n");
+	ck_assert_str_eq(cfg->tls.groups, "X25519:P-256");
+	mig_config_free(cfg);
+	expect_one_error("[tls]\ngroups = X25519::P-256\n",
+	    "t.conf:2: [tls] groups: must be group names (A-Z a-z 0-9 _ -) separated by colons, "
+	    "at most 255 characters, got X25519::P-256");
+	expect_one_error("[tls]\ngroups = X25519 P-256\n",
+	    "t.conf:2: [tls] groups: must be group names (A-Z a-z 0-9 _ -) separated by colons, "
+	    "at most 255 characters, got X25519 P-256");
+}
+END_TEST
+
 /* The log prints "[warning]": the word it prints is a level one can set. */
 START_TEST(test_log_level_warning_as_the_log_prints_it)
 {
@@ -739,6 +759,7 @@ main(void)
 	tcase_add_test(file, test_long_line);
 	tcase_add_test(file, test_lexical_details);
 	tcase_add_test(file, test_log_level_warning_as_the_log_prints_it);
+	tcase_add_test(file, test_tls_groups);
 	tcase_add_test(file, test_error_text_truncated);
 	tcase_add_test(file, test_driver_models);
 	tcase_add_loop_test(values, test_bad_value, 0, NELEMS(bad_values));

@@ -195,6 +195,20 @@ START_TEST(test_contexts_from_good_files)
 }
 END_TEST
 
+/* Key exchange groups: the default set, another one by name, and a name
+ * OpenSSL does not know refused with the name in the message. */
+START_TEST(test_groups)
+{
+	SSL_CTX *ctx = ctx_for(1, "host-a", "ca");
+
+	ck_assert_int_eq(mig_tls_ctx_set_groups(ctx, "X25519", err, sizeof(err)), 0);
+	ck_assert_int_eq(mig_tls_ctx_set_groups(ctx, "X25519:ffdhe9999", err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "\"X25519:ffdhe9999\"") != NULL, "%s", err);
+	ck_assert_int_eq(mig_tls_ctx_set_groups(ctx, MIG_TLS_GROUPS, err, sizeof(err)), 0);
+	SSL_CTX_free(ctx);
+}
+END_TEST
+
 START_TEST(test_missing_files)
 {
 	const char *ca = cert_file("ca-cert.pem"), *cert = cert_file("host-a-cert.pem");
@@ -548,6 +562,7 @@ main(void)
 		return EXIT_FAILURE;
 	tcase_add_test(contexts, test_contexts_from_good_files);
 	tcase_add_test(contexts, test_missing_files);
+	tcase_add_test(contexts, test_groups);
 	tcase_add_test(contexts, test_mismatched_key);
 	tcase_add_test(contexts, test_certificate_of_another_ca);
 	tcase_add_test(contexts, test_files_of_the_wrong_kind);

@@ -2,8 +2,9 @@
 # TLS posture (issue #7, SPEC §7 "Mutual TLS only"), probed from outside
 # with openssl s_client and s_server.
 #
-# As a server (destination), the daemon speaks TLS 1.3 only and refuses a
-# client with no certificate, a certificate from another CA, an expired one,
+# As a server (destination), the daemon speaks TLS 1.3 only, with the
+# X25519, P-256 and P-384 key exchanges only, and refuses a client offering
+# only ffdhe2048, one with no certificate, a certificate from another CA, an expired one,
 # or one the CA signed but allowed_peers leaves out; each refusal is logged
 # with its reason and counted in /metrics. A good certificate gets a TLS 1.3
 # session in which the daemon speaks the migration protocol; plaintext gets
@@ -92,6 +93,15 @@ refused "no client certificate" "peer did not return a certificate" -tls1_3
 refused "certificate from another CA" "unknown-ca" -tls1_3 -cert "$C/rogue-cert.pem" \
 	-key "$C/rogue-key.pem"
 refused "expired certificate" "expired" -tls1_3 -cert "$C/expired-cert.pem" -key "$C/expired-key.pem"
+# Key exchange: X25519, P-256 and P-384 only by default ([tls] groups);
+# ffdhe2048 (112-bit) and the other finite-field groups are not offered.
+refused "ffdhe2048 key exchange" "no suitable key share" -tls1_3 -groups ffdhe2048 \
+	-cert "$C/host-a-cert.pem" -key "$C/host-a-key.pem"
+for g in X25519 P-256 P-384; do
+	probe "group $g" -tls1_3 -groups "$g" -cert "$C/host-a-cert.pem" -key "$C/host-a-key.pem"
+	grep -q "New, TLSv1.3" "$T/probe-group $g.out" || fail "$g: no TLS 1.3 session: $(cat "$T/probe-group $g.out")"
+done
+pass "key exchange groups: X25519, P-256, P-384 accepted"
 
 # host-c: signed by the CA, so TLS completes, but allowed_peers says no;
 # the daemon answers one ERROR frame (peer-untrusted, so the refused side
