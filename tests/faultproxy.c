@@ -17,10 +17,7 @@
  *                  whatever is in flight                       (SIGUSR1)
  *   stall          stop moving bytes either way; connections stay open, so
  *                  the peers see silence, not a close          (SIGUSR2)
- *   resume         move bytes again, and release what `hold` kept (SIGHUP)
- *   hold DIR       keep every byte read in direction DIR (down, up, both)
- *                  until `resume` (or drop it on `cut`): a frame sent after
- *                  this stays on the wire however late the fault comes
+ *   resume         move bytes again                            (SIGHUP)
  *   delay DIR MS   hold each byte read in direction DIR (down, up, both) for
  *                  MS milliseconds before sending it on (a long path)
  *   cut-after N    cut once N more bytes have gone down
@@ -92,7 +89,6 @@ static struct sockaddr_storage target;
 static socklen_t target_len;
 static uint64_t start_ns;
 static int stalled;
-static int held[2]; /* per direction: bytes queue until resume */
 static uint64_t delay_ms[2];
 static int64_t cut_after = -1, stall_after = -1; /* bytes still to go down */
 static int next_id = 1;
@@ -220,7 +216,6 @@ static void
 do_resume(void)
 {
 	stalled = 0;
-	held[FP_DOWN] = held[FP_UP] = 0;
 	say("resume: bytes move again on %d connection(s)", count_conns());
 }
 
@@ -277,22 +272,13 @@ command(char *line)
 			delay_ms[FP_UP] = (uint64_t)v;
 		say("delay: down %llu ms, up %llu ms", (unsigned long long)delay_ms[FP_DOWN],
 		    (unsigned long long)delay_ms[FP_UP]);
-	} else if (strcmp(argv[0], "hold") == 0 && argc == 2 &&
-	    (strcmp(argv[1], "down") == 0 || strcmp(argv[1], "up") == 0 ||
-		strcmp(argv[1], "both") == 0)) {
-		if (argv[1][0] != 'u')
-			held[FP_DOWN] = 1;
-		if (argv[1][0] != 'd')
-			held[FP_UP] = 1;
-		say("hold: bytes going%s%s are kept until resume", held[FP_DOWN] ? " down" : "",
-		    held[FP_UP] ? " up" : "");
 	} else if (strcmp(argv[0], "target") == 0 && argc == 2) {
 		if (resolve_target(argv[1]) == 0)
 			say("target: new connections go to %s", argv[1]);
 		else
 			say("target: %s is not a reachable HOST:PORT; target unchanged", argv[1]);
 	} else
-		say("unknown command \"%s\" (cut, stall, resume, hold DIR, delay DIR MS, cut-after N, "
+		say("unknown command \"%s\" (cut, stall, resume, delay DIR MS, cut-after N, "
 		    "stall-after N, target HOST:PORT, quit)", argv[0]);
 }
 
@@ -437,7 +423,7 @@ conn_write(struct fp_conn *c, int from, int *fault)
 	size_t len;
 	ssize_t n;
 
-	while ((s = d->head) != NULL && s->release_ns <= now && !stalled && !held[from]) {
+	while ((s = d->head) != NULL && s->release_ns <= now && !stalled) {
 		len = s->len - s->off;
 		if (from == FP_DOWN && cut_after >= 0 && (int64_t)len > cut_after)
 			len = (size_t)cut_after;
@@ -484,8 +470,7 @@ next_release(void)
 
 	for (i = 0; i < FP_MAX_CONNS; i++)
 		for (k = 0; k < 2 && conns[i] != NULL; k++)
-			if (conns[i]->dir[k].head != NULL && !held[k] &&
-			    conns[i]->dir[k].head->release_ns < t)
+			if (conns[i]->dir[k].head != NULL && conns[i]->dir[k].head->release_ns < t)
 				t = conns[i]->dir[k].head->release_ns;
 	return t;
 }
@@ -562,7 +547,7 @@ serve(void)
 				} else if (!stalled) {
 					if (!c->dir[k].eof && c->dir[k].queued < FP_MAX_QUEUE)
 						ev |= POLLIN;
-					if (c->dir[1 - k].head != NULL && !held[1 - k] &&
+					if (c->dir[1 - k].head != NULL &&
 					    c->dir[1 - k].head->release_ns <= now_ns())
 						ev |= POLLOUT;
 				}

@@ -22,11 +22,16 @@
 #
 # How a phase is held long enough to hit it: manual switchover (the source
 # waits in switchover-pending for the API), a bandwidth cap (pre-copy and
-# stop-copy of a 2 MiB device last seconds), and for END and COMMIT the
-# proxy holding one direction: before the switchover is asked for, it keeps
-# every byte going down (END stays on the wire) or up (COMMIT does) until
-# the fault. The held side hears nothing from then on, so the script must
-# land its fault within peer_timeout_ms (4 s); it does not race the frame.
+# stop-copy of a 2 MiB device last seconds), and for END and COMMIT a delay
+# in one direction of the proxy: once the source has sent END, the
+# destination gets it DELAY ms later (delay down); once the destination has
+# sent COMMIT, the source gets it DELAY ms later (delay up). The delay is
+# set before the switchover is asked for: the script lands its fault within
+# DELAY ms of the frame leaving (5 s, generous even on a machine loaded 15
+# deep). Meanwhile the keepalives keep arriving, DELAY ms late, so the
+# delay, below peer_timeout_ms (8 s), trips no timeout. (Holding the frame
+# in the proxy until the fault cannot work: inside TLS a frame cannot be
+# told from a keepalive, so the held side hears nothing and times out.)
 #
 # A failing case is reported and the next one still runs; the test fails at
 # the end if any did.
@@ -36,8 +41,9 @@ FP="$BUILD/tests/faultproxy"
 PT="$BUILD/tests/peer_tool"
 [ -x "$FP" ] && [ -x "$PT" ] || fail "build tests/faultproxy and tests/peer_tool first (make check does)"
 KA=300		  # keepalive_interval_ms
-PTO=4000	  # peer_timeout_ms
+PTO=8000	  # peer_timeout_ms
 SLACK=2000	  # detection slack: polling, scheduling, a loaded CI host
+DELAY=5000	  # ms: how long END or COMMIT stays on the wire (the script reacts within it, even on a machine loaded 15 deep)
 CAP_SLOW=524288	  # bytes/s: pre-copy or stop-copy of 2 MiB lasts about 4 s
 CAP_END=2097152	  # bytes/s: stop-copy of 2 MiB lasts about 1 s
 PHASES="setup precopy switchover stopcopy end commit"
@@ -71,7 +77,7 @@ for c in $CASES; do
 "
 done
 export KEEPALIVE_MS=$KA PEER_TIMEOUT_MS=$PTO
-EXTRA_DAEMON="handshake_timeout_ms = 5000"
+EXTRA_DAEMON="handshake_timeout_ms = 9000"
 DEVICES=$DEVS_A write_config a host-a
 DEVICES=$DEVS_B write_config b host-b
 start_daemon a
@@ -288,8 +294,8 @@ run_case() {
 	stopcopy) to_stopcopy || return ;;
 	end)
 		wait_for a "$SRC_ID" precopy || return
-		T_HOLD=$(now_ms)
-		[ "$KIND" = error ] || fp hold down
+		T_DELAY=$(now_ms)
+		[ "$KIND" = error ] || fp delay down $DELAY
 		switchover || return
 		wait_for a "$SRC_ID" completing failed || return
 		if [ "$KIND" != error ]; then
@@ -300,8 +306,8 @@ run_case() {
 		;;
 	commit)
 		wait_for a "$SRC_ID" precopy || return
-		T_HOLD=$(now_ms)
-		fp hold up
+		T_DELAY=$(now_ms)
+		fp delay up $DELAY
 		switchover || return
 		wait_committed "$DST_ID" || return
 		[ "$(mig a "$SRC_ID" | json_get phase)" = completing ] ||
@@ -312,8 +318,8 @@ run_case() {
 
 	[ "$PHASE" = setup ] || T_FAULT=$(now_ms)
 	SILENT_a=$T_FAULT SILENT_b=$T_FAULT
-	[ "$PHASE" = commit ] && SILENT_a=$T_HOLD
-	[ "$PHASE" = end ] && SILENT_b=$T_HOLD
+	[ "$PHASE" = commit ] && SILENT_a=$T_DELAY
+	[ "$PHASE" = end ] && SILENT_b=$T_DELAY
 	case "$KIND" in
 	cut) [ "$PHASE" = setup ] || fp cut ;;
 	stall) [ "$PHASE" = setup ] || fp stall ;;
@@ -323,10 +329,7 @@ run_case() {
 		# COMMIT was already on its way: the network still delivers it, so
 		# the source completes; the destination runs the migrated state and
 		# must keep it across its restart.
-		if [ "$PHASE" = commit ]; then
-			fp resume
-			SRC_PHASE=completed
-		fi
+		[ "$PHASE" = commit ] && SRC_PHASE=completed
 		;;
 	error)
 		case "$PHASE" in
@@ -343,6 +346,7 @@ run_case() {
 	check_destination || return
 	healthy || return
 	fp resume
+	fp delay both 0
 	if [ "$SRC_PHASE" = completed ]; then
 		[ "$(sha "$T/a/$DEV.img")" = "$(sha "$T/b/$DEV.img")" ] ||
 			bad "completed, but the images differ" || return
@@ -484,7 +488,7 @@ run_commit_killsrc_case() {
 	incoming "$DEV" || return
 	migrate "$DEV" "127.0.0.1:$PP" ",\"max_bandwidth\":$CAP_END" || return
 	wait_for a "$SRC_ID" precopy || return
-	fp hold up
+	fp delay up $DELAY
 	switchover || return
 	wait_committed "$DST_ID" || return
 	[ "$(mig a "$SRC_ID" | json_get phase)" = completing ] || bad "the source got COMMIT" || return
@@ -500,7 +504,7 @@ run_commit_killsrc_case() {
 	[ "$(echo "$out" | json_get code)" = daemon-restart ] || bad "source: $out" || return
 	[ "$(device_state a "$DEV")" = running ] || bad "source device not running" || return
 	healthy || return
-	fp resume
+	fp delay both 0
 	retry || return
 	pass "$CASE: destination kept the resumed device, source rolled back after restart, retry ok"
 }
@@ -542,6 +546,7 @@ run() {
 	"$@" || FAILS="$FAILS $label"
 	say "$label: $(($(now_ms) - t)) ms"
 	fp resume
+	fp delay both 0
 	kill -0 "$PID_a" 2>/dev/null || start_daemon a
 	kill -0 "$PID_b" 2>/dev/null || restart_b
 }
