@@ -18,6 +18,7 @@
 
 #include "daemon.h"
 #include "device.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "migration.h"
@@ -39,13 +40,37 @@ struct hook_job {
 static struct hook_job *queue_head, **queue_tail = &queue_head;
 static struct hook_job *running;
 static pid_t running_pid;
-static int running_timed_out;
+static int running_timed_out, running_stopped;
+static int stopping; /* the daemon stops: nothing new starts */
 static struct event *ev_exit, *ev_out, *ev_timeout;
 static int out_fd = -1, exit_fd = -1;
 static char line[HOOK_LINE_MAX];
 static size_t line_len;
 
 static void hook_next(void);
+
+/* A job the daemon's stop leaves unrun, or cuts short (result "not-run"
+ * or "killed"): said in the log and, while the loop still runs, as an
+ * event, never dropped silently. */
+static void
+hook_report_stopped(const struct hook_job *j, const char *result, const char *why, int event)
+{
+	/* A killed run's end is logged when it exits (hook_finish). */
+	if (strcmp(result, "killed") != 0)
+		log_warnx("hook %s %s: %s: %s", j->event, j->id, result, why);
+	if (event)
+		events_publish(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "hook",
+		    "event", j->event, "role", j->role, "migration", j->id, "device", j->device,
+		    "result", result, "reason", why));
+}
+
+static void
+hook_job_free(struct hook_job *j)
+{
+	free(j->input);
+	free(j->path);
+	free(j);
+}
 
 static void
 hook_log_line(void)
@@ -119,7 +144,9 @@ hook_exit_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (waitpid(running_pid, &status, WNOHANG) <= 0)
 		return;
-	if (running_timed_out)
+	if (running_stopped)
+		snprintf(why, sizeof(why), "killed: the daemon stopped");
+	else if (running_timed_out)
 		snprintf(why, sizeof(why), "killed after hook_timeout_ms=%u",
 		    daemon_ctx.cfg->daemon.hook_timeout_ms);
 	else if (WIFEXITED(status))
@@ -170,7 +197,7 @@ hook_start(struct hook_job *j)
 	char why[160];
 
 	running = j;
-	running_timed_out = 0;
+	running_timed_out = running_stopped = 0;
 	line_len = 0;
 	if (pipe2(in, O_CLOEXEC) != 0)
 		goto fail;
@@ -255,6 +282,13 @@ hook_queue(const char *event, const struct migration *m, hook_done_fn done)
 	j->input = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	j->done = done;
+	if (stopping) {
+		/* Too late to run: said, and the caller goes on as without a
+		 * hook (the migration is being ended by the stop anyway). */
+		hook_report_stopped(j, "not run", "the daemon is stopping", 1);
+		hook_job_free(j);
+		return 1;
+	}
 	*queue_tail = j;
 	queue_tail = &j->next;
 	hook_next();
@@ -288,18 +322,39 @@ hook_run(const char *event, const struct migration *m, hook_done_fn done)
 	return hook_queue(event, m, done);
 }
 
-void
-hook_shutdown(void)
+/* Queued jobs will not run: each is reported. */
+static void
+hook_drop_queue(const char *why, int event)
 {
 	struct hook_job *j;
 
 	while ((j = queue_head) != NULL) {
 		queue_head = j->next;
-		free(j->input);
-		free(j->path);
-		free(j);
+		hook_report_stopped(j, "not run", why, event);
+		hook_job_free(j);
 	}
 	queue_tail = &queue_head;
+}
+
+void
+hook_stop(void)
+{
+	stopping = 1;
+	hook_drop_queue("the daemon stopped before its turn", 1);
+	if (running != NULL && !running_stopped) {
+		running_stopped = 1;
+		hook_report_stopped(running, "killed", "the daemon stopped", 1);
+		kill(-running_pid, SIGKILL);
+		kill(running_pid, SIGKILL);
+	}
+}
+
+void
+hook_shutdown(void)
+{
+	stopping = 1;
+	/* After the loop: the log only (the event streams are closed). */
+	hook_drop_queue("the daemon stopped before its turn", 0);
 	if (running != NULL) {
 		kill(-running_pid, SIGKILL);
 		kill(running_pid, SIGKILL);

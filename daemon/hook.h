@@ -24,7 +24,11 @@ extern const struct migration_observer hook_observer;
 /* An event whose outcome matters (switchover). Returns 0 when queued, or
  * 1 when no hook is configured (the caller goes on as if it said yes). */
 int hook_run(const char *event, const struct migration *m, hook_done_fn done);
-/* Kill a running hook and drop the queue (shutdown). */
+/* The end of the stop's grace, while the loop still runs: the queued runs
+ * will not happen and the running one is killed, each said in the log and
+ * as a "hook" event; nothing is queued from now on (said the same way). */
+void hook_stop(void);
+/* After the loop: the same for whatever is left, in the log only. */
 void hook_shutdown(void);
 
 #endif

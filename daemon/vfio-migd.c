@@ -149,7 +149,11 @@ reload(void)
 static void
 shutdown_done_cb(evutil_socket_t fd, short what, void *arg)
 {
-	event_base_loopexit(daemon_ctx.base, NULL);
+	/* 200 ms more for what is said now to reach the event streams. */
+	struct timeval flush = {0, 200000};
+
+	hook_stop();
+	event_base_loopexit(daemon_ctx.base, &flush);
 }
 
 static void
