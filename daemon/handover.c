@@ -44,6 +44,8 @@
 /* How often a device whose owner exited is looked at until its migration
  * has ended and its thread is idle. */
 #define HANDOVER_RETRY_MS 50
+/* How long a refused peer may take to send the request it is refused. */
+#define HANDOVER_REFUSED_MS 2000
 #define HANDOVER_PAGE_MIN 4096u
 #define HANDOVER_PAGE_MAX (1u << 30)
 
@@ -51,6 +53,12 @@ struct handover_conn {
 	int fd;
 	struct handover_peer peer;
 	struct event *ev;
+	/* A peer that may not use the socket (permission-denied) or one too
+	 * many (limit-reached): its first request is answered so, then the
+	 * connection closes (closed before its request is read, the peer
+	 * would see ECONNRESET, not why). */
+	int refused;
+	struct event *deadline;
 	struct handover_conn *next;
 };
 
@@ -528,6 +536,8 @@ conn_close(struct handover_conn *c)
 		*pp = c->next;
 	if (c->ev != NULL)
 		event_free(c->ev);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	close(c->fd);
 	nconns--;
 	free(c);
@@ -601,7 +611,12 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 		conn_close(c);
 		return;
 	}
-	if (mh.msg_flags & MSG_TRUNC)
+	if (c->refused == MIG_E_PERMISSION_DENIED)
+		answer = handover_error(MIG_E_PERMISSION_DENIED, "uid %u may not hand devices over",
+		    (unsigned)c->peer.uid);
+	else if (c->refused != 0)
+		answer = handover_error(MIG_E_LIMIT, "%d connections at once", HANDOVER_CONNS_MAX);
+	else if (mh.msg_flags & MSG_TRUNC)
 		answer = handover_error(MIG_E_BAD_REQUEST, "a request is at most %d bytes",
 		    HANDOVER_MSG_MAX);
 	else if (mh.msg_flags & MSG_CTRUNC)
@@ -612,8 +627,14 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	if (conn_answer(c->fd, answer) != 0)
+	if (conn_answer(c->fd, answer) != 0 || c->refused)
 		conn_close(c);
+}
+
+static void
+conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	conn_close(arg);
 }
 
 /* Root, the daemon's own user, or a member of control_group. */
@@ -642,13 +663,16 @@ static void
 listen_accept(evutil_socket_t fd, short what, void *arg)
 {
 	struct handover_conn *c;
+	struct timeval refused_tv = {HANDOVER_REFUSED_MS / 1000, HANDOVER_REFUSED_MS % 1000 * 1000};
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int cfd;
 
 	if ((cfd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
 		return;
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+	/* Refused ones wait for their request a while: a flood is not. */
+	if (nconns >= 2 * HANDOVER_CONNS_MAX ||
+	    getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
 		close(cfd);
 		return;
 	}
@@ -663,16 +687,15 @@ listen_accept(evutil_socket_t fd, short what, void *arg)
 	if (!peer_allowed(&c->peer)) {
 		log_warnx("hand-over socket: refused pid %d of uid %u (neither root, the daemon's "
 			  "user, nor in control_group)", (int)cred.pid, (unsigned)cred.uid);
-		(void)conn_answer(cfd, handover_error(MIG_E_PERMISSION_DENIED, "uid %u may not "
-		    "hand devices over", (unsigned)cred.uid));
-		conn_close(c);
-		return;
+		c->refused = MIG_E_PERMISSION_DENIED;
+	} else if (nconns > HANDOVER_CONNS_MAX) {
+		log_warnx("hand-over socket: refused pid %d: %d connections at once", (int)cred.pid,
+		    HANDOVER_CONNS_MAX);
+		c->refused = MIG_E_LIMIT;
 	}
-	if (nconns > HANDOVER_CONNS_MAX) {
-		(void)conn_answer(cfd, handover_error(MIG_E_LIMIT, "%d connections at once",
-		    HANDOVER_CONNS_MAX));
-		conn_close(c);
-		return;
+	if (c->refused != 0) {
+		c->deadline = evtimer_new(hbase, conn_deadline, c);
+		evtimer_add(c->deadline, &refused_tv);
 	}
 	c->ev = event_new(hbase, cfd, EV_READ | EV_PERSIST, conn_read, c);
 	event_add(c->ev, NULL);

@@ -173,11 +173,10 @@ vfio_v2_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t 
 {
 	struct vfio_v2 *k = d->priv;
 	struct vfio_device_feature_dma_logging_range range = {iova, length};
-	struct vfio_device_feature_dma_logging_control ctl;
-	int err;
-
 	struct vfio_device_feature_dma_logging_range handed[MIG_IOVA_RANGES_MAX];
+	struct vfio_device_feature_dma_logging_control ctl;
 	size_t i;
+	int err;
 
 	switch (k->tracking) {
 	case TRACK_DEVICE:
@@ -209,8 +208,36 @@ vfio_v2_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t 
 	return -ENOTSUP;
 }
 
-static int vfio_v2_log_report(struct v2_device *d, uint64_t iova, uint64_t length,
-    uint64_t page_size, uint64_t *bitmap);
+static int
+vfio_v2_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t page_size,
+    uint64_t *bitmap)
+{
+	struct vfio_v2 *k = d->priv;
+	struct vfio_device_feature_dma_logging_report rep;
+	struct vfio_iommu_type1_dirty_bitmap_get get;
+	uint64_t words = (length / page_size + 63) / 64;
+
+	switch (k->tracking) {
+	case TRACK_DEVICE:
+		rep.iova = iova;
+		rep.length = length;
+		rep.page_size = page_size;
+		rep.bitmap = (uint64_t)(uintptr_t)bitmap;
+		return vfio_v2_feature(k, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+		    &rep, sizeof(rep));
+	case TRACK_TYPE1:
+		memset(&get, 0, sizeof(get));
+		get.iova = iova;
+		get.size = length;
+		get.bitmap.pgsize = page_size;
+		get.bitmap.size = words * sizeof(uint64_t);
+		get.bitmap.data = (__u64 *)bitmap;
+		return vfio_v2_type1_dirty(k, VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP, &get);
+	case TRACK_NONE:
+		break;
+	}
+	return -ENOTSUP;
+}
 
 /* A handed-over device logs only the guest's ranges: a window of the page
  * space is asked range by range where they meet it (the kernel refuses a
@@ -255,37 +282,6 @@ vfio_v2_log_report_op(struct v2_device *d, uint64_t iova, uint64_t length, uint6
 	if (k->nranges > 0)
 		return vfio_v2_log_report_ranges(k, iova, length, page_size, bitmap);
 	return vfio_v2_log_report(d, iova, length, page_size, bitmap);
-}
-
-static int
-vfio_v2_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t page_size,
-    uint64_t *bitmap)
-{
-	struct vfio_v2 *k = d->priv;
-	struct vfio_device_feature_dma_logging_report rep;
-	struct vfio_iommu_type1_dirty_bitmap_get get;
-	uint64_t words = (length / page_size + 63) / 64;
-
-	switch (k->tracking) {
-	case TRACK_DEVICE:
-		rep.iova = iova;
-		rep.length = length;
-		rep.page_size = page_size;
-		rep.bitmap = (uint64_t)(uintptr_t)bitmap;
-		return vfio_v2_feature(k, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
-		    &rep, sizeof(rep));
-	case TRACK_TYPE1:
-		memset(&get, 0, sizeof(get));
-		get.iova = iova;
-		get.size = length;
-		get.bitmap.pgsize = page_size;
-		get.bitmap.size = words * sizeof(uint64_t);
-		get.bitmap.data = (__u64 *)bitmap;
-		return vfio_v2_type1_dirty(k, VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP, &get);
-	case TRACK_NONE:
-		break;
-	}
-	return -ENOTSUP;
 }
 
 static int
