@@ -153,6 +153,9 @@ int sim_backend_open(struct mig_device *dev, const struct mig_device_config *cfg
 int sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *cfg,
     struct event_base *base);
 int vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
+/* The same for a v1 device (no DMA logging: the VMM's container is its
+ * own); -EOPNOTSUPP: no v1 migration region. */
+int vfio_v1_backend_adopt(struct mig_device *dev, int fd);
 int vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
 /* A device fd handed over by its VMM: ranges (page_size-aligned) are what
  * its DMA is logged over. On success the fd is the device's (closed with

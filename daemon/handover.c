@@ -313,7 +313,7 @@ handover_forget(struct handover_dev *h)
 /* ---- the operations -------------------------------------------------- */
 
 static json_t *
-handover_adopt_error(const char *name, int fd, int err)
+handover_adopt_error(const char *name, int v1, int err)
 {
 	switch (err) {
 	case -ENOTTY:
@@ -321,8 +321,9 @@ handover_adopt_error(const char *name, int fd, int err)
 		    "VFIO device (neither a VFIO cdev nor a group's device fd answering "
 		    "VFIO_DEVICE_GET_INFO)", name);
 	case -EOPNOTSUPP:
-		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "device %s offers no v2 migration "
-		    "(VFIO_DEVICE_FEATURE_MIGRATION): bind its vendor's variant driver", name);
+		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "device %s offers no %s migration "
+		    "(%s): bind its vendor's variant driver", name, v1 ? "v1" : "v2",
+		    v1 ? "no v1 migration region" : "VFIO_DEVICE_FEATURE_MIGRATION");
 	case -EBUSY:
 		return handover_error(MIG_E_DEVICE_BUSY, "device %s is in a migration state of its "
 		    "own; hand it over running or stopped", name);
@@ -331,22 +332,18 @@ handover_adopt_error(const char *name, int fd, int err)
 }
 
 static json_t *
-handover_attach_args(json_t *req, const struct handover_peer *peer, pid_t *owner,
+handover_attach_args(json_t *req, const struct handover_peer *peer, int *v1, pid_t *owner,
     int *final_stopped, uint32_t *ps, struct mig_iova_range *r, size_t *n)
 {
 	json_t *v, *err;
 	uint64_t pid = (uint64_t)peer->pid;
 
 	v = json_object_get(req, "backend");
-	if (v == NULL || !json_is_string(v))
+	if (v == NULL || !json_is_string(v) || (strcmp(json_string_value(v), "vfio-v2") != 0 &&
+	    strcmp(json_string_value(v), "vfio-v1") != 0))
 		return handover_error(MIG_E_BAD_REQUEST, "\"backend\" must be \"vfio-v2\" or "
 		    "\"vfio-v1\"");
-	if (strcmp(json_string_value(v), "vfio-v1") == 0)
-		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "hand-over of vfio-v1 devices is "
-		    "not supported yet; configure the device instead");
-	if (strcmp(json_string_value(v), "vfio-v2") != 0)
-		return handover_error(MIG_E_BAD_REQUEST, "\"backend\" must be \"vfio-v2\" or "
-		    "\"vfio-v1\"");
+	*v1 = strcmp(json_string_value(v), "vfio-v1") == 0;
 	v = json_object_get(req, "final_state");
 	if (v != NULL && (!json_is_string(v) || (strcmp(json_string_value(v), "stopped") != 0 &&
 	    strcmp(json_string_value(v), "running") != 0)))
@@ -358,9 +355,14 @@ handover_attach_args(json_t *req, const struct handover_peer *peer, pid_t *owner
 	if (pid == 0)
 		return handover_error(MIG_E_BAD_REQUEST, "\"owner_pid\" must be above 0");
 	*owner = (pid_t)pid;
-	if ((err = handover_page_size(req, ps)) != NULL)
+	if ((err = handover_page_size(req, ps)) != NULL ||
+	    (err = handover_ranges(req, *ps, 0, r, n)) != NULL)
 		return err;
-	return handover_ranges(req, *ps, 0, r, n);
+	/* v1 DMA logging is the type1 container's, which stays the VMM's. */
+	if (*v1 && *n > 0)
+		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "a vfio-v1 device's DMA is not "
+		    "logged here (its container is the VMM's): hand it over without \"iova\"");
+	return NULL;
 }
 
 static json_t *
@@ -373,7 +375,7 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	struct handover_dev *h;
 	const char *name;
 	uint32_t ps = HANDOVER_PAGE_MIN;
-	int final_stopped = 1, pidfd, err;
+	int final_stopped = 1, v1 = 0, pidfd, err;
 	pid_t owner = peer->pid;
 	json_t *e;
 	size_t n;
@@ -383,7 +385,7 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	if (nfds != 1)
 		return handover_error(MIG_E_BAD_REQUEST, "attach takes exactly one fd (the "
 		    "device's), as SCM_RIGHTS; got %zu", nfds);
-	if ((e = handover_attach_args(req, peer, &owner, &final_stopped, &ps, r, &n)) != NULL)
+	if ((e = handover_attach_args(req, peer, &v1, &owner, &final_stopped, &ps, r, &n)) != NULL)
 		return e;
 	if (nhanded >= HANDOVER_DEVICES_MAX)
 		return handover_error(MIG_E_LIMIT, "%d handed-over devices at once",
@@ -399,11 +401,12 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	dev->origin = DEVICE_HANDOVER;
 	dev->owner_pid = owner;
 	dev->final_stopped = final_stopped;
-	if ((err = vfio_v2_backend_adopt(dev, fds[0], r, n, ps)) != 0) {
+	err = v1 ? vfio_v1_backend_adopt(dev, fds[0]) : vfio_v2_backend_adopt(dev, fds[0], r, n, ps);
+	if (err != 0) {
 		close(pidfd);
 		free(dev->name);
 		free(dev);
-		return handover_adopt_error(name, fds[0], err);
+		return handover_adopt_error(name, v1, err);
 	}
 	fds[0] = -1; /* the device's now */
 	if (device_add(dev, hbase) != 0) {
@@ -485,6 +488,9 @@ handover_set_iova(json_t *req, size_t nfds)
 	if ((e = handover_page_size(req, &ps)) != NULL ||
 	    (e = handover_ranges(req, ps, 1, r, &n)) != NULL)
 		return e;
+	if (strcmp(h->dev->backend, "vfio-v2") != 0)
+		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "device %s is %s: its DMA is not "
+		    "logged here", h->dev->name, h->dev->backend);
 	if (vfio_v2_backend_set_iova(h->dev, r, n, ps) != 0)
 		return handover_error(MIG_E_INTERNAL, "device %s: cannot change its ranges",
 		    h->dev->name);

@@ -23,6 +23,8 @@
 #include "device_worker.h"
 #include "handover.h"
 #include "log.h"
+#include "sim_v1.h"
+#include "testutil.h"
 #include "v2_driver.h"
 #include "vfio_fake.h"
 
@@ -219,8 +221,11 @@ START_TEST(test_refusals_leave_the_fd_to_the_caller)
 	fake.dev[0].state = V2_STATE_RUNNING;
 	ck_assert_str_eq(attach("gpu0", fd, ""), "ok");
 	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ""), "device-exists");
+	/* vfio0 has no v1 migration region. */
+	fd = fake_device_fd(0);
 	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"gpu1\",\"backend\":\"vfio-v1\"}",
 	    &fd, 1, NULL), "device-unsupported");
+	ck_assert(fake_fd_open(fd));
 	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nope\"}", NULL, 0, NULL),
 	    "not-found");
 }
@@ -305,6 +310,55 @@ START_TEST(test_final_state_stopped_leaves_it_stopped)
 }
 END_TEST
 
+/* A v1 device (a released v1 driver's migration region, the software v1
+ * device behind it) is adopted as well: no DMA logging of its own (the
+ * container is the VMM's), left stopped after a resume when asked. */
+START_TEST(test_v1_device)
+{
+	struct tu_sim ts;
+	struct sim_v1 *sim;
+	struct mig_device *dev;
+	int fd, fds[1];
+
+	tu_sim_config(&ts, "nic0", 1 << 20, 1);
+	ts.cfg.section_size = 64 * 1024;
+	ts.cfg.model = SIM_V1_RELEASED;
+	sim = tu_sim_open(&ts);
+	fake_pci_device(1, 0x8086, 0x1889);
+	fake_mig_region(1, 9, sim_v1_region(sim), 3, 1, 0);
+	fd = fake_device_fd(1);
+	fds[0] = fd;
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nic0\",\"backend\":\"vfio-v1\","
+	    "\"iova\":[{\"start\":0,\"length\":4096}]}", fds, 1, NULL), "device-unsupported");
+	ck_assert_int_eq(fds[0], fd);
+	/* A device without a v1 region (vfio0 is v2 only). */
+	fds[0] = fake_device_fd(0);
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nic0\",\"backend\":\"vfio-v1\"}",
+	    fds, 1, NULL), "device-unsupported");
+	ck_assert_int_ne(fds[0], -1);
+	fds[0] = fd;
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nic0\",\"backend\":\"vfio-v1\"}",
+	    fds, 1, NULL), "ok");
+	dev = device_find("nic0");
+	ck_assert_str_eq(dev->backend, "vfio-v1");
+	ck_assert_int_eq(dev->origin, DEVICE_HANDOVER);
+	ck_assert_str_eq(dev->ops->state_name(dev), "running");
+	ck_assert_int_eq(fake_count(FAKE_BIND_IOMMUFD), 0);
+	ck_assert_str_eq(request("{\"op\":\"set-iova\",\"name\":\"nic0\",\"iova\":[]}", NULL, 0,
+	    NULL), "device-unsupported");
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
+	ck_assert_int_eq(dev->ops->resume_begin(dev), 0);
+	ck_assert_int_eq(dev->ops->resume_stop(dev), 0);
+	device_worker_unlock(dev->worker);
+	ck_assert_str_eq(dev->ops->state_name(dev), "stopped");
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nic0\"}", NULL, 0, NULL), "ok");
+	ck_assert(!fake_fd_open(fd));
+	ck_assert_int_eq(fake.dev[1].resets, 0);
+	ck_assert_uint_eq(sim_v1_violations(sim), 0);
+	sim_v1_close(sim);
+}
+END_TEST
+
 static void
 stop_loop(evutil_socket_t fd, short what, void *arg)
 {
@@ -352,6 +406,7 @@ main(void)
 	Suite *s = suite_create("handover");
 	TCase *tc = tcase_create("requests");
 
+	tcase_add_unchecked_fixture(tc, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_attach_adopts_the_fd_as_the_vmm_holds_it);
 	tcase_add_test(tc, test_dma_logged_over_the_handed_ranges_only);
@@ -359,6 +414,7 @@ main(void)
 	tcase_add_test(tc, test_refusals_leave_the_fd_to_the_caller);
 	tcase_add_test(tc, test_malformed_requests);
 	tcase_add_test(tc, test_final_state_stopped_leaves_it_stopped);
+	tcase_add_test(tc, test_v1_device);
 	tcase_add_test(tc, test_owner_exit_lets_go);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);

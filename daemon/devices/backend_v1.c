@@ -96,6 +96,13 @@ v1b_resume_end(struct mig_device *dev)
 }
 
 int
+v1b_resume_stop(struct mig_device *dev)
+{
+	device_check_thread(dev, "resume_stop");
+	return v1_finish_resume_stopped(v1(dev));
+}
+
+int
 v1b_reset(struct mig_device *dev)
 {
 	device_check_thread(dev, "reset");

@@ -29,6 +29,7 @@ int v1b_resume_begin(struct mig_device *dev);
 int v1b_resume_write(struct mig_device *dev, const void *buf, size_t len);
 int v1b_resume_commit(struct mig_device *dev);
 int v1b_resume_end(struct mig_device *dev);
+int v1b_resume_stop(struct mig_device *dev);
 int v1b_reset(struct mig_device *dev);
 int v1b_dirty_bitmap(struct mig_device *dev, uint64_t start_pfn, uint64_t npages,
     uint8_t *bitmap, uint64_t *dirty);

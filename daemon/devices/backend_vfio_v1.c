@@ -166,6 +166,15 @@ static const struct device_ops vfio_v1_ops = {
 	.describe = vfio_v1_describe,
 };
 
+/* A handed-over device may be left stopped after a resume (final_state). */
+static const struct device_ops vfio_v1_handed_ops = {
+	V1_BACKEND_OPS,
+	.resume_stop = v1b_resume_stop,
+	.state_name = vfio_v1_state_name,
+	.close = vfio_v1_close,
+	.describe = vfio_v1_describe,
+};
+
 /* The migration region, by either numbering. */
 static int
 vfio_v1_find_region(struct vfio_v1 *k, const char *name)
@@ -199,6 +208,35 @@ vfio_v1_find_region(struct vfio_v1 *k, const char *name)
 	return 0;
 }
 
+/* The migration region as the driver's struct mig_region, and the driver
+ * attached to it. */
+static int
+vfio_v1_setup(struct vfio_v1 *k, const char *name)
+{
+	if (vfio_v1_find_region(k, name) != 0)
+		return -1;
+	log_info("device %s: v1 migration region %u, %" PRIu64 " bytes at device offset 0x%" PRIx64
+		 ", %s, numbered %s",
+	    name, k->reg.index, k->reg.size, k->reg.offset,
+	    k->reg.sparse ? "sparse mmap areas" : "no mmap areas", k->numbering);
+	k->region.ops = &vfio_v1_region_ops;
+	k->region.size = k->reg.size;
+	k->region.priv = k;
+	return v1_attach(&k->v1, &k->region, name) != 0 ? -1 : 0;
+}
+
+static void
+vfio_v1_ready(struct mig_device *dev, struct vfio_v1 *k, const struct device_ops *ops)
+{
+	dev->backend = "vfio-v1";
+	dev->ops = ops;
+	dev->priv = k;
+	vfio_identity(&k->h, "vfio-v1", dev->identity, sizeof(dev->identity), dev->compat,
+	    sizeof(dev->compat));
+	/* v1 tells pending_bytes only while saving: the size is unknown. */
+	dev->state_size = 0;
+}
+
 int
 vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 {
@@ -208,16 +246,7 @@ vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 		free(k);
 		return -1;
 	}
-	if (vfio_v1_find_region(k, dev->name) != 0)
-		goto fail;
-	log_info("device %s: v1 migration region %u, %" PRIu64 " bytes at device offset 0x%" PRIx64
-		 ", %s, numbered %s",
-	    dev->name, k->reg.index, k->reg.size, k->reg.offset,
-	    k->reg.sparse ? "sparse mmap areas" : "no mmap areas", k->numbering);
-	k->region.ops = &vfio_v1_region_ops;
-	k->region.size = k->reg.size;
-	k->region.priv = k;
-	if (v1_attach(&k->v1, &k->region, dev->name) != 0)
+	if (vfio_v1_setup(k, dev->name) != 0)
 		goto fail;
 	/* A device left mid-migration (by a daemon that died) starts over. */
 	if (k->v1.state != VFIO_DEVICE_STATE_RUNNING) {
@@ -226,15 +255,39 @@ vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 		if (v1_rollback(&k->v1) != 0)
 			goto fail;
 	}
-	dev->backend = "vfio-v1";
-	dev->ops = &vfio_v1_ops;
-	dev->priv = k;
-	vfio_identity(&k->h, "vfio-v1", dev->identity, sizeof(dev->identity), dev->compat,
-	    sizeof(dev->compat));
-	/* v1 tells pending_bytes only while saving: the size is unknown. */
-	dev->state_size = 0;
+	vfio_v1_ready(dev, k, &vfio_v1_ops);
 	return 0;
 fail:
 	vfio_v1_free(k);
 	return -1;
+}
+
+int
+vfio_v1_backend_adopt(struct mig_device *dev, int fd)
+{
+	struct vfio_v1 *k = xcalloc(1, sizeof(*k));
+	int err;
+
+	if ((err = vfio_adopt(&k->h, dev->name, fd)) != 0) {
+		free(k);
+		return err;
+	}
+	err = -EOPNOTSUPP;
+	if (vfio_v1_setup(k, dev->name) != 0)
+		goto fail;
+	/* The VMM's device: running, or stopped (a destination's, vCPUs not
+	 * started), and left as found; in a state of a migration it is not
+	 * ours to end. */
+	if (k->v1.state != VFIO_DEVICE_STATE_RUNNING && k->v1.state != VFIO_DEVICE_STATE_STOPPED) {
+		log_warnx("device %s: handed over in state %s; a VMM hands over a device that is "
+			  "running or stopped", dev->name, v1_state_name(k->v1.state));
+		err = -EBUSY;
+		goto fail;
+	}
+	vfio_v1_ready(dev, k, &vfio_v1_handed_ops);
+	return 0;
+fail:
+	k->h.device_fd = -1; /* the caller's, on failure */
+	vfio_v1_free(k);
+	return err;
 }

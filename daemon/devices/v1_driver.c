@@ -264,6 +264,13 @@ v1_finish_resume(struct v1_dev *dev)
 }
 
 int
+v1_finish_resume_stopped(struct v1_dev *dev)
+{
+	v1_forget_buffers(dev);
+	return v1_set_state(dev, VFIO_DEVICE_STATE_STOPPED);
+}
+
+int
 v1_finish_save(struct v1_dev *dev)
 {
 	v1_forget_buffers(dev);

@@ -72,6 +72,9 @@ int v1_start_precopy(struct v1_dev *dev);  /* -> SAVING|RUNNING */
 int v1_start_stopcopy(struct v1_dev *dev); /* -> SAVING */
 int v1_start_resume(struct v1_dev *dev);   /* -> RESUMING */
 int v1_finish_resume(struct v1_dev *dev);  /* RESUMING -> RUNNING */
+/* RESUMING -> STOPPED: loaded, left for its VMM to start (QEMU's v1 path
+ * clears RESUMING at the end of the load and sets RUNNING with the vCPUs). */
+int v1_finish_resume_stopped(struct v1_dev *dev);
 int v1_finish_save(struct v1_dev *dev);	   /* SAVING -> STOPPED */
 /* Put a source device back to RUNNING after a failed or cancelled
  * migration; when the device refuses, reset it (which also leaves it

@@ -41,8 +41,9 @@ pass "a pipe and /dev/null refused with not-vfio-device"
 expect_code device-exists 1 hctl attach sim0 --fd 0 --backend vfio-v2 </dev/null
 expect_code not-found 1 hctl detach sim0
 expect_code not-found 1 hctl detach gpu0
-expect_code device-unsupported 1 hctl attach gpu1 --fd 0 --backend vfio-v1 </dev/null
-pass "device-exists for a configured name, not-found on detach, vfio-v1 not supported yet"
+expect_code device-unsupported 1 hctl attach gpu1 --fd 0 --backend vfio-v1 --iova 0:4096 </dev/null
+expect_code not-vfio-device 1 hctl attach gpu1 --fd 0 --backend vfio-v1 </dev/null
+pass "device-exists for a configured name, not-found on detach, no DMA logging for vfio-v1"
 
 # 3. The CLI checks its own arguments before the daemon sees them.
 expect_code "missing --fd" 2 hctl attach gpu0 --backend vfio-v2
