@@ -53,6 +53,7 @@ enum mig_err {
 	MIG_E_DAEMON_RESTART = 83,
 	MIG_E_SHUTDOWN = 84,
 	MIG_E_OWNER_EXITED = 85, /* the VMM that handed the device over exited */
+	MIG_E_JOURNAL = 86,	 /* state_dir cannot record the migration */
 
 	/* Local requests and everything else. */
 	MIG_E_BAD_REQUEST = 100,

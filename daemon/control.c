@@ -34,6 +34,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "events.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "migration.h"
@@ -85,6 +86,8 @@ http_status_for(int code)
 	case MIG_E_LIMIT:
 	case MIG_E_SHUTDOWN:
 		return 503;
+	case MIG_E_JOURNAL:
+		return 507;
 	default:
 		return 500;
 	}
@@ -103,6 +106,7 @@ http_reason(int status)
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default: return "Internal Server Error";
 	}
 }
@@ -206,13 +210,17 @@ static void
 h_health(struct route_args *a)
 {
 	json_t *listen = json_array();
+	char why[600];
 	size_t i;
+	int journal_ok = journal_check(why, sizeof(why)) == 0;
 
 	for (i = 0; i < peer_listen_count(); i++)
 		json_array_append_new(listen, json_string(peer_listen_address(i)));
-	reply_json(a->req, 200, json_pack("{s:s, s:s, s:i, s:i, s:o}", "status", "ok", "version",
-	    PACKAGE_VERSION, "migrations_active", migration_count_active(), "devices",
-	    (int)device_count(), "listen", listen));
+	/* degraded: it answers, but new migrations are refused. */
+	reply_json(a->req, 200, json_pack("{s:s, s:s, s:i, s:i, s:o, s:s}", "status",
+	    journal_ok ? "ok" : "degraded", "version", PACKAGE_VERSION, "migrations_active",
+	    migration_count_active(), "devices", (int)device_count(), "listen", listen, "journal",
+	    journal_ok ? "ok" : why));
 }
 
 static json_t *
@@ -264,6 +272,8 @@ h_device(struct route_args *a)
 static int
 limit_reached(struct route_args *a)
 {
+	char why[600];
+
 	if (daemon_ctx.shutting_down) {
 		reply_error(a->req, MIG_E_SHUTDOWN, "the daemon is shutting down");
 		return 1;
@@ -271,6 +281,11 @@ limit_reached(struct route_args *a)
 	if (migration_count_active() >= daemon_ctx.cfg->daemon.max_migrations) {
 		reply_error(a->req, MIG_E_LIMIT, "%u migrations are running (max_migrations)",
 		    migration_count_active());
+		return 1;
+	}
+	/* A migration the journal cannot record does not start. */
+	if (journal_check(why, sizeof(why)) != 0) {
+		reply_error(a->req, MIG_E_JOURNAL, "%s", why);
 		return 1;
 	}
 	return 0;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -37,6 +38,15 @@ journal_path(char *buf, size_t len, const char *id, const char *suffix)
 }
 
 #define JOURNAL_SLOW_NS (20u * 1000000u)
+/* Room a new migration needs in state_dir: its record, a temporary copy,
+ * and the records it writes as it goes (a few KiB each). */
+#define JOURNAL_MIN_FREE (16u * 1024u)
+#define JOURNAL_MIN_INODES 8u
+
+/* How the last write went (loop only): journal_check's memory. */
+static int last_err;
+static char last_what[64];
+static unsigned long long write_failures;
 
 /* The record of m as it stands, as compact JSON (free() it). */
 static char *
@@ -117,9 +127,12 @@ static void
 journal_report(const char *path, const char *tmp, int err, const char *what, uint64_t took,
     int on_loop)
 {
-	if (err != 0)
+	last_err = err;
+	if (err != 0) {
+		write_failures++;
+		snprintf(last_what, sizeof(last_what), "%s", what);
 		log_warnx("journal %s: %s: %s", tmp, what, strerror(err));
-	else if (took > JOURNAL_SLOW_NS)
+	} else if (took > JOURNAL_SLOW_NS)
 		log_warnx("journal %s: writing and syncing took %llu ms (state_dir on a slow or "
 			  "busy disk%s)",
 		    path, (unsigned long long)(took / 1000000u),
@@ -665,6 +678,66 @@ journal_init(const char *state_dir)
 	return 0;
 }
 
+unsigned long long
+journal_write_failures(void)
+{
+	return write_failures;
+}
+
+/* A small write where the records go, no fsync: can the file system take
+ * a file now? 0 or the errno. */
+static int
+journal_probe(void)
+{
+	char path[4096];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/.probe", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+		return errno;
+	if (write(fd, "vfio-migd journal probe\n", 24) != 24)
+		err = errno != 0 ? errno : ENOSPC;
+	close(fd);
+	unlink(path);
+	return err;
+}
+
+int
+journal_check(char *why, size_t len)
+{
+	struct statvfs st;
+	uint64_t avail;
+	int err;
+
+	if (dir == NULL)
+		return 0;
+	if (statvfs(dir, &st) == 0) {
+		avail = (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
+		if (avail < JOURNAL_MIN_FREE) {
+			snprintf(why, len, "state_dir %s has %llu bytes free, a migration's records "
+					   "need %u",
+			    dir, (unsigned long long)avail, JOURNAL_MIN_FREE);
+			return -1;
+		}
+		if (st.f_files > 0 && st.f_favail < JOURNAL_MIN_INODES) {
+			snprintf(why, len, "state_dir %s has %llu inodes free", dir,
+			    (unsigned long long)st.f_favail);
+			return -1;
+		}
+	}
+	if (last_err == 0)
+		return 0;
+	/* The last write failed: is it still so? */
+	if ((err = journal_probe()) == 0) {
+		last_err = 0;
+		return 0;
+	}
+	snprintf(why, len, "state_dir %s cannot take a record: the last write failed (%s: %s), "
+			   "and a probe now: %s",
+	    dir, last_what, strerror(last_err), strerror(err));
+	return -1;
+}
+
 void
 journal_close(void)
 {
@@ -680,11 +753,16 @@ journal_close(void)
 	dir = NULL;
 }
 
-/* "created" is on disk: the engine may touch the device now. A write that
- * failed was logged; the migration goes on, as with a synchronous one. */
+/* "created" is on disk: the engine may touch the device now. When it is
+ * not, the migration ends here, before anything touched the device: a
+ * restart would not know of it. */
 static void
 journal_created_done(struct migration *m, int ok)
 {
+	if (!ok && m->engine != NULL && m->engine->cancel != NULL &&
+	    !migration_phase_is_final(m->phase))
+		m->engine->cancel(m, MIG_E_JOURNAL,
+		    "state_dir could not record this migration (see the log); it did not start");
 	migration_created_durable(m);
 }
 

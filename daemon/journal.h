@@ -53,5 +53,13 @@ void journal_remove(const struct migration *m);
  * migration is known already (logged). For journal_init and the fuzzer. */
 struct migration *journal_restore_text(const char *text, size_t len, const char *path);
 void journal_close(void);
+/* Can state_dir take a migration's record now? 0, or -1 with why: the
+ * last write failed and a probe write still does, or the file system has
+ * less than JOURNAL_MIN_FREE bytes (or a few inodes) left. A migration
+ * the daemon could not journal must not start (a restart would not know
+ * what its device was doing). Event loop only; no fsync. */
+int journal_check(char *why, size_t len);
+/* Record writes that failed since the daemon started. */
+unsigned long long journal_write_failures(void);
 
 #endif

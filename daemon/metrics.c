@@ -9,6 +9,7 @@
 #include "config.h"
 #include "device.h"
 #include "events.h"
+#include "journal.h"
 #include "migration.h"
 
 #define MAX_REASONS 16
@@ -129,6 +130,7 @@ metrics_render(struct evbuffer *out)
 	static const char *const outs[] = {"completed", "failed", "cancelled"};
 	uint64_t live_bytes[2] = {0, 0}, active[2] = {0, 0}, tput = 0;
 	const struct migration *m;
+	char why[600];
 	size_t i, j;
 
 	for (m = migration_first(); m != NULL; m = m->next) {
@@ -214,4 +216,12 @@ metrics_render(struct evbuffer *out)
 				 "not reading.\n# TYPE vfio_migd_event_watchers_dropped_total counter\n"
 				 "vfio_migd_event_watchers_dropped_total %llu\n",
 	    events_watchers(), (unsigned long long)events_dropped());
+	evbuffer_add_printf(out, "# HELP vfio_migd_journal_writable 1 when state_dir can take a new "
+				 "migration's record (else new migrations are refused).\n"
+				 "# TYPE vfio_migd_journal_writable gauge\n"
+				 "vfio_migd_journal_writable %d\n"
+				 "# HELP vfio_migd_journal_write_failures_total Journal record writes "
+				 "that failed.\n# TYPE vfio_migd_journal_write_failures_total counter\n"
+				 "vfio_migd_journal_write_failures_total %llu\n",
+	    journal_check(why, sizeof(why)) == 0, journal_write_failures());
 }
