@@ -22,7 +22,7 @@ GUEST=$((4 * 1024 * 1024))
 
 # Both daemons over the fake kernel (and a slow disk under STRESS=1).
 preload="$SHIM"
-[ -z "${VFIO_MIGD_TEST_SLOW_FSYNC_MS:-}" ] || preload="$SHIM $BUILD/tests/preload/slow_fsync.so"
+[ -z "${VFIO_MIGD_TEST_SLOW_FSYNC_MS:-}" ] || preload="$SHIM:$BUILD/tests/preload/slow_fsync.so"
 DAEMON_ENV="LD_PRELOAD=$preload ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 DAEMON_ENV="$DAEMON_ENV ${VFIO_MIGD_TEST_SLOW_FSYNC_MS:+SLOW_FSYNC_MS=$VFIO_MIGD_TEST_SLOW_FSYNC_MS}"
 
