@@ -131,8 +131,12 @@ reload(void)
 		return;
 	}
 	if (cfg->ndevices != old->ndevices || cfg->daemon.nlisten != old->daemon.nlisten ||
-	    strcmp(cfg->daemon.control, old->daemon.control) != 0)
-		log_warnx("reload: changes to devices, listen or control take effect on restart");
+	    strcmp(cfg->daemon.control, old->daemon.control) != 0 ||
+	    (cfg->daemon.handover == NULL) != (old->daemon.handover == NULL) ||
+	    (cfg->daemon.handover != NULL &&
+	    strcmp(cfg->daemon.handover, old->daemon.handover) != 0))
+		log_warnx("reload: changes to devices, listen, control or handover take effect on "
+			  "restart");
 	SSL_CTX_free(daemon_ctx.tls_server);
 	SSL_CTX_free(daemon_ctx.tls_client);
 	daemon_ctx.tls_server = server;
