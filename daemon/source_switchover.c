@@ -32,11 +32,13 @@ src_rate(struct source_engine *s)
 
 	if (s->rate.samples < SRC_RATE_MIN_SAMPLES && s->c != NULL && s->precopy_start_ns != 0) {
 		/* Not measured on a busy pipe yet: the average so far, once it
-		 * holds a chunk's worth (a device without pre-copy data sends
-		 * only a few frames: their average is no throughput). */
+		 * holds device data or a chunk's worth (a device without
+		 * pre-copy data sends only a few frames: their average is no
+		 * throughput). */
 		sent = src_bytes_sent((struct source_engine *)s);
 		secs = (double)(mono_ns() - s->precopy_start_ns) / 1e9;
-		r = secs > 0 && sent >= s->m->opt.chunk_size ? (double)sent / secs : 0;
+		r = secs > 0 && (sent >= s->m->opt.chunk_size || s->precopy_read > 0)
+		    ? (double)sent / secs : 0;
 	}
 	if (s->m->opt.max_bandwidth > 0 && (r <= 0 || r > (double)s->m->opt.max_bandwidth))
 		r = (double)s->m->opt.max_bandwidth;
