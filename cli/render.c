@@ -84,6 +84,24 @@ render_throughput(char *buf, size_t len, uint64_t bits_per_second)
 	return buf;
 }
 
+/* A destination's line: what arrived, what is in its device, the END
+ * check and whether the device runs (the source's pending and ETA mean
+ * nothing there). */
+static void
+render_progress_destination(char *buf, size_t len, json_t *mig)
+{
+	char size[32], rate[32];
+	json_t *running = json_object_get(mig, "device_running");
+
+	snprintf(buf, len, "%s, received %s at %s, %" PRIu64 " records applied, verification %s, "
+			   "device %s",
+	    render_dash(render_string(mig, "phase")),
+	    render_bytes(size, sizeof(size), render_u64(mig, "bytes_transferred")),
+	    render_throughput(rate, sizeof(rate), render_u64(mig, "throughput_bps")),
+	    render_u64(mig, "records_applied"), render_dash(render_string(mig, "verification")),
+	    json_is_true(running) ? "running" : "not running");
+}
+
 void
 render_progress(char *buf, size_t len, json_t *mig)
 {
@@ -93,6 +111,12 @@ render_progress(char *buf, size_t len, json_t *mig)
 	char percent[16] = "", size[32], rate[32], eta[32] = "--:--";
 	uint64_t s;
 
+	const char *role = render_string(mig, "role");
+
+	if (role != NULL && strcmp(role, "destination") == 0) {
+		render_progress_destination(buf, len, mig);
+		return;
+	}
 	if (done + pending > 0)
 		snprintf(percent, sizeof(percent), " %.1f%%,", 100.0 * (double)done /
 		    (double)(done + pending));
@@ -326,7 +350,8 @@ render_migrations(json_t *res)
 		done = render_u64(mig, "bytes_transferred");
 		pending = render_u64(mig, "pending_bytes");
 		snprintf(percent, sizeof(percent), "-");
-		if (done + pending > 0)
+		/* A destination does not know what is left: no percentage. */
+		if (json_object_get(mig, "pending_bytes") != NULL && done + pending > 0)
 			snprintf(percent, sizeof(percent), "%.1f%%",
 			    100.0 * (double)done / (double)(done + pending));
 		row[0] = render_dash(render_string(mig, "id"));

@@ -438,6 +438,8 @@ dst_written(void *ctx, int rc, uint64_t out)
 			    d->dev->name, (unsigned long long)w->seq, strerror(-rc));
 		return;
 	}
+	if (w->commit)
+		d->m->records_applied++;
 	if (w->initial)
 		dst_initial_loaded(d, w->seq);
 	dst_writes_resume(d);
@@ -600,6 +602,7 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 
 	if (d->first_stopcopy_ns == 0)
 		d->first_stopcopy_ns = t0;
+	m->verification = "failed"; /* unless it checks out below */
 	if (d->partial_record) {
 		dst_fail(d, MIG_E_LENGTH_MISMATCH, "END in the middle of a device data record");
 		return;
@@ -621,6 +624,7 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 		    (unsigned long long)d->total_bytes);
 		return;
 	}
+	m->verification = "verified";
 	if (m->phase == PHASE_PRECOPY)
 		migration_set_phase(m, PHASE_STOPCOPY);
 	if (dst_set_state(d, DST_LOADING) != 0) {

@@ -571,6 +571,11 @@ journal_restore_text(const char *text, size_t len, const char *path)
 	m->bytes_transferred = jnum(o, "bytes_transferred");
 	m->dirty_pages = jnum(o, "dirty_pages");
 	m->iterations = (uint32_t)jnum(o, "iterations");
+	m->records_applied = jnum(o, "records_applied");
+	if (strcmp(jstr(o, "verification"), "verified") == 0)
+		m->verification = "verified";
+	else if (strcmp(jstr(o, "verification"), "failed") == 0)
+		m->verification = "failed";
 	m->downtime_ms = jnum(o, "downtime_ms");
 	m->expected_downtime_ms = jnum(o, "expected_downtime_ms");
 	m->setup_ms = jnum(o, "setup_ms");

@@ -345,11 +345,24 @@ migration_to_json(const struct migration *m)
 	json_object_set_new(o, "state_size", json_integer((json_int_t)m->state_size));
 	json_object_set_new(o, "phase", json_string(migration_phase_name(m->phase)));
 	json_object_set_new(o, "bytes_transferred", json_integer((json_int_t)m->bytes_transferred));
-	json_object_set_new(o, "pending_bytes", json_integer((json_int_t)m->pending_bytes));
 	json_object_set_new(o, "dirty_pages", json_integer((json_int_t)m->dirty_pages));
 	json_object_set_new(o, "throughput_bps", json_integer((json_int_t)m->throughput_bps));
-	json_object_set_new(o, "iterations", json_integer(m->iterations));
-	json_object_set_new(o, "expected_downtime_ms", json_integer((json_int_t)m->expected_downtime_ms));
+	if (m->role == MIG_ROLE_SOURCE) {
+		json_object_set_new(o, "pending_bytes", json_integer((json_int_t)m->pending_bytes));
+		json_object_set_new(o, "iterations", json_integer(m->iterations));
+		json_object_set_new(o, "expected_downtime_ms",
+		    json_integer((json_int_t)m->expected_downtime_ms));
+	} else {
+		/* What the source knows (pending, iterations, the switchover
+		 * and its limit) means nothing here: what arrived, what is in
+		 * the device, whether it checked out, whether it runs. */
+		json_object_set_new(o, "records_applied", json_integer((json_int_t)m->records_applied));
+		json_object_set_new(o, "verification",
+		    json_string(m->verification != NULL ? m->verification : "pending"));
+		json_object_set_new(o, "device_running",
+		    json_boolean(m->device->ops != NULL && m->device->ops->state_name != NULL &&
+			strcmp(m->device->ops->state_name(m->device), "running") == 0));
+	}
 	json_object_set_new(o, "downtime_ms", json_integer((json_int_t)m->downtime_ms));
 	json_object_set_new(o, "setup_ms", json_integer((json_int_t)m->setup_ms));
 	json_object_set_new(o, "total_ms", json_integer((json_int_t)total));
@@ -361,9 +374,11 @@ migration_to_json(const struct migration *m)
 			m->error_msg));
 	else
 		json_object_set_new(o, "error", json_null());
-	json_object_set_new(o, "switchover",
-	    json_string(m->opt.switchover == MIG_SWITCHOVER_MANUAL ? "manual" : "auto"));
-	json_object_set_new(o, "downtime_limit_ms", json_integer(m->opt.downtime_limit_ms));
+	if (m->role == MIG_ROLE_SOURCE) {
+		json_object_set_new(o, "switchover",
+		    json_string(m->opt.switchover == MIG_SWITCHOVER_MANUAL ? "manual" : "auto"));
+		json_object_set_new(o, "downtime_limit_ms", json_integer(m->opt.downtime_limit_ms));
+	}
 	if (m->engine != NULL && m->engine->describe != NULL)
 		m->engine->describe(m, o);
 	return o;

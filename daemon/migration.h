@@ -78,6 +78,10 @@ struct migration {
 	uint64_t dirty_pages;
 	uint64_t throughput_bps; /* bits per second */
 	uint32_t iterations;
+	/* Destination: records in its device, and the END check ("pending",
+	 * "verified", "failed"): what an operator there wants to see. */
+	uint64_t records_applied;
+	const char *verification;
 	uint64_t expected_downtime_ms;
 	uint64_t downtime_ms;
 	uint64_t setup_ms;

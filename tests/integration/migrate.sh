@@ -56,6 +56,24 @@ pages=$(api b GET "/v1/migrations/$(echo "$dst" | json_get id)/bitmap" | json_ge
 [ "${pages:-0}" -gt 0 ] || fail "destination recorded no dirty pages"
 pass "destination completed, $pages dirty pages in the union bitmap"
 
+# What an operator on the destination wants: what arrived, what is in the
+# device, the END check, whether the device runs; none of the source's
+# figures (pending, iterations, expected downtime, switchover and limit).
+did=$(echo "$dst" | json_get id)
+obj=$(api b GET "/v1/migrations/$did")
+for f in pending_bytes iterations expected_downtime_ms switchover downtime_limit_ms; do
+	! echo "$obj" | grep -q "\"$f\":" || fail "the destination's object has the source's $f: $obj"
+done
+[ "$(echo "$obj" | json_get verification)" = verified ] || fail "verification: $obj"
+echo "$obj" | grep -q '"device_running":true' || fail "device_running: $obj"
+records=$(echo "$obj" | json_get records_applied)
+[ "${records:-0}" -gt 0 ] || fail "records_applied: $obj"
+[ "$(echo "$obj" | json_get bytes_transferred)" = "$bytes" ] || fail "bytes received: $obj"
+line=$(ctl b show "$did")
+echo "$line" | grep -q "verification" || fail "vfio-migctl show on the destination: $line"
+! echo "$line" | grep -q "pending" || fail "vfio-migctl show on the destination speaks of pending: $line"
+pass "the destination's view: $records records applied, verified, device running; no source figures"
+
 # The source device can be migrated again only after a fresh incoming.
 out=$(ctl a --json migrate sim0 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
 [ "$(echo "$out" | json_get code)" = token-expired ] || fail "reused token not refused: $out"
