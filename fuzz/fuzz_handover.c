@@ -1,0 +1,97 @@
+/*
+ * fuzz_handover.c: libFuzzer target for the hand-over socket's requests
+ * (daemon/handover.h: handover_request()), what a VMM's agent sends the
+ * daemon, one JSON object per message.
+ *
+ * Each input is handed over twice: alone, and with one file descriptor
+ * that is not a VFIO device (a pipe). Whatever it holds, the answer is one
+ * JSON object, {"error":{"code","message"}} with non-empty strings (no
+ * fd here is a device, so nothing can be attached, and the configured
+ * device is no handed-over one to detach or re-range); the daemon keeps no
+ * fd it was given, and its devices stay as they were.
+ *
+ * Also linked into tests/test_fuzz_handover, which replays
+ * fuzz/corpus/handover in every `make check`: no main() here.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "config_file.h"
+#include "daemon.h"
+#include "device.h"
+#include "fuzz.h"
+#include "handover.h"
+#include "log.h"
+
+static struct handover_peer me;
+
+/* One software device, "sim0", a name requests may use. */
+static void
+fuzz_handover_init(void)
+{
+	static char dir[] = "/tmp/fuzz_handover.XXXXXX";
+	struct mig_config *cfg;
+	char text[512];
+
+	log_init("fuzz_handover", LOG_LEVEL_ERROR);
+	FUZZ_CHECK(mkdtemp(dir) != NULL);
+	snprintf(text, sizeof(text),
+	    "[device sim0]\nbackend = sim\nsize = 64K\ndirty_rate = 0\nimage = %s/sim0.img\n", dir);
+	FUZZ_CHECK(mig_config_load_string(text, "fuzz.conf", &cfg, NULL, 0) == 0);
+	daemon_ctx.cfg = cfg;
+	daemon_ctx.base = event_base_new();
+	FUZZ_CHECK(devices_open(cfg, daemon_ctx.base) == 0);
+	handover_init(daemon_ctx.base);
+	me.uid = getuid();
+	me.gid = getgid();
+	me.pid = getpid();
+}
+
+/* The answer refuses, with a code and a message. */
+static void
+check_refused(json_t *a)
+{
+	json_t *err;
+
+	FUZZ_CHECK(json_is_object(a));
+	FUZZ_CHECK(json_object_get(a, "ok") == NULL);
+	err = json_object_get(a, "error");
+	FUZZ_CHECK(json_is_object(err));
+	FUZZ_CHECK(json_is_string(json_object_get(err, "code")));
+	FUZZ_CHECK(json_string_length(json_object_get(err, "code")) > 0);
+	FUZZ_CHECK(json_is_string(json_object_get(err, "message")));
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int ready;
+	int p[2], fds[1];
+	json_t *a;
+
+	if (!ready) {
+		fuzz_handover_init();
+		ready = 1;
+	}
+	a = handover_request(&me, data, size, NULL, 0);
+	check_refused(a);
+	json_decref(a);
+
+	FUZZ_CHECK(pipe(p) == 0);
+	fds[0] = p[0];
+	a = handover_request(&me, data, size, fds, 1);
+	check_refused(a);
+	json_decref(a);
+	/* Not a device: never kept (a kept fd is -1 here). */
+	FUZZ_CHECK(fds[0] == p[0]);
+	close(p[0]);
+	close(p[1]);
+	FUZZ_CHECK(device_count() == 1 && device_find("sim0") != NULL);
+	return 0;
+}
