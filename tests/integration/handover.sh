@@ -12,7 +12,7 @@
 #     while logged in the destination's dirty bitmap;
 #   - refusals: a non-VFIO fd, a second attach of a name, a detach during
 #     a migration;
-#   - the VMM exiting mid-migration fails it with owner-exited;
+#   - the VMM exiting mid-migration fails it with owner-exited, on either side;
 #   - a restarted daemon has forgotten its handed-over devices.
 . "$(dirname "$0")/lib.sh"
 
@@ -168,6 +168,39 @@ done
 vmm_start late --device "$T/a/gpu1.dev"
 expect_answer late "status ok state=running resets=1" status
 pass "the VMM exited mid-migration: the migration failed with owner-exited, the daemon let go"
+
+# ---- the destination's VMM exits mid-migration ------------------------------
+
+vmm_start src3 --device "$T/a/gpu3.dev" --create --seed 7 --socket "$T/a.handover" \
+	--name gpu3 --iova "0:$GUEST"
+vmm_start dst3 --device "$T/b/gpu3.dev" --create --seed 8 --socket "$T/b.handover" \
+	--name gpu3 --iova "0:$GUEST"
+expect_answer src3 "attach ok" attach
+expect_answer dst3 "attach ok" attach
+out=$(ctl b --json incoming gpu3)
+token=$(echo "$out" | json_get token)
+did=$(echo "$out" | json_get migration_id)
+out=$(ctl a --json migrate gpu3 --to "127.0.0.1:$PB" --token "$token" --switchover manual)
+sid=$(echo "$out" | json_get id)
+[ -n "$sid" ] || fail "migrate gpu3: $out"
+wait_phase a "$sid" precopy switchover-pending
+eval "echo exit >&\$VMM_FD_dst3"
+eval "wait \$VMM_PID_dst3"
+wait_phase b "$did" failed
+api b GET "/v1/migrations/$did" | grep -q '"code":"owner-exited"' ||
+	fail "the destination's migration did not fail with owner-exited: $(api b GET "/v1/migrations/$did")"
+wait_phase a "$sid" failed
+api a GET "/v1/migrations/$sid" | grep -q '"code":"owner-exited"' ||
+	fail "the source's migration: $(api a GET "/v1/migrations/$sid")"
+# The source's device runs on, its state its own: never reset.
+expect_answer src3 "status ok state=running resets=0" status
+i=0
+until api b GET /v1/devices/gpu3 | grep -q '"not-found"'; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || fail "b still lists gpu3 after its VMM exited"
+	sleep 0.1
+done
+pass "the destination's VMM exited mid-migration: it failed there with owner-exited, the source rolled back (running, never reset)"
 
 # ---- a restarted daemon forgets handed-over devices -------------------------
 
