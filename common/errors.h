@@ -37,6 +37,7 @@ enum mig_err {
 	MIG_E_DEVICE_OPEN = 42,
 	MIG_E_DEVICE_UNSUPPORTED = 43,
 	MIG_E_NOT_VFIO_DEVICE = 44, /* a handed-over fd is not a VFIO device */
+	MIG_E_NO_P2P = 46, /* several devices in one migration, one without P2P */
 
 	/* Transport. */
 	MIG_E_TLS = 60,
@@ -54,6 +55,7 @@ enum mig_err {
 	MIG_E_SHUTDOWN = 84,
 	MIG_E_OWNER_EXITED = 85, /* the VMM that handed the device over exited */
 	MIG_E_JOURNAL = 86,	 /* state_dir cannot record the migration */
+	MIG_E_GROUP_ABORTED = 88, /* another device of the migration failed */
 
 	/* Local requests and everything else. */
 	MIG_E_BAD_REQUEST = 100,

@@ -32,6 +32,7 @@
 #include "daemon.h"
 #include "device.h"
 #include "engine.h"
+#include "group.h"
 #include "errors.h"
 #include "events.h"
 #include "journal.h"
@@ -82,6 +83,7 @@ http_status_for(int code)
 		return 404;
 	case MIG_E_WRONG_STATE:
 	case MIG_E_DEVICE_BUSY:
+	case MIG_E_NO_P2P:
 		return 409;
 	case MIG_E_LIMIT:
 	case MIG_E_SHUTDOWN:
@@ -187,6 +189,65 @@ body_string(struct route_args *a, const char *key, int required, size_t maxlen, 
 	return 1;
 }
 
+/* A list of device names: the count (into names[]), 0 absent, -1 replied
+ * with 400. */
+static int
+body_names(struct route_args *a, const char *key, unsigned max,
+    char (*names)[MIG_NAME_MAX + 1])
+{
+	json_t *v = json_object_get(a->body, key), *e;
+	size_t i;
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > max) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "field \"%s\" must be a list of 1..%u "
+		    "device names", key, max);
+		return -1;
+	}
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e) ||
+		    !mig_valid_name(json_string_value(e), MIG_DEVICE_NAME_MAX)) {
+			reply_error(a->req, MIG_E_BAD_REQUEST, "field \"%s\": item %zu must be a "
+			    "device name of A-Z a-z 0-9 _ . -", key, i);
+			return -1;
+		}
+		snprintf(names[i], sizeof(names[i]), "%s", json_string_value(e));
+	}
+	return (int)json_array_size(v);
+}
+
+/* A boolean field: 1 if present (into *out), 0 absent, -1 replied with 400. */
+static int
+body_bool(struct route_args *a, const char *key, int *out)
+{
+	json_t *v = json_object_get(a->body, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v)) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "field \"%s\" must be true or false", key);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 1;
+}
+
+/* Each name a device here: into devs[], or replied with 404. */
+static int
+find_devices_or_404(struct route_args *a, char (*names)[MIG_NAME_MAX + 1], unsigned n,
+    struct mig_device **devs)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if ((devs[i] = device_find(names[i])) == NULL) {
+			reply_error(a->req, MIG_E_NOT_FOUND, "no device named \"%s\"", names[i]);
+			return -1;
+		}
+	return 0;
+}
+
 static int
 body_uint(struct route_args *a, const char *key, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -226,7 +287,7 @@ h_health(struct route_args *a)
 static json_t *
 device_json(struct mig_device *dev)
 {
-	return device_to_json(dev, dev->busy != NULL ? dev->busy->id_str : NULL);
+	return device_to_json(dev, dev->busy != NULL ? group_top(dev->busy)->id_str : NULL);
 }
 
 static void
@@ -304,7 +365,7 @@ h_incoming(struct route_args *a)
 	if (body_check_fields(a, fields) != 0 || (dev = find_device_or_404(a)) == NULL ||
 	    limit_reached(a))
 		return;
-	if ((rc = dest_prepare(dev, &m, err, sizeof(err))) != MIG_OK) {
+	if ((rc = dest_prepare(dev, NULL, &m, err, sizeof(err))) != MIG_OK) {
 		reply_error(a->req, rc, "%s", err);
 		return;
 	}
@@ -314,12 +375,98 @@ h_incoming(struct route_args *a)
 	    "token", m->token, "expires_at", when, "device", dev->name));
 }
 
+/* POST /v1/incoming: several devices under one token (SPEC §9). */
+static void
+h_incoming_many(struct route_args *a)
+{
+	static const char *const fields[] = {"devices", "unsafe_no_p2p", NULL};
+	char names[GROUP_DEVICES_MAX][MIG_NAME_MAX + 1], err[300], when[40];
+	struct mig_device *devs[GROUP_DEVICES_MAX];
+	json_t *list;
+	struct migration *m;
+	int n, rc, unsafe = 0;
+	struct tm tm;
+
+	if (body_check_fields(a, fields) != 0 ||
+	    (n = body_names(a, "devices", GROUP_DEVICES_MAX, names)) < 0 ||
+	    body_bool(a, "unsafe_no_p2p", &unsafe) < 0)
+		return;
+	if (n == 0) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "missing field \"devices\"");
+		return;
+	}
+	if (find_devices_or_404(a, names, (unsigned)n, devs) != 0 || limit_reached(a))
+		return;
+	if (n == 1)
+		rc = dest_prepare(devs[0], NULL, &m, err, sizeof(err));
+	else
+		rc = group_dest_prepare(devs, (unsigned)n, unsafe, &m, err, sizeof(err));
+	if (rc != MIG_OK) {
+		reply_error(a->req, rc, "%s", err);
+		return;
+	}
+	gmtime_r(&m->token_expires, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	list = json_array();
+	for (rc = 0; rc < n; rc++)
+		json_array_append_new(list, json_string(names[rc]));
+	reply_json(a->req, 201, json_pack("{s:s, s:s, s:s, s:o}", "migration_id", m->id_str,
+	    "token", group_token(m), "expires_at", when, "devices", list));
+}
+
+/* "devices" excludes "device" and "dest_device"; "dest_devices" pairs
+ * with it, name for name. */
+static int
+h_migrate_check_many(struct route_args *a, int ndev, int ndest)
+{
+	if (json_object_get(a->body, "device") != NULL ||
+	    json_object_get(a->body, "dest_device") != NULL) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "\"devices\" goes without \"device\" and "
+		    "\"dest_device\" (use \"dest_devices\")");
+		return -1;
+	}
+	if (ndest != ndev && (ndest > 0 || ndev == 0)) {
+		reply_error(a->req, MIG_E_BAD_REQUEST, "\"dest_devices\" names %d devices, "
+		    "\"devices\" %d: one destination device for each", ndest, ndev);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+h_migrate_many(struct route_args *a, char (*names)[MIG_NAME_MAX + 1],
+    char (*dnames)[MIG_NAME_MAX + 1], unsigned n, struct mig_device **devs, const char *dest,
+    const char *token, const struct migration_options *opt)
+{
+	struct migration *m;
+	char err[300];
+	int rc;
+
+	if (find_devices_or_404(a, names, n, devs) != 0 || limit_reached(a))
+		return;
+	if (n == 1) {
+		struct migration_options one = *opt;
+
+		snprintf(one.dest_device, sizeof(one.dest_device), "%.*s", MIG_NAME_MAX, dnames[0]);
+		rc = source_start(devs[0], dest, token, &one, &m, err, sizeof(err));
+	} else
+		rc = group_source_start(devs, dnames, n, dest, token, opt, &m, err, sizeof(err));
+	if (rc != MIG_OK) {
+		reply_error(a->req, rc, "%s", err);
+		return;
+	}
+	reply_json(a->req, 202, migration_to_json(m));
+}
+
 static void
 h_migrate(struct route_args *a)
 {
 	static const char *const fields[] = {"device", "destination", "token", "dest_device",
 		"downtime_limit_ms", "max_bandwidth", "switchover", "channels", "chunk_size",
-		"precopy_timeout_s", NULL};
+		"precopy_timeout_s", "devices", "dest_devices", "unsafe_no_p2p", NULL};
+	char names[GROUP_DEVICES_MAX][MIG_NAME_MAX + 1], dnames[GROUP_DEVICES_MAX][MIG_NAME_MAX + 1];
+	struct mig_device *devs[GROUP_DEVICES_MAX];
+	int ndev = 0, ndest = 0;
 	const struct mig_config *cfg = daemon_ctx.cfg;
 	const char *devname, *dest, *token, *sw = NULL, *dest_dev = NULL;
 	struct migration_options opt;
@@ -339,7 +486,11 @@ h_migrate(struct route_args *a)
 	opt.chunk_size = cfg->migration.chunk_size;
 	opt.channels = cfg->migration.channels;
 	if (body_check_fields(a, fields) != 0 ||
-	    body_string(a, "device", 1, MIG_DEVICE_NAME_MAX, &devname) < 0 ||
+	    (ndev = body_names(a, "devices", GROUP_DEVICES_MAX, names)) < 0 ||
+	    (ndest = body_names(a, "dest_devices", GROUP_DEVICES_MAX, dnames)) < 0 ||
+	    body_bool(a, "unsafe_no_p2p", &opt.unsafe_no_p2p) < 0 ||
+	    ((ndev > 0 || ndest > 0) && h_migrate_check_many(a, ndev, ndest) != 0) ||
+	    body_string(a, "device", ndev == 0, MIG_DEVICE_NAME_MAX, &devname) < 0 ||
 	    body_string(a, "destination", 1, MIG_HOSTPORT_MAX, &dest) < 0 ||
 	    body_string(a, "token", 1, MIG_TOKEN_LEN_MAX, &token) < 0 ||
 	    body_string(a, "dest_device", 0, MIG_DEVICE_NAME_MAX, &dest_dev) < 0 ||
@@ -389,6 +540,11 @@ h_migrate(struct route_args *a)
 		    "field \"destination\" must be HOST:PORT or [IPV6]:PORT, got \"%s\"", dest);
 		return;
 	}
+	if (ndev > 0) {
+		h_migrate_many(a, names, ndest > 0 ? dnames : names, (unsigned)ndev, devs, dest,
+		    token, &opt);
+		return;
+	}
 	if (dest_dev != NULL)
 		snprintf(opt.dest_device, sizeof(opt.dest_device), "%s", dest_dev);
 	if ((dev = device_find(devname)) == NULL) {
@@ -411,7 +567,8 @@ h_migrations(struct route_args *a)
 	struct migration *m;
 
 	for (m = migration_first(); m != NULL; m = m->next)
-		json_array_append_new(arr, migration_to_json(m));
+		if (m->parent == NULL) /* a device of several shows in its migration */
+			json_array_append_new(arr, migration_to_json(m));
 	reply_json(a->req, 200, json_pack("{s:o}", "migrations", arr));
 }
 
@@ -450,16 +607,24 @@ migration_action(struct route_args *a, int (*action)(struct migration *, char *,
 
 	if (body_check_fields(a, fields) != 0 || (m = find_migration_or_404(a)) == NULL)
 		return;
+	m = group_top(m); /* a device of several: its migration acts as a whole */
 	if ((rc = action(m, err, sizeof(err))) != MIG_OK)
 		reply_error(a->req, rc, "%s", err);
 	else
 		reply_json(a->req, 200, migration_to_json(m));
 }
 
+static int
+control_switchover(struct migration *m, char *err, size_t errlen)
+{
+	return m->group != NULL ? group_switchover(m, err, errlen)
+				: source_switchover(m, err, errlen);
+}
+
 static void
 h_switchover(struct route_args *a)
 {
-	migration_action(a, source_switchover);
+	migration_action(a, control_switchover);
 }
 
 static void
@@ -508,6 +673,7 @@ static const struct route routes[] = {
 	{EVHTTP_REQ_GET, "/v1/devices", 0, h_devices},
 	{EVHTTP_REQ_GET, "/v1/devices/*", 0, h_device},
 	{EVHTTP_REQ_POST, "/v1/devices/*/incoming", 1, h_incoming},
+	{EVHTTP_REQ_POST, "/v1/incoming", 1, h_incoming_many},
 	{EVHTTP_REQ_GET, "/v1/migrations", 0, h_migrations},
 	{EVHTTP_REQ_POST, "/v1/migrations", 1, h_migrate},
 	{EVHTTP_REQ_GET, "/v1/migrations/*", 0, h_migration},

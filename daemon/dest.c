@@ -9,6 +9,11 @@
  *   ACCEPTING --"created" on disk, device RESUMING (its thread said so)--> RECEIVING
  *   RECEIVING --END verified, device asked to run the state--> LOADING
  *   LOADING --device RUNNING (its thread said so), journal fsync--> COMMITTING
+ *   LOADING --several devices: device out of RESUMING (its thread said so)--> LOADED
+ *   LOADED --every device loaded: its thread puts it in RUNNING_P2P--> STARTING_P2P
+ *   STARTING_P2P --device in RUNNING_P2P (its thread said so)--> P2P
+ *   P2P --every device in RUNNING_P2P: its thread runs it--> STARTING
+ *   STARTING --device RUNNING, the migration's journal fsync--> COMMITTING
  *   COMMITTING --"completing" on disk, COMMIT sent--> COMMITTED
  *   COMMITTED --ACK--> DONE
  *   any but DONE --failure, cancel, token expired: device reset--> DONE
@@ -300,7 +305,8 @@ dst_expired_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t errlen)
+dest_prepare(struct mig_device *dev, struct migration *parent, struct migration **out, char *err,
+    size_t errlen)
 {
 	const struct mig_config *cfg = daemon_ctx.cfg;
 	struct timeval tv = {(time_t)cfg->daemon.token_ttl_s, 0};
@@ -318,7 +324,7 @@ dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t e
 		snprintf(err, errlen, "no randomness for a token");
 		return MIG_E_INTERNAL;
 	}
-	m = migration_new(MIG_ROLE_DESTINATION, dev, NULL);
+	m = migration_new_child(MIG_ROLE_DESTINATION, dev, parent);
 	for (i = 0; i < sizeof(raw); i++)
 		snprintf(m->token + 2 * i, 3, "%02x", raw[i]);
 	OPENSSL_cleanse(raw, sizeof(raw));
@@ -590,6 +596,19 @@ dst_op_resume_end(struct mig_device *dev, void *arg, uint64_t *out)
 	return dev->ops->resume_end(dev);
 }
 
+/* One of several devices: loaded and out of RESUMING, not run before all
+ * the others are loaded too (group.c). A backend without resume_stop runs
+ * it here (only a migration allowed with unsafe_no_p2p has one). */
+static int
+dst_op_resume_leave(struct mig_device *dev, void *arg, uint64_t *out)
+{
+	(void)arg;
+	(void)out;
+	if (dev->ops->resume_stop != NULL)
+		return dev->ops->resume_stop(dev);
+	return dev->ops->resume_end(dev);
+}
+
 static void dst_loaded(void *ctx, int rc, uint64_t out);
 
 static void
@@ -634,7 +653,8 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	/* Loading may take long (mlx5 checks the whole image on the way
 	 * out of RESUMING): the device's thread does it. */
 	d->end_ns = t0;
-	d->dev_call = device_call(d->dev->worker, dst_op_resume_end, NULL, NULL, dst_loaded, d);
+	d->dev_call = device_call(d->dev->worker,
+	    m->parent != NULL ? dst_op_resume_leave : dst_op_resume_end, NULL, NULL, dst_loaded, d);
 }
 
 /* The device runs the received state, or refused to. */
@@ -652,6 +672,15 @@ dst_loaded(void *ctx, int rc, uint64_t out)
 	if (rc != 0) {
 		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused to run the received state: %s",
 		    d->dev->name, strerror(-rc));
+		return;
+	}
+	if (m->parent != NULL) {
+		/* Loaded; it runs once every device of the migration is. */
+		log_info("migration %s: device %s verified (%llu bytes) and loaded; waiting for "
+			 "the migration's other devices",
+		    m->id_str, d->dev->name, (unsigned long long)d->total_bytes);
+		if (dst_set_state(d, DST_LOADED) == 0)
+			migration_child_step(m);
 		return;
 	}
 	m->downtime_ms = mono_ms_since(d->first_stopcopy_ns);
@@ -1041,6 +1070,19 @@ dst_join_channel(struct peer_conn *c, const struct mig_hello *h, struct mig_devi
 	peer_abort(c, MIG_E_BAD_TOKEN, "no migration to join with this token and id");
 }
 
+/* The destination migration of dev this token was issued for: the devices
+ * of a migration of several share one token. */
+static struct migration *
+dst_find_by_token(const char *token, size_t len, struct mig_device *dev)
+{
+	struct migration *m;
+
+	for (m = migration_first(); m != NULL; m = m->next)
+		if (m->device == dev && migration_token_matches(m, token, len))
+			return m;
+	return NULL;
+}
+
 /* A HELLO on a fresh connection: find whose token it is, check the device,
  * and only then hand the connection to that migration. */
 void
@@ -1066,7 +1108,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 		dst_join_channel(c, h, dev);
 		return;
 	}
-	m = migration_find_by_token(h->token.ptr, h->token.len);
+	m = dst_find_by_token(h->token.ptr, h->token.len, dev);
 	if (m == NULL || m->device != dev) {
 		peer_abort(c, MIG_E_BAD_TOKEN, "token not issued for this device (run incoming first)");
 		return;
@@ -1196,4 +1238,114 @@ dst_engine_cancel(struct migration *m, int code, const char *why)
 {
 	if (m->dst != NULL)
 		dst_fail(m->dst, code, "%s", why);
+}
+
+/* Several devices in one migration (group.c): what it asks of each. */
+
+int
+dest_group_step(const struct migration *m)
+{
+	return m->dst != NULL ? (int)m->dst->st : -1;
+}
+
+int
+dest_group_connected(const struct migration *m)
+{
+	return m->dst != NULL && m->dst->c != NULL;
+}
+
+static int
+dst_op_resume_p2p(struct mig_device *dev, void *arg, uint64_t *out)
+{
+	(void)arg;
+	(void)out;
+	/* Its VMM starts it (final_state stopped); or no P2P state
+	 * (unsafe_no_p2p): it stays stopped until run. */
+	if (dev->final_stopped || dev->ops->resume_p2p == NULL || !dev->p2p)
+		return 0;
+	return dev->ops->resume_p2p(dev);
+}
+
+static void
+dst_in_p2p(void *ctx, int rc, uint64_t out)
+{
+	struct dest_engine *d = ctx;
+
+	(void)out;
+	d->dev_call = NULL;
+	if (d->st != DST_STARTING_P2P)
+		return;
+	if (rc != 0) {
+		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused RUNNING_P2P: %s", d->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	if (dst_set_state(d, DST_P2P) == 0)
+		migration_child_step(d->m);
+}
+
+void
+dest_group_start_p2p(struct migration *m)
+{
+	struct dest_engine *d = m->dst;
+
+	if (d == NULL || d->st != DST_LOADED || dst_set_state(d, DST_STARTING_P2P) != 0)
+		return;
+	d->dev_call = device_call(d->dev->worker, dst_op_resume_p2p, NULL, NULL, dst_in_p2p, d);
+}
+
+static int
+dst_op_run(struct mig_device *dev, void *arg, uint64_t *out)
+{
+	(void)arg;
+	(void)out;
+	if (dev->final_stopped && dev->ops->resume_stop != NULL)
+		return 0; /* its VMM starts it with its vCPUs */
+	return dev->ops->resume_end(dev);
+}
+
+static void
+dst_group_running(void *ctx, int rc, uint64_t out)
+{
+	struct dest_engine *d = ctx;
+	struct migration *m = d->m;
+
+	(void)out;
+	d->dev_call = NULL;
+	if (d->st != DST_STARTING)
+		return;
+	if (rc != 0) {
+		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused to run the received state: %s",
+		    d->dev->name, strerror(-rc));
+		return;
+	}
+	m->downtime_ms = mono_ms_since(d->first_stopcopy_ns);
+	memset(&d->commit, 0, sizeof(d->commit));
+	d->commit.bytes_received = d->total_bytes;
+	d->commit.resume_ms = (uint32_t)((mono_ns() - d->end_ns) / 1000000u);
+	m->pending_bytes = 0;
+	log_info("migration %s: device %s %s", m->id_str, d->dev->name,
+	    d->dev->final_stopped && d->dev->ops->resume_stop != NULL
+		? "left stopped for its VMM to start" : "running");
+	if (dst_set_state(d, DST_COMMITTING) != 0)
+		return;
+	/* The migration makes every record durable, then sends COMMIT. */
+	migration_set_phase(m, PHASE_COMPLETING);
+}
+
+void
+dest_group_start(struct migration *m)
+{
+	struct dest_engine *d = m->dst;
+
+	if (d == NULL || d->st != DST_P2P || dst_set_state(d, DST_STARTING) != 0)
+		return;
+	d->dev_call = device_call(d->dev->worker, dst_op_run, NULL, NULL, dst_group_running, d);
+}
+
+void
+dest_group_commit(struct migration *m)
+{
+	if (m->dst != NULL)
+		dst_send_commit(m->dst);
 }

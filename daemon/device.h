@@ -59,6 +59,11 @@ struct device_ops {
 	const uint8_t *(*save_mapped)(struct mig_device *dev); /* or NULL */
 	int (*save_end)(struct mig_device *dev); /* stopped for good */
 	int (*rollback)(struct mig_device *dev); /* back to running */
+	/* Several devices in one migration (group.c), before any of them
+	 * stops: pre-copy -> the device's P2P state (v2 PRE_COPY_P2P, or
+	 * RUNNING_P2P without PRE_COPY), where it initiates no DMA of its own
+	 * but still answers the others'. NULL: no P2P states (dev->p2p 0). */
+	int (*quiesce)(struct mig_device *dev);
 
 	int (*resume_begin)(struct mig_device *dev);
 	int (*resume_write)(struct mig_device *dev, const void *buf, size_t len);
@@ -68,6 +73,10 @@ struct device_ops {
 	 * vCPUs (final_state stopped): the state is loaded, the device left
 	 * stopped. NULL: the backend cannot. */
 	int (*resume_stop)(struct mig_device *dev);
+	/* Several devices, destination: loaded and stopped (resume_stop) ->
+	 * RUNNING_P2P, before any of them runs (resume_end then runs it).
+	 * NULL: no P2P states. */
+	int (*resume_p2p)(struct mig_device *dev);
 	int (*reset)(struct mig_device *dev);
 
 	/* Dirty pages of guest memory since the last call (get-and-clear),
@@ -92,6 +101,7 @@ struct mig_device {
 	char identity[MIG_IDENTITY_MAX + 1];
 	char compat[MIG_COMPAT_MAX + 1];
 	uint64_t state_size; /* estimate of the device data, bytes */
+	int p2p; /* has the P2P states: quiesce and resume_p2p work */
 	/* Guest memory the device DMAs into, when it has any. */
 	uint8_t *guest_memory;
 	uint64_t guest_memory_size;

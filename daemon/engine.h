@@ -25,8 +25,42 @@ int source_start(struct mig_device *dev, const char *dest, const char *token,
 int source_switchover(struct migration *m, char *err, size_t errlen);
 
 /* POST /v1/devices/{name}/incoming: a destination migration waiting for the
- * source's HELLO, with a fresh one-time token. */
-int dest_prepare(struct mig_device *dev, struct migration **out, char *err, size_t errlen);
+ * source's HELLO, with a fresh one-time token (parent: the migration of
+ * several devices it is part of, or NULL). */
+int dest_prepare(struct mig_device *dev, struct migration *parent, struct migration **out,
+    char *err, size_t errlen);
+
+/*
+ * Several devices in one migration (group.c drives the children). The
+ * *_step functions give the child's engine state (enum src_state,
+ * enum dst_state of states.h), -1 when it has no engine.
+ */
+struct source_group_figures {
+	int ready;	   /* streaming, first pass and initial data done */
+	uint64_t pending;  /* pre-copy bytes left */
+	uint64_t left;	   /* what stopping now would move, queued bytes included */
+	double rate;	   /* bytes/s its stream may count on */
+	double rtt_ms;
+	uint64_t extra_ms; /* its switchovers' cost beyond their data, learned */
+};
+int source_group_step(const struct migration *m);
+void source_group_figures(const struct migration *m, struct source_group_figures *f);
+/* Switch over (drain; then it waits in SRC_GROUP_WAIT). */
+void source_group_switchover(struct migration *m);
+/* Every device waits: into its P2P state (then SRC_QUIESCED). */
+void source_group_quiesce(struct migration *m);
+/* Every device is quiesced: stop it (stop-copy, END). */
+void source_group_stop(struct migration *m);
+
+int dest_group_step(const struct migration *m);
+/* Every device is loaded (DST_LOADED): into RUNNING_P2P (then DST_P2P). */
+void dest_group_start_p2p(struct migration *m);
+/* Every device is in RUNNING_P2P: run it (then DST_COMMITTING). */
+void dest_group_start(struct migration *m);
+/* Can COMMIT still be sent to its source (its connection lives)? */
+int dest_group_connected(const struct migration *m);
+/* Every device runs and the journal holds it: send COMMIT. */
+void dest_group_commit(struct migration *m);
 
 /* A HELLO on a connection nobody owns yet (peer_listen_all's hello
  * handler): find whose token it is and hand the connection over. */

@@ -187,8 +187,12 @@ const struct migration_observer events_observer = {
 void
 events_migration_progress(const struct migration *m)
 {
-	json_t *ev = json_pack("{s:s, s:s, s:s}", "type", "progress", "migration", m->id_str,
-	    "phase", migration_phase_name(m->phase));
+	json_t *ev;
+
+	if (m->parent != NULL)
+		return; /* its parent's progress covers it (group.c) */
+	ev = json_pack("{s:s, s:s, s:s}", "type", "progress", "migration", m->id_str, "phase",
+	    migration_phase_name(m->phase));
 
 	json_object_set_new(ev, "object", migration_to_json(m));
 	events_publish(ev);

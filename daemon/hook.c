@@ -298,6 +298,8 @@ hook_queue(const char *event, const struct migration *m, hook_done_fn done)
 void
 hook_fire(const char *event, const struct migration *m)
 {
+	if (m->parent != NULL)
+		return; /* its parent's hook speaks for the set (group.c) */
 	(void)hook_queue(event, m, NULL);
 }
 
@@ -319,6 +321,8 @@ const struct migration_observer hook_observer = {
 int
 hook_run(const char *event, const struct migration *m, hook_done_fn done)
 {
+	if (m->parent != NULL)
+		return -1; /* its parent's hook speaks for the set (group.c) */
 	return hook_queue(event, m, done);
 }
 

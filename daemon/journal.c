@@ -814,6 +814,7 @@ journal_on_freed(struct migration *m, int forgotten)
 
 const struct migration_observer journal_observer = {
 	.name = "journal",
+	.children = 1, /* each device's own record: what a restart acts on */
 	.created = journal_on_created,
 	.phase_changed = journal_on_phase,
 	.freed = journal_on_freed,

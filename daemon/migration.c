@@ -48,7 +48,7 @@ migration_notify_created(struct migration *m)
 	size_t i;
 
 	for (i = 0; i < nobservers; i++)
-		if (observers[i]->created != NULL)
+		if (observers[i]->created != NULL && (m->parent == NULL || observers[i]->children))
 			observers[i]->created(m);
 }
 
@@ -58,8 +58,10 @@ migration_notify_phase(struct migration *m, enum mig_phase from, enum mig_phase 
 	size_t i;
 
 	for (i = 0; i < nobservers; i++)
-		if (observers[i]->phase_changed != NULL)
+		if (observers[i]->phase_changed != NULL &&
+		    (m->parent == NULL || observers[i]->children))
 			observers[i]->phase_changed(m, from, to);
+	migration_child_step(m);
 }
 
 static void
@@ -68,7 +70,7 @@ migration_notify_freed(struct migration *m, int forgotten)
 	size_t i;
 
 	for (i = 0; i < nobservers; i++)
-		if (observers[i]->freed != NULL)
+		if (observers[i]->freed != NULL && (m->parent == NULL || observers[i]->children))
 			observers[i]->freed(m, forgotten);
 }
 
@@ -115,21 +117,57 @@ migration_free(struct migration *m, int forgotten)
 	free(m);
 }
 
-/* Keep the newest `history` finished migrations; running ones always stay. */
+/* Unlink and free every child of parent p (a migration of several devices
+ * goes as a whole). */
+static void
+migration_free_children(struct migration *p, int forgotten)
+{
+	struct migration **pp = &migrations, *m;
+
+	while ((m = *pp) != NULL) {
+		if (m->parent == p) {
+			*pp = m->next;
+			migration_free(m, forgotten);
+			continue;
+		}
+		pp = &m->next;
+	}
+}
+
+/* Keep the newest `history` finished migrations; running ones always stay.
+ * Children are not counted: they go with their parent. */
 static void
 migration_prune(void)
 {
-	struct migration **pp = &migrations, *m;
-	uint32_t kept = 0, limit = daemon_ctx.cfg != NULL ? daemon_ctx.cfg->daemon.history : 100;
+	struct migration **pp, *m;
+	uint32_t kept, limit = daemon_ctx.cfg != NULL ? daemon_ctx.cfg->daemon.history : 100;
 
+again:
+	kept = 0;
+	pp = &migrations;
 	while ((m = *pp) != NULL) {
-		if (migration_phase_is_final(m->phase) && kept++ >= limit) {
+		if (m->parent == NULL && migration_phase_is_final(m->phase) && kept++ >= limit) {
 			*pp = m->next;
+			if (m->group != NULL) {
+				/* Its children may lie before it in the list. */
+				migration_free_children(m, 1);
+				migration_free(m, 1);
+				goto again;
+			}
 			migration_free(m, 1);
 			continue;
 		}
 		pp = &m->next;
 	}
+}
+
+void
+migration_child_step(struct migration *m)
+{
+	struct migration *p = m->parent;
+
+	if (p != NULL && p->engine != NULL && p->engine->child_step != NULL)
+		p->engine->child_step(p, m);
 }
 
 void
@@ -140,8 +178,9 @@ migration_created_durable(struct migration *m)
 		m->engine->durable(m);
 }
 
-struct migration *
-migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
+static struct migration *
+migration_create(enum mig_role role, struct mig_device *dev, const uint8_t *id,
+    struct migration *parent, int is_parent)
 {
 	struct migration *m = xcalloc(1, sizeof(*m));
 	uuid_t u;
@@ -156,22 +195,49 @@ migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
 	m->role = role;
 	m->phase = PHASE_SETUP;
 	m->device = dev;
+	m->parent = parent;
 	device_hold(dev);
-	dev->busy = m;
-	if (daemon_ctx.cfg != NULL && daemon_ctx.cfg->daemon.hook != NULL)
+	if (!is_parent)
+		dev->busy = m;
+	if (daemon_ctx.cfg != NULL && daemon_ctx.cfg->daemon.hook != NULL && parent == NULL)
 		m->hook = xstrdup(daemon_ctx.cfg->daemon.hook);
 	clock_gettime(CLOCK_REALTIME, &m->started_at);
 	m->start_mono_ns = mono_ns();
 	migration_prune();
 	m->next = migrations;
 	migrations = m;
-	log_info("migration %s: created, %s of device %s", m->id_str, migration_role_name(role),
-	    dev->name);
+	if (parent != NULL)
+		log_info("migration %s: created, %s of device %s in migration %s", m->id_str,
+		    migration_role_name(role), dev->name, parent->id_str);
+	else if (is_parent)
+		log_info("migration %s: created, %s of several devices", m->id_str,
+		    migration_role_name(role));
+	else
+		log_info("migration %s: created, %s of device %s", m->id_str,
+		    migration_role_name(role), dev->name);
 	/* The journal's observer makes the record durable, off the event
 	 * loop, and then calls migration_created_durable(): until then the
 	 * engines leave the device alone. */
 	migration_notify_created(m);
 	return m;
+}
+
+struct migration *
+migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id)
+{
+	return migration_create(role, dev, id, NULL, 0);
+}
+
+struct migration *
+migration_new_child(enum mig_role role, struct mig_device *dev, struct migration *parent)
+{
+	return migration_create(role, dev, NULL, parent, 0);
+}
+
+struct migration *
+migration_new_parent(enum mig_role role, struct mig_device *first)
+{
+	return migration_create(role, first, NULL, NULL, 1);
 }
 
 struct migration *
@@ -202,21 +268,25 @@ migration_find(const char *id_str)
 	return NULL;
 }
 
+int
+migration_token_matches(const struct migration *m, const char *token, size_t len)
+{
+	if (m->role != MIG_ROLE_DESTINATION)
+		return 0;
+	return (m->token[0] != '\0' && strlen(m->token) == len &&
+		   CRYPTO_memcmp(m->token, token, len) == 0) ||
+	    (m->spent_token[0] != '\0' && strlen(m->spent_token) == len &&
+		CRYPTO_memcmp(m->spent_token, token, len) == 0);
+}
+
 struct migration *
 migration_find_by_token(const char *token, size_t len)
 {
 	struct migration *m;
 
-	for (m = migrations; m != NULL; m = m->next) {
-		if (m->role != MIG_ROLE_DESTINATION)
-			continue;
-		if (m->token[0] != '\0' && strlen(m->token) == len &&
-		    CRYPTO_memcmp(m->token, token, len) == 0)
+	for (m = migrations; m != NULL; m = m->next)
+		if (migration_token_matches(m, token, len))
 			return m;
-		if (m->spent_token[0] != '\0' && strlen(m->spent_token) == len &&
-		    CRYPTO_memcmp(m->spent_token, token, len) == 0)
-			return m;
-	}
 	return NULL;
 }
 
@@ -438,7 +508,8 @@ migration_abort_all(int code, const char *why)
 	struct migration *m;
 
 	for (m = migrations; m != NULL; m = m->next) {
-		if (migration_phase_is_final(m->phase) || m->engine == NULL)
+		/* A child goes with its parent (group.c). */
+		if (migration_phase_is_final(m->phase) || m->engine == NULL || m->parent != NULL)
 			continue;
 		/* END is out: rolling back could leave the device running on both
 		 * hosts. Let the COMMIT arrive during the shutdown grace. */
@@ -458,6 +529,6 @@ migration_count_active(void)
 	unsigned n = 0;
 
 	for (m = migrations; m != NULL; m = m->next)
-		n += !migration_phase_is_final(m->phase);
+		n += m->parent == NULL && !migration_phase_is_final(m->phase);
 	return n;
 }

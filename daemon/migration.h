@@ -54,6 +54,8 @@ struct migration_options {
 	uint32_t chunk_size;
 	uint32_t channels;
 	char dest_device[MIG_NAME_MAX + 1]; /* device name on the destination; "" = same */
+	int unsafe_no_p2p; /* several devices: allow ones without P2P states */
+	struct migration *parent; /* in: the migration of several devices it is part of */
 };
 
 struct migration {
@@ -110,6 +112,16 @@ struct migration {
 	const struct migration_engine *engine; /* set by the engine that owns it */
 	struct source_engine *src;
 	struct dest_engine *dst;
+	/* Several devices in one migration (group.c): the migration the API
+	 * shows is the parent, with group set and no stream of its own; each
+	 * device moves in a child (parent set), hidden from the list, which
+	 * only the journal's observer hears of. */
+	struct migration *parent;
+	struct mig_group *group;
+	/* Parent: a COMMIT covers every device (destination: about to be
+	 * sent; source: one has come). A child's engine reads it: after it, a
+	 * lost connection completes a device instead of rolling it back. */
+	int committed;
 	struct migration *next;
 };
 
@@ -124,6 +136,9 @@ struct migration_engine {
 	void (*describe)(const struct migration *m, json_t *o);
 	/* The journal holds the migration: the device may be touched now. */
 	void (*durable)(struct migration *m);
+	/* Parent of several devices: child changed phase or reached a step
+	 * where it waits for the others (migration_child_step). NULL: none. */
+	void (*child_step)(struct migration *parent, struct migration *child);
 };
 
 /*
@@ -136,6 +151,7 @@ struct migration_observer {
 	void (*created)(struct migration *m);
 	void (*phase_changed)(struct migration *m, enum mig_phase from, enum mig_phase to);
 	void (*freed)(struct migration *m, int forgotten);
+	int children; /* also hears of the devices of a migration of several (group.c) */
 };
 #define MIGRATION_OBSERVERS_MAX 8
 /* 0, or -1 when MIGRATION_OBSERVERS_MAX are registered already. */
@@ -147,6 +163,15 @@ const char *migration_role_name(enum mig_role role);
 int migration_phase_is_final(enum mig_phase phase);
 
 struct migration *migration_new(enum mig_role role, struct mig_device *dev, const uint8_t *id);
+/* The same, for a device of a migration of several devices (parent: its
+ * parent, or NULL for a migration of its own). */
+struct migration *migration_new_child(enum mig_role role, struct mig_device *dev,
+    struct migration *parent);
+/* The parent of several devices: named after the first, holding none of
+ * them (each child holds its own); the caller sets group. */
+struct migration *migration_new_parent(enum mig_role role, struct mig_device *first);
+/* Does token (len bytes) match this destination migration's, live or spent? */
+int migration_token_matches(const struct migration *m, const char *token, size_t len);
 /* The journal's record of "created" is on disk (whether or not the write
  * succeeded: a failure was logged); the engine hears of it. */
 void migration_created_durable(struct migration *m);
@@ -157,6 +182,9 @@ struct migration *migration_find_by_token(const char *token, size_t len);
 struct migration *migration_first(void);
 void migration_free_all(void);
 
+/* A child of a migration of several devices reached a step where it waits
+ * for the others: its parent hears of it. Nothing for others. */
+void migration_child_step(struct migration *m);
 /* Checked and logged phase change. Final phases release the device. */
 void migration_set_phase(struct migration *m, enum mig_phase phase);
 /* Record why it failed (first error wins) and set the final phase. */
@@ -175,7 +203,8 @@ int migration_cancel(struct migration *m, char *err, size_t errlen);
  * left as it is, for the journal to report at the next start). */
 extern int migrations_exiting;
 void migration_abort_all(int code, const char *why);
-/* Number of migrations not yet in a final phase. */
+/* Number of migrations not yet in a final phase (a migration of several
+ * devices counts once). */
 unsigned migration_count_active(void);
 
 #endif

@@ -20,6 +20,12 @@
  *   DRAINING --echo (or no echo in time), hook--> HOOK_WAIT
  *   DRAINING --echo (or no echo in time), no hook--> STOPPING
  *   HOOK_WAIT --the hook paused the guest--> STOPPING
+ *   STREAMING --switchover of several devices, no echo, intent written--> GROUP_WAIT
+ *   WRITING_INTENT --intent on disk, no echo, several devices--> GROUP_WAIT
+ *   DRAINING --echo (or no echo in time), several devices--> GROUP_WAIT
+ *   GROUP_WAIT --every device drained, the hook paused the guest--> QUIESCING
+ *   QUIESCING --record boundary, device in its P2P state (its thread said so)--> QUIESCED
+ *   QUIESCED --every device quiesced--> STOPPING
  *   STOPPING --record boundary, device stopped (its thread said so)--> STOPCOPY
  *   STOPCOPY --device empty, last bitmap, END sent--> END_SENT
  *   END_SENT --COMMIT, ACK sent, device asked to stop for good--> DONE
@@ -30,6 +36,11 @@
  * guest still runs; the drain waits for the destination to echo a probe
  * sent behind everything queued (MIG_CAP_ECHO), so the kernels' buffers
  * are empty before the device stops.
+ *
+ * A device migrating with others (group.c) switches over with them: the
+ * migration decides once for all, runs its hook once, and stops no device
+ * before every one is quiesced (v2 PRE_COPY_P2P: it initiates no DMA but
+ * still takes the others').
  *
  * Any failure before COMMIT puts the device back to RUNNING (rollback) and
  * ends the migration failed or cancelled, once the device runs again.
@@ -75,6 +86,7 @@ static void src_on_connected(void *arg, struct peer_conn *c);
 static void src_on_frame(void *arg, struct peer_conn *c, const struct mig_frame *f);
 static void src_on_writable(void *arg, struct peer_conn *c);
 static void src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg);
+static void src_finish(struct source_engine *s);
 
 /* Every change of step goes through here: checked against the table of
  * states.c (the diagram above), logged at debug level. An arc that is not
@@ -303,6 +315,18 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(s->fail_msg, sizeof(s->fail_msg), fmt, ap);
 	va_end(ap);
+	if (was == SRC_END_SENT && m->parent != NULL && m->parent->committed) {
+		/* Another device's COMMIT covered this one too (group.c): the
+		 * destination runs it. Rolling it back would run it twice. */
+		log_warnx("migration %s: device %s: %s; the migration's COMMIT came on another "
+			  "device's connection and covers this one: it stops for good here",
+		    m->id_str, s->dev->name, s->fail_msg);
+		device_call_forget(s->dev_call);
+		s->dev_call = NULL;
+		m->downtime_ms = mono_ms_since(m->stop_mono_ns);
+		src_finish(s);
+		return;
+	}
 	s->fail_code = code;
 	device_call_forget(s->dev_call);
 	s->dev_call = NULL;
@@ -544,8 +568,14 @@ src_pump(struct source_engine *s)
 			src_stop_device(s);
 			continue;
 		}
-		/* Switching over: the pipe drains, or the hook pauses the guest. */
-		if (src_draining(s) || s->st == SRC_HOOK_WAIT)
+		if (s->st == SRC_QUIESCING) {
+			src_quiesce_device(s);
+			return;
+		}
+		/* Switching over: the pipe drains, the hook pauses the guest, or
+		 * the other devices of the migration catch up. */
+		if (src_draining(s) || s->st == SRC_HOOK_WAIT || s->st == SRC_GROUP_WAIT ||
+		    s->st == SRC_QUIESCED)
 			return;
 		/* The device's initial data is all read: mark its end. */
 		if (s->st == SRC_STREAMING && (s->caps & MIG_CAP_SWITCHOVER_ACK) &&
@@ -708,6 +738,18 @@ src_device_done(void *ctx, int rc, uint64_t out)
 	migration_set_phase(m, PHASE_COMPLETED);
 }
 
+/* The destination owns the state now: the device stops for good, on its
+ * thread; the migration completes once it has. */
+static void
+src_finish(struct source_engine *s)
+{
+	src_close_channels(s, 0, NULL, 1);
+	(void)src_set_state(s, SRC_DONE);
+	evtimer_del(s->retry);
+	evtimer_del(s->tick);
+	s->dev_call = device_call(s->dev->worker, src_op_save_end, NULL, NULL, src_device_done, s);
+}
+
 static void
 src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 {
@@ -719,13 +761,9 @@ src_on_commit(struct source_engine *s, const struct mig_commit *cm)
 	s->resume_ms = cm->resume_ms;
 	src_learn_switchover(s);
 	peer_send(s->c, buf, mig_encode_ack(buf, sizeof(buf), &ack));
-	src_close_channels(s, 0, NULL, 1);
-	(void)src_set_state(s, SRC_DONE);
-	evtimer_del(s->retry);
-	evtimer_del(s->tick);
-	/* The destination owns the state now: the device stops for good,
-	 * on its thread; the migration completes once it has. */
-	s->dev_call = device_call(s->dev->worker, src_op_save_end, NULL, NULL, src_device_done, s);
+	if (m->parent != NULL)
+		m->parent->committed = 1; /* it covers every device (group.c) */
+	src_finish(s);
 }
 
 /* HELLO-ACK on one channel: once channel 0 is agreed, open the others;
@@ -893,8 +931,9 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 		snprintf(err, errlen, "token must be 1..%d characters of [0-9A-Fa-f_-]", MIG_TOKEN_MAX);
 		return MIG_E_BAD_REQUEST;
 	}
-	m = migration_new(MIG_ROLE_SOURCE, dev, NULL);
+	m = migration_new_child(MIG_ROLE_SOURCE, dev, opt->parent);
 	m->opt = *opt;
+	m->opt.parent = NULL;
 	snprintf(m->peer, sizeof(m->peer), "%s", dest);
 	snprintf(m->dest_device, sizeof(m->dest_device), "%s", opt->dest_device[0] ?
 	    opt->dest_device : dev->name);
@@ -991,4 +1030,66 @@ src_engine_cancel(struct migration *m, int code, const char *why)
 	/* Our daemon's exit, not a peer's word (see src_fail). */
 	m->src->exiting = code == MIG_E_SHUTDOWN;
 	src_fail(m->src, code, "%s", why);
+}
+
+/* Several devices in one migration (group.c): what it asks of each. */
+
+int
+source_group_step(const struct migration *m)
+{
+	return m->src != NULL ? (int)m->src->st : -1;
+}
+
+void
+source_group_figures(const struct migration *m, struct source_group_figures *f)
+{
+	struct source_engine *s = m->src;
+
+	memset(f, 0, sizeof(*f));
+	if (s == NULL || s->st != SRC_STREAMING)
+		return;
+	/* Not before its first full pass, nor before its initial data has
+	 * moved: as for one device (src_check_convergence). */
+	f->ready = s->passes_done > 0 && src_initial_data_moved(s);
+	f->pending = m->pending_bytes;
+	f->left = (s->stop_copy_bytes > m->pending_bytes ? s->stop_copy_bytes : m->pending_bytes) +
+	    src_output_length(s);
+	f->rate = src_rate(s);
+	f->rtt_ms = s->rtt_ms;
+	f->extra_ms = s->dev->switchover_extra_known ? s->dev->switchover_extra_ms : 0;
+}
+
+void
+source_group_switchover(struct migration *m)
+{
+	struct source_engine *s = m->src;
+
+	if (s == NULL || s->st != SRC_STREAMING)
+		return;
+	if (!src_initial_data_moved(s)) {
+		s->switchover_wanted = 1; /* on SWITCHOVER_ACK */
+		return;
+	}
+	src_request_switchover(s);
+	src_pump(s);
+}
+
+void
+source_group_quiesce(struct migration *m)
+{
+	struct source_engine *s = m->src;
+
+	if (s == NULL || s->st != SRC_GROUP_WAIT || src_set_state(s, SRC_QUIESCING) != 0)
+		return;
+	src_pump(s);
+}
+
+void
+source_group_stop(struct migration *m)
+{
+	struct source_engine *s = m->src;
+
+	if (s == NULL || s->st != SRC_QUIESCED || src_set_state(s, SRC_STOPPING) != 0)
+		return;
+	src_pump(s);
 }

@@ -189,6 +189,8 @@ void src_request_switchover(struct source_engine *s);
 void src_on_switchover_ack(struct source_engine *s);
 /* Stop the device, at a record boundary (src_pump): its thread does. */
 void src_stop_device(struct source_engine *s);
+/* One of several devices: into its P2P state, at a record boundary. */
+void src_quiesce_device(struct source_engine *s);
 void src_drain_expired(evutil_socket_t fd, short what, void *arg);
 void src_on_keepalive(void *arg, struct peer_conn *c, uint64_t nonce);
 

@@ -273,6 +273,49 @@ src_stop_device(struct source_engine *s)
 	s->dev_call = device_call(s->dev->worker, src_op_save_stop, NULL, NULL, src_device_stopped, s);
 }
 
+static int
+src_op_quiesce(struct mig_device *dev, void *arg, uint64_t *out)
+{
+	(void)arg;
+	(void)out;
+	return dev->ops->quiesce(dev);
+}
+
+static void
+src_device_quiesced(void *ctx, int rc, uint64_t out)
+{
+	struct source_engine *s = ctx;
+
+	(void)out;
+	s->dev_call = NULL;
+	if (s->st != SRC_QUIESCING)
+		return;
+	if (rc != 0) {
+		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused its P2P state: %s", s->dev->name,
+		    strerror(-rc));
+		return;
+	}
+	if (src_set_state(s, SRC_QUIESCED) == 0)
+		migration_child_step(s->m);
+}
+
+/* One of several devices, at a record boundary: into its P2P state, where
+ * it starts no DMA of its own, before any device of the migration stops.
+ * A device without one (allowed by unsafe_no_p2p) is only stopped later. */
+void
+src_quiesce_device(struct source_engine *s)
+{
+	if (s->dev->ops->quiesce == NULL || !s->dev->p2p) {
+		log_warnx("migration %s: device %s has no P2P state: it is stopped with the "
+			  "others without being quiesced first (unsafe_no_p2p)",
+		    s->m->id_str, s->dev->name);
+		if (src_set_state(s, SRC_QUIESCED) == 0)
+			migration_child_step(s->m);
+		return;
+	}
+	s->dev_call = device_call(s->dev->worker, src_op_quiesce, NULL, NULL, src_device_quiesced, s);
+}
+
 static void
 src_hook_done(struct migration *m, int ok, const char *why)
 {
@@ -293,6 +336,13 @@ src_hook_done(struct migration *m, int ok, const char *why)
 static void
 src_switchover_hook(struct source_engine *s)
 {
+	if (s->m->parent != NULL) {
+		/* One of several devices: the migration runs its hook once all
+		 * of them are here, then quiesces them all (group.c). */
+		if (src_set_state(s, SRC_GROUP_WAIT) == 0)
+			migration_child_step(s->m);
+		return;
+	}
 	if (hook_run("switchover", s->m, src_hook_done) == 0)
 		(void)src_set_state(s, SRC_HOOK_WAIT);
 	else
@@ -417,6 +467,8 @@ src_check_convergence(struct source_engine *s)
 		return;
 	s->last_converge_check_ns = mono_ns();
 	src_update_estimate(s);
+	if (m->parent != NULL)
+		return; /* the migration decides for all its devices at once (group.c) */
 	/* Never before the first full pass: stopping then would move the whole
 	 * device during the downtime, which is what pre-copy is there to avoid. */
 	if (s->passes_done == 0)

@@ -23,6 +23,11 @@ enum src_state {
 	SRC_DRAINING,	    /* switching over: drain probe out, intent on disk */
 	SRC_WRITING_INTENT, /* switching over: pipe drained, intent being written; streaming */
 	SRC_HOOK_WAIT,	    /* switching over: the hook pauses the guest */
+	SRC_GROUP_WAIT,	    /* several devices: drained, waiting for the others
+			     * and the migration's one hook */
+	SRC_QUIESCING,	    /* several devices: the device's thread puts it in
+			     * its P2P state (no DMA of its own) */
+	SRC_QUIESCED,	    /* several devices: quiesced, waiting for the others */
 	SRC_STOPPING,	    /* switching over: stop at the next record boundary (the
 			     * device's thread stops it) */
 	SRC_STOPCOPY,	    /* device stopped: its last state goes out */
@@ -38,6 +43,13 @@ enum dst_state {
 	DST_RECEIVING, /* device RESUMING, the stream comes in */
 	DST_LOADING,   /* END verified; the device's thread loads the state and
 			* runs it */
+	DST_LOADED,    /* several devices: loaded and out of RESUMING (STOP),
+			* waiting for the others */
+	DST_STARTING_P2P, /* several devices: every one loaded; the device's
+			   * thread puts it in RUNNING_P2P */
+	DST_P2P,       /* several devices: in RUNNING_P2P, waiting for the others */
+	DST_STARTING,  /* several devices: every one in RUNNING_P2P; the device's
+			* thread runs it */
 	DST_COMMITTING, /* verified and running; COMMIT waits for the journal */
 	DST_COMMITTED, /* COMMIT sent, waiting for ACK */
 	DST_DONE,

@@ -71,8 +71,8 @@ second_phase(struct migration *m, enum mig_phase from, enum mig_phase to)
 	note_arc("second", from, to);
 }
 
-static const struct migration_observer first = {"first", first_created, first_phase, first_freed};
-static const struct migration_observer second = {"second", NULL, second_phase, NULL};
+static const struct migration_observer first = {"first", first_created, first_phase, first_freed, 0};
+static const struct migration_observer second = {"second", NULL, second_phase, NULL, 0};
 
 static int cancels, frees;
 static int cancel_code;
@@ -232,9 +232,11 @@ END_TEST
  * ones always stay. */
 START_TEST(test_history_is_pruned)
 {
-	struct mig_device other = {.name = dev1_name, .backend = "test"};
+	static struct mig_device other; /* outlives the test: teardown frees its migration */
 	struct migration *running, *m;
 	int i, n = 0;
+
+	other = (struct mig_device){.name = dev1_name, .backend = "test"};
 
 	running = migration_new(MIG_ROLE_SOURCE, &other, NULL);
 	for (i = 0; i < 101; i++) {

@@ -610,6 +610,29 @@ v2b_resume_stop(struct mig_device *dev)
 	return v2_set_state(v2b(dev), V2_STATE_STOP);
 }
 
+/* PRE_COPY -> PRE_COPY_P2P, or RUNNING -> RUNNING_P2P for a device that
+ * waits for stop-copy in RUNNING (no PRE_COPY). */
+static int
+v2b_quiesce(struct mig_device *dev)
+{
+	struct v2_dev *drv = v2b(dev);
+
+	device_check_thread(dev, "quiesce");
+	if (!(drv->flags & V2_MIG_P2P))
+		return -EOPNOTSUPP;
+	return v2_set_state(drv, drv->state == V2_STATE_PRE_COPY ? V2_STATE_PRE_COPY_P2P
+								 : V2_STATE_RUNNING_P2P);
+}
+
+static int
+v2b_resume_p2p(struct mig_device *dev)
+{
+	device_check_thread(dev, "resume_p2p");
+	if (!(v2b(dev)->flags & V2_MIG_P2P))
+		return -EOPNOTSUPP;
+	return v2_set_state(v2b(dev), V2_STATE_RUNNING_P2P);
+}
+
 static int
 v2b_reset(struct mig_device *dev)
 {
@@ -690,11 +713,13 @@ static const struct device_ops v2_backend_ops = {
 	.save_mapped = v2b_save_mapped,
 	.save_end = v2b_save_end,
 	.rollback = v2b_rollback,
+	.quiesce = v2b_quiesce,
 	.resume_begin = v2b_resume_begin,
 	.resume_write = v2b_resume_write,
 	.resume_commit = v2b_resume_commit,
 	.resume_end = v2b_resume_end,
 	.resume_stop = v2b_resume_stop,
+	.resume_p2p = v2b_resume_p2p,
 	.reset = v2b_reset,
 	.dirty_bitmap = v2b_dirty_bitmap,
 	.state_name = v2b_state_name,
@@ -736,6 +761,11 @@ v2_backend_attach(struct mig_device *dev, struct v2_device *device,
 	b->ops = v2_backend_ops;
 	if (!(b->drv.flags & V2_MIG_PRE_COPY))
 		b->ops.initial_pending = NULL;
+	if (!(b->drv.flags & V2_MIG_P2P)) {
+		b->ops.quiesce = NULL;
+		b->ops.resume_p2p = NULL;
+	}
+	dev->p2p = (b->drv.flags & V2_MIG_P2P) != 0;
 	dev->ops = &b->ops;
 	dev->priv = b;
 	dev->state_size = b->drv.stop_copy_estimate;
