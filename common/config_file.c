@@ -129,6 +129,7 @@ static const struct config_key config_keys[] = {
 	DEVICE_KEY("driver_model", TYPE_WORD, driver_model, 0, 0, 0, FOR_SIM),
 	DEVICE_KEY("transition_delay_ms", TYPE_UINT32, transition_delay_ms, 0,
 	    MIG_SIM_TRANSITION_DELAY_MS_MAX, 0, FOR_SIM),
+	DEVICE_KEY("fail_load", TYPE_UINT32, fail_load, 0, 1, 0, FOR_SIM),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

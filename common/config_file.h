@@ -48,6 +48,7 @@ struct mig_device_config {
 	 * = its backend's default. Checked against the backend here. */
 	char *driver_model;
 	uint32_t transition_delay_ms; /* each state change blocks this long */
+	uint32_t fail_load; /* sim-v2: 1 = refuse RESUMING -> STOP (a bad image) */
 	int line;		    /* where the section starts, for later messages */
 };
 

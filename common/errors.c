@@ -49,7 +49,6 @@ static const struct mig_err_info mig_err_table[] = {
 	{MIG_E_SHUTDOWN, "shutdown", "the daemon is shutting down"},
 	{MIG_E_OWNER_EXITED, "owner-exited", "the process that handed the device over exited"},
 	{MIG_E_JOURNAL, "journal-unavailable", "state_dir cannot record the migration (full, read-only or failing): it does not start"},
-	{MIG_E_GROUP_ABORTED, "group-aborted", "another device of the same migration failed: every device went back with it"},
 	{MIG_E_BAD_REQUEST, "bad-request", "the request is malformed"},
 	{MIG_E_NOT_FOUND, "not-found", "no such object"},
 	{MIG_E_WRONG_STATE, "wrong-state", "the object is not in a state that allows this request"},

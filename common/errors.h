@@ -55,7 +55,6 @@ enum mig_err {
 	MIG_E_SHUTDOWN = 84,
 	MIG_E_OWNER_EXITED = 85, /* the VMM that handed the device over exited */
 	MIG_E_JOURNAL = 86,	 /* state_dir cannot record the migration */
-	MIG_E_GROUP_ABORTED = 88, /* another device of the migration failed */
 
 	/* Local requests and everything else. */
 	MIG_E_BAD_REQUEST = 100,

@@ -17,7 +17,8 @@
  *   every device's record is durable before any COMMIT leaves, and a
  *   COMMIT on one device's connection covers them all.
  * - all or nothing: the first device to fail, or a cancel, fails every
- *   other one (MIG_E_GROUP_ABORTED): the source rolls every device back,
+ *   other one with its code and a message naming it: the source rolls
+ *   every device back,
  *   the destination resets every one. The parent ends once every child
  *   has, with the first failure's code and a message naming its device.
  *
@@ -178,9 +179,9 @@ group_fail(struct mig_group *g, int code, const char *fmt, ...)
 		c = g->child[i];
 		if (migration_phase_is_final(c->phase) || c->engine == NULL)
 			continue;
-		c->engine->cancel(c, code == MIG_E_CANCELLED || code == MIG_E_SHUTDOWN ||
-			    code == MIG_E_NOT_CONVERGED || code == MIG_E_HOOK_VETO
-			? code : MIG_E_GROUP_ABORTED, why);
+		/* With the first failure's code and words: the peer's devices
+		 * then say what went wrong, whichever connection it takes. */
+		c->engine->cancel(c, code, why);
 	}
 	group_end(g);
 }
@@ -598,6 +599,9 @@ group_source_start(struct mig_device **devs, char (*dest_devs)[MIG_NAME_MAX + 1]
 	copt.precopy_timeout_s = 0;
 	copt.switchover = MIG_SWITCHOVER_AUTO;
 	copt.parent = m;
+	/* The cap is the migration's: each stream has its share. */
+	if (opt->max_bandwidth > 0)
+		copt.max_bandwidth = opt->max_bandwidth / n > 0 ? opt->max_bandwidth / n : 1;
 	for (i = 0; i < n; i++) {
 		snprintf(copt.dest_device, sizeof(copt.dest_device), "%.*s", MIG_NAME_MAX, dest_devs[i]);
 		if ((rc = source_start(devs[i], dest, token, &copt, &c, err, errlen)) != MIG_OK) {

@@ -91,6 +91,7 @@ sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 	}
 	sc.model = b->model = (enum sim_v2_model)model;
 	sc.transition_delay_ms = dc->transition_delay_ms;
+	sc.fail_load = dc->fail_load != 0;
 	if (sim_v2_open(&sc, &b->sim) != 0) {
 		free(b);
 		return -1;

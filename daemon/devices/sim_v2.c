@@ -50,6 +50,7 @@ struct sim_v2 {
 	uint64_t flags;
 	enum sim_v2_model model;
 	uint32_t delay_ms, save_ms;
+	int fail_load; /* refuse every load (sim_v2_config) */
 	uint32_t state;
 	uint64_t image_size;
 	uint32_t section_size;
@@ -512,6 +513,7 @@ sim2_check_resume(struct sim_v2 *s)
 	const char *why = s->stream_error[0] != '\0' ? s->stream_error
 	    : s->partial			 ? "the stream stops inside its header or a frame"
 	    : !s->end_seen			 ? "the stream ends without its END frame"
+	    : s->fail_load			 ? "fail_load is set"
 						 : NULL;
 
 	if (why == NULL)
@@ -858,6 +860,7 @@ sim_v2_open(const struct sim_v2_config *cfg, struct sim_v2 **out)
 	s->flags = flags & (V2_MIG_STOP_COPY | V2_MIG_P2P | V2_MIG_PRE_COPY);
 	s->model = cfg->model;
 	s->delay_ms = cfg->transition_delay_ms;
+	s->fail_load = cfg->fail_load;
 	s->save_ms = cfg->save_ms != 0 ? cfg->save_ms : SIM_V2_MLX5_SAVE_MS;
 	s->fd = s->wfd = s->keep = s->user_fd = -1;
 	s->wake[0] = s->wake[1] = -1;

@@ -74,6 +74,9 @@ struct sim_v2_config {
 	 * none (MLX5: RESUMING -> STOP still takes SIM_V2_MLX5_RESUME_MS). */
 	uint32_t transition_delay_ms;
 	uint32_t save_ms; /* MLX5: its SAVE; 0 = SIM_V2_MLX5_SAVE_MS */
+	/* Refuse every load (RESUMING -> STOP), like a driver that finds the
+	 * image corrupt: for tests of a destination that cannot run it. */
+	int fail_load;
 };
 
 /* "uapi", "mlx5", "no-precopy" (NULL = "uapi") to a model; -1 otherwise. */

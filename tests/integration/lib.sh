@@ -228,7 +228,8 @@ wait_phase() {
 	shift 2
 	i=0
 	while [ $i -lt 600 ]; do
-		ph=$(api "$name" GET "/v1/migrations/$id" | json_get phase)
+		# The top-level phase (a migration of several devices lists theirs too).
+		ph=$(api "$name" GET "/v1/migrations/$id" | jq -r .phase 2>/dev/null)
 		for want in "$@"; do
 			[ "$ph" = "$want" ] && return 0
 		done
