@@ -30,6 +30,7 @@ enum {
 	OPT_SWITCHOVER,
 	OPT_CHANNELS,
 	OPT_DEST_DEVICE,
+	OPT_UNSAFE_NO_P2P,
 	OPT_WAIT,
 };
 
@@ -50,6 +51,7 @@ const struct option migrate_options[] = {
 	{"switchover", required_argument, NULL, OPT_SWITCHOVER},
 	{"channels", required_argument, NULL, OPT_CHANNELS},
 	{"dest-device", required_argument, NULL, OPT_DEST_DEVICE},
+	{"unsafe-no-p2p", no_argument, NULL, OPT_UNSAFE_NO_P2P},
 	{"wait", no_argument, NULL, OPT_WAIT},
 	{NULL, 0, NULL, 0},
 };
@@ -116,7 +118,13 @@ migrate_option(struct ctl *ctl, int opt, const char *arg)
 		if (!mig_valid_name(arg, MIG_DEVICE_NAME_MAX))
 			return ctl_usage_error(ctl, "--dest-device: '%s' is not a device name "
 			    "(1..%d of A-Z a-z 0-9 _ . -)", arg, MIG_DEVICE_NAME_MAX);
+		if (m->ndest == CTL_OPERANDS_MAX)
+			return ctl_usage_error(ctl, "--dest-device: at most %d", CTL_OPERANDS_MAX);
 		m->dest_device = arg;
+		m->dest_devices[m->ndest++] = arg;
+		break;
+	case OPT_UNSAFE_NO_P2P:
+		m->unsafe_no_p2p = 1;
 		break;
 	case OPT_WAIT:
 		m->wait = 1;
@@ -135,17 +143,40 @@ migrate_set_string(json_t *obj, const char *key, const char *value)
 	return s != NULL ? json_object_set_new(obj, key, s) : -1;
 }
 
+/* Several devices: "devices", "dest_devices" (paired, in order). */
+static int
+migrate_devices(const struct ctl *ctl, json_t *req)
+{
+	const struct ctl_migrate_args *m = &ctl->migrate;
+	json_t *list = json_array(), *dest = json_array();
+	int i;
+
+	for (i = 0; i < ctl->noperands; i++)
+		json_array_append_new(list, json_string(ctl->operands[i]));
+	for (i = 0; i < m->ndest; i++)
+		json_array_append_new(dest, json_string(m->dest_devices[i]));
+	json_object_set_new(req, "devices", list);
+	if (m->ndest > 0)
+		json_object_set_new(req, "dest_devices", dest);
+	else
+		json_decref(dest);
+	if (m->unsafe_no_p2p)
+		json_object_set_new(req, "unsafe_no_p2p", json_true());
+	return 0;
+}
+
 static json_t *
 migrate_request(const struct ctl *ctl, const char *device)
 {
 	const struct ctl_migrate_args *m = &ctl->migrate;
 	json_t *req = json_object();
 
-	if (migrate_set_string(req, "device", device) != 0 ||
+	if ((ctl->noperands > 1 ? migrate_devices(ctl, req)
+				: migrate_set_string(req, "device", device)) != 0 ||
 	    migrate_set_string(req, "destination", m->to) != 0 ||
 	    migrate_set_string(req, "token", m->token) != 0 ||
 	    (m->switchover != NULL && migrate_set_string(req, "switchover", m->switchover) != 0) ||
-	    (m->dest_device != NULL &&
+	    (m->dest_device != NULL && ctl->noperands <= 1 &&
 		migrate_set_string(req, "dest_device", m->dest_device) != 0)) {
 		json_decref(req);
 		return NULL;
@@ -300,6 +331,12 @@ cmd_migrate(struct ctl *ctl, const char *device)
 	if (ctl->migrate.token == NULL)
 		return ctl_usage_error(ctl, "--token TOKEN is required (from 'vfio-migctl "
 		    "incoming' on the destination host)");
+	if (ctl->migrate.ndest > 1 && ctl->migrate.ndest != ctl->noperands)
+		return ctl_usage_error(ctl, "--dest-device given %d times for %d devices: once for "
+		    "each, in order", ctl->migrate.ndest, ctl->noperands);
+	if (ctl->migrate.ndest == 1 && ctl->noperands > 1)
+		return ctl_usage_error(ctl, "--dest-device: once for each of the %d devices, in "
+		    "order", ctl->noperands);
 	if ((req = migrate_request(ctl, device)) == NULL)
 		return ctl_usage_error(ctl, "DEVICE and --token must be valid UTF-8");
 	rc = api_request(ctl, "POST", "/v1/migrations", req, &mig);

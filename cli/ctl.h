@@ -26,6 +26,10 @@ enum ctl_exit {
 	CTL_EXIT_UNREACHABLE = 3, /* no daemon, or no sensible answer from it */
 };
 
+/* Operands of a command whose operand repeats ("DEVICE..."): several
+ * devices in one migration (SPEC §9). */
+#define CTL_OPERANDS_MAX 8
+
 struct ctl_migrate_args {
 	const char *to;
 	const char *token;
@@ -35,6 +39,10 @@ struct ctl_migrate_args {
 	const char *switchover;	    /* NULL: the daemon's default */
 	uint64_t channels;	    /* 0: the daemon's default */
 	const char *dest_device;    /* NULL: the same name over there */
+	/* --dest-device once per DEVICE, in order, for several devices. */
+	const char *dest_devices[CTL_OPERANDS_MAX];
+	int ndest;
+	int unsafe_no_p2p;
 	int wait;
 };
 
@@ -66,6 +74,8 @@ struct ctl {
 	const char *socket_path;
 	int json;
 	const struct ctl_command *command;
+	const char *operands[CTL_OPERANDS_MAX]; /* "DEVICE...": every operand */
+	int noperands;
 	struct ctl_migrate_args migrate;
 	struct ctl_attach_args attach;
 };

@@ -333,12 +333,33 @@ render_devices(json_t *res)
 	table_print_free(&t);
 }
 
+/* A migration's devices: "gpu0", or "gpu0,gpu1,nic0" for several (SPEC §9). */
+static const char *
+render_migration_devices(json_t *mig, char *buf, size_t len)
+{
+	json_t *list = json_object_get(mig, "devices"), *d;
+	size_t i, off = 0;
+	int n;
+
+	if (!json_is_array(list) || json_array_size(list) == 0)
+		return render_dash(render_string(mig, "device"));
+	buf[0] = '\0';
+	json_array_foreach(list, i, d) {
+		n = snprintf(buf + off, len - off, "%s%s", i > 0 ? "," : "",
+		    render_dash(render_string(d, "device")));
+		if (n < 0 || (size_t)n >= len - off)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
+}
+
 void
 render_migrations(json_t *res)
 {
 	static const char *const header[] = {"ID", "ROLE", "DEVICE", "PEER", "PHASE",
 		"PROGRESS", "TRANSFERRED", "STARTED"};
-	char percent[16], bytes[32];
+	char percent[16], bytes[32], devices[200];
 	const char *row[8];
 	uint64_t done, pending;
 	struct table t;
@@ -356,7 +377,7 @@ render_migrations(json_t *res)
 			    100.0 * (double)done / (double)(done + pending));
 		row[0] = render_dash(render_string(mig, "id"));
 		row[1] = render_dash(render_string(mig, "role"));
-		row[2] = render_dash(render_string(mig, "device"));
+		row[2] = render_migration_devices(mig, devices, sizeof(devices));
 		row[3] = render_dash(render_string(mig, "peer"));
 		row[4] = render_dash(render_string(mig, "phase"));
 		row[5] = percent;

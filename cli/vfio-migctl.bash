@@ -108,10 +108,17 @@ _vfio_migctl()
 		COMPREPLY=($(compgen -W "$words --help" -- "$cur"))
 		return
 	fi
+	# incoming and migrate take several devices (one migration).
+	case $cmd in
+	incoming | migrate)
+		COMPREPLY=($(compgen -W "$(_vfio_migctl_devices)" -- "$cur"))
+		return
+		;;
+	esac
 	# The command's one positional argument, right after it.
 	[ "${COMP_WORDS[COMP_CWORD - 1]}" = "$cmd" ] || return
 	case $cmd in
-	device | incoming | migrate | detach)
+	device | detach)
 		COMPREPLY=($(compgen -W "$(_vfio_migctl_devices)" -- "$cur"))
 		;;
 	show | switchover | cancel | watch)

@@ -52,7 +52,27 @@ cmd_device(struct ctl *ctl, const char *name)
 static int
 cmd_incoming(struct ctl *ctl, const char *device)
 {
-	return api_show_operand(ctl, "POST", "/v1/devices/", device, "/incoming", render_fields);
+	json_t *req, *list, *res;
+	int i, rc;
+
+	if (ctl->noperands <= 1)
+		return api_show_operand(ctl, "POST", "/v1/devices/", device, "/incoming",
+		    render_fields);
+	/* Several devices under one token (SPEC §9). */
+	list = json_array();
+	for (i = 0; i < ctl->noperands; i++)
+		json_array_append_new(list, json_string(ctl->operands[i]));
+	req = json_pack("{s:o}", "devices", list);
+	rc = api_request(ctl, "POST", "/v1/incoming", req, &res);
+	json_decref(req);
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	if (ctl->json)
+		render_json(res);
+	else
+		render_fields(res);
+	json_decref(res);
+	return CTL_EXIT_OK;
 }
 
 static int
@@ -94,12 +114,13 @@ static const struct ctl_command ctl_commands[] = {
 	    NULL, NULL, cmd_devices},
 	{"device", "NAME", NULL, "show one device",
 	    NULL, NULL, cmd_device},
-	{"incoming", "DEVICE", NULL, "prepare DEVICE here to receive; prints the token",
+	{"incoming", "DEVICE...", NULL,
+	    "prepare DEVICE here to receive (several: one migration); prints the token",
 	    NULL, NULL, cmd_incoming},
-	{"migrate", "DEVICE", "--to HOST:PORT --token TOKEN [--downtime-limit MS]\n"
+	{"migrate", "DEVICE...", "--to HOST:PORT --token TOKEN [--downtime-limit MS]\n"
 	    "        [--max-bandwidth RATE] [--switchover auto|manual] [--channels N]\n"
-	    "        [--dest-device NAME] [--wait]",
-	    "migrate DEVICE from here to the destination",
+	    "        [--dest-device NAME]... [--unsafe-no-p2p] [--wait]",
+	    "migrate DEVICE from here to the destination (several: as one migration)",
 	    migrate_options, migrate_option, cmd_migrate},
 	{"migrations", NULL, NULL, "list the migrations",
 	    NULL, NULL, cmd_migrations},
@@ -184,6 +205,28 @@ ctl_bad_option(const struct ctl *ctl, const char *arg)
 	return ctl_usage_error(ctl, "unknown option '-%c'", optopt);
 }
 
+/* A repeating operand ("DEVICE..."): every one, each checked, none twice. */
+static int
+ctl_collect_operands(struct ctl *ctl, int argc, char **argv)
+{
+	const char *o = ctl->command->operand;
+	int i, j;
+
+	if (o == NULL || strlen(o) < 3 || strcmp(o + strlen(o) - 3, "...") != 0)
+		return CTL_EXIT_OK;
+	if (argc - optind > CTL_OPERANDS_MAX)
+		return ctl_usage_error(ctl, "at most %d devices in one migration", CTL_OPERANDS_MAX);
+	for (i = optind; i < argc; i++) {
+		if (argv[i][0] == '\0')
+			return ctl_usage_error(ctl, "DEVICE must not be empty");
+		for (j = optind; j < i; j++)
+			if (strcmp(argv[j], argv[i]) == 0)
+				return ctl_usage_error(ctl, "device '%s' named twice", argv[i]);
+		ctl->operands[ctl->noperands++] = argv[i];
+	}
+	return CTL_EXIT_OK;
+}
+
 /* The command's options (after its name; they may follow the operand) and
  * its operand. */
 static int
@@ -219,7 +262,9 @@ ctl_parse_command(struct ctl *ctl, int argc, char **argv, const char **operand)
 		return ctl_usage_error(ctl, "unexpected argument '%s'", *operand);
 	if (cmd->operand != NULL && cmd->operand[0] != '[' && *operand == NULL)
 		return ctl_usage_error(ctl, "missing %s", cmd->operand);
-	if (*operand != NULL && optind + 1 < argc)
+	if ((rc = ctl_collect_operands(ctl, argc, argv)) != CTL_EXIT_OK)
+		return rc;
+	if (*operand != NULL && optind + 1 < argc && ctl->noperands == 0)
 		return ctl_usage_error(ctl, "unexpected argument '%s'", argv[optind + 1]);
 	if (*operand != NULL && **operand == '\0')
 		return ctl_usage_error(ctl, "%s must not be empty", cmd->operand);

@@ -100,7 +100,7 @@ migrate_usage() {
 echo "# help and version"
 expect_out 0 "usage: vfio-migctl" --help
 expect_out 0 "usage: vfio-migctl" -h
-expect_out 0 "migrate DEVICE --to HOST:PORT" migrate --help
+expect_out 0 "migrate DEVICE... --to HOST:PORT" migrate --help
 expect_out 0 "vfio-migctl " --version
 
 echo "# commands and options"
@@ -132,6 +132,8 @@ usage "unexpected argument 'extra'" -s "$NOSOCK" health extra
 usage "unexpected argument 'extra'" -s "$NOSOCK" devices extra
 usage "unexpected argument 'b'" -s "$NOSOCK" show a b
 usage "unexpected argument 'b'" -s "$NOSOCK" watch a b
+usage "device 'a' named twice" -s "$NOSOCK" incoming a b a
+usage "at most 8 devices in one migration" -s "$NOSOCK" incoming a b c d e f g h i
 usage "NAME must not be empty" -s "$NOSOCK" device ""
 
 echo "# migrate"

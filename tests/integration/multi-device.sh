@@ -26,7 +26,7 @@ for d in gpu0 gpu1 nic0; do
 	[ "$(sha "$T/a/$d.img")" != "$(sha "$T/b/$d.img")" ] || fail "fresh images of $d should differ"
 done
 
-out=$(api b POST /v1/incoming -d '{"devices":["gpu0","gpu1","nic0"]}')
+out=$(ctl b --json incoming gpu0 gpu1 nic0) || fail "vfio-migctl incoming gpu0 gpu1 nic0: $out"
 echo "$out"
 token=$(echo "$out" | jq -r .token)
 [ -n "$token" ] && [ "$token" != null ] || fail "no token: $out"
@@ -36,11 +36,18 @@ dest_id=$(echo "$out" | jq -r .migration_id)
 [ "$(api b GET /v1/devices/gpu1 | jq -r .migration)" = "$dest_id" ] ||
 	fail "gpu1 on b is not shown busy with $dest_id: $(api b GET /v1/devices/gpu1)"
 
-out=$(api a POST /v1/migrations -d "{\"devices\":[\"gpu0\",\"gpu1\",\"nic0\"],\"destination\":\"127.0.0.1:$PB\",\"token\":\"$token\"}")
-echo "$out"
+# The CLI refuses a device named twice and unpaired --dest-device.
+out=$(ctl a migrate gpu0 gpu0 --to "127.0.0.1:$PB" --token "$token" 2>&1) &&
+	fail "a device named twice was accepted"
+echo "$out" | grep -q "device 'gpu0' named twice" || fail "named twice: $out"
+out=$(ctl a migrate gpu0 gpu1 --dest-device gpu0 --to "127.0.0.1:$PB" --token "$token" 2>&1) &&
+	fail "one --dest-device for two devices was accepted"
+echo "$out" | grep -q "once for each of the 2 devices" || fail "unpaired --dest-device: $out"
+
+out=$(ctl a --json migrate gpu0 gpu1 nic0 --to "127.0.0.1:$PB" --token "$token" --wait |
+	tail -n 1) || fail "vfio-migctl migrate gpu0 gpu1 nic0: $out"
 id=$(echo "$out" | jq -r .id)
 [ "$(echo "$out" | jq -r .device_count)" = 3 ] || fail "device_count: $out"
-wait_phase a "$id" completed failed cancelled
 final=$(api a GET "/v1/migrations/$id")
 echo "$final" | jq -c '{phase, bytes_transferred, downtime_ms, expected_downtime_ms, error, devices: [.devices[] | {device, phase, bytes_transferred, downtime_ms}]}'
 [ "$(echo "$final" | jq -r .phase)" = completed ] || fail "migration ended $(echo "$final" | jq -c .error)"
@@ -55,6 +62,7 @@ pass "three devices migrated as one migration"
 
 # Only the migration of several shows in the list, on either side.
 [ "$(api a GET /v1/migrations | jq '.migrations | length')" = 1 ] || fail "source lists devices as migrations"
+ctl a migrations | grep -q "gpu0,gpu1,nic0" || fail "vfio-migctl migrations does not name the devices"
 [ "$(api b GET /v1/migrations | jq '.migrations | length')" = 1 ] || fail "destination lists devices as migrations"
 
 for d in gpu0 gpu1 nic0; do
