@@ -63,6 +63,9 @@ journal_render(const struct migration *m)
 		json_object_set_new(o, "device_origin", json_string("handover"));
 	if (m->end_intent)
 		json_object_set_new(o, "end_may_be_sent", json_true());
+	/* One device of several: a restart decides for all of them at once. */
+	if (m->parent != NULL)
+		json_object_set_new(o, "part_of", json_string(m->parent->id_str));
 	json_object_set_new(o, "started_epoch_ms",
 	    json_integer((json_int_t)m->started_at.tv_sec * 1000 + m->started_at.tv_nsec / 1000000));
 	json_object_set_new(o, "finished_epoch_ms",
@@ -481,6 +484,90 @@ ms_to_timespec(uint64_t ms, struct timespec *ts)
 	ts->tv_nsec = (long)(ms % 1000) * 1000000;
 }
 
+/*
+ * Migrations of several devices (group.c) are made safe as a whole, once
+ * every record is read: a restart must not roll one device back and leave
+ * another stopped, or reset one and keep another running.
+ * - source: END may have gone only once every device had said so on disk
+ *   (none stops before all have: the group quiesces after the last
+ *   intent), so all of them had end_may_be_sent, or none sent END: all are
+ *   left for the operator, or all roll back;
+ * - destination: COMMIT left only after the migration's own record said
+ *   completing: then all are kept running, else all are reset.
+ */
+struct journal_part {
+	struct migration *m;
+	char parent[37];
+	char phase[32];	 /* at the stop; "" when it had ended */
+	int intent;	 /* end_may_be_sent */
+	int is_parent;
+	struct journal_part *next;
+};
+static struct journal_part *parts;
+
+static void
+journal_part_add(struct migration *m, const char *parent, const char *phase, int intent,
+    int is_parent)
+{
+	struct journal_part *p = xcalloc(1, sizeof(*p));
+
+	p->m = m;
+	snprintf(p->parent, sizeof(p->parent), "%s", parent);
+	snprintf(p->phase, sizeof(p->phase), "%s", phase);
+	p->intent = intent;
+	p->is_parent = is_parent;
+	p->next = parts;
+	parts = p;
+}
+
+static void journal_make_safe(struct migration *m, const char *phase);
+
+/* The phase a device of several is made safe as: see above. */
+static const char *
+journal_part_phase(const struct journal_part *c)
+{
+	const struct journal_part *p;
+
+	if (c->m->role == MIG_ROLE_SOURCE) {
+		for (p = parts; p != NULL; p = p->next)
+			if (!p->is_parent && strcmp(p->parent, c->parent) == 0 && p->phase[0] != '\0' &&
+			    !p->intent)
+				return "precopy"; /* one had not said so: no END left */
+		return "completing";
+	}
+	for (p = parts; p != NULL; p = p->next)
+		if (p->is_parent && strcmp(p->m->id_str, c->parent) == 0)
+			return strcmp(p->phase, "completing") == 0 ? "completing" : "receiving";
+	return "receiving"; /* no record of the migration: it never committed */
+}
+
+void
+journal_restore_finish(void)
+{
+	struct journal_part *p, *next;
+
+	for (p = parts; p != NULL; p = p->next)
+		if (!p->is_parent)
+			p->m->parent = migration_find(p->parent); /* hidden in it */
+	for (p = parts; p != NULL; p = p->next) {
+		if (p->phase[0] == '\0')
+			continue;
+		if (!p->is_parent && p->m->device->removed)
+			log_warnx("device %s: was handed over, and the restart let go of it; it is "
+				  "as the daemon left it in migration %s: its VMM puts it back and "
+				  "attaches it again",
+			    p->m->device->name, p->m->id_str);
+		else if (!p->is_parent)
+			journal_make_safe(p->m, journal_part_phase(p));
+		(void)journal_write(p->m, 1);
+	}
+	for (p = parts; p != NULL; p = next) {
+		next = p->next;
+		free(p);
+	}
+	parts = NULL;
+}
+
 /* Put a device an interrupted migration held into a safe state. */
 static void
 journal_make_safe(struct migration *m, const char *phase)
@@ -536,8 +623,8 @@ journal_restore_text(const char *text, size_t len, const char *path)
 	struct mig_device *dev;
 	struct migration *m;
 	json_t *o, *err;
-	const char *phase;
-	int handed;
+	const char *phase, *part_of;
+	int handed, is_parent;
 	uuid_t id;
 
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -586,6 +673,11 @@ journal_restore_text(const char *text, size_t len, const char *path)
 	ms_to_timespec(jnum(o, "finished_epoch_ms"), &m->finished_at);
 	phase = jstr(o, "phase");
 	err = json_object_get(o, "error");
+	part_of = jstr(o, "part_of");
+	is_parent = json_object_get(o, "device_count") != NULL;
+	if (part_of[0] != '\0' && (strcmp(phase, "completed") == 0 ||
+		strcmp(phase, "failed") == 0 || strcmp(phase, "cancelled") == 0))
+		journal_part_add(m, part_of, "", 0, 0); /* ended: only linked */
 	if (strcmp(phase, "completed") == 0)
 		m->phase = PHASE_COMPLETED;
 	else if (strcmp(phase, "cancelled") == 0 || strcmp(phase, "failed") == 0) {
@@ -602,6 +694,13 @@ journal_restore_text(const char *text, size_t len, const char *path)
 		log_warnx("migration %s: %s: %s", m->id_str, mig_err_name(MIG_E_DAEMON_RESTART), msg);
 		/* A source that had begun its switchover may have sent END
 		 * after it (the journal is not written again before END). */
+		if (is_parent || part_of[0] != '\0') {
+			/* Its devices are made safe together, once all are read. */
+			journal_part_add(m, part_of, phase,
+			    json_is_true(json_object_get(o, "end_may_be_sent")), is_parent);
+			json_decref(o);
+			return m;
+		}
 		if (dev->removed)
 			log_warnx("device %s: was handed over, and the restart let go of it; it is "
 				  "as the daemon left it in migration %s (phase %s): its VMM puts it "
@@ -680,6 +779,7 @@ journal_init(const char *state_dir)
 			journal_restore_one(de->d_name);
 	}
 	closedir(d);
+	journal_restore_finish();
 	return 0;
 }
 

@@ -52,6 +52,10 @@ void journal_remove(const struct migration *m);
  * safe), or NULL when the text is not a record of a known device or the
  * migration is known already (logged). For journal_init and the fuzzer. */
 struct migration *journal_restore_text(const char *text, size_t len, const char *path);
+/* Every record read: the devices of migrations of several are linked to
+ * theirs and made safe together (a device of several is made safe only
+ * here). journal_init calls it; so does the fuzzer after each record. */
+void journal_restore_finish(void);
 void journal_close(void);
 /* Can state_dir take a migration's record now? 0, or -1 with why: the
  * last write failed and a probe write still does, or the file system has

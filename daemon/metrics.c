@@ -134,7 +134,8 @@ metrics_render(struct evbuffer *out)
 	size_t i, j;
 
 	for (m = migration_first(); m != NULL; m = m->next) {
-		if (migration_phase_is_final(m->phase))
+		/* A device of several: its migration's figures hold it. */
+		if (migration_phase_is_final(m->phase) || m->parent != NULL)
 			continue;
 		live_bytes[m->role == MIG_ROLE_SOURCE ? 0 : 1] += m->bytes_transferred;
 		active[m->role == MIG_ROLE_SOURCE ? 0 : 1]++;

@@ -71,6 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(again == NULL);
 		FUZZ_CHECK(migration_first() == m && m->next == NULL);
 	}
+	journal_restore_finish();
 	migration_free_all();
 	return 0;
 }

@@ -40,6 +40,7 @@ replay_one(const char *name, const uint8_t *data, size_t size, void *arg)
 		seen->restart_failed += m->phase == PHASE_FAILED && m->error_code != 0 &&
 		    strstr(m->error_msg, "the daemon stopped during phase") != NULL;
 	}
+	journal_restore_finish();
 	migration_free_all();
 }
 

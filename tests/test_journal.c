@@ -40,8 +40,9 @@ setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(state_dir));
 	snprintf(jdir, sizeof(jdir), "%s/migrations", state_dir);
 	snprintf(text, sizeof(text),
-	    "[device sim0]\nbackend = sim\nsize = 64K\ndirty_rate = 0\nimage = %s/sim0.img\n",
-	    state_dir);
+	    "[device sim0]\nbackend = sim\nsize = 64K\ndirty_rate = 0\nimage = %s/sim0.img\n"
+	    "[device sim1]\nbackend = sim\nsize = 64K\ndirty_rate = 0\nimage = %s/sim1.img\n",
+	    state_dir, state_dir);
 	ck_assert_msg(mig_config_load_string(text, "t.conf", &cfg, err, sizeof(err)) == 0, "%s",
 	    err);
 	daemon_ctx.cfg = cfg;
@@ -163,6 +164,99 @@ START_TEST(test_running_destination_fails_with_daemon_restart)
 	ck_assert_int_eq(m->role, MIG_ROLE_DESTINATION);
 	ck_assert_int_eq(m->phase, PHASE_FAILED);
 	ck_assert_int_eq(m->error_code, MIG_E_DAEMON_RESTART);
+}
+END_TEST
+
+/*
+ * Two devices of one migration, their records and the migration's written
+ * as the daemon stopped, each device left as the stop found it (saving on
+ * a source, resuming on a destination); then the restart. The devices
+ * come back linked to their migration, hidden in it.
+ */
+static void
+group_restarted(const char *role, const char *parent_phase, const char *phase0, int intent0,
+    const char *phase1, int intent1)
+{
+	static const char pid[] = "6b1c0f3e-0d7a-4c55-9b1e-2f0e4a5d6c70";
+	static const char cid[2][37] = {"6b1c0f3e-0d7a-4c55-9b1e-2f0e4a5d6c71",
+	    "6b1c0f3e-0d7a-4c55-9b1e-2f0e4a5d6c72"};
+	const char *phases[2] = {phase0, phase1};
+	int intents[2] = {intent0, intent1}, src = strcmp(role, "source") == 0, i;
+	char text[600], name[100];
+	struct mig_device *d;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	journal_close();
+	snprintf(text, sizeof(text), "{\"id\":\"%s\",\"role\":\"%s\",\"device\":\"sim0\","
+	    "\"phase\":\"%s\",\"device_count\":2}", pid, role, parent_phase);
+	snprintf(name, sizeof(name), "%s.json", pid);
+	put_file(name, text);
+	for (i = 0; i < 2; i++) {
+		snprintf(text, sizeof(text), "{\"id\":\"%s\",\"role\":\"%s\",\"device\":\"sim%d\","
+		    "\"phase\":\"%s\",\"part_of\":\"%s\"%s}", cid[i], role, i, phases[i], pid,
+		    intents[i] ? ",\"end_may_be_sent\":true" : "");
+		snprintf(name, sizeof(name), "%s.json", cid[i]);
+		put_file(name, text);
+		snprintf(name, sizeof(name), "sim%d", i);
+		d = device_find(name);
+		ck_assert_int_eq(device_worker_trylock(d->worker), 0);
+		ck_assert_int_eq(src ? d->ops->save_begin(d, 1) : d->ops->resume_begin(d), 0);
+		device_worker_unlock(d->worker);
+	}
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	ck_assert_int_eq(count_migrations(), 3);
+	for (i = 0; i < 2; i++) {
+		struct migration *c = migration_find(cid[i]);
+
+		ck_assert_ptr_nonnull(c);
+		ck_assert_ptr_eq(c->parent, migration_find(pid));
+		ck_assert_int_eq(c->error_code, MIG_E_DAEMON_RESTART);
+	}
+}
+
+static const char *
+state_of(const char *name)
+{
+	struct mig_device *d = device_find(name);
+
+	return d->ops->state_name(d);
+}
+
+/* A source: END may have left only once every device had said so. */
+START_TEST(test_group_source_made_safe_as_a_whole)
+{
+	/* One device had not: no END left; both roll back, even the one
+	 * whose record alone would have left it for the operator. */
+	group_restarted("source", "stopcopy", "stopcopy", 1, "switchover-pending", 0);
+	ck_assert_str_eq(state_of("sim0"), "running");
+	ck_assert_str_eq(state_of("sim1"), "running");
+}
+END_TEST
+
+START_TEST(test_group_source_left_when_every_end_may_have_gone)
+{
+	group_restarted("source", "completing", "completing", 1, "stopcopy", 1);
+	ck_assert_str_ne(state_of("sim0"), "running");
+	ck_assert_str_ne(state_of("sim1"), "running");
+}
+END_TEST
+
+/* A destination: COMMIT left only after the migration's own record. */
+START_TEST(test_group_destination_follows_its_migration)
+{
+	/* One device's record says completing, the migration's does not:
+	 * no COMMIT left, both are reset. */
+	group_restarted("destination", "stopcopy", "completing", 0, "stopcopy", 0);
+	ck_assert_str_eq(state_of("sim0"), "running");
+	ck_assert_str_eq(state_of("sim1"), "running");
+}
+END_TEST
+
+START_TEST(test_group_destination_kept_after_its_commit)
+{
+	group_restarted("destination", "completing", "completing", 0, "completing", 0);
+	ck_assert_str_ne(state_of("sim0"), "running");
+	ck_assert_str_ne(state_of("sim1"), "running");
 }
 END_TEST
 
@@ -502,6 +596,10 @@ main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_completed_comes_back_as_it_was);
+	tcase_add_test(tc, test_group_source_made_safe_as_a_whole);
+	tcase_add_test(tc, test_group_source_left_when_every_end_may_have_gone);
+	tcase_add_test(tc, test_group_destination_follows_its_migration);
+	tcase_add_test(tc, test_group_destination_kept_after_its_commit);
 	tcase_add_test(tc, test_running_source_fails_with_daemon_restart);
 	tcase_add_test(tc, test_running_destination_fails_with_daemon_restart);
 	tcase_add_test(tc, test_handed_over_device_gone_after_restart);
