@@ -37,7 +37,7 @@ enum mig_err {
 	MIG_E_DEVICE_OPEN = 42,
 	MIG_E_DEVICE_UNSUPPORTED = 43,
 	MIG_E_NOT_VFIO_DEVICE = 44, /* a handed-over fd is not a VFIO device */
-	MIG_E_NO_P2P = 46, /* several devices in one migration, one without P2P */
+	MIG_E_NO_P2P = 47, /* several devices in one migration, one without P2P */
 
 	/* Transport. */
 	MIG_E_TLS = 60,
