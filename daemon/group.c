@@ -112,6 +112,9 @@ group_sum(struct mig_group *g)
 		else if (m->role == MIG_ROLE_DESTINATION && c->downtime_ms > downtime)
 			downtime = c->downtime_ms;
 	}
+	/* Destination: who the source is shows once a device has met it. */
+	if (m->peer[0] == '\0' && g->n > 0)
+		snprintf(m->peer, sizeof(m->peer), "%s", g->child[0]->peer);
 	m->bytes_transferred = bytes;
 	m->pending_bytes = pending;
 	m->dirty_pages = pages;

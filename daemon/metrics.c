@@ -33,6 +33,7 @@ struct named_counter {
 };
 
 static uint64_t outcomes[2][3]; /* role x completed/failed/cancelled */
+static uint64_t device_outcomes[2][3]; /* the same, per device moved (several per migration) */
 static uint64_t bytes_done[2];	/* role: bytes of finished migrations */
 static struct histogram downtime, total;
 static struct named_counter tls_failures[MAX_REASONS];
@@ -59,6 +60,12 @@ metrics_migration_finished(struct migration *m, enum mig_phase from, enum mig_ph
 
 	if (!migration_phase_is_final(to))
 		return;
+	/* A migration of several devices counts once, each of its devices
+	 * once as a device. */
+	if (m->group == NULL)
+		device_outcomes[role][o]++;
+	if (m->parent != NULL)
+		return;
 	outcomes[role][o]++;
 	bytes_done[role] += m->bytes_transferred;
 	if (m->phase == PHASE_COMPLETED) {
@@ -73,6 +80,7 @@ metrics_migration_finished(struct migration *m, enum mig_phase from, enum mig_ph
 const struct migration_observer metrics_observer = {
 	.name = "metrics",
 	.phase_changed = metrics_migration_finished,
+	.children = 1, /* for vfio_migd_device_migrations_total */
 };
 
 static struct named_counter *
@@ -151,6 +159,14 @@ metrics_render(struct evbuffer *out)
 			evbuffer_add_printf(out,
 			    "vfio_migd_migrations_total{role=\"%s\",outcome=\"%s\"} %llu\n", roles[i],
 			    outs[j], (unsigned long long)outcomes[i][j]);
+	evbuffer_add_printf(out, "# HELP vfio_migd_device_migrations_total Devices moved by "
+				 "finished migrations (several in one migration count each), by "
+				 "role and outcome.\n# TYPE vfio_migd_device_migrations_total counter\n");
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < 3; j++)
+			evbuffer_add_printf(out,
+			    "vfio_migd_device_migrations_total{role=\"%s\",outcome=\"%s\"} %llu\n",
+			    roles[i], outs[j], (unsigned long long)device_outcomes[i][j]);
 	evbuffer_add_printf(out, "# HELP vfio_migd_migrations_active Migrations not yet "
 				 "finished.\n# TYPE vfio_migd_migrations_active gauge\n");
 	for (i = 0; i < 2; i++)

@@ -59,6 +59,12 @@ wait_phase b "$dest_id" completed
 bfinal=$(api b GET "/v1/migrations/$dest_id")
 [ "$(echo "$bfinal" | jq -r .verification)" = verified ] || fail "destination: $bfinal"
 pass "three devices migrated as one migration"
+m=$(api a GET /metrics)
+echo "$m" | grep -qx 'vfio_migd_migrations_total{role="source",outcome="completed"} 1' ||
+	fail "the migration of three is not counted once: $(echo "$m" | grep migrations_total)"
+echo "$m" | grep -qx 'vfio_migd_device_migrations_total{role="source",outcome="completed"} 3' ||
+	fail "its devices are not counted: $(echo "$m" | grep device_migrations_total)"
+command -v promtool >/dev/null && { echo "$m" | promtool check metrics || fail "promtool rejects /metrics"; }
 
 # Only the migration of several shows in the list, on either side.
 [ "$(api a GET /v1/migrations | jq '.migrations | length')" = 1 ] || fail "source lists devices as migrations"
