@@ -89,6 +89,19 @@ ctl a cancel "$mid" >/dev/null || fail "cancel in precopy refused"
 all_back "cancel in precopy" cancelled
 pass "cancel in pre-copy: all three back"
 
+# Cancelled on the destination, in pre-copy.
+group '"max_bandwidth":3145728'
+wait_phase b "$did" precopy
+ctl b cancel "$did" >/dev/null || fail "cancel on the destination refused"
+all_back "cancel on the destination" cancelled
+pass "cancel on the destination in pre-copy: all three back on both sides"
+
+# Cancelled as soon as it is created.
+group
+ctl a cancel "$mid" >/dev/null || fail "cancel right after the start refused"
+all_back "cancel at the start" cancelled
+pass "cancel right after the start: all three back"
+
 group '"switchover":"manual"'
 wait_phase a "$mid" switchover-pending
 # A cancel through one device's own id acts on the whole migration.
@@ -123,6 +136,17 @@ echo "$m" | jq -r .error.message | grep -q nic0 || fail "the error does not name
 tail -n +"$from" "$T/b.log" | grep -q "state stopped -> running-p2p" &&
 	fail "a device was started on the destination"
 pass "nic0 refused its load: the error names it, all three back on the source, none started on the destination"
+
+# Cancelled in stop-copy: the source's devices take 1 s for each state
+# change, so the migration stays in stopcopy while they stop.
+stop_daemon a
+DEVICES=$(devices 1M 'transition_delay_ms = 1000') EXTRA_DAEMON="hook = $T/hook" write_config a host-a
+start_daemon a
+group
+wait_phase a "$mid" stopcopy
+ctl a cancel "$mid" >/dev/null || fail "cancel in stopcopy refused"
+all_back "cancel in stopcopy" cancelled
+pass "cancel in stop-copy: all three back"
 
 # The destination dies in pre-copy.
 group '"max_bandwidth":3145728'
