@@ -51,6 +51,10 @@ void source_group_switchover(struct migration *m);
 void source_group_quiesce(struct migration *m);
 /* Every device is quiesced: stop it (stop-copy, END). */
 void source_group_stop(struct migration *m);
+/* Its connection was lost after END, before a COMMIT: it waits. */
+int source_group_orphaned(const struct migration *m);
+/* Another device's COMMIT came: it covers this one too. */
+void source_group_committed(struct migration *m);
 
 int dest_group_step(const struct migration *m);
 /* Every device is loaded (DST_LOADED): into RUNNING_P2P (then DST_P2P). */

@@ -333,11 +333,45 @@ group_src_converge(struct mig_group *g)
 	group_src_switchover(g);
 }
 
+/* Devices whose connection was lost after END (source_group_orphaned):
+ * another device's COMMIT covers them; with no connection left to bring
+ * one, the migration fails (and, as for one device, the operator checks
+ * the destination). */
+static int
+group_src_orphans(struct mig_group *g)
+{
+	unsigned i, orphans = 0, live = 0;
+
+	for (i = 0; i < g->n; i++) {
+		if (source_group_orphaned(g->child[i]))
+			orphans++;
+		else if (!migration_phase_is_final(g->child[i]->phase))
+			live++;
+	}
+	if (orphans == 0)
+		return 0;
+	if (g->m->committed) {
+		for (i = 0; i < g->n; i++)
+			if (source_group_orphaned(g->child[i]))
+				source_group_committed(g->child[i]);
+		return 1;
+	}
+	if (live == 0) {
+		group_fail(g, MIG_E_CONNECTION_LOST,
+		    "every device's connection was lost after END, before any COMMIT; the source "
+		    "devices run again: check the destination before using its copy");
+		return 1;
+	}
+	return 0;
+}
+
 static void
 group_src_step(struct mig_group *g)
 {
 	unsigned i;
 
+	if (group_src_orphans(g))
+		return;
 	if (!g->hook_asked && group_all_at(g, SRC_GROUP_WAIT)) {
 		g->hook_asked = 1;
 		if (hook_run("switchover", g->m, group_hook_done) != 0)
@@ -437,6 +471,8 @@ group_child_step(struct migration *p, struct migration *c)
 	if (migration_phase_is_final(c->phase)) {
 		if (c->phase != PHASE_COMPLETED && !p->committed)
 			group_fail(g, c->error_code, "device %s: %s", c->device->name, c->error_msg);
+		else if (p->role == MIG_ROLE_SOURCE)
+			(void)group_src_orphans(g); /* a COMMIT came: it covers them */
 		group_end(g);
 		return;
 	}

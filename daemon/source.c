@@ -875,6 +875,21 @@ src_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 	struct source_engine *s = ch->s;
 
 	src_channel_lost(ch, c);
+	if (s->st == SRC_END_SENT && s->m->parent != NULL && !s->m->parent->committed &&
+	    !s->orphaned) {
+		/* The destination sends COMMIT on every device's connection
+		 * at once: another one may still bring it, covering this one
+		 * (group.c waits for it, or fails them all). */
+		log_warnx("migration %s: device %s: %s after END; waiting for the COMMIT on the "
+			  "migration's other devices' connections",
+		    s->m->id_str, s->dev->name, msg);
+		src_close_channels(s, 0, NULL, 0);
+		s->orphaned = 1;
+		snprintf(s->fail_msg, sizeof(s->fail_msg), "%s", msg);
+		s->fail_code = code;
+		migration_child_step(s->m);
+		return;
+	}
 	if (s->st == SRC_END_SENT)
 		src_fail(s, code,
 		    "%s while waiting for the destination's COMMIT; the source device is running "
@@ -1082,6 +1097,25 @@ source_group_quiesce(struct migration *m)
 	if (s == NULL || s->st != SRC_GROUP_WAIT || src_set_state(s, SRC_QUIESCING) != 0)
 		return;
 	src_pump(s);
+}
+
+int
+source_group_orphaned(const struct migration *m)
+{
+	return m->src != NULL && m->src->orphaned && m->src->st == SRC_END_SENT;
+}
+
+void
+source_group_committed(struct migration *m)
+{
+	struct source_engine *s = m->src;
+
+	if (s == NULL || s->st != SRC_END_SENT)
+		return;
+	log_info("migration %s: device %s: the COMMIT on another device's connection covers it",
+	    m->id_str, s->dev->name);
+	m->downtime_ms = mono_ms_since(m->stop_mono_ns);
+	src_finish(s);
 }
 
 void

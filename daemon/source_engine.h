@@ -85,6 +85,9 @@ struct source_engine {
 	struct device_call *dev_call;
 	int dev_touched; /* it was asked to save: a failure rolls it back */
 	int exiting;	 /* cancelled by this daemon's exit (MIG_E_SHUTDOWN) */
+	/* One device of several lost its connection after END: another
+	 * device's COMMIT may still cover it (group.c decides). */
+	int orphaned;
 	int fail_code;	 /* what the migration ends with, once rolled back */
 	char fail_msg[512];
 	uint32_t resume_ms; /* from COMMIT, for the last log line */

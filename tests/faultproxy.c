@@ -15,6 +15,7 @@
  *
  *   cut            reset every connection now (RST both sides), dropping
  *                  whatever is in flight                       (SIGUSR1)
+ *   cut-one        the same for one connection only: the oldest still open
  *   stall          stop moving bytes either way; connections stay open, so
  *                  the peers see silence, not a close          (SIGUSR2)
  *   resume         move bytes again                            (SIGHUP)
@@ -195,6 +196,23 @@ do_cut(void)
 			conn_reset(i);
 }
 
+static void
+do_cut_one(void)
+{
+	int i, oldest = -1;
+
+	for (i = 0; i < FP_MAX_CONNS; i++)
+		if (conns[i] != NULL && (oldest < 0 || conns[i]->id < conns[oldest]->id))
+			oldest = i;
+	if (oldest < 0) {
+		say("cut-one: no connection");
+		return;
+	}
+	say("cut-one: resetting connection %d, dropping %zu bytes in flight", conns[oldest]->id,
+	    conns[oldest]->dir[0].queued + conns[oldest]->dir[1].queued);
+	conn_reset(oldest);
+}
+
 static int
 count_conns(void)
 {
@@ -249,6 +267,8 @@ command(char *line)
 		return;
 	if (strcmp(argv[0], "cut") == 0 && argc == 1)
 		do_cut();
+	else if (strcmp(argv[0], "cut-one") == 0 && argc == 1)
+		do_cut_one();
 	else if (strcmp(argv[0], "stall") == 0 && argc == 1)
 		do_stall();
 	else if (strcmp(argv[0], "resume") == 0 && argc == 1)
@@ -278,7 +298,7 @@ command(char *line)
 		else
 			say("target: %s is not a reachable HOST:PORT; target unchanged", argv[1]);
 	} else
-		say("unknown command \"%s\" (cut, stall, resume, delay DIR MS, cut-after N, "
+		say("unknown command \"%s\" (cut, cut-one, stall, resume, delay DIR MS, cut-after N, "
 		    "stall-after N, target HOST:PORT, quit)", argv[0]);
 }
 
