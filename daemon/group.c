@@ -554,6 +554,10 @@ group_engine_describe(const struct migration *m, json_t *o)
 		json_object_del(d, "setup_ms");
 		if (c->role == MIG_ROLE_SOURCE)
 			json_object_set_new(d, "dest_device", json_string(c->dest_device));
+		/* The state its driver last set (no device access). */
+		if (c->device->ops != NULL && c->device->ops->state_name != NULL)
+			json_object_set_new(d, "device_state",
+			    json_string(c->device->ops->state_name(c->device)));
 		json_array_append_new(arr, d);
 	}
 	json_object_set_new(o, "device_count", json_integer(g->n));

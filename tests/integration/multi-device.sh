@@ -53,6 +53,8 @@ echo "$final" | jq -c '{phase, bytes_transferred, downtime_ms, expected_downtime
 [ "$(echo "$final" | jq -r .phase)" = completed ] || fail "migration ended $(echo "$final" | jq -c .error)"
 [ "$(echo "$final" | jq '[.devices[] | select(.phase == "completed")] | length')" = 3 ] ||
 	fail "not every device completed"
+[ "$(echo "$final" | jq -c '[.devices[].device_state]')" = '["stopped","stopped","stopped"]' ] ||
+	fail "device_state of the source's devices: $(echo "$final" | jq -c '[.devices[].device_state]')"
 sum=$(echo "$final" | jq '[.devices[].bytes_transferred] | add')
 [ "$(echo "$final" | jq .bytes_transferred)" = "$sum" ] || fail "total is not the devices' sum"
 wait_phase b "$dest_id" completed
