@@ -137,11 +137,15 @@ tail -n +"$from" "$T/b.log" | grep -q "state stopped -> running-p2p" &&
 	fail "a device was started on the destination"
 pass "nic0 refused its load: the error names it, all three back on the source, none started on the destination"
 
-# Cancelled in stop-copy: the source's devices take 1 s for each state
-# change, so the migration stays in stopcopy while they stop.
+# Cancelled in stop-copy: the source's nic0 takes 3 s for each state
+# change, so the migration is in stopcopy (gpu0 and gpu1 stopped) for 3 s
+# while nic0 stops; and every destination device loads again.
 stop_daemon a
-DEVICES=$(devices 1M 'transition_delay_ms = 1000') EXTRA_DAEMON="hook = $T/hook" write_config a host-a
+stop_daemon b
+DEVICES=$(devices 1M 'transition_delay_ms = 3000') EXTRA_DAEMON="hook = $T/hook" write_config a host-a
+DEVICES=$(devices 0) write_config b host-b
 start_daemon a
+start_daemon b
 group
 wait_phase a "$mid" stopcopy
 ctl a cancel "$mid" >/dev/null || fail "cancel in stopcopy refused"
