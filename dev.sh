@@ -119,7 +119,7 @@ sanitize() {
 # as _build-fuzz/fuzz/NAME-crash-* (or leak-, timeout-).
 fuzz() {
 	seconds=${1:-30}
-	targets="frame data config journal handover"
+	targets="frame data config journal handover httpd"
 	count=$(echo "$targets" | wc -w)
 	each=$(((seconds + count - 1) / count))
 	deps

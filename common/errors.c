@@ -58,6 +58,8 @@ static const struct mig_err_info mig_err_table[] = {
 	{MIG_E_NOMEM, "out-of-memory", "memory could not be allocated"},
 	{MIG_E_DEVICE_EXISTS, "device-exists", "a device of that name exists already (configured or handed over)"},
 	{MIG_E_PERMISSION_DENIED, "permission-denied", "the caller is not allowed to use this socket"},
+	{MIG_E_REQUEST_TOO_LARGE, "request-too-large", "the request is larger than the control API accepts (body, target or headers)"},
+	{MIG_E_NOT_IMPLEMENTED, "not-implemented", "the control API does not implement this method or HTTP version"},
 };
 
 static const struct mig_err_info *

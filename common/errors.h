@@ -66,6 +66,8 @@ enum mig_err {
 	MIG_E_NOMEM = 106,
 	MIG_E_DEVICE_EXISTS = 107,	/* a device of that name is there already */
 	MIG_E_PERMISSION_DENIED = 108, /* the caller may not use this socket */
+	MIG_E_REQUEST_TOO_LARGE = 109, /* a control request over a limit (413, 414, 431) */
+	MIG_E_NOT_IMPLEMENTED = 110,	/* an HTTP method or version it does not speak */
 };
 
 /* Stable kebab-case name ("bad-token"), "unknown-error" for a number we do
