@@ -1,7 +1,7 @@
 /*
  * http.c: the HTTP/1.1 client of http.h.
  *
- * Reads what the daemon's evhttp sends: a Content-Length body, a chunked
+ * Reads what the daemon (daemon/httpd.c) sends: a Content-Length body, a chunked
  * one (the event stream), or a body that ends with the connection, with
  * every size bounded. Never guesses: an answer it cannot read in full is
  * malformed or truncated, never half-used.

@@ -1,8 +1,8 @@
 /*
  * control.c: the control API, HTTP/1.1 + JSON on a UNIX socket (SPEC §4).
  *
- * One table of routes, one small handler each. Every body is bounded by
- * evhttp, parsed strictly (unknown fields, wrong types and out-of-range
+ * One table of routes, one small handler each. Every request is bounded by
+ * httpd.c (which answers what it refuses itself), every body parsed strictly (unknown fields, wrong types and out-of-range
  * values are 400 with a message) and every mutating call is logged with
  * the caller's uid and pid (SO_PEERCRED).
  */
@@ -20,12 +20,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/http.h>
-#include <sys/queue.h>
-
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -35,6 +29,7 @@
 #include "group.h"
 #include "errors.h"
 #include "events.h"
+#include "httpd.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
@@ -43,32 +38,31 @@
 #include "peer.h"
 #include "ranges.h"
 
-#define CONTROL_MAX_BODY 65536
-#define CONTROL_MAX_HEADERS 16384
-
 /* A request may ask for anything the file may set (ranges.h), and that
  * must fit what the wire carries (frame.h). */
 _Static_assert(MIG_CHUNK_SIZE_MAX <= MIG_MAX_CHUNK, "chunk_size beyond a DATA frame");
 _Static_assert(MIG_MIGRATION_CHANNELS_MAX <= MIG_CHANNELS_MAX, "channels beyond HELLO's");
 _Static_assert(MIG_TOKEN_LEN_MAX <= MIG_TOKEN_MAX, "a token longer than HELLO carries");
 _Static_assert(MIG_DEVICE_NAME_MAX <= MIG_NAME_MAX, "a device name longer than HELLO's");
+/* Every path httpd lets through fits the route buffer. */
+_Static_assert(HTTPD_MAX_TARGET < sizeof(((struct control_route_match *)0)->buf),
+    "a request target longer than the route buffer");
 
 struct route_args {
-	struct evhttp_request *req;
+	struct httpd_request *req;
 	const char *seg[CONTROL_MAX_SEGMENTS]; /* the "*" parts of the path, in order */
 	const char *query;
 	json_t *body; /* POST: the parsed body (an object), else NULL */
 };
 
 struct route {
-	enum evhttp_cmd_type method;
+	enum httpd_method method;
 	const char *pattern; /* "/v1/devices/ * /incoming" without spaces */
 	int mutating;
 	void (*handler)(struct route_args *a);
 };
 
-static struct evhttp *http;
-static struct evconnlistener *listener;
+static struct httpd *http;
 static char *socket_path;
 
 static int
@@ -95,27 +89,9 @@ http_status_for(int code)
 	}
 }
 
-static const char *
-http_reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 503: return "Service Unavailable";
-	case 507: return "Insufficient Storage";
-	default: return "Internal Server Error";
-	}
-}
-
 /* Send obj (taking ownership) as the response body. */
 static void
-reply_json(struct evhttp_request *req, int status, json_t *obj)
+reply_json(struct httpd_request *req, int status, json_t *obj)
 {
 	struct evbuffer *buf = evbuffer_new();
 	char *s = json_dumps(obj, JSON_COMPACT);
@@ -123,17 +99,15 @@ reply_json(struct evhttp_request *req, int status, json_t *obj)
 	evbuffer_add_printf(buf, "%s\n", s != NULL ? s : "{}");
 	free(s);
 	json_decref(obj);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/json");
-	evhttp_send_reply(req, status, http_reason(status), buf);
+	httpd_reply(req, status, "application/json", buf);
 	evbuffer_free(buf);
 }
 
-static void reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+static void reply_error(struct httpd_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
-reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+reply_error(struct httpd_request *req, int code, const char *fmt, ...)
 {
 	char msg[600];
 	va_list ap;
@@ -141,8 +115,7 @@ reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	reply_json(req, http_status_for(code),
-	    json_pack("{s:{s:s, s:s}}", "error", "code", mig_err_name(code), "message", msg));
+	httpd_reply_error(req, http_status_for(code), code, msg);
 }
 
 /* --- body parsing: strict, every problem named --- */
@@ -636,24 +609,20 @@ h_cancel(struct route_args *a)
 static void
 h_events(struct route_args *a)
 {
-	struct evkeyvalq q;
-	const char *id = NULL;
+	char id[HTTPD_MAX_TARGET + 1];
+	int rc = a->query != NULL ? httpd_parse_query(a->query, "migration", id, sizeof(id)) : 0;
 
-	TAILQ_INIT(&q);
-	if (a->query != NULL && evhttp_parse_query_str(a->query, &q) != 0) {
+	if (rc < 0) {
 		reply_error(a->req, MIG_E_BAD_REQUEST, "bad query string");
 		return;
 	}
-	id = evhttp_find_header(&q, "migration");
-	if (id != NULL && strlen(id) != 36) {
-		evhttp_clear_headers(&q);
+	if (rc > 0 && strlen(id) != 36) {
 		reply_error(a->req, MIG_E_BAD_REQUEST, "migration must be a migration id");
 		return;
 	}
-	if (events_watch(a->req, id) != 0)
+	if (events_watch(a->req, rc > 0 ? id : NULL) != 0)
 		reply_error(a->req, MIG_E_LIMIT, "%u event watchers already (max_watchers)",
 		    events_watchers());
-	evhttp_clear_headers(&q);
 }
 
 static void
@@ -662,26 +631,24 @@ h_metrics(struct route_args *a)
 	struct evbuffer *buf = evbuffer_new();
 
 	metrics_render(buf);
-	evhttp_add_header(evhttp_request_get_output_headers(a->req), "Content-Type",
-	    "text/plain; version=0.0.4");
-	evhttp_send_reply(a->req, 200, "OK", buf);
+	httpd_reply(a->req, 200, "text/plain; version=0.0.4", buf);
 	evbuffer_free(buf);
 }
 
 static const struct route routes[] = {
-	{EVHTTP_REQ_GET, "/v1/health", 0, h_health},
-	{EVHTTP_REQ_GET, "/v1/devices", 0, h_devices},
-	{EVHTTP_REQ_GET, "/v1/devices/*", 0, h_device},
-	{EVHTTP_REQ_POST, "/v1/devices/*/incoming", 1, h_incoming},
-	{EVHTTP_REQ_POST, "/v1/incoming", 1, h_incoming_many},
-	{EVHTTP_REQ_GET, "/v1/migrations", 0, h_migrations},
-	{EVHTTP_REQ_POST, "/v1/migrations", 1, h_migrate},
-	{EVHTTP_REQ_GET, "/v1/migrations/*", 0, h_migration},
-	{EVHTTP_REQ_GET, "/v1/migrations/*/bitmap", 0, h_bitmap},
-	{EVHTTP_REQ_POST, "/v1/migrations/*/switchover", 1, h_switchover},
-	{EVHTTP_REQ_POST, "/v1/migrations/*/cancel", 1, h_cancel},
-	{EVHTTP_REQ_GET, "/v1/events", 0, h_events},
-	{EVHTTP_REQ_GET, "/metrics", 0, h_metrics},
+	{HTTPD_GET, "/v1/health", 0, h_health},
+	{HTTPD_GET, "/v1/devices", 0, h_devices},
+	{HTTPD_GET, "/v1/devices/*", 0, h_device},
+	{HTTPD_POST, "/v1/devices/*/incoming", 1, h_incoming},
+	{HTTPD_POST, "/v1/incoming", 1, h_incoming_many},
+	{HTTPD_GET, "/v1/migrations", 0, h_migrations},
+	{HTTPD_POST, "/v1/migrations", 1, h_migrate},
+	{HTTPD_GET, "/v1/migrations/*", 0, h_migration},
+	{HTTPD_GET, "/v1/migrations/*/bitmap", 0, h_bitmap},
+	{HTTPD_POST, "/v1/migrations/*/switchover", 1, h_switchover},
+	{HTTPD_POST, "/v1/migrations/*/cancel", 1, h_cancel},
+	{HTTPD_GET, "/v1/events", 0, h_events},
+	{HTTPD_GET, "/metrics", 0, h_metrics},
 };
 
 /* Match path against pattern; "*" matches one non-empty segment. */
@@ -722,6 +689,7 @@ control_route_find(int method, const char *path, struct control_route_match *out
 		if (!route_match(routes[i].pattern, out->buf, out->seg))
 			continue;
 		path_known = 1;
+		out->allowed |= (unsigned)routes[i].method;
 		if ((int)routes[i].method != method)
 			continue;
 		out->pattern = routes[i].pattern;
@@ -732,15 +700,12 @@ control_route_find(int method, const char *path, struct control_route_match *out
 }
 
 static void
-log_caller(struct evhttp_request *req, const char *method, const char *path)
+log_caller(struct httpd_request *req, const char *method, const char *path)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
-	if (bev != NULL &&
-	    getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+	if (getsockopt(httpd_request_fd(req), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
 		log_info("control: %s %s by uid %u pid %d", method, path, (unsigned)cred.uid,
 		    (int)cred.pid);
 	else
@@ -750,7 +715,7 @@ log_caller(struct evhttp_request *req, const char *method, const char *path)
 static int
 read_body(struct route_args *a)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(a->req);
+	struct evbuffer *in = httpd_request_body(a->req);
 	size_t n = evbuffer_get_length(in);
 	json_error_t jerr;
 	const char *p;
@@ -775,33 +740,35 @@ read_body(struct route_args *a)
 	return 0;
 }
 
+/* 405 with Allow: the methods the path takes (GET brings HEAD). */
 static void
-control_dispatch(struct evhttp_request *req, void *arg)
+reply_not_allowed(struct httpd_request *req, unsigned allowed)
 {
-	const char *uri = evhttp_request_get_uri(req);
-	enum evhttp_cmd_type method = evhttp_request_get_command(req);
-	struct evhttp_uri *u = evhttp_uri_parse_with_flags(uri, 0);
+	char allow[32];
+
+	snprintf(allow, sizeof(allow), "%s%s%s", (allowed & HTTPD_GET) ? "GET, HEAD" : "",
+	    (allowed & HTTPD_GET) && (allowed & HTTPD_POST) ? ", " : "",
+	    (allowed & HTTPD_POST) ? "POST" : "");
+	httpd_add_header(req, "Allow", allow);
+	httpd_reply_error(req, 405, MIG_E_BAD_REQUEST, "method not allowed on this path");
+}
+
+static void
+control_dispatch(struct httpd_request *req, void *arg)
+{
+	enum httpd_method method = httpd_request_method(req);
+	const char *path = httpd_request_path(req);
 	struct control_route_match match;
-	char path[512], *decoded;
 	struct route_args a;
 	int i;
 
+	(void)arg;
 	memset(&a, 0, sizeof(a));
 	a.req = req;
-	if (u == NULL || evhttp_uri_get_path(u) == NULL) {
-		reply_error(req, MIG_E_BAD_REQUEST, "malformed request URI");
-		goto out;
-	}
-	decoded = evhttp_uridecode(evhttp_uri_get_path(u), 0, NULL);
-	if (decoded == NULL || strlen(decoded) >= sizeof(path)) {
-		free(decoded);
-		reply_error(req, MIG_E_BAD_REQUEST, "request path too long");
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s", decoded);
-	free(decoded);
-	a.query = evhttp_uri_get_query(u);
-	if ((i = control_route_find((int)method, path, &match)) >= 0) {
+	a.query = httpd_request_query(req);
+	/* HEAD is GET without the body (httpd leaves it out). */
+	if ((i = control_route_find(method == HTTPD_HEAD ? HTTPD_GET : (int)method, path,
+	    &match)) >= 0) {
 		/* The segments point into match, which lives until the handler returns. */
 		memcpy(a.seg, match.seg, sizeof(a.seg));
 		if (routes[i].mutating) {
@@ -813,15 +780,12 @@ control_dispatch(struct evhttp_request *req, void *arg)
 		goto out;
 	}
 	if (i == CONTROL_ROUTE_METHOD) {
-		reply_json(req, 405, json_pack("{s:{s:s, s:s}}", "error", "code", "bad-request",
-		    "message", "method not allowed on this path"));
+		reply_not_allowed(req, match.allowed);
 		goto out;
 	}
 	reply_error(req, MIG_E_NOT_FOUND, "no such endpoint: %s", path);
 out:
 	json_decref(a.body);
-	if (u != NULL)
-		evhttp_uri_free(u);
 }
 
 /* Refuse to take over the socket of a daemon that is still running. */
@@ -903,16 +867,10 @@ control_start(struct event_base *base, const char *path, const char *group)
 		unlink(path);
 		return -1;
 	}
-	listener = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-	    -1, fd);
-	http = evhttp_new(base);
-	evhttp_set_max_body_size(http, CONTROL_MAX_BODY);
-	evhttp_set_max_headers_size(http, CONTROL_MAX_HEADERS);
-	evhttp_set_timeout(http, 30);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-	evhttp_set_gencb(http, control_dispatch, NULL);
-	if (evhttp_bind_listener(http, listener) == NULL) {
+	if ((http = httpd_new(base, fd, control_dispatch, NULL)) == NULL) {
 		log_warnx("control socket %s: cannot serve HTTP on it", path);
+		close(fd);
+		unlink(path);
 		return -1;
 	}
 	socket_path = strdup(path);
@@ -925,10 +883,8 @@ void
 control_stop(void)
 {
 	events_close_all();
-	if (http != NULL)
-		evhttp_free(http); /* frees the bound listener too */
+	httpd_free(http); /* closes the socket and every connection */
 	http = NULL;
-	listener = NULL;
 	if (socket_path != NULL) {
 		unlink(socket_path);
 		free(socket_path);

@@ -17,11 +17,13 @@ int control_start(struct event_base *base, const char *path, const char *group);
 struct control_route_match {
 	const char *pattern;			/* the route's, "/v1/devices/ * /incoming" */
 	const char *seg[CONTROL_MAX_SEGMENTS]; /* what its "*"s matched, into buf */
+	unsigned allowed;			/* the methods the path takes (httpd_method bits) */
 	char buf[512];
 };
-/* The route for method (an evhttp_cmd_type) and a decoded path: its
- * index, with out filled, or CONTROL_ROUTE_NONE / CONTROL_ROUTE_METHOD. A
- * "*" matches one non-empty segment; empty segments ("//") are skipped. */
+/* The route for method (an httpd_method) and a decoded path: its index,
+ * with out filled, or CONTROL_ROUTE_NONE / CONTROL_ROUTE_METHOD (allowed
+ * says which methods it takes). A "*" matches one non-empty segment; empty
+ * segments ("//") are skipped. */
 int control_route_find(int method, const char *path, struct control_route_match *out);
 void control_stop(void);
 

@@ -7,12 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/http.h>
-
 #include "daemon.h"
 #include "device.h"
+#include "httpd.h"
 #include "log.h"
 #include "migration.h"
 #include "xmalloc.h"
@@ -21,8 +18,7 @@
 #define EVENTS_MAX_BACKLOG (1u << 20)
 
 struct watcher {
-	struct evhttp_request *req;
-	struct evhttp_connection *evcon;
+	struct httpd_request *req; /* its stream */
 	char filter[37]; /* migration id, or "" for all */
 	struct watcher *next;
 };
@@ -56,34 +52,29 @@ watcher_unlink(struct watcher *w)
 		}
 }
 
+/* The client went away. */
 static void
-watcher_closed_cb(struct evhttp_connection *evcon, void *arg)
+watcher_closed_cb(void *arg)
 {
 	struct watcher *w = arg;
 
 	watcher_unlink(w);
-	/* The client went away in the middle of our chunked reply: libevent
-	 * detached the request from the connection and leaves it to us to end
-	 * (which frees it). Attached, it goes with the connection. */
-	if (evhttp_request_get_connection(w->req) == NULL)
-		evhttp_send_reply_end(w->req);
 	free(w);
 }
 
 static void
 watcher_drop(struct watcher *w, const char *why)
 {
-	struct evhttp_connection *evcon = w->evcon;
+	struct httpd_request *req = w->req;
 
 	log_warnx("event watcher dropped: %s", why);
 	watcher_unlink(w);
-	evhttp_connection_set_closecb(evcon, NULL, NULL);
 	free(w);
-	evhttp_connection_free(evcon);
+	httpd_stream_abort(req);
 }
 
 int
-events_watch(struct evhttp_request *req, const char *migration_id)
+events_watch(struct httpd_request *req, const char *migration_id)
 {
 	struct watcher *w;
 
@@ -91,16 +82,14 @@ events_watch(struct evhttp_request *req, const char *migration_id)
 		return -1;
 	w = xcalloc(1, sizeof(*w));
 	w->req = req;
-	w->evcon = evhttp_request_get_connection(req);
 	if (migration_id != NULL)
 		snprintf(w->filter, sizeof(w->filter), "%s", migration_id);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/x-ndjson");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
-	evhttp_send_reply_start(req, 200, "OK");
-	/* A watcher may hear nothing for hours: no idle timeout on it. */
-	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(w->evcon), NULL, NULL);
-	evhttp_connection_set_closecb(w->evcon, watcher_closed_cb, w);
+	httpd_add_header(req, "Cache-Control", "no-cache");
+	/* A watcher may hear nothing for hours: the stream has no timeout. */
+	if (httpd_stream_start(req, "application/x-ndjson", watcher_closed_cb, w) != 0) {
+		free(w); /* HEAD: the head only, nothing to watch */
+		return 0;
+	}
 	w->next = watchers;
 	watchers = w;
 	nwatchers++;
@@ -125,8 +114,8 @@ void
 events_publish(json_t *ev)
 {
 	struct watcher *w, *next;
-	struct evbuffer *line;
 	const char *mid;
+	size_t len;
 	char *s;
 
 	json_object_set_new(ev, "time", now_json());
@@ -135,22 +124,21 @@ events_publish(json_t *ev)
 		return;
 	}
 	s = json_dumps(ev, JSON_COMPACT);
+	/* One line each: the object and a newline. */
+	len = strlen(s) + 1;
+	s = xrealloc(s, len);
+	s[len - 1] = '\n';
 	mid = json_string_value(json_object_get(ev, "migration"));
 	for (w = watchers; w != NULL; w = next) {
-		struct bufferevent *bev = evhttp_connection_get_bufferevent(w->evcon);
-
 		next = w->next;
 		if (w->filter[0] != '\0' && (mid == NULL || strcmp(mid, w->filter) != 0))
 			continue;
-		if (evbuffer_get_length(bufferevent_get_output(bev)) > EVENTS_MAX_BACKLOG) {
+		if (httpd_stream_backlog(w->req) > EVENTS_MAX_BACKLOG) {
 			dropped++;
 			watcher_drop(w, "not reading its events");
 			continue;
 		}
-		line = evbuffer_new();
-		evbuffer_add_printf(line, "%s\n", s);
-		evhttp_send_reply_chunk(w->req, line);
-		evbuffer_free(line);
+		httpd_stream_send(w->req, s, len);
 	}
 	free(s);
 	json_decref(ev);

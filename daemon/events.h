@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-struct evhttp_request;
+struct httpd_request;
 struct migration;
 struct migration_observer;
 
@@ -21,8 +21,9 @@ void events_publish(json_t *ev);
 /* Publishes created and phase events (registered in main()). */
 extern const struct migration_observer events_observer;
 void events_migration_progress(const struct migration *m);
-/* Start streaming to this request; filter by migration id when not NULL. */
-int events_watch(struct evhttp_request *req, const char *migration_id);
+/* Start streaming to this request; filter by migration id when not NULL.
+ * -1 when max_watchers are watching already (nothing answered). */
+int events_watch(struct httpd_request *req, const char *migration_id);
 unsigned events_watchers(void);
 uint64_t events_dropped(void);
 void events_close_all(void);

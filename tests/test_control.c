@@ -2,15 +2,15 @@
  * test_control.c: route matching of the control API (daemon/control.c):
  * which route a method and path reach, what the "*" segments hold, and
  * the difference between an unknown path (404) and a known path with the
- * wrong method (405).
+ * wrong method (405, with the methods it takes).
  */
 #include <string.h>
 
 #include <check.h>
-#include <event2/http.h>
 
 #include "check_main.h"
 #include "control.h"
+#include "httpd_parse.h"
 
 static const struct route_case {
 	int method;
@@ -19,37 +19,54 @@ static const struct route_case {
 	int rc;		     /* when pattern is NULL */
 	const char *seg0, *seg1;
 } cases[] = {
-    {EVHTTP_REQ_GET, "/v1/health", "/v1/health", 0, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1/devices", "/v1/devices", 0, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1/devices/gpu0", "/v1/devices/*", 0, "gpu0", NULL},
-    {EVHTTP_REQ_POST, "/v1/devices/gpu0/incoming", "/v1/devices/*/incoming", 0, "gpu0", NULL},
-    {EVHTTP_REQ_GET, "/v1/migrations", "/v1/migrations", 0, NULL, NULL},
-    {EVHTTP_REQ_POST, "/v1/migrations", "/v1/migrations", 0, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1/migrations/abc", "/v1/migrations/*", 0, "abc", NULL},
-    {EVHTTP_REQ_GET, "/v1/migrations/abc/bitmap", "/v1/migrations/*/bitmap", 0, "abc", NULL},
-    {EVHTTP_REQ_POST, "/v1/migrations/abc/cancel", "/v1/migrations/*/cancel", 0, "abc", NULL},
-    {EVHTTP_REQ_POST, "/v1/migrations/abc/switchover", "/v1/migrations/*/switchover", 0, "abc",
+    {HTTPD_GET, "/v1/health", "/v1/health", 0, NULL, NULL},
+    {HTTPD_GET, "/v1/devices", "/v1/devices", 0, NULL, NULL},
+    {HTTPD_GET, "/v1/devices/gpu0", "/v1/devices/*", 0, "gpu0", NULL},
+    {HTTPD_POST, "/v1/devices/gpu0/incoming", "/v1/devices/*/incoming", 0, "gpu0", NULL},
+    {HTTPD_GET, "/v1/migrations", "/v1/migrations", 0, NULL, NULL},
+    {HTTPD_POST, "/v1/migrations", "/v1/migrations", 0, NULL, NULL},
+    {HTTPD_GET, "/v1/migrations/abc", "/v1/migrations/*", 0, "abc", NULL},
+    {HTTPD_GET, "/v1/migrations/abc/bitmap", "/v1/migrations/*/bitmap", 0, "abc", NULL},
+    {HTTPD_POST, "/v1/migrations/abc/cancel", "/v1/migrations/*/cancel", 0, "abc", NULL},
+    {HTTPD_POST, "/v1/migrations/abc/switchover", "/v1/migrations/*/switchover", 0, "abc",
 	NULL},
-    {EVHTTP_REQ_GET, "/v1/events", "/v1/events", 0, NULL, NULL},
-    {EVHTTP_REQ_GET, "/metrics", "/metrics", 0, NULL, NULL},
+    {HTTPD_GET, "/v1/events", "/v1/events", 0, NULL, NULL},
+    {HTTPD_GET, "/metrics", "/metrics", 0, NULL, NULL},
     /* Empty segments are skipped, as strtok does: "//" is "/". */
-    {EVHTTP_REQ_GET, "//v1//devices//gpu0/", "/v1/devices/*", 0, "gpu0", NULL},
+    {HTTPD_GET, "//v1//devices//gpu0/", "/v1/devices/*", 0, "gpu0", NULL},
     /* Known paths, wrong method: 405. */
-    {EVHTTP_REQ_POST, "/v1/health", NULL, CONTROL_ROUTE_METHOD, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1/migrations/abc/cancel", NULL, CONTROL_ROUTE_METHOD, NULL, NULL},
-    {EVHTTP_REQ_DELETE, "/v1/migrations/abc", NULL, CONTROL_ROUTE_METHOD, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1/devices/gpu0/incoming", NULL, CONTROL_ROUTE_METHOD, NULL, NULL},
+    {HTTPD_POST, "/v1/health", NULL, CONTROL_ROUTE_METHOD, NULL, NULL},
+    {HTTPD_GET, "/v1/migrations/abc/cancel", NULL, CONTROL_ROUTE_METHOD, NULL, NULL},
+    {HTTPD_DELETE, "/v1/migrations/abc", NULL, CONTROL_ROUTE_METHOD, NULL, NULL},
+    {HTTPD_GET, "/v1/devices/gpu0/incoming", NULL, CONTROL_ROUTE_METHOD, NULL, NULL},
     /* Unknown paths: 404. */
-    {EVHTTP_REQ_GET, "/", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
-    {EVHTTP_REQ_GET, "", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v2/health", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1/health/x", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1/devices/a/b", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
-    {EVHTTP_REQ_GET, "/v1/migrations/a/b/c", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
-    {EVHTTP_REQ_GET, "/V1/HEALTH", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
-    {EVHTTP_REQ_GET, "/metrics/", "/metrics", 0, NULL, NULL},
+    {HTTPD_GET, "/", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
+    {HTTPD_GET, "", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
+    {HTTPD_GET, "/v1", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
+    {HTTPD_GET, "/v2/health", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
+    {HTTPD_GET, "/v1/health/x", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
+    {HTTPD_GET, "/v1/devices/a/b", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
+    {HTTPD_GET, "/v1/migrations/a/b/c", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
+    {HTTPD_GET, "/V1/HEALTH", NULL, CONTROL_ROUTE_NONE, NULL, NULL},
+    {HTTPD_GET, "/metrics/", "/metrics", 0, NULL, NULL},
 };
+
+/* A known path with another method: which methods it takes (Allow). */
+START_TEST(test_allowed_methods)
+{
+	struct control_route_match m;
+
+	ck_assert_int_eq(control_route_find(HTTPD_POST, "/v1/health", &m), CONTROL_ROUTE_METHOD);
+	ck_assert_uint_eq(m.allowed, HTTPD_GET);
+	ck_assert_int_eq(control_route_find(HTTPD_PUT, "/v1/migrations", &m), CONTROL_ROUTE_METHOD);
+	ck_assert_uint_eq(m.allowed, HTTPD_GET | HTTPD_POST);
+	ck_assert_int_eq(control_route_find(HTTPD_GET, "/v1/migrations/x/cancel", &m),
+	    CONTROL_ROUTE_METHOD);
+	ck_assert_uint_eq(m.allowed, HTTPD_POST);
+	ck_assert_int_eq(control_route_find(HTTPD_GET, "/v1/nothing", &m), CONTROL_ROUTE_NONE);
+	ck_assert_uint_eq(m.allowed, 0);
+}
+END_TEST
 
 START_TEST(test_route)
 {
@@ -80,14 +97,14 @@ START_TEST(test_path_copied_and_bounded)
 	char path[] = "/v1/devices/gpu0";
 	char longpath[600];
 
-	ck_assert_int_ge(control_route_find(EVHTTP_REQ_GET, path, &m), 0);
+	ck_assert_int_ge(control_route_find(HTTPD_GET, path, &m), 0);
 	ck_assert_str_eq(path, "/v1/devices/gpu0");
 	memset(longpath, 'a', sizeof(longpath) - 1);
 	longpath[0] = '/';
 	longpath[sizeof(longpath) - 1] = '\0';
-	ck_assert_int_eq(control_route_find(EVHTTP_REQ_GET, longpath, &m), CONTROL_ROUTE_NONE);
+	ck_assert_int_eq(control_route_find(HTTPD_GET, longpath, &m), CONTROL_ROUTE_NONE);
 	memcpy(longpath, "/metrics", 8);
-	ck_assert_int_eq(control_route_find(EVHTTP_REQ_GET, longpath, &m), CONTROL_ROUTE_NONE);
+	ck_assert_int_eq(control_route_find(HTTPD_GET, longpath, &m), CONTROL_ROUTE_NONE);
 }
 END_TEST
 
@@ -99,6 +116,7 @@ main(void)
 
 	tcase_add_loop_test(tc, test_route, 0, (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_test(tc, test_path_copied_and_bounded);
+	tcase_add_test(tc, test_allowed_methods);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }
