@@ -74,6 +74,7 @@ struct httpd {
 	LIST_HEAD(, httpd_conn) conns;
 	unsigned nconns;
 	int full_logged; /* the limit was reached and said so */
+	int timeout_s;	 /* the request deadline */
 };
 
 static void conn_process(struct httpd_conn *c);
@@ -137,7 +138,7 @@ conn_next_request(struct httpd_conn *c)
 	evbuffer_drain(c->req.headers, evbuffer_get_length(c->req.headers));
 	memset(&c->req.head, 0, sizeof(c->req.head));
 	c->state = HTTPD_CONN_HEAD;
-	conn_arm_timer(c, HTTPD_REQUEST_TIMEOUT_S);
+	conn_arm_timer(c, c->server->timeout_s);
 }
 
 static void
@@ -362,14 +363,14 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_free(c); /* idle, or the lingering close is over */
 		return;
 	}
-	snprintf(msg, sizeof(msg), "no whole request within %d s", HTTPD_REQUEST_TIMEOUT_S);
+	snprintf(msg, sizeof(msg), "no whole request within %d s", c->server->timeout_s);
 	conn_refuse(c, 408, MIG_E_TIMEOUT, msg);
 }
 
 static void
 conn_new(struct httpd *server, evutil_socket_t fd)
 {
-	struct timeval write_timeout = {HTTPD_REQUEST_TIMEOUT_S, 0};
+	struct timeval write_timeout = {server->timeout_s, 0};
 	struct httpd_conn *c = xcalloc(1, sizeof(*c));
 
 	c->server = server;
@@ -419,6 +420,7 @@ httpd_new(struct event_base *base, int fd, httpd_handler handler, void *arg)
 	server->base = base;
 	server->handler = handler;
 	server->arg = arg;
+	server->timeout_s = HTTPD_REQUEST_TIMEOUT_S;
 	LIST_INIT(&server->conns);
 	server->listener = evconnlistener_new(base, httpd_accept_cb, server,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
@@ -438,6 +440,12 @@ httpd_free(struct httpd *server)
 		conn_free(LIST_FIRST(&server->conns));
 	evconnlistener_free(server->listener);
 	free(server);
+}
+
+void
+httpd_set_timeout(struct httpd *server, int seconds)
+{
+	server->timeout_s = seconds;
 }
 
 enum httpd_method

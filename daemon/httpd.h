@@ -20,8 +20,9 @@ struct event_base;
 struct httpd;
 struct httpd_request;
 
-/* A whole request with a body (or none) waits at most this long from the
- * connection's start or its previous answer: 408 if it had begun. */
+/* A whole request with its body waits at most this long (by default) from
+ * the connection's start or its previous answer: 408 if it had begun, a
+ * silent close if not. */
 #define HTTPD_REQUEST_TIMEOUT_S 30
 /* Connections at once; more are closed when they come. */
 #define HTTPD_MAX_CONNECTIONS 256
@@ -35,6 +36,8 @@ typedef void (*httpd_handler)(struct httpd_request *req, void *arg);
 struct httpd *httpd_new(struct event_base *base, int fd, httpd_handler handler, void *arg);
 /* Closes the socket and every connection (a stream's closed callback runs). */
 void httpd_free(struct httpd *server);
+/* The request deadline of connections from now on, in seconds. */
+void httpd_set_timeout(struct httpd *server, int seconds);
 
 /* The request, valid while the handler runs and while its stream lasts. */
 enum httpd_method httpd_request_method(const struct httpd_request *req);
