@@ -44,6 +44,8 @@ _Static_assert(MIG_CHUNK_SIZE_MAX <= MIG_MAX_CHUNK, "chunk_size beyond a DATA fr
 _Static_assert(MIG_MIGRATION_CHANNELS_MAX <= MIG_CHANNELS_MAX, "channels beyond HELLO's");
 _Static_assert(MIG_TOKEN_LEN_MAX <= MIG_TOKEN_MAX, "a token longer than HELLO carries");
 _Static_assert(MIG_DEVICE_NAME_MAX <= MIG_NAME_MAX, "a device name longer than HELLO's");
+/* The most event watchers max_watchers allows leave room for requests. */
+_Static_assert(HTTPD_MAX_CONNECTIONS >= MIG_MAX_WATCHERS_MAX + 64, "watchers fill the connections");
 /* Every path httpd lets through fits the route buffer. */
 _Static_assert(HTTPD_MAX_TARGET < sizeof(((struct control_route_match *)0)->buf),
     "a request target longer than the route buffer");

@@ -24,8 +24,9 @@ struct httpd_request;
  * the connection's start or its previous answer: 408 if it had begun, a
  * silent close if not. */
 #define HTTPD_REQUEST_TIMEOUT_S 30
-/* Connections at once; more are closed when they come. */
-#define HTTPD_MAX_CONNECTIONS 256
+/* Connections at once; more are closed when they come. Room for the most
+ * event streams max_watchers allows and requests beside them (control.c). */
+#define HTTPD_MAX_CONNECTIONS 1088
 
 /* Called once per request; it answers before it returns, with a reply or
  * by starting a stream. */
