@@ -1,10 +1,11 @@
 /*
  * control.c: the control API, HTTP/1.1 + JSON on a UNIX socket (SPEC §4).
  *
- * One table of routes, one small handler each. Every request is bounded by
- * httpd.c (which answers what it refuses itself), every body parsed strictly (unknown fields, wrong types and out-of-range
- * values are 400 with a message) and every mutating call is logged with
- * the caller's uid and pid (SO_PEERCRED).
+ * One table of routes, one small handler each, served by httpd.c (which
+ * bounds every request and answers what it refuses itself). Every body is
+ * parsed strictly (unknown fields, wrong types and out-of-range values are
+ * 400 with a message) and every mutating call is logged with the caller's
+ * uid and pid (SO_PEERCRED).
  */
 #include "control.h"
 
