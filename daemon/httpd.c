@@ -243,7 +243,8 @@ conn_read_head(struct httpd_conn *c)
 	/* A client that waits for a go-ahead before its body (curl, above 1 KiB). */
 	if (c->req.head.expect_continue && c->req.head.minor >= 1 &&
 	    evbuffer_get_length(in) < c->req.head.content_length)
-		evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+		evbuffer_add_printf(bufferevent_get_output(c->bev),
+		    "HTTP/1.1 100 Continue\r\n\r\n");
 	return 1;
 }
 
@@ -266,8 +267,8 @@ conn_dispatch(struct httpd_conn *c)
 	evtimer_del(c->timer);
 	c->server->handler(&c->req, c->server->arg);
 	if (c->state == HTTPD_CONN_HANDLER) {
-		log_warnx("control: %s %s was not answered", httpd_parse_method_name(c->req.head.method),
-		    c->req.head.path);
+		log_warnx("control: %s %s was not answered",
+		    httpd_parse_method_name(c->req.head.method), c->req.head.path);
 		httpd_reply_error(&c->req, 500, MIG_E_INTERNAL, "the request was not answered");
 	}
 }

@@ -179,7 +179,8 @@ parse_method(struct head_parser *p)
 		return malformed_line(p);
 	p->pos += n + 1;
 	for (i = 0; i < sizeof(httpd_methods) / sizeof(httpd_methods[0]); i++)
-		if (strlen(httpd_methods[i].name) == n && memcmp(httpd_methods[i].name, name, n) == 0) {
+		if (strlen(httpd_methods[i].name) == n &&
+		    memcmp(httpd_methods[i].name, name, n) == 0) {
 			p->h->method = httpd_methods[i].method;
 			return HTTPD_PARSE_DONE;
 		}
@@ -355,7 +356,8 @@ parse_header(struct head_parser *p, const char *line, size_t n)
 		return refuse(p, 400, MIG_E_BAD_REQUEST,
 		    "a header line starts with a blank (obsolete line folding)");
 	if (colon == NULL || colon == line)
-		return refuse(p, 400, MIG_E_BAD_REQUEST, "a header line without a name and a colon");
+		return refuse(p, 400, MIG_E_BAD_REQUEST,
+		    "a header line without a name and a colon");
 	nlen = (size_t)(colon - line);
 	for (i = 0; i < nlen; i++)
 		if (!is_tchar((unsigned char)line[i]))
@@ -438,13 +440,14 @@ query_valid(const char *query)
 {
 	char scratch[HTTPD_MAX_TARGET + 1];
 	const char *end, *eq;
+	size_t n = sizeof(scratch);
 
 	while (*query != '\0') {
 		end = query + strcspn(query, "&");
 		eq = memchr(query, '=', (size_t)(end - query));
 		if (eq == NULL || eq == query ||
-		    percent_decode(query, (size_t)(eq - query), scratch, sizeof(scratch), 1) != 0 ||
-		    percent_decode(eq + 1, (size_t)(end - eq - 1), scratch, sizeof(scratch), 1) != 0)
+		    percent_decode(query, (size_t)(eq - query), scratch, n, 1) != 0 ||
+		    percent_decode(eq + 1, (size_t)(end - eq - 1), scratch, n, 1) != 0)
 			return 0;
 		query = *end == '&' ? end + 1 : end;
 	}
@@ -454,7 +457,7 @@ query_valid(const char *query)
 int
 httpd_parse_query(const char *query, const char *key, char *out, size_t outsize)
 {
-	size_t klen = strlen(key);
+	size_t klen = strlen(key), vlen;
 	const char *end;
 
 	if (!query_valid(query))
@@ -462,9 +465,12 @@ httpd_parse_query(const char *query, const char *key, char *out, size_t outsize)
 	while (*query != '\0') {
 		end = query + strcspn(query, "&");
 		if ((size_t)(end - query) > klen && query[klen] == '=' &&
-		    memcmp(query, key, klen) == 0)
-			return percent_decode(query + klen + 1, (size_t)(end - query) - klen - 1, out,
-				   outsize, 1) == 0 ? 1 : -1;
+		    memcmp(query, key, klen) == 0) {
+			vlen = (size_t)(end - query) - klen - 1;
+			if (percent_decode(query + klen + 1, vlen, out, outsize, 1) != 0)
+				return -1;
+			return 1;
+		}
 		query = *end == '&' ? end + 1 : end;
 	}
 	return 0;

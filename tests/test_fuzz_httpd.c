@@ -33,9 +33,11 @@ START_TEST(test_target_survives_degenerate_input)
 	    "GET /x HTTP/1.0\r\n:\r\n\r\n", "GET /x HTTP/1.0\r\nA:\r\r\n\r\n"};
 	size_t i;
 
-	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
-		ck_assert_int_eq(LLVMFuzzerTestOneInput((const uint8_t *)texts[i], strlen(texts[i])),
-		    0);
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		const uint8_t *data = (const uint8_t *)texts[i];
+
+		ck_assert_int_eq(LLVMFuzzerTestOneInput(data, strlen(texts[i])), 0);
+	}
 }
 END_TEST
 

@@ -269,7 +269,8 @@ START_TEST(test_unanswered_is_500)
 	server_start(30);
 	fd = client();
 	inlen = 0;
-	send_str(fd, "GET /silent HTTP/1.1\r\nHost: x\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+	send_str(fd, "GET /silent HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
 	read_response(fd, &r, 0);
 	ck_assert_int_eq(r.status, 500);
 	ck_assert_ptr_nonnull(strstr(r.body, "\"code\":\"internal-error\""));
