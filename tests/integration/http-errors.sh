@@ -119,6 +119,9 @@ json_error 405 bad-request "method not allowed"
 grep -qi '^allow: POST' "$T/head" || fail "405 without Allow: POST: $(cat "$T/head")"
 curl_req http://localhost/v1/nothing
 json_error 404 not-found "no such endpoint"
+# A path that is not UTF-8 once decoded: its stray byte shows as '?'.
+curl_req http://localhost/v1/devices/gpu%ff
+json_error 404 not-found 'no device named \\"gpu\?\\"'
 pass "a method the path does not take: 405 with Allow; an unknown path 404; both JSON"
 
 # --- what a client may rely on --------------------------------------------
