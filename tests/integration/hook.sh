@@ -159,10 +159,10 @@ echo qmpveto >"$T/hook-mode"
 migrate sim1
 expect_veto sim1
 wait_line "$T/qmp.log" '^cont$'
-[ "$(grep -Ev '^qmp_capabilities$' "$T/qmp.log" | tr '\n' ' ')" = "stop cont " ] ||
+[ "$(grep -Ev '^qmp_capabilities$' "$T/qmp.log" | tr '\n' ' ')" = "query-status stop cont " ] ||
 	fail "QMP commands: $(tr '\n' ' ' <"$T/qmp.log")"
 [ "$(cat "$T/qmp.log.status")" = running ] || fail "guest left $(cat "$T/qmp.log.status")"
-pass "QMP hook: stop at switchover, cont after the veto; the guest runs"
+pass "QMP hook: query-status and stop at switchover, cont after the veto; the guest runs"
 
 # The guest cannot be paused (QEMU refuses stop): the QMP hook itself vetoes.
 : >"$T/qmp.log"
@@ -176,13 +176,27 @@ grep -q "stop refused by QEMU" "$T/a.log" || fail "QMP refusal not in the log"
 rm -f "$T/qmp.log.fail"
 pass "QMP hook vetoes when QEMU refuses stop, and the guest keeps running"
 
+# QEMU cannot say whether the guest runs: vetoed before any stop, and the
+# failed run that follows has no pause of its own to undo.
+: >"$T/qmp.log"
+: >"$T/hook-source.log"
+echo query-status >"$T/qmp.log.fail"
+migrate sim1
+expect_veto sim1
+wait_line "$T/hook-source.log" '\|failed\|'
+[ "$(grep -Ev '^qmp_capabilities$' "$T/qmp.log" | tr '\n' ' ')" = "query-status " ] ||
+	fail "QMP commands when query-status fails: $(tr '\n' ' ' <"$T/qmp.log")"
+grep -q "cannot ask the state of the guest of sim1" "$T/a.log" || fail "query-status failure not in the log"
+rm -f "$T/qmp.log.fail"
+pass "QMP hook vetoes when QEMU does not answer query-status, and sends nothing else"
+
 # A completed migration: the guest is paused once and stays paused here.
 : >"$T/qmp.log"
 migrate sim1
 [ "$(echo "$final" | json_get phase)" = completed ] || fail "QMP migration: $final"
 wait_line "$T/hook-source.log" "\|completed\|.*\|sim1"
 sleep 0.3
-[ "$(grep -Ev '^qmp_capabilities$' "$T/qmp.log" | tr '\n' ' ')" = "stop " ] ||
+[ "$(grep -Ev '^qmp_capabilities$' "$T/qmp.log" | tr '\n' ' ')" = "query-status stop " ] ||
 	fail "QMP commands of a completed migration: $(tr '\n' ' ' <"$T/qmp.log")"
 [ "$(cat "$T/qmp.log.status")" = paused ] || fail "guest is $(cat "$T/qmp.log.status") after completion"
 [ -z "$(ls -A "$T/qmp-state")" ] || fail "QMP hook left state behind: $(ls "$T/qmp-state")"
