@@ -42,6 +42,7 @@ enum config_type {
 	TYPE_SIZE32,	  /* the same, stored in 32 bits */
 	TYPE_UINT64,	  /* any decimal or 0x integer */
 	TYPE_LISTEN,	  /* list of host:port, key may repeat */
+	TYPE_ADDRESS,	  /* one host:port to listen on; empty: none */
 	TYPE_PEERS,	  /* list of names, key may repeat */
 	TYPE_LOG_LEVEL,
 	TYPE_SWITCHOVER,
@@ -75,6 +76,7 @@ struct config_key {
 
 static const struct config_key config_keys[] = {
 	DAEMON_KEY("listen", TYPE_LISTEN, listen, 0, 0),
+	DAEMON_KEY("metrics_listen", TYPE_ADDRESS, metrics_listen, 0, 0),
 	DAEMON_KEY("control", TYPE_PATH, control, 0, 0),
 	DAEMON_KEY("control_group", TYPE_WORD, control_group, 0, 0),
 	DAEMON_KEY("handover", TYPE_PATH, handover, 0, 0),
@@ -272,6 +274,27 @@ config_add_listen(struct config_parse *p, const char *key, const char *addr)
 		return -1;
 	}
 	cfg->daemon.listen[cfg->daemon.nlisten++] = xstrdup(addr);
+	return 0;
+}
+
+/* metrics_listen: one address, or nothing at all (no listener). */
+static int
+config_set_address(struct config_parse *p, const struct config_key *k, char *field,
+    const char *value)
+{
+	char host[MIG_HOST_MAX + 1];
+	uint16_t port;
+
+	if (*value == '\0')
+		return 0;
+	if (mig_parse_listen_address(value, host, sizeof(host), &port) != 0) {
+		config_key_error(p, p->lineno, k->name,
+		    "must be host:port or [IPv6]:port with port 0..65535 (0: any free port), or "
+		    "empty (no listener), got %s",
+		    value);
+		return -1;
+	}
+	*(char **)(void *)field = xstrdup(value);
 	return 0;
 }
 
@@ -476,6 +499,8 @@ config_set(struct config_parse *p, const struct config_key *k, void *base, const
 		return config_set_size(p, k, field, value);
 	case TYPE_LISTEN:
 		return config_set_list(p, k->name, value, config_add_listen);
+	case TYPE_ADDRESS:
+		return config_set_address(p, k, field, value);
 	case TYPE_PEERS:
 		return config_set_list(p, k->name, value, config_add_peer);
 	case TYPE_LOG_LEVEL:
@@ -923,6 +948,7 @@ mig_config_free(struct mig_config *cfg)
 	free(cfg->path);
 	for (i = 0; i < cfg->daemon.nlisten; i++)
 		free(cfg->daemon.listen[i]);
+	free(cfg->daemon.metrics_listen);
 	free(cfg->daemon.control);
 	free(cfg->daemon.control_group);
 	free(cfg->daemon.handover);

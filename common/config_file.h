@@ -57,6 +57,7 @@ struct mig_config {
 	struct {
 		char *listen[MIG_LISTEN_MAX];	     /* "host:port"; "[v6]:port" too */
 		size_t nlisten;			     /* default one: 0.0.0.0:7480 */
+		char *metrics_listen;		     /* GET /metrics over TCP; NULL = none */
 		char *control;			     /* default /run/vfio-migd/control.sock */
 		char *control_group;		     /* NULL = leave the group alone */
 		char *handover;			     /* hand-over socket; NULL = none */

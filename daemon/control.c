@@ -34,6 +34,7 @@
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "migration.h"
 #include "parse.h"
 #include "peer.h"
@@ -254,10 +255,10 @@ h_health(struct route_args *a)
 	for (i = 0; i < peer_listen_count(); i++)
 		json_array_append_new(listen, json_string(peer_listen_address(i)));
 	/* degraded: it answers, but new migrations are refused. */
-	reply_json(a->req, 200, json_pack("{s:s, s:s, s:i, s:i, s:o, s:s}", "status",
+	reply_json(a->req, 200, json_pack("{s:s, s:s, s:i, s:i, s:o, s:s?, s:s}", "status",
 	    journal_ok ? "ok" : "degraded", "version", PACKAGE_VERSION, "migrations_active",
-	    migration_count_active(), "devices", (int)device_count(), "listen", listen, "journal",
-	    journal_ok ? "ok" : why));
+	    migration_count_active(), "devices", (int)device_count(), "listen", listen,
+	    "metrics_listen", metrics_http_address(), "journal", journal_ok ? "ok" : why));
 }
 
 static json_t *

@@ -35,6 +35,7 @@
 #include "config_file.h"
 #include "daemon.h"
 #include "errors.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "tls.h"
@@ -884,77 +885,15 @@ peer_connect(const char *hostport, const struct peer_handler *h, void *arg, uint
 	return c;
 }
 
-/* The address fd is bound to, as host:port ([v6]:port): a configured
- * port 0 becomes the port the kernel chose. */
-static char *
-peer_bound_address(evutil_socket_t fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN], buf[INET6_ADDRSTRLEN + 16];
-	uint16_t port;
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return NULL;
-	if (ss.ss_family == AF_INET) {
-		evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		snprintf(buf, sizeof(buf), "%s:%u", host, port);
-	} else {
-		evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
-		    sizeof(host));
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		snprintf(buf, sizeof(buf), "[%s]:%u", host, port);
-	}
-	return xstrdup(buf);
-}
-
 static int
 peer_listen_one(const char *spec)
 {
-	struct addrinfo hints, *ai;
 	struct evconnlistener *l;
 	evutil_socket_t fd;
-	char host[256], service[8], *bound;
-	uint16_t port;
-	int one = 1, rc;
+	char *bound;
 
-	/* A name or an address, as the config allows; port 0 is any free
-	 * port (which evutil_parse_sockaddr_port refuses). */
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if (mig_parse_listen_address(spec, host, sizeof(host), &port) != 0) {
-		log_warnx("listen %s: not an address:port", spec);
+	if ((fd = mig_listen_tcp("listen", spec, 64, &bound)) < 0)
 		return -1;
-	}
-	snprintf(service, sizeof(service), "%u", port);
-	if ((rc = getaddrinfo(host, service, &hints, &ai)) != 0) {
-		log_warnx("listen %s: %s", spec, gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_warn("listen %s: socket", spec);
-		freeaddrinfo(ai);
-		return -1;
-	}
-	/* [::]:PORT beside 0.0.0.0:PORT: each family its own socket. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ai->ai_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	rc = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0;
-	freeaddrinfo(ai);
-	if (rc) {
-		log_warn("listen %s", spec);
-		close(fd);
-		return -1;
-	}
-	if ((bound = peer_bound_address(fd)) == NULL) {
-		log_warn("listen %s: getsockname", spec);
-		close(fd);
-		return -1;
-	}
 	l = evconnlistener_new(daemon_ctx.base, peer_accept_cb, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (l == NULL) {

@@ -34,6 +34,7 @@
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "migration.h"
 #include "peer.h"
 #include "tls.h"
@@ -110,9 +111,10 @@ ensure_state_dir(const char *dir)
 	return 0;
 }
 
-/* SIGHUP: new TLS material, hook and migration defaults; devices, listen
- * addresses and the control socket need a restart. Running migrations keep
- * the options and TLS sessions they started with. */
+/* SIGHUP: new TLS material, hook and migration defaults, the metrics
+ * listener's address; devices, listen addresses and the control socket
+ * need a restart. Running migrations keep the options and TLS sessions
+ * they started with. */
 static void
 reload(void)
 {
@@ -146,7 +148,9 @@ reload(void)
 	old_configs[nold_configs++] = old;
 	daemon_ctx.cfg = cfg;
 	log_set_level(cfg->daemon.log_level);
-	log_info("reloaded: TLS material, allowed_peers, hook, migration defaults, log level");
+	(void)metrics_http_reconfigure(cfg->daemon.metrics_listen);
+	log_info("reloaded: TLS material, allowed_peers, hook, migration defaults, log level, "
+		 "metrics_listen");
 	daemon_notify("STATUS=reloaded configuration");
 }
 
@@ -291,6 +295,8 @@ main(int argc, char **argv)
 		goto out_devices;
 	if (peer_listen_all(dest_on_hello) != 0)
 		goto out_devices;
+	if (metrics_http_start(daemon_ctx.base, cfg->daemon.metrics_listen) != 0)
+		goto out_listen;
 	if (control_start(daemon_ctx.base, cfg->daemon.control, cfg->daemon.control_group) != 0)
 		goto out_listen;
 	if (cfg->daemon.handover != NULL && handover_start(daemon_ctx.base, cfg->daemon.handover,
@@ -320,6 +326,7 @@ out_control:
 	if (grace != NULL)
 		event_free(grace);
 out_listen:
+	metrics_http_stop();
 	peer_listen_close();
 out_devices:
 	migrations_exiting = 1;
