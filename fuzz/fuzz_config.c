@@ -94,6 +94,8 @@ check_daemon(const struct mig_config *cfg)
 		for (j = 0; j < i; j++)
 			FUZZ_CHECK(strcmp(cfg->daemon.listen[i], cfg->daemon.listen[j]) != 0);
 	}
+	FUZZ_CHECK(cfg->daemon.metrics_listen == NULL ||
+	    mig_parse_listen_address(cfg->daemon.metrics_listen, host, sizeof(host), &port) == 0);
 	FUZZ_CHECK(is_absolute(cfg->daemon.control) && is_absolute(cfg->daemon.state_dir));
 	FUZZ_CHECK(cfg->daemon.hook == NULL || is_absolute(cfg->daemon.hook));
 	FUZZ_CHECK(cfg->daemon.control_group == NULL ||

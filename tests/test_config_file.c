@@ -121,6 +121,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg->daemon.control, "/run/vfio-migd/control.sock");
 	ck_assert_ptr_null(cfg->daemon.control_group);
 	ck_assert_ptr_null(cfg->daemon.handover); /* no key, no hand-over socket */
+	ck_assert_ptr_null(cfg->daemon.metrics_listen); /* no metrics listener */
 	ck_assert_str_eq(cfg->daemon.state_dir, "/var/lib/vfio-migd");
 	ck_assert_ptr_null(cfg->daemon.hook);
 	ck_assert_uint_eq(cfg->daemon.hook_timeout_ms, 30000);
@@ -152,6 +153,7 @@ START_TEST(test_every_key_is_read)
 	    "[daemon]\n"
 	    "listen = 127.0.0.1:7001 [::1]:7002\n"
 	    "listen = host-a.example:7003\n"
+	    "metrics_listen = [::1]:9480\n"
 	    "control = /tmp/c.sock\n"
 	    "control_group = kvm\n"
 	    "handover = /tmp/h.sock\n"
@@ -198,6 +200,7 @@ START_TEST(test_every_key_is_read)
 	ck_assert_uint_eq(cfg->daemon.nlisten, 3);
 	ck_assert_str_eq(cfg->daemon.listen[0], "127.0.0.1:7001");
 	ck_assert_str_eq(cfg->daemon.listen[1], "[::1]:7002");
+	ck_assert_str_eq(cfg->daemon.metrics_listen, "[::1]:9480");
 	ck_assert_str_eq(cfg->daemon.listen[2], "host-a.example:7003");
 	ck_assert_str_eq(cfg->daemon.control, "/tmp/c.sock");
 	ck_assert_str_eq(cfg->daemon.control_group, "kvm");
@@ -230,11 +233,11 @@ START_TEST(test_every_key_is_read)
 	ck_assert_int_eq(cfg->devices[0].backend, MIG_BACKEND_VFIO_V2);
 	ck_assert_str_eq(cfg->devices[0].path, "/dev/vfio/devices/vfio0");
 	ck_assert_ptr_null(cfg->devices[0].image);
-	ck_assert_int_eq(cfg->devices[0].line, 30);
+	ck_assert_int_eq(cfg->devices[0].line, 31);
 	ck_assert_int_eq(cfg->devices[1].backend, MIG_BACKEND_VFIO_V1);
 	ck_assert_str_eq(cfg->devices[1].path, "0000:3b:00.0");
 	ck_assert_str_eq(cfg->devices[2].name, "sim-0.a_b");
-	ck_assert_int_eq(cfg->devices[2].line, 36);
+	ck_assert_int_eq(cfg->devices[2].line, 37);
 	ck_assert_int_eq(cfg->devices[2].backend, MIG_BACKEND_SIM_V2);
 	ck_assert_uint_eq(cfg->devices[2].size, 4 * KIB);
 	ck_assert_uint_eq(cfg->devices[2].dirty_rate, KIB);
@@ -255,6 +258,12 @@ static const struct bad_value {
     {"daemon", "listen", "0.0.0.0",
 	"must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got 0.0.0.0"},
     {"daemon", "listen", "", "must not be empty"},
+    {"daemon", "metrics_listen", "9480",
+	"must be host:port or [IPv6]:port with port 0..65535 (0: any free port), or empty (no "
+	"listener), got 9480"},
+    {"daemon", "metrics_listen", "127.0.0.1:9480 [::1]:9480",
+	"must be host:port or [IPv6]:port with port 0..65535 (0: any free port), or empty (no "
+	"listener), got 127.0.0.1:9480 [::1]:9480"},
     {"daemon", "control", "run/c.sock", "must be an absolute path, got run/c.sock"},
     {"daemon", "control", "", "must not be empty"},
     {"daemon", "control_group", "a group", "must be a name of A-Z a-z 0-9 _ . -, got a group"},
@@ -423,6 +432,22 @@ START_TEST(test_listen_lists)
 	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got a:65536");
 	ck_assert_error("t.conf:4: [daemon] listen: must be host:port or [IPv6]:port with port 0..65535 (0: any free port), got :80");
 	ck_assert_int_eq(n, 6);
+}
+END_TEST
+
+/* metrics_listen: one address, port 0 allowed; empty is no listener. */
+START_TEST(test_metrics_listen)
+{
+	struct mig_config *cfg;
+
+	cfg = load_ok("[daemon]\nmetrics_listen = 127.0.0.1:0\n");
+	ck_assert_str_eq(cfg->daemon.metrics_listen, "127.0.0.1:0");
+	mig_config_free(cfg);
+	cfg = load_ok("[daemon]\nmetrics_listen =\n");
+	ck_assert_ptr_null(cfg->daemon.metrics_listen);
+	mig_config_free(cfg);
+	expect_one_error("[daemon]\nmetrics_listen = a:1\nmetrics_listen = b:2\n",
+	    "t.conf:3: [daemon] metrics_listen: set twice (first on line 2)");
 }
 END_TEST
 
@@ -764,6 +789,7 @@ main(void)
 	tcase_add_test(file, test_driver_models);
 	tcase_add_loop_test(values, test_bad_value, 0, NELEMS(bad_values));
 	tcase_add_test(values, test_listen_lists);
+	tcase_add_test(values, test_metrics_listen);
 	tcase_add_test(values, test_allowed_peers);
 	tcase_add_test(values, test_peer_timeout_above_keepalive);
 	tcase_add_loop_test(devices, test_bad_device_value, 0, NELEMS(bad_device_values));
