@@ -169,16 +169,19 @@ start_daemon a
 start_daemon b
 
 # migrate DEVICE: incoming on b, migrate --wait on a; sets $final, and
-# waits until the source's hook has seen the migration's end.
+# waits until both sides are done with it (b's device free again) and the
+# source's hook has seen the migration's end.
 migrate() {
 	out=$(ctl b --json incoming "$1") || fail "incoming $1: $out"
+	dst_id=$(echo "$out" | json_get migration_id)
 	token=$(echo "$out" | json_get token)
 	final=$(timeout 60 "$MIGCTL" -s "$T/a.sock" --json migrate "$1" --to "127.0.0.1:$PB" \
 		--token "$token" --wait | tail -n 1)
-	ph=$(echo "$final" | json_get phase)
+	src_phase=$(echo "$final" | json_get phase)
+	wait_phase b "$dst_id" completed failed cancelled
 	i=0
-	until grep -q "^$ph source$" "$T/hook-done.log" 2>/dev/null; do
-		[ $i -lt 300 ] || fail "the hook did not finish '$ph' within 30 s: $(tail -n 5 "$T/a.log")"
+	until grep -q "^$src_phase source$" "$T/hook-done.log" 2>/dev/null; do
+		[ $i -lt 300 ] || fail "the hook did not finish '$src_phase' within 30 s: $(tail -n 5 "$T/a.log")"
 		sleep 0.1
 		i=$((i + 1))
 	done
