@@ -42,8 +42,9 @@
  * before every one is quiesced (v2 PRE_COPY_P2P: it initiates no DMA but
  * still takes the others').
  *
- * Any failure before COMMIT puts the device back to RUNNING (rollback) and
- * ends the migration failed or cancelled, once the device runs again.
+ * Any failure before COMMIT puts the device back to the state the migration
+ * found it in, RUNNING (or STOP: a VMM's paused vCPUs) (rollback), and ends
+ * the migration failed or cancelled once it is there.
  * Every call that may block (state changes, the next record) runs on the
  * device's thread (device_worker.h): the engine hands it over and waits
  * in its state for the answer; nothing else touches the device meanwhile. The device is read only when the
@@ -295,12 +296,12 @@ src_rolled_back(void *ctx, int rc, uint64_t out)
 		log_warnx("migration %s: device %s: rollback failed: %s", m->id_str, s->dev->name,
 		    strerror(-rc));
 	else
-		log_info("migration %s: device %s rolled back to running", m->id_str,
-		    s->dev->name);
+		log_info("migration %s: device %s rolled back to %s, as the migration found it",
+		    m->id_str, s->dev->name, s->dev->ops->state_name(s->dev));
 	migration_fail(m, s->fail_code, "%s", s->fail_msg);
 }
 
-/* Put the device back to running; the migration ends with `code` once it
+/* Put the device back as the migration found it; it ends with `code` once it
  * does. A call of the device's thread still out is not waited for: the
  * rollback runs after it, and its answer is dropped. */
 void

@@ -5,7 +5,8 @@
  * DMA logged over the handed IOVA ranges only, set-iova, detach closing
  * the daemon's reference only, the owner's exit letting go; and every
  * refusal: not a VFIO device, no v2 migration, a taken name, malformed
- * requests of every kind, a wrong number of fds.
+ * requests of every kind, a wrong number of fds; a rollback that leaves
+ * a stopped device stopped.
  */
 #include <check.h>
 #include <errno.h>
@@ -359,6 +360,47 @@ START_TEST(test_v1_device)
 }
 END_TEST
 
+/* A rollback leaves the device as the migration found it: a stopped one
+ * (its VMM's vCPUs paused) is not run for a pre-copy, and stays stopped;
+ * a running one runs again. */
+START_TEST(test_rollback_to_the_state_found)
+{
+	struct mig_device *dev;
+	int i;
+
+	fake.dev[0].state = V2_STATE_STOP;
+	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ""), "ok");
+	dev = device_find("gpu0");
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
+	ck_assert_int_eq(dev->ops->save_begin(dev, 1), 0);
+	ck_assert_int_eq(fake.dev[0].narcs, 0);
+	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	ck_assert_uint_eq(fake.dev[0].state, V2_STATE_STOP);
+	/* Stop-copy, then rolled back: STOP_COPY -> STOP, never RUNNING. */
+	ck_assert_int_eq(dev->ops->save_begin(dev, 1), 0);
+	ck_assert_int_eq(dev->ops->save_stop(dev), 0);
+	ck_assert_uint_eq(fake.dev[0].state, V2_STATE_STOP_COPY);
+	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	ck_assert_uint_eq(fake.dev[0].state, V2_STATE_STOP);
+	for (i = 0; i < fake.dev[0].narcs; i++)
+		ck_assert_uint_ne(fake.dev[0].arcs[i][1], V2_STATE_RUNNING);
+	/* A running device runs again. */
+	fake.dev[0].state = V2_STATE_RUNNING;
+	ck_assert_str_eq(dev->ops->state_name(dev), "stopped");
+	device_worker_unlock(dev->worker);
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"gpu0\"}", NULL, 0, NULL), "ok");
+	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ""), "ok");
+	dev = device_find("gpu0");
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
+	ck_assert_int_eq(dev->ops->save_begin(dev, 1), 0);
+	ck_assert_uint_eq(fake.dev[0].state, V2_STATE_PRE_COPY);
+	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	device_worker_unlock(dev->worker);
+	ck_assert_uint_eq(fake.dev[0].state, V2_STATE_RUNNING);
+	ck_assert_int_eq(fake.dev[0].resets, 0);
+}
+END_TEST
+
 static void
 stop_loop(evutil_socket_t fd, short what, void *arg)
 {
@@ -415,6 +457,7 @@ main(void)
 	tcase_add_test(tc, test_malformed_requests);
 	tcase_add_test(tc, test_final_state_stopped_leaves_it_stopped);
 	tcase_add_test(tc, test_v1_device);
+	tcase_add_test(tc, test_rollback_to_the_state_found);
 	tcase_add_test(tc, test_owner_exit_lets_go);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);

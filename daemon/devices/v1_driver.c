@@ -122,6 +122,7 @@ v1_attach(struct v1_dev *dev, struct mig_region *region, const char *name)
 	memset(dev, 0, sizeof(*dev));
 	dev->region = region;
 	dev->name = name;
+	dev->save_from = VFIO_DEVICE_STATE_RUNNING;
 	if ((err = v1_read_u64(dev, V1_OFF(data_offset), &dev->data_offset)) != 0) {
 		log_warnx("device %s: reading data_offset: %s", name, strerror(-err));
 		return err;
@@ -237,15 +238,32 @@ v1_set_state(struct v1_dev *dev, uint32_t state)
 	return err;
 }
 
+/* A save begins: remember where a rollback returns the device. */
+static void
+v1_note_save_from(struct v1_dev *dev)
+{
+	if (!(dev->state & VFIO_DEVICE_STATE_SAVING))
+		dev->save_from = dev->state == VFIO_DEVICE_STATE_STOPPED ? VFIO_DEVICE_STATE_STOPPED
+									 : VFIO_DEVICE_STATE_RUNNING;
+}
+
+/* A stopped device is not run for a pre-copy: QEMU sets _SAVING keeping
+ * _RUNNING as it is, so its pre-copy is its stop-and-copy. */
 int
 v1_start_precopy(struct v1_dev *dev)
 {
+	v1_note_save_from(dev);
+	if (dev->state == VFIO_DEVICE_STATE_STOPPED)
+		return v1_set_state(dev, VFIO_DEVICE_STATE_SAVING);
 	return v1_set_state(dev, V1_STATE_SAVING_RUNNING);
 }
 
 int
 v1_start_stopcopy(struct v1_dev *dev)
 {
+	v1_note_save_from(dev);
+	if (dev->state == VFIO_DEVICE_STATE_SAVING)
+		return 0;
 	return v1_set_state(dev, VFIO_DEVICE_STATE_SAVING);
 }
 
@@ -280,11 +298,19 @@ v1_finish_save(struct v1_dev *dev)
 int
 v1_rollback(struct v1_dev *dev)
 {
+	uint32_t to = dev->save_from;
+	int err;
+
 	v1_forget_buffers(dev);
-	if (v1_set_state(dev, VFIO_DEVICE_STATE_RUNNING) == 0)
+	if (v1_set_state(dev, to) == 0) {
+		log_info("device %s: rolled back to %s, the state the migration found it in",
+		    dev->name, v1_state_name(to));
 		return 0;
-	log_info("device %s: resetting it to get it back to running", dev->name);
-	return v1_reset(dev);
+	}
+	log_info("device %s: resetting it to get it back to %s", dev->name, v1_state_name(to));
+	if ((err = v1_reset(dev)) != 0 || to == VFIO_DEVICE_STATE_RUNNING)
+		return err;
+	return v1_set_state(dev, to);
 }
 
 int

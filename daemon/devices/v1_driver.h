@@ -35,6 +35,9 @@ struct v1_dev {
 	uint64_t data_capacity; /* region size - data_offset */
 	uint8_t *data_map;	/* [data_offset, region size) mapped, or NULL */
 	uint32_t state;		/* last state the device accepted (bits 0-2) */
+	/* Where a rollback returns it: the state a save found it in, STOPPED
+	 * (a VMM's paused vCPUs) or RUNNING. */
+	uint32_t save_from;
 	/* SAVING: the buffer the device made available, given out until the
 	 * next iteration's pending_bytes read says it was consumed. */
 	int record_out;
@@ -68,7 +71,7 @@ int v1_get_state(struct v1_dev *dev, uint32_t *state);
 int v1_set_state(struct v1_dev *dev, uint32_t state);
 
 /* The phases of a migration, each one v1_set_state() call. */
-int v1_start_precopy(struct v1_dev *dev);  /* -> SAVING|RUNNING */
+int v1_start_precopy(struct v1_dev *dev);  /* -> SAVING|RUNNING (stopped: SAVING) */
 int v1_start_stopcopy(struct v1_dev *dev); /* -> SAVING */
 int v1_start_resume(struct v1_dev *dev);   /* -> RESUMING */
 int v1_finish_resume(struct v1_dev *dev);  /* RESUMING -> RUNNING */
@@ -76,9 +79,10 @@ int v1_finish_resume(struct v1_dev *dev);  /* RESUMING -> RUNNING */
  * clears RESUMING at the end of the load and sets RUNNING with the vCPUs). */
 int v1_finish_resume_stopped(struct v1_dev *dev);
 int v1_finish_save(struct v1_dev *dev);	   /* SAVING -> STOPPED */
-/* Put a source device back to RUNNING after a failed or cancelled
- * migration; when the device refuses, reset it (which also leaves it
- * RUNNING). */
+/* Put a source device back to the state its save found it in (save_from:
+ * RUNNING, or STOPPED) after a failed or cancelled migration; when the
+ * device refuses, reset it (which leaves it RUNNING; then stopped again
+ * when it was stopped). */
 int v1_rollback(struct v1_dev *dev);
 /* Reset a destination device after a failed resume. */
 int v1_reset(struct v1_dev *dev);

@@ -94,6 +94,7 @@ v2_attach(struct v2_dev *dev, struct v2_device *device, const char *name)
 		    name, flags);
 		return -EPROTO;
 	}
+	dev->save_from = V2_STATE_RUNNING;
 	if ((err = device->ops->get_state(device, &dev->state)) != 0) {
 		log_warnx("device %s: reading the migration state: %s", name, strerror(-err));
 		return err;
@@ -192,6 +193,13 @@ v2_start_save(struct v2_dev *dev, int precopy)
 	dev->record_size = 0;
 	dev->stop_copy_read = 0;
 	v2_refresh_stop_copy_size(dev);
+	dev->save_from = dev->state == V2_STATE_STOP ? V2_STATE_STOP : V2_STATE_RUNNING;
+	if (precopy && dev->state == V2_STATE_STOP) {
+		log_info("device %s: stopped (its VMM's vCPUs paused), not run for a pre-copy: its "
+			 "state (about %" PRIu64 " bytes) moves in stop-copy",
+		    dev->name, dev->stop_copy_estimate);
+		return 0;
+	}
 	if (precopy && (dev->flags & V2_MIG_PRE_COPY))
 		return v2_set_state(dev, V2_STATE_PRE_COPY);
 	if (precopy) {
@@ -222,12 +230,20 @@ v2_finish_save(struct v2_dev *dev)
 int
 v2_rollback(struct v2_dev *dev)
 {
+	uint32_t to = dev->save_from == V2_STATE_STOP ? V2_STATE_STOP : V2_STATE_RUNNING;
+	int err;
+
 	dev->record_size = 0;
 	v2_log_end(dev);
-	if (dev->state != V2_STATE_ERROR && v2_set_state(dev, V2_STATE_RUNNING) == 0)
+	if (dev->state != V2_STATE_ERROR && v2_set_state(dev, to) == 0) {
+		log_info("device %s: rolled back to %s, the state the migration found it in",
+		    dev->name, v2_state_name(to));
 		return 0;
-	log_info("device %s: resetting it to get it back to running", dev->name);
-	return v2_reset(dev);
+	}
+	log_info("device %s: resetting it to get it back to %s", dev->name, v2_state_name(to));
+	if ((err = v2_reset(dev)) != 0 || to == V2_STATE_RUNNING)
+		return err;
+	return v2_set_state(dev, to);
 }
 
 int

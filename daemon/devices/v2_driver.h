@@ -85,6 +85,9 @@ struct v2_dev {
 	int precopy_end, precopy_data, initial_zero, initial_done;
 	uint64_t stop_copy_estimate, stop_copy_read;
 	int has_stop_copy_size;
+	/* Where a rollback returns the device: the state a save found it in,
+	 * STOP (a VMM's paused vCPUs) or RUNNING. */
+	uint32_t save_from;
 	/* Dirty logging. */
 	int logging;
 	uint32_t log_page_size;
@@ -108,10 +111,14 @@ void v2_flags_string(uint64_t flags, char *buf, size_t len);
 int v2_set_state(struct v2_dev *dev, uint32_t to);
 
 /* The phases of a migration. */
-int v2_start_save(struct v2_dev *dev, int precopy); /* -> PRE_COPY, or STOP_COPY */
+/* -> PRE_COPY, or STOP_COPY. A stopped device is not run for a pre-copy:
+ * it stays STOP, and its state moves in stop-copy (as QEMU does). */
+int v2_start_save(struct v2_dev *dev, int precopy);
 int v2_start_stopcopy(struct v2_dev *dev);	     /* -> STOP_COPY */
 int v2_finish_save(struct v2_dev *dev);		     /* -> STOP, session closed */
-/* A source device back to RUNNING; reset when it refuses. */
+/* A source device back to the state its save found it in (save_from:
+ * RUNNING, or STOP); reset when it refuses (and then stopped again when
+ * it was stopped). */
 int v2_rollback(struct v2_dev *dev);
 int v2_start_resume(struct v2_dev *dev);  /* -> RESUMING */
 int v2_finish_resume(struct v2_dev *dev); /* session closed -> RUNNING */
