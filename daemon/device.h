@@ -163,18 +163,26 @@ int sim_backend_open(struct mig_device *dev, const struct mig_device_config *cfg
 int sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *cfg,
     struct event_base *base);
 int vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
-/* The same for a v1 device (no DMA logging: the VMM's container is its
- * own); -EOPNOTSUPP: no v1 migration region. */
-int vfio_v1_backend_adopt(struct mig_device *dev, int fd);
+/* The same for a v1 device: -EOPNOTSUPP, no v1 migration region. Its DMA
+ * is logged only through container_fd, the VMM's type1 container (-1:
+ * none, not logged) over the ranges. */
+int vfio_v1_backend_adopt(struct mig_device *dev, int fd, int container_fd,
+    const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size);
 int vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
 /* A device fd handed over by its VMM: ranges (page_size-aligned) are what
- * its DMA is logged over. On success the fd is the device's (closed with
- * it); on failure still the caller's: -ENOTTY not a VFIO device,
- * -EOPNOTSUPP no v2 migration, -EBUSY in a migration state of its own. */
-int vfio_v2_backend_adopt(struct mig_device *dev, int fd, const struct mig_iova_range *ranges,
-    size_t nranges, uint32_t page_size);
-/* A handed-over device's new layout (not while it migrates). */
+ * its DMA is logged over, by the device or, when it has no DMA logging,
+ * by container_fd (the VMM's type1 container, checked by the caller with
+ * vfio_type1_check; -1: none). On success the fds are the device's (closed
+ * with it); on failure still the caller's: -ENOTTY not a VFIO device,
+ * -EOPNOTSUPP no v2 migration, -EBUSY in a migration state of its own,
+ * -EDOM page_size not a multiple of the container's page. */
+int vfio_v2_backend_adopt(struct mig_device *dev, int fd, int container_fd,
+    const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size);
+/* A handed-over device's new layout (not while it migrates); -EDOM as
+ * for adopt. */
 int vfio_v2_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size);
+int vfio_v1_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
     size_t nranges, uint32_t page_size);
 
 #endif

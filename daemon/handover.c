@@ -7,12 +7,15 @@
  * (size, fds, JSON types, ranges), and the owner of each handed-over
  * device: a pidfd on the loop, whose exit lets go of the device and fails
  * a migration of it with owner-exited. The devices themselves are in
- * device.c's registry, like configured ones; the backend adopts the fd.
+ * device.c's registry, like configured ones; the backend adopts the fd,
+ * and the VMM's type1 container when it hands that over too (checked
+ * here: vfio_type1_check).
  *
  * Never: open, bind, map or reset a device (a failed migration's engine
- * resets where the protocol leaves no other way), or close an fd but the
- * ones a request brought: the one a device keeps is the daemon's own
- * reference to the VMM's open file, closed with the device.
+ * resets where the protocol leaves no other way), map, unmap or attach
+ * anything through a container, or close an fd but the ones a request
+ * brought: the ones a device keeps (its fd, its container's) are the
+ * daemon's own references to the VMM's open files, closed with the device.
  */
 #include "handover.h"
 
@@ -39,6 +42,7 @@
 #include "migration.h"
 #include "parse.h"
 #include "ranges.h"
+#include "vfio_type1.h"
 #include "xmalloc.h"
 
 /* How often a device whose owner exited is looked at until its migration
@@ -316,6 +320,9 @@ static json_t *
 handover_adopt_error(const char *name, int v1, int err)
 {
 	switch (err) {
+	case -EDOM:
+		return handover_error(MIG_E_BAD_REQUEST, "device %s: \"page_size\" must be a "
+		    "multiple of the page its container logs dirty pages in", name);
 	case -ENOTTY:
 		return handover_error(MIG_E_NOT_VFIO_DEVICE, "the fd handed over for %s is not a "
 		    "VFIO device (neither a VFIO cdev nor a group's device fd answering "
@@ -358,10 +365,75 @@ handover_attach_args(json_t *req, const struct handover_peer *peer, int *v1, pid
 	if ((err = handover_page_size(req, ps)) != NULL ||
 	    (err = handover_ranges(req, *ps, 0, r, n)) != NULL)
 		return err;
-	/* v1 DMA logging is the type1 container's, which stays the VMM's. */
-	if (*v1 && *n > 0)
-		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "a vfio-v1 device's DMA is not "
-		    "logged here (its container is the VMM's): hand it over without \"iova\"");
+	return NULL;
+}
+
+/* "fds": which fd of the message is which: ["device"] (the default) or
+ * ["device", "container"] in either order. *container gets the index of
+ * the container's, or -1. */
+static json_t *
+handover_fd_roles(json_t *req, size_t nfds, int *device, int *container)
+{
+	json_t *arr = json_object_get(req, "fds"), *v;
+	const char *role;
+	size_t i;
+
+	*device = 0;
+	*container = -1;
+	if (arr == NULL) {
+		if (nfds != 1)
+			return handover_error(MIG_E_BAD_REQUEST, "attach takes one fd (the device's) "
+			    "as SCM_RIGHTS, or the ones \"fds\" names; got %zu", nfds);
+		return NULL;
+	}
+	if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > 2)
+		return handover_error(MIG_E_BAD_REQUEST, "\"fds\" must be [\"device\"] or "
+		    "[\"device\", \"container\"]");
+	*device = -1;
+	json_array_foreach(arr, i, v) {
+		role = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(role, "device") == 0 && *device < 0)
+			*device = (int)i;
+		else if (strcmp(role, "container") == 0 && *container < 0)
+			*container = (int)i;
+		else
+			return handover_error(MIG_E_BAD_REQUEST, "\"fds\"[%zu] must be \"device\" "
+			    "or \"container\", each once", i);
+	}
+	if (*device < 0)
+		return handover_error(MIG_E_BAD_REQUEST, "\"fds\" must name the \"device\"");
+	if (json_array_size(arr) != nfds)
+		return handover_error(MIG_E_BAD_REQUEST, "\"fds\" names %zu fds; the message "
+		    "carries %zu", json_array_size(arr), nfds);
+	return NULL;
+}
+
+/* What a device's DMA is logged through, checked before anything is
+ * adopted: a vfio-v1 device logs only through a container. */
+static json_t *
+handover_check_logging(const char *name, int v1, int container_fd, size_t nranges)
+{
+	uint64_t pgsize, max_bitmap;
+	int err;
+
+	if (container_fd < 0) {
+		if (v1 && nranges > 0)
+			return handover_error(MIG_E_DEVICE_UNSUPPORTED, "a vfio-v1 device's DMA is "
+			    "logged by its type1 container: hand %s over with its container "
+			    "(\"fds\": [\"device\", \"container\"]), or without \"iova\"", name);
+		return NULL;
+	}
+	if (nranges == 0)
+		return handover_error(MIG_E_BAD_REQUEST, "a container is handed over for its dirty "
+		    "page log over the guest's ranges: give \"iova\"");
+	if ((err = vfio_type1_check(container_fd, &pgsize, &max_bitmap)) == -ENOTTY)
+		return handover_error(MIG_E_NOT_VFIO_CONTAINER, "the fd handed over as %s's "
+		    "container is not a VFIO container (/dev/vfio/vfio answering "
+		    "VFIO_GET_API_VERSION and VFIO_CHECK_EXTENSION(VFIO_TYPE1v2_IOMMU))", name);
+	if (err != 0)
+		return handover_error(MIG_E_NO_DIRTY_TRACKING, "the container handed over with %s "
+		    "logs no dirty pages (VFIO_IOMMU_GET_INFO has no migration capability: an "
+		    "iommufd compat container, a kernel before 5.8, or no IOMMU set yet)", name);
 	return NULL;
 }
 
@@ -369,30 +441,31 @@ static json_t *
 handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t nfds)
 {
 	static const char *const fields[] = {"op", "name", "backend", "iova", "page_size",
-		"final_state", "owner_pid", NULL};
+		"final_state", "owner_pid", "fds", NULL};
 	struct mig_iova_range r[MIG_IOVA_RANGES_MAX];
 	struct mig_device *dev, *other;
 	struct handover_dev *h;
 	const char *name;
 	uint32_t ps = HANDOVER_PAGE_MIN;
-	int final_stopped = 1, v1 = 0, pidfd, err;
+	int final_stopped = 1, v1 = 0, pidfd, err, di, ci, cfd;
 	pid_t owner = peer->pid;
 	json_t *e;
 	size_t n;
 
-	if ((e = handover_check_fields(req, fields)) != NULL || (e = handover_name(req, &name)))
+	if ((e = handover_check_fields(req, fields)) != NULL || (e = handover_name(req, &name)) ||
+	    (e = handover_fd_roles(req, nfds, &di, &ci)) != NULL)
 		return e;
-	if (nfds != 1)
-		return handover_error(MIG_E_BAD_REQUEST, "attach takes exactly one fd (the "
-		    "device's), as SCM_RIGHTS; got %zu", nfds);
 	if ((e = handover_attach_args(req, peer, &v1, &owner, &final_stopped, &ps, r, &n)) != NULL)
 		return e;
+	cfd = ci >= 0 ? fds[ci] : -1;
 	if (nhanded >= HANDOVER_DEVICES_MAX)
 		return handover_error(MIG_E_LIMIT, "%d handed-over devices at once",
 		    HANDOVER_DEVICES_MAX);
 	if ((other = device_find(name)) != NULL)
 		return handover_error(MIG_E_DEVICE_EXISTS, "device %s exists already (%s)", name,
 		    other->origin == DEVICE_CONFIG ? "configured" : "handed over");
+	if ((e = handover_check_logging(name, v1, cfd, n)) != NULL)
+		return e;
 	if ((pidfd = handover_pidfd_open(owner)) < 0)
 		return handover_error(MIG_E_BAD_REQUEST, "owner pid %d: %s", (int)owner,
 		    strerror(errno));
@@ -401,14 +474,17 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	dev->origin = DEVICE_HANDOVER;
 	dev->owner_pid = owner;
 	dev->final_stopped = final_stopped;
-	err = v1 ? vfio_v1_backend_adopt(dev, fds[0]) : vfio_v2_backend_adopt(dev, fds[0], r, n, ps);
+	err = v1 ? vfio_v1_backend_adopt(dev, fds[di], cfd, r, n, ps)
+		 : vfio_v2_backend_adopt(dev, fds[di], cfd, r, n, ps);
 	if (err != 0) {
 		close(pidfd);
 		free(dev->name);
 		free(dev);
 		return handover_adopt_error(name, v1, err);
 	}
-	fds[0] = -1; /* the device's now */
+	fds[di] = -1; /* the device's now, and its container's */
+	if (ci >= 0)
+		fds[ci] = -1;
 	if (device_add(dev, hbase) != 0) {
 		dev->ops->close(dev);
 		close(pidfd);
@@ -426,8 +502,9 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	handed = h;
 	nhanded++;
 	log_info("device %s: handed over by pid %d (uid %u) for owner pid %d: %s, %zu IOVA "
-		 "range%s in %u-byte pages, final state %s", name, (int)peer->pid,
+		 "range%s in %u-byte pages%s, final state %s", name, (int)peer->pid,
 	    (unsigned)peer->uid, (int)owner, dev->identity, n, n == 1 ? "" : "s", ps,
+	    cfd >= 0 ? ", with its VMM's type1 container" : "",
 	    final_stopped ? "stopped" : "running");
 	handover_event("device-attached", dev, NULL);
 	return json_pack("{s:b, s:o}", "ok", 1, "device", device_to_json(dev, NULL));
@@ -480,6 +557,7 @@ handover_set_iova(json_t *req, size_t nfds)
 	uint32_t ps;
 	size_t n;
 	json_t *e;
+	int err;
 
 	if ((e = handover_check_fields(req, fields)) != NULL ||
 	    (e = handover_idle_device(req, "set-iova", nfds, &h)) != NULL)
@@ -488,10 +566,15 @@ handover_set_iova(json_t *req, size_t nfds)
 	if ((e = handover_page_size(req, &ps)) != NULL ||
 	    (e = handover_ranges(req, ps, 1, r, &n)) != NULL)
 		return e;
-	if (strcmp(h->dev->backend, "vfio-v2") != 0)
-		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "device %s is %s: its DMA is not "
-		    "logged here", h->dev->name, h->dev->backend);
-	if (vfio_v2_backend_set_iova(h->dev, r, n, ps) != 0)
+	err = strcmp(h->dev->backend, "vfio-v2") == 0 ? vfio_v2_backend_set_iova(h->dev, r, n, ps)
+						      : vfio_v1_backend_set_iova(h->dev, r, n, ps);
+	if (err == -ENOTSUP)
+		return handover_error(MIG_E_DEVICE_UNSUPPORTED, "device %s is %s, handed over "
+		    "without its container: its DMA is not logged here", h->dev->name,
+		    h->dev->backend);
+	if (err == -EDOM)
+		return handover_adopt_error(h->dev->name, 0, err);
+	if (err != 0)
 		return handover_error(MIG_E_INTERNAL, "device %s: cannot change its ranges",
 		    h->dev->name);
 	log_info("device %s: %zu IOVA range%s in %u-byte pages now", h->dev->name, n,

@@ -46,6 +46,10 @@ START_TEST(test_wire_numbers_are_stable)
 	ck_assert_int_eq(MIG_E_OWNER_EXITED, 85);
 	ck_assert_str_eq(mig_err_name(MIG_E_OWNER_EXITED), "owner-exited");
 	ck_assert_str_eq(mig_err_name(MIG_E_NOT_VFIO_DEVICE), "not-vfio-device");
+	ck_assert_int_eq(MIG_E_NOT_VFIO_CONTAINER, 45);
+	ck_assert_str_eq(mig_err_name(MIG_E_NOT_VFIO_CONTAINER), "not-vfio-container");
+	ck_assert_int_eq(MIG_E_NO_DIRTY_TRACKING, 46);
+	ck_assert_str_eq(mig_err_name(MIG_E_NO_DIRTY_TRACKING), "no-dirty-tracking");
 }
 END_TEST
 

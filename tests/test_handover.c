@@ -5,8 +5,11 @@
  * DMA logged over the handed IOVA ranges only, set-iova, detach closing
  * the daemon's reference only, the owner's exit letting go; and every
  * refusal: not a VFIO device, no v2 migration, a taken name, malformed
- * requests of every kind, a wrong number of fds; a rollback that leaves
- * a stopped device stopped.
+ * requests of every kind, a wrong number of fds; the VMM's type1
+ * container handed over with a v1 device, or a v2 one without DMA
+ * logging, its dirty pages read through the ranges, and the container
+ * refused when it is not one or logs no dirty pages; a rollback that
+ * leaves a stopped device stopped.
  */
 #include <check.h>
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include "testutil.h"
 #include "v2_driver.h"
 #include "vfio_fake.h"
+#include "vfio_sys.h"
 
 #define PAGE 4096u
 #define ALL (V2_MIG_STOP_COPY | V2_MIG_P2P | V2_MIG_PRE_COPY)
@@ -85,6 +89,28 @@ request(const char *text, int *fds, size_t nfds, json_t **answer)
 	else
 		json_decref(a);
 	return code;
+}
+
+/* Attach with the device's fd and a container's: {"fds": ["device",
+ * "container"]}. */
+static const char *
+attach_with_container(const char *name, const char *backend, int *fds, const char *extra)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "{\"op\":\"attach\",\"name\":\"%s\",\"backend\":\"%s\","
+	    "\"fds\":[\"device\",\"container\"]%s}", name, backend, extra);
+	return request(text, fds, 2, NULL);
+}
+
+/* A type1 container as the VMM holds it (the fake's /dev/vfio/vfio). */
+static int
+container_fd(void)
+{
+	int fd = vfio_sys->open("/dev/vfio/vfio", O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
 }
 
 static const char *
@@ -360,6 +386,193 @@ START_TEST(test_v1_device)
 }
 END_TEST
 
+/* A v1 device handed over with its VMM's type1 container: its DMA is
+ * logged by the container over the ranges, from save_begin until the
+ * rollback; detach closes the daemon's references, and nothing was
+ * attached, set or mapped through the container. */
+START_TEST(test_v1_device_with_its_container)
+{
+	const char *iova = ",\"iova\":[{\"start\":0,\"length\":65536},"
+			   "{\"start\":262144,\"length\":65536}]";
+	uint64_t dirty[] = {3, 40, 70}, n = 0;
+	uint8_t bitmap[10] = {0};
+	uint32_t stopped = 0;
+	struct mig_device *dev;
+	struct tu_sim ts;
+	struct sim_v1 *sim;
+	struct mig_region *reg;
+	int fds[2];
+	json_t *a, *d;
+
+	tu_sim_config(&ts, "nic0", 1 << 20, 1);
+	ts.cfg.section_size = 64 * 1024;
+	ts.cfg.model = SIM_V1_RELEASED;
+	sim = tu_sim_open(&ts);
+	reg = sim_v1_region(sim);
+	/* The VMM's vCPUs are paused: the device is stopped (its reserved
+	 * bits written back as read). */
+	ck_assert_int_eq(reg->ops->read(reg, 0, &stopped, sizeof(stopped)), sizeof(stopped));
+	stopped &= ~7u;
+	ck_assert_int_eq(reg->ops->write(reg, 0, &stopped, sizeof(stopped)), sizeof(stopped));
+	fake_pci_device(1, 0x8086, 0x1889);
+	fake_mig_region(1, 9, reg, 3, 1, 0);
+	fake.type1_dirty = 1;
+	fds[0] = fake_device_fd(1);
+	fds[1] = container_fd();
+	ck_assert_str_eq(attach_with_container("nic0", "vfio-v1", fds, iova), "ok");
+	ck_assert_int_eq(fds[0], -1);
+	ck_assert_int_eq(fds[1], -1);
+	dev = device_find("nic0");
+	ck_assert_uint_eq(dev->guest_memory_size, 80 * PAGE);
+	ck_assert_ptr_nonnull(dev->ops->dirty_bitmap);
+	d = device_to_json(dev, NULL);
+	ck_assert(json_is_true(json_object_get(json_object_get(d, "capabilities"),
+	    "dirty_tracking")));
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "iova")), 2);
+	json_decref(d);
+
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
+	ck_assert_int_eq(dev->ops->save_begin(dev, 1), 0);
+	ck_assert_int_eq(fake.type1_logging, 1);
+	/* Not run for a pre-copy: stop-and-copy, as QEMU's v1 path does. */
+	ck_assert_str_eq(dev->ops->state_name(dev), "stop-copy");
+	/* Page 40 lies between the ranges: the container is never asked of
+	 * it, and no window reports it. */
+	fake.dev[0].dirty_pfns = dirty;
+	fake.dev[0].ndirty = 3;
+	ck_assert_int_eq(dev->ops->dirty_bitmap(dev, 0, 40, bitmap, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(dev->ops->dirty_bitmap(dev, 40, 40, bitmap + 5, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(bitmap[0], 1u << 3);
+	ck_assert_uint_eq(bitmap[5], 0);
+	ck_assert_uint_eq(bitmap[8], 1u << 6);
+	/* The migration fails: back to stopped, as it was found; the log off. */
+	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	device_worker_unlock(dev->worker);
+	fake.dev[0].dirty_pfns = NULL;
+	ck_assert_int_eq(fake.type1_logging, 0);
+	ck_assert_str_eq(dev->ops->state_name(dev), "stopped");
+	ck_assert_int_eq(fake.dev[1].resets, 0);
+
+	ck_assert_str_eq(request("{\"op\":\"set-iova\",\"name\":\"nic0\",\"iova\":"
+	    "[{\"start\":0,\"length\":8192}]}", NULL, 0, &a), "ok");
+	json_decref(a);
+	ck_assert_uint_eq(dev->guest_memory_size, 8192);
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nic0\"}", NULL, 0, NULL), "ok");
+	ck_assert_int_eq(fake.open_fds, 0);
+	ck_assert_int_eq(fake_count(FAKE_SET_IOMMU), 0);
+	ck_assert_int_eq(fake_count(FAKE_GROUP_SET_CONTAINER), 0);
+	ck_assert_uint_eq(sim_v1_violations(sim), 0);
+	sim_v1_close(sim);
+}
+END_TEST
+
+/* A v2 device without DMA logging of its own logs through the container
+ * handed over with it; one that has it logs itself. */
+START_TEST(test_v2_device_without_dma_logging_uses_the_container)
+{
+	const char *iova = ",\"iova\":[{\"start\":0,\"length\":65536}]";
+	uint64_t dirty[] = {3, 9}, n = 0;
+	uint8_t bitmap[2] = {0};
+	struct mig_device *dev;
+	int fds[2];
+
+	fake.dev[0].dma_logging = 0;
+	fake.type1_dirty = 1;
+	fds[0] = fake_device_fd(0);
+	fds[1] = container_fd();
+	ck_assert_str_eq(attach_with_container("gpu0", "vfio-v2", fds, iova), "ok");
+	dev = device_find("gpu0");
+	ck_assert_uint_eq(dev->guest_memory_size, 65536);
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
+	ck_assert_int_eq(dev->ops->save_begin(dev, 1), 0);
+	ck_assert_int_eq(fake.type1_logging, 1);
+	ck_assert_int_eq(fake.dev[0].logging, 0);
+	fake.dev[0].dirty_pfns = dirty;
+	fake.dev[0].ndirty = 2;
+	ck_assert_int_eq(dev->ops->dirty_bitmap(dev, 0, 16, bitmap, &n), 0);
+	fake.dev[0].dirty_pfns = NULL;
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(bitmap[0], 1u << 3);
+	ck_assert_uint_eq(bitmap[1], 1u << 1);
+	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	device_worker_unlock(dev->worker);
+	ck_assert_int_eq(fake.type1_logging, 0);
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"gpu0\"}", NULL, 0, NULL), "ok");
+	ck_assert_int_eq(fake.open_fds, 0);
+
+	/* With DMA logging of its own, the device logs. */
+	fake.dev[0].dma_logging = 1;
+	fds[0] = fake_device_fd(0);
+	fds[1] = container_fd();
+	ck_assert_str_eq(attach_with_container("gpu0", "vfio-v2", fds, iova), "ok");
+	dev = device_find("gpu0");
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
+	ck_assert_int_eq(dev->ops->save_begin(dev, 1), 0);
+	ck_assert_int_eq(fake.dev[0].logging, 1);
+	ck_assert_int_eq(fake.type1_logging, 0);
+	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	device_worker_unlock(dev->worker);
+}
+END_TEST
+
+/* The container is checked before anything is adopted; every refusal
+ * leaves both fds to the caller. */
+START_TEST(test_container_refusals)
+{
+	const char *iova = ",\"iova\":[{\"start\":0,\"length\":65536}]";
+	int fds[2], pipefd[2], dfd = fake_device_fd(0), cfd;
+
+	fake.type1_dirty = 1;
+	/* A device's fd, a pipe: not a container. */
+	fds[0] = dfd;
+	fds[1] = fake_device_fd(0);
+	ck_assert_str_eq(attach_with_container("gpu0", "vfio-v2", fds, iova), "not-vfio-container");
+	ck_assert_int_eq(fds[0], dfd);
+	ck_assert(fake_fd_open(fds[1]));
+	ck_assert_int_eq(pipe(pipefd), 0);
+	fds[1] = pipefd[0];
+	ck_assert_str_eq(attach_with_container("gpu0", "vfio-v2", fds, iova), "not-vfio-container");
+	ck_assert_int_ne(fcntl(pipefd[0], F_GETFD), -1);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* A container that logs no dirty pages. */
+	cfd = container_fd();
+	fds[1] = cfd;
+	fake.type1_dirty = 0;
+	ck_assert_str_eq(attach_with_container("gpu0", "vfio-v2", fds, iova), "no-dirty-tracking");
+	ck_assert_int_eq(fds[0], dfd);
+	ck_assert_int_eq(fds[1], cfd);
+	fake.type1_dirty = 1;
+	/* A container without ranges to log; a guest page smaller than the
+	 * container's; fds that do not say which is which. */
+	ck_assert_str_eq(attach_with_container("gpu0", "vfio-v2", fds, ""), "bad-request");
+	fake.type1_pgsizes = 8192;
+	fake.dev[0].dma_logging = 0;
+	ck_assert_str_eq(attach_with_container("gpu0", "vfio-v2", fds, iova), "bad-request");
+	ck_assert(fake_fd_open(dfd) && fake_fd_open(cfd));
+	ck_assert_ptr_null(device_find("gpu0"));
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+	    "\"fds\":[\"container\"]}", fds, 1, NULL), "bad-request");
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+	    "\"fds\":[\"device\",\"device\"]}", fds, 2, NULL), "bad-request");
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+	    "\"fds\":[\"device\",\"container\"]}", fds, 1, NULL), "bad-request");
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+	    "\"fds\":\"device\"}", fds, 1, NULL), "bad-request");
+	/* In the other order, with a page the container logs in. */
+	fake.type1_pgsizes = 4096;
+	fds[0] = cfd;
+	fds[1] = dfd;
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"gpu0\",\"backend\":\"vfio-v2\","
+	    "\"fds\":[\"container\",\"device\"],\"iova\":[{\"start\":0,\"length\":4096}]}",
+	    fds, 2, NULL), "ok");
+	ck_assert_int_eq(fds[0], -1);
+	ck_assert_int_eq(fds[1], -1);
+}
+END_TEST
+
 /* A rollback leaves the device as the migration found it: a stopped one
  * (its VMM's vCPUs paused) is not run for a pre-copy, and stays stopped;
  * a running one runs again. */
@@ -457,6 +670,9 @@ main(void)
 	tcase_add_test(tc, test_malformed_requests);
 	tcase_add_test(tc, test_final_state_stopped_leaves_it_stopped);
 	tcase_add_test(tc, test_v1_device);
+	tcase_add_test(tc, test_v1_device_with_its_container);
+	tcase_add_test(tc, test_v2_device_without_dma_logging_uses_the_container);
+	tcase_add_test(tc, test_container_refusals);
 	tcase_add_test(tc, test_rollback_to_the_state_found);
 	tcase_add_test(tc, test_owner_exit_lets_go);
 	suite_add_tcase(s, tc);

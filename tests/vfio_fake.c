@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "v2_fsm.h"
@@ -868,8 +869,9 @@ fake_ioctl(int fd, unsigned long req, void *arg)
 }
 
 /* A fake device fd is a character device, as a cdev or a group's device
- * fd would be to fstat (the anon inode's readlink is not faked); any
- * other fake fd a regular file; a real fd is asked of the kernel. */
+ * fd would be to fstat (the anon inode's readlink is not faked), and so
+ * is a container (10:196); any other fake fd a regular file; a real fd is
+ * asked of the kernel. */
 static int
 fake_fstat(int fd, struct stat *st)
 {
@@ -879,6 +881,11 @@ fake_fstat(int fd, struct stat *st)
 		return fstat(fd, st);
 	memset(st, 0, sizeof(*st));
 	st->st_mode = f->kind == FD_DEVICE ? S_IFCHR | 0600 : S_IFREG | 0600;
+	/* /dev/vfio/vfio is misc device 10:196. */
+	if (f->kind == FD_CONTAINER) {
+		st->st_mode = S_IFCHR | 0666;
+		st->st_rdev = makedev(10, 196);
+	}
 	return 0;
 }
 

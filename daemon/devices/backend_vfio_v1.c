@@ -7,7 +7,10 @@
  * as a struct mig_region: trapped fields and data through pread/pwrite at
  * the region's offset in the device fd, the data section mmap'ed when a
  * sparse mmap capability covers it, reset through VFIO_DEVICE_RESET. It
- * never interprets a field: that is the driver's job.
+ * never interprets a field: that is the driver's job. A handed-over
+ * device's DMA is logged by its VMM's type1 container when the VMM handed
+ * that over too (vfio_type1.c), over the guest's ranges, from save_begin
+ * until the save ends or rolls back.
  *
  * Region numbering. The interface was proposed (2019, kabi_v1.h) as
  * VFIO_REGION_TYPE_MIGRATION 2 / subtype 1; released kernels (5.8 to 5.17)
@@ -29,6 +32,7 @@
 #include "vfio_open.h"
 #include "backend_v1.h"
 #include "vfio_sys.h"
+#include "vfio_type1.h"
 #include "xmalloc.h"
 
 /* VFIO_REGION_TYPE_MIGRATION_DEPRECATED / VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED. */
@@ -43,6 +47,10 @@ struct vfio_v1 {
 	void *map;
 	size_t map_len;
 	const char *numbering;
+	/* A handed-over device's DMA log: its VMM's container (fd -1: none). */
+	struct vfio_type1 type1;
+	struct mig_iova_range ranges[MIG_IOVA_RANGES_MAX];
+	size_t nranges;
 };
 
 static struct vfio_v1 *
@@ -127,6 +135,7 @@ vfio_v1_state_name(struct mig_device *dev)
 static void
 vfio_v1_free(struct vfio_v1 *k)
 {
+	vfio_type1_clear(&k->type1);
 	v1_detach(&k->v1);
 	if (k->map != NULL)
 		vfio_sys->munmap(k->map, k->map_len);
@@ -141,15 +150,42 @@ vfio_v1_close(struct mig_device *dev)
 }
 
 static json_t *
+vfio_v1_ranges_json(const struct vfio_v1 *k)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < k->nranges; i++)
+		json_array_append_new(arr, json_pack("{s:I, s:I}", "start",
+		    (json_int_t)k->ranges[i].start, "length", (json_int_t)k->ranges[i].length));
+	return arr;
+}
+
+/* A handed-over device: its ranges, and its container's log when it has one. */
+static void
+vfio_v1_describe_handed(const struct vfio_v1 *k, json_t *obj)
+{
+	if (k->h.mode != VFIO_MODE_HANDOVER)
+		return;
+	json_object_set_new(obj, "iova", vfio_v1_ranges_json(k));
+	if (k->type1.fd < 0)
+		return;
+	json_object_set_new(json_object_get(obj, "capabilities"), "dirty_tracking", json_true());
+	json_object_set_new(obj, "dirty_tracking_by",
+	    json_string("type1 IOMMU dirty pages (the VMM's container)"));
+}
+
+static json_t *
 vfio_v1_describe(struct mig_device *dev)
 {
 	struct vfio_v1 *k = kv1(dev);
+	json_t *obj;
 
 	/* Dirty tracking through the region's bitmap fields exists only in
 	 * the 2019 proposal, and only for guest memory the daemon knows of,
 	 * which a kernel device never has here: not claimed. */
-	return json_pack("{s:s, s:{s:b, s:b, s:b, s:b}, s:n, s:{s:I, s:I, s:I, s:s, s:s}, s:s, s:s, "
-			 "s:s?, s:s?}",
+	obj = json_pack("{s:s, s:{s:b, s:b, s:b, s:b}, s:n, s:{s:I, s:I, s:I, s:s, s:s}, s:s, s:s, "
+			"s:s?, s:s?}",
 	    "interface", "vfio v1 (migration region)", "capabilities", "precopy", 1, "stopcopy", 1,
 	    "dirty_tracking", 0, "page_contents", 0, "dirty_tracking_by", "migration_region",
 	    "index", (json_int_t)k->reg.index, "size", (json_int_t)k->reg.size, "data_section",
@@ -157,6 +193,8 @@ vfio_v1_describe(struct mig_device *dev)
 	    "numbering", k->numbering, "path", k->h.path, "opened_as", vfio_mode_name(&k->h),
 	    "pci_address", k->h.pci[0] != '\0' ? k->h.pci : NULL, "driver",
 	    k->h.driver[0] != '\0' ? k->h.driver : NULL);
+	vfio_v1_describe_handed(k, obj);
+	return obj;
 }
 
 static const struct device_ops vfio_v1_ops = {
@@ -166,10 +204,115 @@ static const struct device_ops vfio_v1_ops = {
 	.describe = vfio_v1_describe,
 };
 
+/* ---- a handed-over device: its VMM's container logs its DMA ------------- */
+
+static void
+vfio_v1_log_stop(struct mig_device *dev)
+{
+	struct vfio_v1 *k = kv1(dev);
+	int err;
+
+	if (k->type1.logging && (err = vfio_type1_stop(&k->type1)) != 0)
+		log_warnx("device %s: stopping the container's dirty page log: %s", dev->name,
+		    strerror(-err));
+}
+
+static int
+vfio_v1_save_begin(struct mig_device *dev, int precopy)
+{
+	struct vfio_v1 *k = kv1(dev);
+	int err;
+
+	device_check_thread(dev, "save_begin");
+	/* Logged from before the device's first byte of state is read. */
+	if (dev->guest_memory_size > 0) {
+		if ((err = vfio_type1_start(&k->type1)) != 0) {
+			log_warnx("device %s: starting the container's dirty page log: %s",
+			    dev->name, strerror(-err));
+			return err;
+		}
+		log_info("device %s: dirty tracking on (the VMM's type1 container) over %zu "
+			 "IOVA range%s",
+		    dev->name, k->nranges, k->nranges == 1 ? "" : "s");
+	}
+	if ((err = v1b_save_begin(dev, precopy)) != 0)
+		vfio_v1_log_stop(dev);
+	return err;
+}
+
+static int
+vfio_v1_save_end(struct mig_device *dev)
+{
+	int err = v1b_save_end(dev);
+
+	vfio_v1_log_stop(dev);
+	return err;
+}
+
+static int
+vfio_v1_rollback(struct mig_device *dev)
+{
+	int err = v1b_rollback(dev);
+
+	vfio_v1_log_stop(dev);
+	return err;
+}
+
+static int
+vfio_v1_reset(struct mig_device *dev)
+{
+	int err = v1b_reset(dev);
+
+	vfio_v1_log_stop(dev);
+	return err;
+}
+
+/* The container's log of [start_pfn, +npages) through the guest's ranges,
+ * get-and-clear, OR-ed into bitmap. */
+static int
+vfio_v1_dirty_bitmap(struct mig_device *dev, uint64_t start_pfn, uint64_t npages,
+    uint8_t *bitmap, uint64_t *dirty)
+{
+	struct vfio_v1 *k = kv1(dev);
+	uint64_t ps = dev->guest_page_size, i, *words;
+	int err;
+
+	device_check_thread(dev, "dirty_bitmap");
+	*dirty = 0;
+	if (!k->type1.logging)
+		return -ENOTSUP;
+	words = xcalloc((size_t)((npages + 63) / 64), sizeof(uint64_t));
+	if ((err = vfio_type1_report_ranges(&k->type1, start_pfn * ps, npages * ps, words)) != 0)
+		log_warnx("device %s: the container's dirty log of pages [%" PRIu64 ", +%" PRIu64
+			  "): %s",
+		    dev->name, start_pfn, npages, strerror(-err));
+	for (i = 0; err == 0 && i < npages; i++) {
+		if (!((words[i / 64] >> (i % 64)) & 1) || (bitmap[i / 8] & (1u << (i % 8))))
+			continue;
+		bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+		(*dirty)++;
+	}
+	free(words);
+	return err;
+}
+
 /* A handed-over device may be left stopped after a resume (final_state). */
 static const struct device_ops vfio_v1_handed_ops = {
-	V1_BACKEND_OPS,
+	.save_begin = vfio_v1_save_begin,
+	.save_stop = v1b_save_stop,
+	.pending = v1b_pending,
+	.save_next = v1b_save_next,
+	.save_read = v1b_save_read,
+	.save_mapped = v1b_save_mapped,
+	.save_end = vfio_v1_save_end,
+	.rollback = vfio_v1_rollback,
+	.resume_begin = v1b_resume_begin,
+	.resume_write = v1b_resume_write,
+	.resume_commit = v1b_resume_commit,
+	.resume_end = v1b_resume_end,
 	.resume_stop = v1b_resume_stop,
+	.reset = vfio_v1_reset,
+	.dirty_bitmap = vfio_v1_dirty_bitmap,
 	.state_name = vfio_v1_state_name,
 	.close = vfio_v1_close,
 	.describe = vfio_v1_describe,
@@ -242,6 +385,7 @@ vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 {
 	struct vfio_v1 *k = xcalloc(1, sizeof(*k));
 
+	k->type1.fd = -1;
 	if (vfio_open(&k->h, dev->name, dc->path) != 0) {
 		free(k);
 		return -1;
@@ -262,16 +406,74 @@ fail:
 	return -1;
 }
 
+/* The guest's ranges and page size: the page space ends with the last
+ * range; logged only through a container. -EDOM: page_size is not a
+ * multiple of the container's page. */
+static int
+vfio_v1_set_ranges(struct mig_device *dev, struct vfio_v1 *k, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size)
+{
+	struct vfio_type1_range r[MIG_IOVA_RANGES_MAX] = {{0, 0}};
+	uint64_t end = 0;
+	size_t i;
+
+	if (nranges > MIG_IOVA_RANGES_MAX)
+		return -E2BIG;
+	for (i = 0; i < nranges; i++) {
+		r[i] = (struct vfio_type1_range){ranges[i].start, ranges[i].length};
+		if (ranges[i].start + ranges[i].length > end)
+			end = ranges[i].start + ranges[i].length;
+	}
+	if (k->type1.fd >= 0 && vfio_type1_set_ranges(&k->type1, r, nranges, page_size) != 0)
+		return -EDOM;
+	memcpy(k->ranges, ranges, nranges * sizeof(*ranges));
+	k->nranges = nranges;
+	dev->guest_memory = NULL; /* the VMM's: its pages are not ours to send */
+	dev->guest_memory_size = k->type1.fd >= 0 ? end : 0;
+	dev->guest_page_size = page_size;
+	return 0;
+}
+
 int
-vfio_v1_backend_adopt(struct mig_device *dev, int fd)
+vfio_v1_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size)
+{
+	struct vfio_v1 *k = kv1(dev);
+
+	if (k->h.mode != VFIO_MODE_HANDOVER || k->type1.fd < 0)
+		return -ENOTSUP;
+	return vfio_v1_set_ranges(dev, k, ranges, nranges, page_size);
+}
+
+/* The VMM's container, checked by the caller (vfio_type1_check). */
+static void
+vfio_v1_take_container(struct vfio_v1 *k, int container_fd)
+{
+	uint64_t sizes, max_bitmap;
+
+	k->type1.fd = -1;
+	if (container_fd < 0)
+		return;
+	sizes = vfio_type1_pgsizes(container_fd, &max_bitmap);
+	vfio_type1_init(&k->type1, container_fd, sizes & -sizes, max_bitmap);
+	k->h.container_fd = container_fd; /* closed with the device */
+}
+
+int
+vfio_v1_backend_adopt(struct mig_device *dev, int fd, int container_fd,
+    const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size)
 {
 	struct vfio_v1 *k = xcalloc(1, sizeof(*k));
 	int err;
 
+	k->type1.fd = -1;
 	if ((err = vfio_adopt(&k->h, dev->name, fd)) != 0) {
 		free(k);
 		return err;
 	}
+	vfio_v1_take_container(k, container_fd);
+	if ((err = vfio_v1_set_ranges(dev, k, ranges, nranges, page_size)) != 0)
+		goto fail;
 	err = -EOPNOTSUPP;
 	if (vfio_v1_setup(k, dev->name) != 0)
 		goto fail;
@@ -287,7 +489,7 @@ vfio_v1_backend_adopt(struct mig_device *dev, int fd)
 	vfio_v1_ready(dev, k, &vfio_v1_handed_ops);
 	return 0;
 fail:
-	k->h.device_fd = -1; /* the caller's, on failure */
+	k->h.device_fd = k->h.container_fd = -1; /* the caller's, on failure */
 	vfio_v1_free(k);
 	return err;
 }

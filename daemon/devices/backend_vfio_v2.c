@@ -6,8 +6,9 @@
  * Two parts:
  *   - struct v2_device over the kernel: VFIO_DEVICE_FEATURE (MIGRATION,
  *     MIG_DEVICE_STATE, MIG_DATA_SIZE, DMA_LOGGING_*), VFIO_MIG_GET_PRECOPY_INFO
- *     on the data fd, VFIO_DEVICE_RESET, and the type1 container's
- *     VFIO_IOMMU_DIRTY_PAGES where the device has no DMA logging;
+ *     on the data fd, VFIO_DEVICE_RESET, and the type1 container's dirty
+ *     pages (vfio_type1.c) where the device has no DMA logging: the
+ *     daemon's own container, or the VMM's, handed over with the device;
  *   - the daemon's view: device_ops that hand every call to the v2 driver
  *     (v2_driver.c), and the device's migration capabilities in its JSON.
  * All system calls go through vfio_sys; nothing here knows the protocol
@@ -25,6 +26,7 @@
 #include "vfio_compat.h"
 #include "vfio_open.h"
 #include "vfio_sys.h"
+#include "vfio_type1.h"
 #include "xmalloc.h"
 
 /* v2_fsm.h carries the uAPI's values under its own names. */
@@ -53,6 +55,7 @@ struct vfio_v2 {
 	struct v2_device dev;
 	enum vfio_v2_tracking tracking;
 	uint64_t type1_pgsizes; /* page sizes the type1 dirty bitmap can use */
+	struct vfio_type1 type1; /* TRACK_TYPE1: the container's log */
 	/* A handed-over device: the guest's IOVA ranges its DMA is logged
 	 * over, instead of [0, guest memory). */
 	struct mig_iova_range ranges[MIG_IOVA_RANGES_MAX];
@@ -150,24 +153,6 @@ vfio_v2_reset(struct v2_device *d)
 	return vfio_reset(&k->h);
 }
 
-/* VFIO_IOMMU_DIRTY_PAGES with flags, and a bitmap_get when asked. */
-static int
-vfio_v2_type1_dirty(struct vfio_v2 *k, uint32_t flags, struct vfio_iommu_type1_dirty_bitmap_get *get)
-{
-	uint64_t buf[(sizeof(struct vfio_iommu_type1_dirty_bitmap) +
-	    sizeof(struct vfio_iommu_type1_dirty_bitmap_get)) / 8];
-	struct vfio_iommu_type1_dirty_bitmap *db = (struct vfio_iommu_type1_dirty_bitmap *)buf;
-
-	memset(buf, 0, sizeof(buf));
-	db->argsz = (uint32_t)(sizeof(*db) + (get != NULL ? sizeof(*get) : 0));
-	db->flags = flags;
-	if (get != NULL)
-		memcpy(db->data, get, sizeof(*get));
-	if (vfio_sys->ioctl(k->h.container_fd, VFIO_IOMMU_DIRTY_PAGES, db) < 0)
-		return -errno;
-	return 0;
-}
-
 static int
 vfio_v2_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t *page_size)
 {
@@ -199,9 +184,9 @@ vfio_v2_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t 
 			*page_size = ctl.page_size;
 		return err;
 	case TRACK_TYPE1:
-		if (!(k->type1_pgsizes & *page_size))
+		if (!(k->type1_pgsizes & *page_size) && k->nranges == 0)
 			return -EINVAL;
-		return vfio_v2_type1_dirty(k, VFIO_IOMMU_DIRTY_PAGES_FLAG_START, NULL);
+		return vfio_type1_start(&k->type1);
 	case TRACK_NONE:
 		break;
 	}
@@ -214,8 +199,6 @@ vfio_v2_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t
 {
 	struct vfio_v2 *k = d->priv;
 	struct vfio_device_feature_dma_logging_report rep;
-	struct vfio_iommu_type1_dirty_bitmap_get get;
-	uint64_t words = (length / page_size + 63) / 64;
 
 	switch (k->tracking) {
 	case TRACK_DEVICE:
@@ -226,13 +209,7 @@ vfio_v2_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t
 		return vfio_v2_feature(k, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
 		    &rep, sizeof(rep));
 	case TRACK_TYPE1:
-		memset(&get, 0, sizeof(get));
-		get.iova = iova;
-		get.size = length;
-		get.bitmap.pgsize = page_size;
-		get.bitmap.size = words * sizeof(uint64_t);
-		get.bitmap.data = (__u64 *)bitmap;
-		return vfio_v2_type1_dirty(k, VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP, &get);
+		return vfio_type1_report(&k->type1, iova, length, page_size, bitmap);
 	case TRACK_NONE:
 		break;
 	}
@@ -279,6 +256,11 @@ vfio_v2_log_report_op(struct v2_device *d, uint64_t iova, uint64_t length, uint6
 {
 	struct vfio_v2 *k = d->priv;
 
+	/* A container's report may not cut a DMA mapping: whole ranges. */
+	if (k->nranges > 0 && k->tracking == TRACK_TYPE1)
+		return page_size == k->type1.page_size
+		    ? vfio_type1_report_ranges(&k->type1, iova, length, bitmap)
+		    : -EINVAL;
 	if (k->nranges > 0)
 		return vfio_v2_log_report_ranges(k, iova, length, page_size, bitmap);
 	return vfio_v2_log_report(d, iova, length, page_size, bitmap);
@@ -294,7 +276,7 @@ vfio_v2_log_stop(struct v2_device *d)
 		return vfio_v2_feature(k, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
 		    NULL, 0);
 	case TRACK_TYPE1:
-		return vfio_v2_type1_dirty(k, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP, NULL);
+		return vfio_type1_stop(&k->type1);
 	case TRACK_NONE:
 		break;
 	}
@@ -313,57 +295,28 @@ static const struct v2_device_ops vfio_v2_ops = {
 	.log_stop = vfio_v2_log_stop,
 };
 
-/* The type1 IOMMU's migration capability (VFIO_IOMMU_GET_INFO): the page
- * sizes its dirty bitmap supports, or 0. */
-static uint64_t
-vfio_v2_type1_pgsizes(struct vfio_v2 *k)
-{
-	struct vfio_iommu_type1_info_cap_migration cap;
-	struct vfio_iommu_type1_info *info;
-	size_t len = sizeof(*info);
-	uint8_t *buf = xcalloc(1, len);
-	uint64_t sizes = 0;
-	uint32_t at;
-
-	info = (struct vfio_iommu_type1_info *)buf;
-	info->argsz = (uint32_t)len;
-	if (vfio_sys->ioctl(k->h.container_fd, VFIO_IOMMU_GET_INFO, info) < 0)
-		goto out;
-	if (info->argsz > len && info->argsz <= 65536) {
-		len = info->argsz;
-		buf = xrealloc(buf, len);
-		memset(buf, 0, len);
-		info = (struct vfio_iommu_type1_info *)buf;
-		info->argsz = (uint32_t)len;
-		if (vfio_sys->ioctl(k->h.container_fd, VFIO_IOMMU_GET_INFO, info) < 0)
-			goto out;
-	}
-	if (!(info->flags & VFIO_IOMMU_INFO_CAPS) || info->cap_offset == 0)
-		goto out;
-	if (vfio_cap_find(buf, len, info->cap_offset, sizeof(*info),
-	    VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, sizeof(cap), &at) == 0) {
-		memcpy(&cap, buf + at, sizeof(cap));
-		sizes = cap.pgsize_bitmap;
-	}
-out:
-	free(buf);
-	return sizes;
-}
-
 /* How this device's DMA can be tracked: the device itself, else the type1
- * container it sits in, else not at all. */
+ * container it sits in (the daemon's, or the one its VMM handed over),
+ * else not at all. */
 static void
 vfio_v2_probe_tracking(struct vfio_v2 *k)
 {
+	uint64_t max_bitmap;
+
 	k->tracking = TRACK_NONE;
 	k->dev.dirty_tracking = NULL;
 	if (vfio_v2_feature(k, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
 	    VFIO_DEVICE_FEATURE_DMA_LOGGING_START, NULL, 0) == 0) {
 		k->tracking = TRACK_DEVICE;
 		k->dev.dirty_tracking = "device DMA logging";
-	} else if (k->h.mode == VFIO_MODE_GROUP && (k->type1_pgsizes = vfio_v2_type1_pgsizes(k)) != 0) {
+	} else if (k->h.container_fd >= 0 &&
+	    (k->type1_pgsizes = vfio_type1_pgsizes(k->h.container_fd, &max_bitmap)) != 0) {
 		k->tracking = TRACK_TYPE1;
-		k->dev.dirty_tracking = "type1 IOMMU dirty pages";
+		k->dev.dirty_tracking = k->h.mode == VFIO_MODE_HANDOVER
+		    ? "type1 IOMMU dirty pages (the VMM's container)"
+		    : "type1 IOMMU dirty pages";
+		vfio_type1_init(&k->type1, k->h.container_fd, k->type1_pgsizes & -k->type1_pgsizes,
+		    max_bitmap);
 	}
 }
 
@@ -372,6 +325,7 @@ vfio_v2_close(void *arg)
 {
 	struct vfio_v2 *k = arg;
 
+	vfio_type1_clear(&k->type1);
 	vfio_close(&k->h);
 	free(k);
 }
@@ -427,27 +381,36 @@ vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 }
 
 /* The ranges become the device's page space: pages [0, end of the last
- * range) of page_size bytes, of which only the ranges are logged. */
-static void
+ * range) of page_size bytes, of which only the ranges are logged. -EDOM:
+ * page_size is not a multiple of the container's page (nothing changed). */
+static int
 vfio_v2_set_ranges(struct mig_device *dev, struct vfio_v2 *k, const struct mig_iova_range *ranges,
     size_t nranges, uint32_t page_size)
 {
+	struct vfio_type1_range r[MIG_IOVA_RANGES_MAX] = {{0, 0}};
 	uint64_t end = 0;
 	size_t i;
 
+	if (k->tracking == TRACK_TYPE1 && k->h.mode == VFIO_MODE_HANDOVER) {
+		for (i = 0; i < nranges; i++)
+			r[i] = (struct vfio_type1_range){ranges[i].start, ranges[i].length};
+		if (vfio_type1_set_ranges(&k->type1, r, nranges, page_size) != 0)
+			return -EDOM;
+	}
 	memcpy(k->ranges, ranges, nranges * sizeof(*ranges));
 	k->nranges = nranges;
 	for (i = 0; i < nranges; i++)
 		if (ranges[i].start + ranges[i].length > end)
 			end = ranges[i].start + ranges[i].length;
 	dev->guest_memory = NULL; /* the VMM's: its pages are not ours to send */
-	dev->guest_memory_size = k->tracking == TRACK_DEVICE ? end : 0;
+	dev->guest_memory_size = k->tracking != TRACK_NONE ? end : 0;
 	dev->guest_page_size = page_size;
+	return 0;
 }
 
 int
-vfio_v2_backend_adopt(struct mig_device *dev, int fd, const struct mig_iova_range *ranges,
-    size_t nranges, uint32_t page_size)
+vfio_v2_backend_adopt(struct mig_device *dev, int fd, int container_fd,
+    const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size)
 {
 	struct vfio_v2 *k = xcalloc(1, sizeof(*k));
 	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 1};
@@ -461,17 +424,18 @@ vfio_v2_backend_adopt(struct mig_device *dev, int fd, const struct mig_iova_rang
 		free(k);
 		return err;
 	}
+	k->h.container_fd = container_fd;
 	k->dev.ops = &vfio_v2_ops;
 	k->dev.priv = k;
 	vfio_v2_probe_tracking(k);
-	if ((err = v2_backend_attach(dev, &k->dev, &impl)) != 0) {
-		k->h.device_fd = -1; /* the caller's, on failure */
+	if ((err = vfio_v2_set_ranges(dev, k, ranges, nranges, page_size)) != 0 ||
+	    (err = v2_backend_attach(dev, &k->dev, &impl)) != 0) {
+		k->h.device_fd = k->h.container_fd = -1; /* the caller's, on failure */
 		vfio_v2_close(k);
 		/* A VFIO device without v2 migration (logged by v2_attach). */
-		return err == -EBUSY ? err : -EOPNOTSUPP;
+		return err == -EBUSY || err == -EDOM ? err : -EOPNOTSUPP;
 	}
 	dev->backend = "vfio-v2";
-	vfio_v2_set_ranges(dev, k, ranges, nranges, page_size);
 	vfio_identity(&k->h, "vfio-v2", dev->identity, sizeof(dev->identity), dev->compat,
 	    sizeof(dev->compat));
 	return 0;
@@ -782,6 +746,5 @@ vfio_v2_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ra
 	if (!b->impl.adopted || nranges > MIG_IOVA_RANGES_MAX)
 		return -EINVAL;
 	k = b->impl.arg;
-	vfio_v2_set_ranges(dev, k, ranges, nranges, page_size);
-	return 0;
+	return vfio_v2_set_ranges(dev, k, ranges, nranges, page_size);
 }
