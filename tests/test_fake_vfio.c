@@ -50,7 +50,7 @@ static int
 make_device(const char *name, uint32_t seed, int anon)
 {
 	struct fake_vfio_config cfg = {STATE_SIZE, GUEST_SIZE, PAGE, 0, anon, 3, 0x15b3, 0x101e,
-	    seed};
+	    seed, 0};
 	char path[128];
 	int fd;
 

@@ -3,15 +3,20 @@
  * tests/integration/handover.sh).
  *
  * It holds a fake VFIO device (tests/fake_vfio.h; the fake kernel is
- * linked in), runs a guest workload on it (device state and DMA into guest
- * memory), and talks to a daemon's hand-over socket as a VMM would
- * (SOCK_SEQPACKET, one JSON request with the device fd as SCM_RIGHTS, one
- * JSON answer). A test drives it with one command per line on stdin and
- * reads one answer per line on stdout:
+ * linked in), a v2 one or (--v1) one with a v1 migration region, and with
+ * --container the type1 container its DMA goes through (the guest's
+ * --iova ranges mapped in it), runs a guest workload on it (device state
+ * and DMA into guest memory), and talks to a daemon's hand-over socket as
+ * a VMM would (SOCK_SEQPACKET, one JSON request with the device fd, and
+ * the container's, as SCM_RIGHTS, one JSON answer). A test drives it with
+ * one command per line on stdin and reads one answer per line on stdout:
  *
- *   attach                  hand the device over (--name, --iova, ...)
+ *   attach                  hand the device over (--name, --iova, ...),
+ *                           with its container when it has one
  *   attach-fd file|devnull NAME
  *                           hand over an fd that is not a VFIO device
+ *   attach-container device hand over the device's fd as the container too
+ *   cstatus                 the container: logging, starts, stops, maps, ...
  *   detach | set-iova START:LENGTH[,...]
  *   workload on|off         the guest dirties state and DMAs (every 20 ms)
  *   status                  state, resets, digest, DMA logging, ...
@@ -22,6 +27,7 @@
  *                           image DIGEST, and every page in the file PAGES
  *                           is in BITMAP (GET /v1/migrations/ID/bitmap)
  *   start                   the VMM starts its vCPUs: the device RUNNING
+ *   stop                    the VMM pauses its vCPUs: the device STOP
  *   exit                    die at once, answering nothing
  *   quit
  *
@@ -54,9 +60,10 @@
 #define VMM_GUEST_PAGE 4096u
 
 struct vmm {
-	const char *device_path, *socket_path, *name, *final_state;
+	const char *device_path, *socket_path, *name, *final_state, *container_path;
 	struct fake_vfio_config cfg;
-	int create;
+	int create, container_nodirty;
+	int cfd; /* the container, -1 without one */
 	json_t *iova; /* [{start, length}] */
 	uint32_t page_size;
 	int fd;	  /* the device: the VMM's own reference */
@@ -103,12 +110,12 @@ vmm_connect(struct vmm *v)
 	return 0;
 }
 
-/* One request (with fd unless -1), one answer: NULL when the socket
- * failed (*err says why). */
+/* One request (with fds[0, nfds) as SCM_RIGHTS), one answer: NULL when
+ * the socket failed (*err says why). */
 static json_t *
-vmm_request(struct vmm *v, json_t *req, int fd, int *err)
+vmm_request(struct vmm *v, json_t *req, const int *fds, size_t nfds, int *err)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))], buf[65536];
+	char cbuf[CMSG_SPACE(2 * sizeof(int))], buf[65536];
 	struct pollfd pfd;
 	struct msghdr msg;
 	struct cmsghdr *c;
@@ -125,15 +132,15 @@ vmm_request(struct vmm *v, json_t *req, int fd, int *err)
 	iov.iov_len = strlen(text);
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
-	if (fd >= 0) {
+	if (nfds > 0) {
 		memset(cbuf, 0, sizeof(cbuf));
 		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
+		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	n = sendmsg(v->sock, &msg, MSG_NOSIGNAL);
 	/* A daemon restarted since the last request: connect again, once. */
@@ -172,12 +179,12 @@ out:
 
 /* Print the answer to request `what` as one line. */
 static void
-vmm_ask(struct vmm *v, const char *what, json_t *req, int fd)
+vmm_ask_fds(struct vmm *v, const char *what, json_t *req, const int *fds, size_t nfds)
 {
 	json_t *ans, *e;
 	int err;
 
-	ans = vmm_request(v, req, fd, &err);
+	ans = vmm_request(v, req, fds, nfds, &err);
 	json_decref(req);
 	if (ans == NULL) {
 		answer("%s error socket %s", what, strerror(-err));
@@ -193,11 +200,18 @@ vmm_ask(struct vmm *v, const char *what, json_t *req, int fd)
 	json_decref(ans);
 }
 
+static void
+vmm_ask(struct vmm *v, const char *what, json_t *req, int fd)
+{
+	vmm_ask_fds(v, what, req, &fd, fd >= 0 ? 1 : 0);
+}
+
 static json_t *
 vmm_attach_request(struct vmm *v, const char *name)
 {
 	json_t *req = json_pack("{s:s, s:s, s:s, s:O, s:i}", "op", "attach", "name", name,
-	    "backend", "vfio-v2", "iova", v->iova, "page_size", (int)v->page_size);
+	    "backend", v->cfg.v1 ? "vfio-v1" : "vfio-v2", "iova", v->iova, "page_size",
+	    (int)v->page_size);
 
 	if (v->final_state != NULL)
 		json_object_set_new(req, "final_state", json_string(v->final_state));
@@ -249,6 +263,66 @@ vmm_attach_other(struct vmm *v, const char *kind, const char *name)
 	}
 	vmm_ask(v, "attach-fd", vmm_attach_request(v, name), fd);
 	close(fd);
+}
+
+/* Hand the device over, with its container when it has one; with
+ * `as_container`, that fd instead (a refusal to see). */
+static void
+vmm_attach(struct vmm *v, const char *what, int as_container)
+{
+	json_t *req = vmm_attach_request(v, v->name);
+	int fds[2] = {v->fd, as_container >= 0 ? as_container : v->cfd};
+
+	if (fds[1] < 0) {
+		vmm_ask_fds(v, what, req, fds, 1);
+		return;
+	}
+	json_object_set_new(req, "fds", json_pack("[s, s]", "device", "container"));
+	vmm_ask_fds(v, what, req, fds, 2);
+}
+
+/* The container's side: the guest's ranges mapped for the device's DMA. */
+static int
+vmm_container(struct vmm *v)
+{
+	struct vfio_iommu_type1_dma_map map;
+	json_t *r;
+	size_t i;
+	int err;
+
+	v->cfd = -1;
+	if (v->container_path == NULL)
+		return 0;
+	if (v->create && (err = fake_vfio_container_create(v->container_path, v->cfg.guest_size,
+	    !v->container_nodirty)) != 0)
+		return err;
+	if ((v->cfd = fake_vfio_container_open(v->container_path)) < 0)
+		return v->cfd;
+	json_array_foreach(v->iova, i, r) {
+		memset(&map, 0, sizeof(map));
+		map.argsz = sizeof(map);
+		map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+		map.iova = (uint64_t)json_integer_value(json_object_get(r, "start"));
+		map.size = (uint64_t)json_integer_value(json_object_get(r, "length"));
+		if (ioctl(v->cfd, VFIO_IOMMU_MAP_DMA, &map) != 0)
+			return -errno;
+	}
+	return fake_vfio_container_attach(v->cfd, v->fd);
+}
+
+static void
+vmm_container_status(struct vmm *v)
+{
+	struct fake_vfio_container_status st;
+	int err;
+
+	if (v->cfd < 0 || (err = fake_vfio_container_status(v->cfd, &st)) != 0) {
+		answer("cstatus error local no container");
+		return;
+	}
+	answer("cstatus ok logging=%d starts=%" PRIu64 " stops=%" PRIu64 " reports=%" PRIu64
+	       " maps=%" PRIu64 " other_ioctls=%" PRIu64,
+	    st.logging, st.starts, st.stops, st.reports, st.maps, st.other_ioctls);
 }
 
 /* One turn of the guest: a state page and a DMA write each. A stopped
@@ -383,22 +457,38 @@ vmm_check(struct vmm *v, const char *state, const char *digest, const char *page
 	answer("check ok pages=%" PRIu64, n);
 }
 
-/* The VMM starts its vCPUs: the device goes to RUNNING. */
+/* A v1 device's device_state, bits 0-2 (_RUNNING 1), the others kept. */
+static int
+vmm_v1_set_running(struct vmm *v, int running)
+{
+	off_t at = (off_t)FAKE_VFIO_V1_REGION << FAKE_VFIO_REGION_SHIFT;
+	uint32_t state;
+
+	if (pread(v->fd, &state, sizeof(state), at) != sizeof(state))
+		return -1;
+	state = (state & ~7u) | (running ? 1u : 0u);
+	return pwrite(v->fd, &state, sizeof(state), at) == sizeof(state) ? 0 : -1;
+}
+
+/* The VMM starts (RUNNING) or pauses (STOP) its vCPUs, and the device. */
 static void
-vmm_start(struct vmm *v)
+vmm_run_state(struct vmm *v, const char *what, uint32_t state)
 {
 	uint64_t buf[4];
 	struct vfio_device_feature *f = (struct vfio_device_feature *)buf;
-	struct vfio_device_feature_mig_state st = {V2_STATE_RUNNING, -1};
+	struct vfio_device_feature_mig_state st = {state, -1};
+	int rc;
 
 	memset(buf, 0, sizeof(buf));
 	f->argsz = sizeof(*f) + sizeof(st);
 	f->flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
 	memcpy(f->data, &st, sizeof(st));
-	if (ioctl(v->fd, VFIO_DEVICE_FEATURE, f) != 0)
-		answer("start error local %s", strerror(errno));
+	rc = v->cfg.v1 ? vmm_v1_set_running(v, state == V2_STATE_RUNNING)
+		       : ioctl(v->fd, VFIO_DEVICE_FEATURE, f);
+	if (rc != 0)
+		answer("%s error local %s", what, strerror(errno));
 	else
-		answer("start ok");
+		answer("%s ok", what);
 }
 
 /* One command line; 1 to quit. */
@@ -416,7 +506,12 @@ vmm_command(struct vmm *v, char *line)
 	if (argc == 0)
 		return 0;
 	if (strcmp(argv[0], "attach") == 0) {
-		vmm_ask(v, "attach", vmm_attach_request(v, v->name), v->fd);
+		vmm_attach(v, "attach", -1);
+	} else if (strcmp(argv[0], "attach-container") == 0 && argc == 2 &&
+	    strcmp(argv[1], "device") == 0) {
+		vmm_attach(v, "attach-container", v->fd);
+	} else if (strcmp(argv[0], "cstatus") == 0) {
+		vmm_container_status(v);
 	} else if (strcmp(argv[0], "attach-fd") == 0 && argc == 3) {
 		vmm_attach_other(v, argv[1], argv[2]);
 	} else if (strcmp(argv[0], "detach") == 0) {
@@ -437,7 +532,9 @@ vmm_command(struct vmm *v, char *line)
 		vmm_check(v, argv[1], argv[2], argc == 5 ? argv[3] : NULL,
 		    argc == 5 ? argv[4] : NULL);
 	} else if (strcmp(argv[0], "start") == 0) {
-		vmm_start(v);
+		vmm_run_state(v, "start", V2_STATE_RUNNING);
+	} else if (strcmp(argv[0], "stop") == 0) {
+		vmm_run_state(v, "stop", V2_STATE_STOP);
 	} else if (strcmp(argv[0], "exit") == 0) {
 		_exit(0);
 	} else if (strcmp(argv[0], "quit") == 0) {
@@ -484,8 +581,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: test_vmm --device PATH [--create] [--seed N] [--state-size N] "
-	    "[--guest-size N] [--anon] [--minor N] [--socket PATH] [--name NAME] "
-	    "[--iova START:LENGTH]... [--page-size N] [--final-state stopped|running]\n");
+	    "[--guest-size N] [--anon] [--minor N] [--v1] [--container PATH] "
+	    "[--container-nodirty] [--socket PATH] [--name NAME] [--iova START:LENGTH]... "
+	    "[--page-size N] [--final-state stopped|running]\n");
 	exit(2);
 }
 
@@ -506,6 +604,9 @@ vmm_options(struct vmm *v, int argc, char **argv)
 	    {"iova", required_argument, NULL, 'i'},
 	    {"page-size", required_argument, NULL, 'p'},
 	    {"final-state", required_argument, NULL, 'f'},
+	    {"v1", no_argument, NULL, '1'},
+	    {"container", required_argument, NULL, 'C'},
+	    {"container-nodirty", no_argument, NULL, 'N'},
 	    {NULL, 0, NULL, 0},
 	};
 	json_t *r;
@@ -552,6 +653,15 @@ vmm_options(struct vmm *v, int argc, char **argv)
 		case 'f':
 			v->final_state = optarg;
 			break;
+		case '1':
+			v->cfg.v1 = 1;
+			break;
+		case 'C':
+			v->container_path = optarg;
+			break;
+		case 'N':
+			v->container_nodirty = 1;
+			break;
 		default:
 			usage();
 		}
@@ -592,6 +702,10 @@ main(int argc, char **argv)
 	v.cfg.state_size = st.state_size;
 	v.cfg.guest_size = st.guest_size;
 	v.guest_pages = v.cfg.guest_size / VMM_GUEST_PAGE;
+	if ((err = vmm_container(&v)) != 0) {
+		fprintf(stderr, "test_vmm: container %s: %s\n", v.container_path, strerror(-err));
+		return 1;
+	}
 	v.logged = calloc(1, (size_t)(v.guest_pages + 7) / 8 + 1);
 	answer("ready pid=%d", (int)getpid());
 	vmm_run(&v);

@@ -1,17 +1,20 @@
 /*
- * fake_vfio.c: a fake kernel for VFIO v2 devices that several processes
+ * fake_vfio.c: a fake kernel for VFIO devices that several processes
  * share (tests/fake_vfio.h), built as the LD_PRELOAD shim fake_vfio.so and
  * linked into the test VMM.
  *
  * It owns the device file's layout, the v2 FSM with its data sessions, the
- * stream and its strict checks on resume, DMA logging, and the libc calls
- * it answers for its own fds: fstat, readlink and pread/pwrite of the
- * config region, ioctl (device and data fd), and read, write, poll and
- * close of a data fd. It must never touch an fd that is not its own: those
- * go to libc as they came. A device fd is recognised by what the kernel
- * says of it (a regular file that starts with the magic), so an fd that
- * arrived by SCM_RIGHTS is known without any help; a data fd is a memfd
- * this process made, known by its inode.
+ * stream and its strict checks on resume, DMA logging, the v1 migration
+ * region a device may offer instead (the same FSM and stream, through the
+ * region's fields and data section), the type1 container (its DMA
+ * mappings and dirty page log), and the libc calls it answers for its own
+ * fds: fstat, readlink and pread/pwrite of the config and v1 regions,
+ * ioctl (device, container and data fd), and read, write, poll and close
+ * of a data fd. It must never touch an fd that is not its own: those go
+ * to libc as they came. A device or container fd is recognised by what
+ * the kernel says of it (a regular file that starts with its magic), so
+ * an fd that arrived by SCM_RIGHTS is known without any help; a data fd
+ * is a memfd this process made, known by its inode.
  */
 #undef _FORTIFY_SOURCE
 #ifndef _GNU_SOURCE
@@ -38,7 +41,14 @@
 #include "vfio_compat.h"
 
 #define FV_MAGIC "FAKEVFIO"
-#define FV_VERSION 1u
+#define FV_VERSION 2u
+#define FC_MAGIC "FAKEVCTR"
+#define FC_VERSION 1u
+#define FC_MAX_MAPS 16
+#define FC_BITMAP_MAX (256ull << 20) /* the kernel's DIRTY_BITMAP_SIZE_MAX */
+/* /dev/vfio/vfio: misc device 10:196. */
+#define FC_MAJOR 10
+#define FC_MINOR 196
 #define FV_MAJOR 511 /* a dynamic major, as vfio's is */
 #define FV_MAX_RANGES 16
 #define FV_LOG_PAGE 4096u	    /* the DMA log's granularity */
@@ -51,7 +61,12 @@
 #define FV_MAX_DATA 64
 #define FV_CONFIG_INDEX 7 /* VFIO_PCI_CONFIG_REGION_INDEX */
 #define FV_NUM_REGIONS 9
-#define FV_REGION_SHIFT 40
+#define FV_REGION_SHIFT FAKE_VFIO_REGION_SHIFT
+/* The v1 migration region: the fields, then the data section. */
+#define FV_V1_INDEX FAKE_VFIO_V1_REGION
+#define FV_V1_FIELDS 64u
+#define FV_V1_DATA 4096u
+#define FV_V1_SECTION (64u * 1024)
 
 enum fv_session {
 	SESSION_NONE,
@@ -101,14 +116,44 @@ struct fv_shared {
 	int logging;
 	uint32_t nranges;
 	uint64_t ranges[FV_MAX_RANGES][2];
+
+	/* A v1 device: its data section, and the buffer given out in it. */
+	int v1;
+	uint64_t sec_off, sec_len, v1_size;
+	int v1_out;
 };
 
-/* A device file mapped in this process, known by its inode. */
+/* A type1 container file: this header, then its dirty log (a bit per
+ * FV_LOG_PAGE of IOVA space). The first fields are fv_shared's. */
+struct fc_shared {
+	char magic[8];
+	uint32_t version, pad;
+	uint64_t file_size;
+	pthread_mutex_t lock;
+	uint64_t guest_size, nlog, log_off;
+	int dirty_cap, logging;
+	uint64_t starts, stops, reports, maps, other_ioctls;
+	uint32_t nmaps;
+	uint64_t map[FC_MAX_MAPS][2]; /* iova, size */
+};
+
+enum fv_kind { FV_KIND_DEVICE, FV_KIND_CONTAINER };
+
+/* A device or container file mapped in this process, known by its inode. */
 struct fv_map {
 	dev_t dev;
 	ino_t ino;
-	struct fv_shared *sh;
+	void *p;
+	enum fv_kind kind;
 };
+
+/* In this process: a device's DMA goes through a container (the VMM set
+ * its group in it), whose log it dirties. */
+struct fv_link {
+	struct fv_shared *sh;
+	struct fc_shared *c;
+};
+#define FV_MAX_LINKS 8
 
 /* A data fd this process was given. */
 struct fv_data {
@@ -138,6 +183,7 @@ static struct fv_map fv_maps[FV_MAX_MAPS];
 static int fv_nmaps;
 static struct fv_data fv_data[FV_MAX_DATA];
 static atomic_int fv_ndata;
+static struct fv_link fv_links[FV_MAX_LINKS];
 
 static void
 fv_resolve(void)
@@ -181,6 +227,19 @@ static void
 fv_unlock(struct fv_shared *sh)
 {
 	pthread_mutex_unlock(&sh->lock);
+}
+
+static void
+fc_lock(struct fc_shared *c)
+{
+	if (pthread_mutex_lock(&c->lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&c->lock);
+}
+
+static void
+fc_unlock(struct fc_shared *c)
+{
+	pthread_mutex_unlock(&c->lock);
 }
 
 static uint8_t *
@@ -268,31 +327,50 @@ fv_get64(const uint8_t *p)
 
 /* ---- which fds are ours ------------------------------------------------ */
 
-/* The device behind fd, mapping its file on first sight; NULL when fd is
- * not a fake device (errno untouched). */
-static struct fv_shared *
-fv_device(int fd)
+/* What a file's magic says it is: 0 with *kind and *version, or -1. */
+static int
+fv_magic_kind(const char *magic, enum fv_kind *kind, uint32_t *version)
 {
-	struct fv_shared *sh = NULL;
+	if (memcmp(magic, FV_MAGIC, 8) == 0) {
+		*kind = FV_KIND_DEVICE;
+		*version = FV_VERSION;
+		return 0;
+	}
+	if (memcmp(magic, FC_MAGIC, 8) == 0) {
+		*kind = FV_KIND_CONTAINER;
+		*version = FC_VERSION;
+		return 0;
+	}
+	return -1;
+}
+
+/* The device or container behind fd, mapping its file on first sight;
+ * NULL when fd is neither (errno untouched). */
+static void *
+fv_object(int fd, enum fv_kind *kind)
+{
+	struct fc_shared *hdr;
 	struct stat st;
 	char magic[8], link[32];
 	int i, own, saved = errno;
-	void *p;
+	uint32_t version;
+	void *p, *found = NULL;
 
 	fv_init();
 	if (fd < 0 || real.fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size < (off_t)sizeof(struct fv_shared)) {
+	    st.st_size < (off_t)sizeof(struct fc_shared)) {
 		errno = saved;
 		return NULL;
 	}
 	pthread_mutex_lock(&fv_table_lock);
 	for (i = 0; i < fv_nmaps; i++)
 		if (fv_maps[i].dev == st.st_dev && fv_maps[i].ino == st.st_ino) {
-			sh = fv_maps[i].sh;
+			found = fv_maps[i].p;
+			*kind = fv_maps[i].kind;
 			goto out;
 		}
 	if (fv_nmaps == FV_MAX_MAPS || real.pread(fd, magic, sizeof(magic), 0) != sizeof(magic) ||
-	    memcmp(magic, FV_MAGIC, sizeof(magic)) != 0)
+	    fv_magic_kind(magic, kind, &version) != 0)
 		goto out;
 	/* Mapped through an open file description of our own: a mapping
 	 * holds its file, and fd's must close when its last fd does. */
@@ -303,19 +381,41 @@ fv_device(int fd)
 	real.close(own);
 	if (p == MAP_FAILED)
 		goto out;
-	sh = p;
-	if (sh->version != FV_VERSION || sh->file_size != (uint64_t)st.st_size) {
+	hdr = p; /* the fields both headers share */
+	if (hdr->version != version || hdr->file_size != (uint64_t)st.st_size ||
+	    (*kind == FV_KIND_DEVICE && st.st_size < (off_t)sizeof(struct fv_shared))) {
 		munmap(p, (size_t)st.st_size);
-		sh = NULL;
 		goto out;
 	}
+	found = p;
 	fv_maps[fv_nmaps].dev = st.st_dev;
 	fv_maps[fv_nmaps].ino = st.st_ino;
-	fv_maps[fv_nmaps++].sh = sh;
+	fv_maps[fv_nmaps].kind = *kind;
+	fv_maps[fv_nmaps++].p = p;
 out:
 	pthread_mutex_unlock(&fv_table_lock);
 	errno = saved;
-	return sh;
+	return found;
+}
+
+/* The device behind fd; NULL when fd is not a fake device. */
+static struct fv_shared *
+fv_device(int fd)
+{
+	enum fv_kind kind;
+	void *p = fv_object(fd, &kind);
+
+	return p != NULL && kind == FV_KIND_DEVICE ? p : NULL;
+}
+
+/* The container behind fd; NULL when fd is not a fake container. */
+static struct fc_shared *
+fv_container(int fd)
+{
+	enum fv_kind kind;
+	void *p = fv_object(fd, &kind);
+
+	return p != NULL && kind == FV_KIND_CONTAINER ? p : NULL;
 }
 
 /* The data fd entry of fd, copied out; 0 when fd is none of ours. */
@@ -849,10 +949,36 @@ fv_feature(struct fv_shared *sh, struct vfio_device_feature *f)
 	return fv_fail(ENOTTY);
 }
 
+/* The v1 migration region as released kernels numbered it: a type
+ * capability (3, 1), the fields and a data section read and written, not
+ * mapped. */
 static int
-fv_region_info(struct vfio_region_info *info)
+fv_v1_region_info(struct fv_shared *sh, struct vfio_region_info *info)
 {
-	if (info->argsz < sizeof(*info) || info->index >= FV_NUM_REGIONS)
+	struct vfio_region_info_cap_type cap;
+	uint32_t need = (uint32_t)(sizeof(*info) + sizeof(cap));
+
+	info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+	    VFIO_REGION_INFO_FLAG_CAPS;
+	info->size = FV_V1_DATA + sh->sec_len;
+	if (info->argsz < need) {
+		info->argsz = need;
+		return 0;
+	}
+	memset(&cap, 0, sizeof(cap));
+	cap.header.id = VFIO_REGION_INFO_CAP_TYPE;
+	cap.header.version = 1;
+	cap.type = 3;
+	cap.subtype = 1;
+	memcpy((uint8_t *)info + sizeof(*info), &cap, sizeof(cap));
+	info->cap_offset = sizeof(*info);
+	return 0;
+}
+
+static int
+fv_region_info(struct fv_shared *sh, struct vfio_region_info *info)
+{
+	if (info->argsz < sizeof(*info) || info->index >= FV_NUM_REGIONS + (sh->v1 ? 1u : 0u))
 		return fv_fail(EINVAL);
 	info->cap_offset = 0;
 	info->offset = (uint64_t)info->index << FV_REGION_SHIFT;
@@ -862,6 +988,8 @@ fv_region_info(struct vfio_region_info *info)
 		info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 		info->size = sizeof(((struct fv_shared *)NULL)->config);
 	}
+	if (info->index == FV_V1_INDEX)
+		return fv_v1_region_info(sh, info);
 	return 0;
 }
 
@@ -872,6 +1000,8 @@ fv_reset_locked(struct fv_shared *sh)
 	sh->resets++;
 	fv_session_end(sh);
 	fv_log_clear(sh);
+	sh->v1_out = 0;
+	sh->v1_size = 0;
 	/* A reset device has lost its state. */
 	memset(fv_at(sh, sh->state_off), 0, sh->state_size);
 	sh->state = V2_STATE_RUNNING;
@@ -896,16 +1026,19 @@ fv_device_ioctl(struct fv_shared *sh, unsigned long req, void *arg)
 		if (info->argsz < offsetof(struct vfio_device_info, cap_offset))
 			return fv_fail(EINVAL);
 		info->flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
-		info->num_regions = FV_NUM_REGIONS;
+		info->num_regions = FV_NUM_REGIONS + (sh->v1 ? 1u : 0u);
 		info->num_irqs = 5;
 		if (info->argsz >= sizeof(*info))
 			info->cap_offset = 0;
 		return 0;
 	case VFIO_DEVICE_GET_REGION_INFO:
-		return fv_region_info(arg);
+		return fv_region_info(sh, arg);
 	case VFIO_DEVICE_RESET:
 		return fv_reset(sh);
 	case VFIO_DEVICE_FEATURE:
+		/* A v1 device's kernel (5.8-5.17) has no v2 migration. */
+		if (sh->v1)
+			break;
 		return fv_feature(sh, arg);
 	}
 	/* Binding, attaching, mapping, interrupts: the VMM's business. */
@@ -932,10 +1065,161 @@ fv_data_ioctl(const struct fv_data *d, unsigned long req, void *arg)
 	return err;
 }
 
+/* ---- the type1 container ----------------------------------------------- */
+
+static int
+fc_info(struct fc_shared *c, struct vfio_iommu_type1_info *info)
+{
+	struct vfio_iommu_type1_info_cap_migration cap;
+	uint32_t need = (uint32_t)(sizeof(*info) + sizeof(cap));
+
+	if (info->argsz < sizeof(*info))
+		return fv_fail(EINVAL);
+	info->flags = VFIO_IOMMU_INFO_PGSIZES;
+	info->iova_pgsizes = FV_LOG_PAGE;
+	info->cap_offset = 0;
+	if (!c->dirty_cap)
+		return 0;
+	info->flags |= VFIO_IOMMU_INFO_CAPS;
+	if (info->argsz < need) {
+		info->argsz = need;
+		return 0;
+	}
+	memset(&cap, 0, sizeof(cap));
+	cap.header.id = VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION;
+	cap.header.version = 1;
+	cap.pgsize_bitmap = FV_LOG_PAGE;
+	cap.max_dirty_bitmap_size = FC_BITMAP_MAX;
+	memcpy((uint8_t *)info + sizeof(*info), &cap, sizeof(cap));
+	info->cap_offset = sizeof(*info);
+	return 0;
+}
+
+/* VFIO_IOMMU_MAP_DMA: the VMM maps guest memory (recorded, not mapped). */
+static int
+fc_map(struct fc_shared *c, struct vfio_iommu_type1_dma_map *m)
+{
+	uint32_t i;
+	int err = 0;
+
+	if (m->argsz < sizeof(*m) || m->size == 0 || m->iova % FV_LOG_PAGE != 0 ||
+	    m->size % FV_LOG_PAGE != 0 || m->iova > c->guest_size || m->size > c->guest_size - m->iova)
+		return fv_fail(EINVAL);
+	fc_lock(c);
+	for (i = 0; i < c->nmaps; i++)
+		if (m->iova < c->map[i][0] + c->map[i][1] && c->map[i][0] < m->iova + m->size)
+			err = EEXIST;
+	if (err == 0 && c->nmaps == FC_MAX_MAPS)
+		err = ENOSPC;
+	if (err == 0) {
+		c->map[c->nmaps][0] = m->iova;
+		c->map[c->nmaps++][1] = m->size;
+		c->maps++;
+	}
+	fc_unlock(c);
+	return err == 0 ? 0 : fv_fail(err);
+}
+
+/* Does [iova, iova + size) begin or end inside a mapping? The kernel
+ * refuses such a report (vfio_iova_dirty_bitmap). Under lock. */
+static int
+fc_cuts_a_mapping(struct fc_shared *c, uint64_t iova, uint64_t size)
+{
+	uint64_t end = iova + size;
+	uint32_t i;
+
+	for (i = 0; i < c->nmaps; i++)
+		if ((iova > c->map[i][0] && iova < c->map[i][0] + c->map[i][1]) ||
+		    (end > c->map[i][0] && end < c->map[i][0] + c->map[i][1]))
+			return 1;
+	return 0;
+}
+
+/* GET_BITMAP, get-and-clear, as type1 checks it. Under lock. */
+static int
+fc_get_bitmap(struct fc_shared *c, struct vfio_iommu_type1_dirty_bitmap_get *g)
+{
+	uint64_t pages, p, first;
+
+	if (!c->logging || g->bitmap.pgsize != FV_LOG_PAGE || g->size == 0 ||
+	    g->iova % FV_LOG_PAGE != 0 || g->size % FV_LOG_PAGE != 0 || g->iova + g->size < g->iova ||
+	    g->bitmap.data == NULL)
+		return -EINVAL;
+	pages = g->size / FV_LOG_PAGE;
+	if (g->bitmap.size < (pages + 63) / 64 * 8 || g->bitmap.size > FC_BITMAP_MAX ||
+	    fc_cuts_a_mapping(c, g->iova, g->size))
+		return -EINVAL;
+	c->reports++;
+	first = g->iova / FV_LOG_PAGE;
+	for (p = 0; p < pages && first + p < c->nlog; p++) {
+		if (!((fv_at((struct fv_shared *)(void *)c, c->log_off)[(first + p) / 8] >>
+			  ((first + p) % 8)) & 1))
+			continue;
+		fv_at((struct fv_shared *)(void *)c, c->log_off)[(first + p) / 8] &=
+		    (uint8_t)~(1u << ((first + p) % 8));
+		g->bitmap.data[p / 64] |= 1ull << (p % 64);
+	}
+	return 0;
+}
+
+static int
+fc_dirty(struct fc_shared *c, struct vfio_iommu_type1_dirty_bitmap *db)
+{
+	int err = 0;
+
+	if (db->argsz < sizeof(*db) || !c->dirty_cap)
+		return fv_fail(EINVAL);
+	fc_lock(c);
+	switch (db->flags) {
+	case VFIO_IOMMU_DIRTY_PAGES_FLAG_START:
+		if (!c->logging)
+			memset(fv_at((struct fv_shared *)(void *)c, c->log_off), 0, (c->nlog + 7) / 8);
+		c->logging = 1;
+		c->starts++;
+		break;
+	case VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP:
+		c->logging = 0;
+		c->stops++;
+		break;
+	case VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP:
+		err = db->argsz < sizeof(*db) + sizeof(struct vfio_iommu_type1_dirty_bitmap_get)
+		    ? -EINVAL
+		    : fc_get_bitmap(c, (void *)db->data);
+		break;
+	default:
+		err = -EINVAL;
+	}
+	fc_unlock(c);
+	return err == 0 ? 0 : fv_fail(-err);
+}
+
+static int
+fc_ioctl(struct fc_shared *c, unsigned long req, void *arg)
+{
+	switch (req) {
+	case VFIO_GET_API_VERSION:
+		return VFIO_API_VERSION;
+	case VFIO_CHECK_EXTENSION:
+		return (uintptr_t)arg == VFIO_TYPE1v2_IOMMU || (uintptr_t)arg == VFIO_TYPE1_IOMMU;
+	case VFIO_IOMMU_GET_INFO:
+		return fc_info(c, arg);
+	case VFIO_IOMMU_MAP_DMA:
+		return fc_map(c, arg);
+	case VFIO_IOMMU_DIRTY_PAGES:
+		return fc_dirty(c, arg);
+	}
+	/* Unmapping, setting an IOMMU: the VMM's business. */
+	fc_lock(c);
+	c->other_ioctls++;
+	fc_unlock(c);
+	return fv_fail(ENOTTY);
+}
+
 int
 ioctl(int fd, unsigned long req, ...)
 {
 	struct fv_shared *sh;
+	struct fc_shared *c;
 	struct fv_data d;
 	va_list ap;
 	void *arg;
@@ -948,6 +1232,8 @@ ioctl(int fd, unsigned long req, ...)
 		return fv_data_ioctl(&d, req, arg);
 	if ((sh = fv_device(fd)) != NULL)
 		return fv_device_ioctl(sh, req, arg);
+	if ((c = fv_container(fd)) != NULL)
+		return fc_ioctl(c, req, arg);
 	return real.ioctl(fd, req, arg);
 }
 
@@ -971,6 +1257,12 @@ fstat(int fd, struct stat *st)
 	fv_init();
 	if ((r = real.fstat(fd, st)) == 0 && S_ISREG(st->st_mode) && (sh = fv_device(fd)) != NULL)
 		fv_fake_stat(sh, st);
+	else if (r == 0 && S_ISREG(st->st_mode) && fv_container(fd) != NULL) {
+		st->st_mode = S_IFCHR | 0666;
+		st->st_rdev = makedev(FC_MAJOR, FC_MINOR);
+		st->st_size = 0;
+		st->st_blocks = 0;
+	}
 	return r;
 }
 
@@ -998,24 +1290,163 @@ readlink(const char *path, char *buf, size_t len)
 	int pid, fd, end = 0;
 
 	fv_init();
-	if ((sscanf(path, "/proc/self/fd/%d%n", &fd, &end) == 1 ||
-		(sscanf(path, "/proc/%d/fd/%d%n", &pid, &fd, &end) == 2 && pid == getpid())) &&
-	    path[end] == '\0' && (sh = fv_device(fd)) != NULL) {
+	if (!(sscanf(path, "/proc/self/fd/%d%n", &fd, &end) == 1 ||
+		(sscanf(path, "/proc/%d/fd/%d%n", &pid, &fd, &end) == 2 && pid == getpid())) ||
+	    path[end] != '\0')
+		return real.readlink(path, buf, len);
+	if ((sh = fv_device(fd)) != NULL) {
 		if (sh->anon)
 			return fv_link(buf, len, "anon_inode:[vfio-device]");
 		snprintf(target, sizeof(target), "/dev/vfio/devices/vfio%u", sh->minor);
 		return fv_link(buf, len, target);
 	}
+	if (fv_container(fd) != NULL)
+		return fv_link(buf, len, "/dev/vfio/vfio");
 	return real.readlink(path, buf, len);
 }
 
-/* pread/pwrite of the device: PCI config space only. */
+/* ---- the v1 migration region ------------------------------------------ */
+
+/* The v1 device_state of a state of the FSM, and back (bits 0-2:
+ * _RUNNING 1, _SAVING 2, _RESUMING 4). */
+static uint32_t
+fv_v1_encode(uint32_t state)
+{
+	switch (state) {
+	case V2_STATE_RUNNING:
+		return 1;
+	case V2_STATE_PRE_COPY:
+		return 3;
+	case V2_STATE_STOP_COPY:
+		return 2;
+	case V2_STATE_STOP:
+		return 0;
+	case V2_STATE_RESUMING:
+		return 4;
+	}
+	return 6; /* _SAVING | _RESUMING: the error state */
+}
+
+static int
+fv_v1_decode(uint32_t v1, uint32_t *state)
+{
+	static const uint32_t to[8] = {V2_STATE_STOP, V2_STATE_RUNNING, V2_STATE_STOP_COPY,
+		V2_STATE_PRE_COPY, V2_STATE_RESUMING, V2_STATE_ERROR, V2_STATE_ERROR,
+		V2_STATE_ERROR};
+
+	*state = to[v1 & 7];
+	return *state == V2_STATE_ERROR ? -EINVAL : 0;
+}
+
+/* Bytes the save has still to give (pending_bytes). Under lock. */
+static uint64_t
+fv_v1_pending(struct fv_shared *sh)
+{
+	if (sh->kind != SESSION_SAVE)
+		return 0;
+	return (FV_STREAM_HEADER - sh->header_given) + (sh->rec_len - sh->rec_pos) +
+	    sh->nsend * fv_record_size(sh) +
+	    (sh->state == V2_STATE_STOP_COPY && !sh->end_given ? FV_FRAME : 0);
+}
+
+/* A write of device_state: the FSM's arcs to it, as v2 takes them. */
+static int
+fv_v1_set_state(struct fv_shared *sh, uint32_t value)
+{
+	uint32_t path[V2_FSM_MAX_STEPS], to;
+	int n, i, err;
+
+	if (fv_v1_decode(value, &to) != 0)
+		return -EINVAL;
+	if (to == sh->state)
+		return 0;
+	if ((n = v2_fsm_plan(sh->state, to, sh->mig_flags, path, V2_FSM_MAX_STEPS)) <= 0)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if ((err = fv_arc(sh, path[i])) != 0)
+			return err;
+	sh->set_states++;
+	sh->v1_out = 0;
+	sh->v1_size = 0;
+	return 0;
+}
+
+/* A read of the fields: pending_bytes says the buffer given out is
+ * consumed; data_offset asks for the next one (the stream, up to a
+ * section). Under lock. */
+static int
+fv_v1_fields_read(struct fv_shared *sh, uint64_t roff, void *buf, size_t len)
+{
+	uint8_t f[FV_V1_FIELDS];
+	ssize_t n;
+
+	memset(f, 0, sizeof(f));
+	if (roff == 8)
+		sh->v1_out = 0;
+	if (roff == 16 && sh->kind == SESSION_SAVE && !sh->v1_out) {
+		n = fv_save_read(sh, fv_at(sh, sh->sec_off), sh->sec_len);
+		sh->v1_size = n > 0 ? (uint64_t)n : 0;
+		sh->v1_out = 1;
+	}
+	fv_put32(f, fv_v1_encode(sh->state));
+	fv_put64(f + 8, fv_v1_pending(sh));
+	fv_put64(f + 16, FV_V1_DATA);
+	fv_put64(f + 24, sh->kind == SESSION_SAVE ? sh->v1_size : 0);
+	memcpy(buf, f + roff, len);
+	return 0;
+}
+
+/* A write of the fields: device_state, or data_size in RESUMING (the
+ * section's record is loaded). Under lock. */
+static int
+fv_v1_fields_write(struct fv_shared *sh, uint64_t roff, const void *buf, size_t len)
+{
+	uint64_t size;
+
+	if (roff == 0 && len == 4)
+		return fv_v1_set_state(sh, fv_get32(buf));
+	if (roff != 24 || len != 8 || sh->kind != SESSION_RESUME)
+		return -EINVAL;
+	if ((size = fv_get64(buf)) > sh->sec_len)
+		return -EINVAL;
+	fv_resume_write(sh, fv_at(sh, sh->sec_off), size);
+	return 0;
+}
+
+static ssize_t
+fv_v1_io(struct fv_shared *sh, void *buf, size_t len, uint64_t roff, int write)
+{
+	int err;
+
+	if (roff < FV_V1_FIELDS && len <= FV_V1_FIELDS - roff) {
+		fv_lock(sh);
+		err = write ? fv_v1_fields_write(sh, roff, buf, len)
+			    : fv_v1_fields_read(sh, roff, buf, len);
+		fv_unlock(sh);
+		return err == 0 ? (ssize_t)len : fv_fail(-err);
+	}
+	if (roff < FV_V1_DATA || roff - FV_V1_DATA > sh->sec_len ||
+	    len > sh->sec_len - (roff - FV_V1_DATA))
+		return fv_fail(EINVAL);
+	fv_lock(sh);
+	if (write)
+		memcpy(fv_at(sh, sh->sec_off) + (roff - FV_V1_DATA), buf, len);
+	else
+		memcpy(buf, fv_at(sh, sh->sec_off) + (roff - FV_V1_DATA), len);
+	fv_unlock(sh);
+	return (ssize_t)len;
+}
+
+/* pread/pwrite of the device: PCI config space, and a v1 device's
+ * migration region. */
 static ssize_t
 fv_config_io(struct fv_shared *sh, void *buf, size_t len, off_t off, int write)
 {
 	uint64_t index = (uint64_t)off >> FV_REGION_SHIFT;
 	uint64_t roff = (uint64_t)off & ((1ull << FV_REGION_SHIFT) - 1);
 
+	if (off >= 0 && sh->v1 && index == FV_V1_INDEX)
+		return fv_v1_io(sh, buf, len, roff, write);
 	if (off < 0 || index != FV_CONFIG_INDEX || roff > sizeof(sh->config) ||
 	    len > sizeof(sh->config) - roff)
 		return fv_fail(EINVAL);
@@ -1187,6 +1618,10 @@ fake_vfio_create(const char *path, const struct fake_vfio_config *cfg)
 	off = fv_align(off + (hdr.nlog + 7) / 8);
 	hdr.work_off = off;
 	off = fv_align(off + FV_FRAME + hdr.page_size);
+	hdr.v1 = cfg->v1 != 0;
+	hdr.sec_off = off;
+	hdr.sec_len = hdr.v1 ? FV_V1_SECTION : 0;
+	off = fv_align(off + hdr.sec_len);
 	hdr.guest_off = (off + 4095) & ~4095ull;
 	hdr.file_size = hdr.guest_off + hdr.guest_size;
 
@@ -1362,10 +1797,51 @@ fv_logged(struct fv_shared *sh, uint64_t iova)
 	return 0;
 }
 
+/* The container the device's DMA goes through in this process, or NULL. */
+static struct fc_shared *
+fv_link_of(struct fv_shared *sh)
+{
+	struct fc_shared *c = NULL;
+	int i;
+
+	pthread_mutex_lock(&fv_table_lock);
+	for (i = 0; i < FV_MAX_LINKS; i++)
+		if (fv_links[i].sh == sh)
+			c = fv_links[i].c;
+	pthread_mutex_unlock(&fv_table_lock);
+	return c;
+}
+
+/* The container's log of a DMA write: pages inside a mapping, while it
+ * logs. 1 when it logged any. */
+static int
+fc_log_dma(struct fc_shared *c, uint64_t iova, size_t len)
+{
+	uint64_t p, a;
+	uint32_t i;
+	int logged = 0;
+
+	fc_lock(c);
+	for (p = iova / FV_LOG_PAGE; c->logging && len > 0 && p <= (iova + len - 1) / FV_LOG_PAGE;
+	     p++) {
+		a = p * FV_LOG_PAGE;
+		for (i = 0; i < c->nmaps && !(a >= c->map[i][0] && a - c->map[i][0] < c->map[i][1]);
+		     i++)
+			;
+		if (i == c->nmaps || p >= c->nlog)
+			continue;
+		fv_at((struct fv_shared *)(void *)c, c->log_off)[p / 8] |= (uint8_t)(1u << (p % 8));
+		logged = 1;
+	}
+	fc_unlock(c);
+	return logged;
+}
+
 int
 fake_vfio_dma_write(int fd, uint64_t iova, const void *buf, size_t len)
 {
 	struct fv_shared *sh = fv_device(fd);
+	struct fc_shared *c;
 	uint64_t p;
 	int logged = 0;
 
@@ -1385,7 +1861,104 @@ fake_vfio_dma_write(int fd, uint64_t iova, const void *buf, size_t len)
 			logged = 1;
 		}
 	fv_unlock(sh);
+	if ((c = fv_link_of(sh)) != NULL && fc_log_dma(c, iova, len))
+		logged = 1;
 	return logged;
+}
+
+/* ---- the test VMM's container ------------------------------------------ */
+
+int
+fake_vfio_container_create(const char *path, uint64_t guest_size, int dirty_cap)
+{
+	struct fc_shared hdr, *c;
+	pthread_mutexattr_t attr;
+	int fd, err;
+	void *p;
+
+	if (guest_size == 0 || guest_size % FV_LOG_PAGE != 0)
+		return -EINVAL;
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.guest_size = guest_size;
+	hdr.nlog = guest_size / FV_LOG_PAGE;
+	hdr.log_off = fv_align(sizeof(hdr));
+	hdr.file_size = hdr.log_off + (hdr.nlog + 7) / 8;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)hdr.file_size) != 0 ||
+	    (p = mmap(NULL, hdr.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+		MAP_FAILED) {
+		err = -errno;
+		close(fd);
+		unlink(path);
+		return err;
+	}
+	close(fd);
+	c = p;
+	memcpy(c, &hdr, sizeof(hdr));
+	c->version = FC_VERSION;
+	c->dirty_cap = dirty_cap != 0;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&c->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	atomic_thread_fence(memory_order_seq_cst);
+	memcpy(c->magic, FC_MAGIC, sizeof(c->magic));
+	msync(p, hdr.file_size, MS_SYNC);
+	munmap(p, hdr.file_size);
+	return 0;
+}
+
+int
+fake_vfio_container_open(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fv_container(fd) == NULL) {
+		close(fd);
+		return -ENODEV;
+	}
+	return fd;
+}
+
+int
+fake_vfio_container_attach(int container_fd, int device_fd)
+{
+	struct fc_shared *c = fv_container(container_fd);
+	struct fv_shared *sh = fv_device(device_fd);
+	int i;
+
+	if (c == NULL || sh == NULL)
+		return -ENODEV;
+	pthread_mutex_lock(&fv_table_lock);
+	for (i = 0; i < FV_MAX_LINKS && fv_links[i].sh != NULL && fv_links[i].sh != sh; i++)
+		;
+	if (i < FV_MAX_LINKS)
+		fv_links[i] = (struct fv_link){sh, c};
+	pthread_mutex_unlock(&fv_table_lock);
+	return i < FV_MAX_LINKS ? 0 : -ENOSPC;
+}
+
+int
+fake_vfio_container_status(int fd, struct fake_vfio_container_status *st)
+{
+	struct fc_shared *c = fv_container(fd);
+
+	if (c == NULL)
+		return -ENODEV;
+	memset(st, 0, sizeof(*st));
+	fc_lock(c);
+	st->logging = c->logging;
+	st->starts = c->starts;
+	st->stops = c->stops;
+	st->reports = c->reports;
+	st->maps = c->maps;
+	st->other_ioctls = c->other_ioctls;
+	fc_unlock(c);
+	return 0;
 }
 
 int
