@@ -1,15 +1,16 @@
 /*
  * cmd_handover.c: `vfio-migctl attach NAME --fd N --backend vfio-v2
- * [--iova START:LENGTH]... [--final-state stopped|running] [--page-size N]
- * [--owner-pid PID]` and `vfio-migctl detach NAME`, for an agent that
- * spawns the CLI with the device fd inherited (SPEC §8, docs/HANDOVER.md).
+ * [--iova START:LENGTH]... [--container-fd N] [--final-state
+ * stopped|running] [--page-size N] [--owner-pid PID]` and `vfio-migctl
+ * detach NAME`, for an agent that spawns the CLI with the device fd (and
+ * the VMM's type1 container) inherited (SPEC §8, docs/HANDOVER.md).
  *
  * Owns the hand-over socket's client side: one JSON request in one
- * SOCK_SEQPACKET message, the fd as SCM_RIGHTS, one answer. The owner the
+ * SOCK_SEQPACKET message, the fds as SCM_RIGHTS, one answer. The owner the
  * daemon watches is this program's parent (the agent that spawned it)
  * unless --owner-pid names another: the CLI itself exits at once.
  *
- * Never: check the fd beyond that it is open (the daemon says what it
+ * Never: check an fd beyond that it is open (the daemon says what it
  * is), or retry.
  */
 #include "config.h"
@@ -36,10 +37,11 @@
 #define HANDOVER_RANGES_MAX 64
 
 enum { OPT_FD = 1000, OPT_BACKEND, OPT_IOVA, OPT_FINAL_STATE, OPT_PAGE_SIZE, OPT_OWNER_PID,
-	OPT_HANDOVER_SOCKET };
+	OPT_HANDOVER_SOCKET, OPT_CONTAINER_FD };
 
 const struct option attach_options[] = {
 	{"fd", required_argument, NULL, OPT_FD},
+	{"container-fd", required_argument, NULL, OPT_CONTAINER_FD},
 	{"backend", required_argument, NULL, OPT_BACKEND},
 	{"iova", required_argument, NULL, OPT_IOVA},
 	{"final-state", required_argument, NULL, OPT_FINAL_STATE},
@@ -109,6 +111,13 @@ attach_option(struct ctl *ctl, int opt, const char *arg)
 		a->fd = (int)v;
 		a->has_fd = 1;
 		return CTL_EXIT_OK;
+	case OPT_CONTAINER_FD:
+		if (handover_number(arg, INT32_MAX, &v) != 0)
+			return ctl_usage_error(ctl, "--container-fd takes a file descriptor number, "
+			    "got '%s'", arg);
+		a->container_fd = (int)v;
+		a->has_container_fd = 1;
+		return CTL_EXIT_OK;
 	case OPT_BACKEND:
 		if (strcmp(arg, "vfio-v2") != 0 && strcmp(arg, "vfio-v1") != 0)
 			return ctl_usage_error(ctl, "--backend takes vfio-v2 or vfio-v1, got '%s'",
@@ -150,15 +159,15 @@ handover_socket(const struct ctl *ctl)
 	return env != NULL && *env != '\0' ? env : HANDOVER_DEFAULT_SOCKET;
 }
 
-/* Send req (and fd when >= 0) and read the answer: CTL_EXIT_OK with *out,
+/* Send req with fds[0, nfds) and read the answer: CTL_EXIT_OK with *out,
  * CTL_EXIT_UNREACHABLE when there is no sensible exchange. */
 static int
-handover_exchange(const struct ctl *ctl, json_t *req, int fd, json_t **out)
+handover_exchange(const struct ctl *ctl, json_t *req, const int *fds, size_t nfds, json_t **out)
 {
 	const char *path = handover_socket(ctl);
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} cbuf;
 	struct sockaddr_un sun;
 	struct pollfd pfd;
@@ -190,15 +199,15 @@ handover_exchange(const struct ctl *ctl, json_t *req, int fd, json_t **out)
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (fd >= 0) {
+	if (nfds > 0) {
 		memset(&cbuf, 0, sizeof(cbuf));
 		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
 	}
 	n = sendmsg(s, &mh, MSG_NOSIGNAL);
 	free(text);
@@ -252,9 +261,9 @@ int
 cmd_attach(struct ctl *ctl, const char *name)
 {
 	const struct ctl_attach_args *a = &ctl->attach;
+	int fds[2] = {a->fd, a->container_fd}, rc;
 	json_t *req, *ranges, *res;
 	size_t i;
-	int rc;
 
 	if (!a->has_fd)
 		return ctl_usage_error(ctl, "missing --fd N (the device fd this program inherited)");
@@ -262,6 +271,10 @@ cmd_attach(struct ctl *ctl, const char *name)
 		return ctl_usage_error(ctl, "missing --backend vfio-v2|vfio-v1");
 	if (fcntl(a->fd, F_GETFD) < 0) {
 		ctl_warn("--fd %d", a->fd);
+		return CTL_EXIT_USAGE;
+	}
+	if (a->has_container_fd && fcntl(a->container_fd, F_GETFD) < 0) {
+		ctl_warn("--container-fd %d", a->container_fd);
 		return CTL_EXIT_USAGE;
 	}
 	ranges = json_array();
@@ -275,7 +288,9 @@ cmd_attach(struct ctl *ctl, const char *name)
 		json_object_set_new(req, "final_state", json_string(a->final_state));
 	if (a->page_size != 0)
 		json_object_set_new(req, "page_size", json_integer((json_int_t)a->page_size));
-	rc = handover_exchange(ctl, req, a->fd, &res);
+	if (a->has_container_fd)
+		json_object_set_new(req, "fds", json_pack("[s, s]", "device", "container"));
+	rc = handover_exchange(ctl, req, fds, a->has_container_fd ? 2 : 1, &res);
 	json_decref(req);
 	return rc == CTL_EXIT_OK ? handover_show(ctl, res) : rc;
 }
@@ -284,7 +299,7 @@ int
 cmd_detach(struct ctl *ctl, const char *name)
 {
 	json_t *req = json_pack("{s:s, s:s}", "op", "detach", "name", name), *res;
-	int rc = handover_exchange(ctl, req, -1, &res);
+	int rc = handover_exchange(ctl, req, NULL, 0, &res);
 
 	json_decref(req);
 	if (rc != CTL_EXIT_OK)

@@ -49,6 +49,7 @@ struct ctl_migrate_args {
 /* attach and detach (the hand-over socket). */
 struct ctl_attach_args {
 	int fd, has_fd;
+	int container_fd, has_container_fd; /* the VMM's type1 container */
 	const char *backend;
 	uint64_t iova[64][2]; /* start, length */
 	size_t niova;

@@ -87,7 +87,7 @@ _vfio_migctl()
 		return # a device of the destination, which this daemon does not know
 		;;
 	--to | --token | --downtime-limit | --max-bandwidth | --channels | --fd | --iova | \
-		--page-size | --owner-pid)
+		--page-size | --owner-pid | --container-fd)
 		return
 		;;
 	esac

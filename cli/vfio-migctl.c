@@ -133,7 +133,8 @@ static const struct ctl_command ctl_commands[] = {
 	{"watch", "[ID]", NULL, "follow the daemon's events",
 	    NULL, NULL, cmd_watch},
 	{"attach", "NAME", "--fd N --backend vfio-v2 [--iova START:LENGTH]...\n"
-	    "        [--final-state stopped|running] [--page-size N] [--owner-pid PID]\n"
+	    "        [--container-fd N] [--final-state stopped|running] [--page-size N]\n"
+	    "        [--owner-pid PID]\n"
 	    "        [--handover-socket PATH]",
 	    "hand the device fd N (inherited) over to the daemon as NAME",
 	    attach_options, attach_option, cmd_attach},

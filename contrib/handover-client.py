@@ -2,16 +2,19 @@
 """Reference client of vfio-migd's hand-over socket (docs/HANDOVER.md).
 
 A VMM, or the agent that runs it, hands the daemon a duplicate of its VFIO
-device fd with the guest's IOVA layout, updates the layout after memory
-hot-plug, and takes the device back. One JSON request per SOCK_SEQPACKET
-message, the fd as SCM_RIGHTS (socket.send_fds, Python 3.9+), one JSON
-answer; errors carry the control API's codes.
+device fd (and, for a device whose DMA its legacy type1 container logs, of
+the container's) with the guest's IOVA layout, updates the layout after
+memory hot-plug, and takes the device back. One JSON request per
+SOCK_SEQPACKET message, the fds as SCM_RIGHTS (socket.send_fds, Python
+3.9+), one JSON answer; errors carry the control API's codes.
 
 As a library:
 
     import handover_client as hc
     hc.attach("/run/vfio-migd/handover.sock", "gpu0", device_fd,
               iova=[(0, 1 << 30), (1 << 32, 3 << 30)], final_state="stopped")
+    hc.attach("/run/vfio-migd/handover.sock", "nic0", device_fd, backend="vfio-v1",
+              iova=[(0, 1 << 30)], container_fd=container_fd)
     ...
     hc.detach("/run/vfio-migd/handover.sock", "gpu0")
 
@@ -21,6 +24,8 @@ names another; when it exits, the daemon lets go of the device.
 As a program (the fd inherited, like `vfio-migctl attach`):
 
     handover-client.py [--socket PATH] attach gpu0 --fd 3 --iova 0:1073741824
+    handover-client.py [--socket PATH] attach nic0 --fd 3 --container-fd 4 \
+        --backend vfio-v1 --iova 0:1073741824
     handover-client.py [--socket PATH] set-iova gpu0 --iova 0:2147483648
     handover-client.py [--socket PATH] detach gpu0
 
@@ -72,15 +77,21 @@ def _ranges(iova):
 
 
 def attach(path, name, device_fd, iova=(), final_state="stopped", page_size=None,
-           owner_pid=None, backend="vfio-v2"):
-    """Hand device_fd over as NAME; returns the device object."""
+           owner_pid=None, backend="vfio-v2", container_fd=None):
+    """Hand device_fd over as NAME (with container_fd, the VMM's type1
+    container, whose dirty page log then covers the device's DMA over
+    iova); returns the device object."""
     req = {"op": "attach", "name": name, "backend": backend, "iova": _ranges(iova),
            "final_state": final_state}
+    fds = [device_fd]
     if page_size is not None:
         req["page_size"] = int(page_size)
     if owner_pid is not None:
         req["owner_pid"] = int(owner_pid)
-    return request(path, req, [device_fd])["device"]
+    if container_fd is not None:
+        req["fds"] = ["device", "container"]
+        fds.append(container_fd)
+    return request(path, req, fds)["device"]
 
 
 def set_iova(path, name, iova, page_size=None):
@@ -109,6 +120,8 @@ def main(argv=None):
     p.add_argument("op", choices=["attach", "set-iova", "detach"])
     p.add_argument("name")
     p.add_argument("--fd", type=int, help="attach: the inherited device fd")
+    p.add_argument("--container-fd", type=int,
+                   help="attach: the inherited type1 container fd, for its dirty page log")
     p.add_argument("--backend", default="vfio-v2")
     p.add_argument("--iova", type=_range_arg, action="append", default=[])
     p.add_argument("--final-state", choices=["stopped", "running"], default="stopped")
@@ -122,7 +135,8 @@ def main(argv=None):
                 p.error("attach needs --fd")
             owner = a.owner_pid if a.owner_pid is not None else os.getppid()
             out = {"ok": True, "device": attach(a.socket, a.name, a.fd, a.iova, a.final_state,
-                                                a.page_size, owner, a.backend)}
+                                                a.page_size, owner, a.backend,
+                                                a.container_fd)}
         elif a.op == "set-iova":
             out = {"ok": True, "device": set_iova(a.socket, a.name, a.iova, a.page_size)}
         else:

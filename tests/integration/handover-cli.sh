@@ -5,7 +5,9 @@
 # The device shows where it came from (origin, owner, layout, final state);
 # the owner watched is the agent that ran the client (its parent) or
 # --owner-pid; set-iova changes the layout; detach and the owner's exit
-# let go, without a reset. A migration of such a device is handover.sh's.
+# let go, without a reset; a v1 device with its VMM's type1 container
+# (--container-fd). A migration of such a device is handover.sh's (and
+# handover-type1.sh's).
 . "$(dirname "$0")/lib.sh"
 
 SHIM="$BUILD/tests/preload/fake_vfio.so"
@@ -78,4 +80,26 @@ expect_none=$("$MIGCTL" detach gpu0 --handover-socket "$HS" 2>&1) && fail "a sec
 echo "$expect_none" | grep -q not-found || fail "second detach: $expect_none"
 grep -Eq "reset|VFIO_DEVICE_RESET" "$T/a.log" && fail "the daemon reset a device: $(grep -E 'reset' "$T/a.log")"
 pass "detach lets go of gpu0; nothing was reset"
+
+# 5. A v1 device with the VMM's type1 container, both inherited, by either
+# client; the device's fd as its container is refused.
+for d in nic0 nic1; do
+	"$VMM" --v1 --device "$T/$d.dev" --container "$T/$d.ctr" --create --iova 0:65536 \
+		</dev/null >/dev/null 2>"$T/$d.err" || fail "cannot create $d: $(cat "$T/$d.err")"
+done
+"$MIGCTL" attach nic0 --fd 3 --container-fd 3 --backend vfio-v1 --iova 0:65536 \
+	--handover-socket "$HS" 3<>"$T/nic0.dev" >/dev/null 2>"$T/err" &&
+	fail "the device's fd was taken as its container"
+grep -q "^vfio-migctl: not-vfio-container:" "$T/err" || fail "device as container: $(cat "$T/err")"
+"$MIGCTL" --json attach nic0 --fd 3 --container-fd 4 --backend vfio-v1 --iova 0:65536 \
+	--handover-socket "$HS" 3<>"$T/nic0.dev" 4<>"$T/nic0.ctr" >"$T/out" 2>"$T/err" ||
+	fail "vfio-migctl attach with --container-fd: $(cat "$T/err")"
+grep -q '"dirty_tracking_by":"type1 IOMMU dirty pages (the VMM'"'"'s container)"' "$T/out" ||
+	fail "nic0: $(cat "$T/out")"
+python3 "$CLIENT" --socket "$HS" attach nic1 --fd 3 --container-fd 4 --backend vfio-v1 \
+	--iova 0:65536 3<>"$T/nic1.dev" 4<>"$T/nic1.ctr" >"$T/out" 2>"$T/err" ||
+	fail "contrib attach with --container-fd: $(cat "$T/err")"
+[ "$(field nic1 guest_memory_size)" = 65536 ] || fail "nic1: $(api a GET /v1/devices/nic1)"
+api a GET /v1/devices/nic1 | grep -q '"dirty_tracking":true' || fail "nic1: $(api a GET /v1/devices/nic1)"
+pass "vfio-migctl attach --container-fd and handover-client.py --container-fd hand over a v1 device with its container"
 stop_daemon a
