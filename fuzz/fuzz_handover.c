@@ -3,8 +3,10 @@
  * (daemon/handover.h: handover_request()), what a VMM's agent sends the
  * daemon, one JSON object per message.
  *
- * Each input is handed over twice: alone, and with one file descriptor
- * that is not a VFIO device (a pipe). Whatever it holds, the answer is one
+ * Each input is handed over three times: alone, with one file descriptor
+ * that is not a VFIO device (a pipe), and with two (a device's and a
+ * container's, as "fds" may name them: pipes). Whatever it holds, the
+ * answer is one
  * JSON object, {"error":{"code","message"}} with non-empty strings (no
  * fd here is a device, so nothing can be attached, and the configured
  * device is no handed-over one to detach or re-range); the daemon keeps no
@@ -72,7 +74,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
-	int p[2], fds[1];
+	int p[2], q[2], fds[2];
 	json_t *a;
 
 	if (!ready) {
@@ -90,8 +92,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_decref(a);
 	/* Not a device: never kept (a kept fd is -1 here). */
 	FUZZ_CHECK(fds[0] == p[0]);
+
+	FUZZ_CHECK(pipe(q) == 0);
+	fds[0] = p[0];
+	fds[1] = q[0];
+	a = handover_request(&me, data, size, fds, 2);
+	check_refused(a);
+	json_decref(a);
+	/* Neither a device nor a container: neither kept. */
+	FUZZ_CHECK(fds[0] == p[0] && fds[1] == q[0]);
 	close(p[0]);
 	close(p[1]);
+	close(q[0]);
+	close(q[1]);
 	FUZZ_CHECK(device_count() == 1 && device_find("sim0") != NULL);
 	return 0;
 }
