@@ -477,6 +477,7 @@ vfio_v1_backend_adopt(struct mig_device *dev, int fd, int container_fd,
 	err = -EOPNOTSUPP;
 	if (vfio_v1_setup(k, dev->name) != 0)
 		goto fail;
+	k->v1.keep_stopped = 1; /* its VMM's: stopped, it waits for its vCPUs */
 	/* The VMM's device: running, or stopped (a destination's, vCPUs not
 	 * started), and left as found; in a state of a migration it is not
 	 * ours to end. */

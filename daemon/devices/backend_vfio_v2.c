@@ -703,6 +703,8 @@ v2_backend_attach(struct mig_device *dev, struct v2_device *device,
 		free(b);
 		return err;
 	}
+	/* Stopped, a VMM's device waits for its vCPUs: not run for a save. */
+	b->drv.keep_stopped = impl->adopted;
 	/* A handed-over device is its VMM's: found running or stopped (a
 	 * destination's VMM has not started its vCPUs), never changed here;
 	 * one in a session is the VMM's own migration. */

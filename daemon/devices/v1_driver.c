@@ -247,13 +247,13 @@ v1_note_save_from(struct v1_dev *dev)
 									 : VFIO_DEVICE_STATE_RUNNING;
 }
 
-/* A stopped device is not run for a pre-copy: QEMU sets _SAVING keeping
- * _RUNNING as it is, so its pre-copy is its stop-and-copy. */
+/* A VMM's stopped device is not run for a pre-copy: QEMU sets _SAVING
+ * keeping _RUNNING as it is, so its pre-copy is its stop-and-copy. */
 int
 v1_start_precopy(struct v1_dev *dev)
 {
 	v1_note_save_from(dev);
-	if (dev->state == VFIO_DEVICE_STATE_STOPPED)
+	if (dev->state == VFIO_DEVICE_STATE_STOPPED && dev->keep_stopped)
 		return v1_set_state(dev, VFIO_DEVICE_STATE_SAVING);
 	return v1_set_state(dev, V1_STATE_SAVING_RUNNING);
 }

@@ -38,6 +38,9 @@ struct v1_dev {
 	/* Where a rollback returns it: the state a save found it in, STOPPED
 	 * (a VMM's paused vCPUs) or RUNNING. */
 	uint32_t save_from;
+	/* Its VMM's (handed over): found STOPPED, it is not run for a
+	 * pre-copy. */
+	int keep_stopped;
 	/* SAVING: the buffer the device made available, given out until the
 	 * next iteration's pending_bytes read says it was consumed. */
 	int record_out;
@@ -71,7 +74,8 @@ int v1_get_state(struct v1_dev *dev, uint32_t *state);
 int v1_set_state(struct v1_dev *dev, uint32_t state);
 
 /* The phases of a migration, each one v1_set_state() call. */
-int v1_start_precopy(struct v1_dev *dev);  /* -> SAVING|RUNNING (stopped: SAVING) */
+/* -> SAVING|RUNNING (keep_stopped and STOPPED: SAVING) */
+int v1_start_precopy(struct v1_dev *dev);
 int v1_start_stopcopy(struct v1_dev *dev); /* -> SAVING */
 int v1_start_resume(struct v1_dev *dev);   /* -> RESUMING */
 int v1_finish_resume(struct v1_dev *dev);  /* RESUMING -> RUNNING */

@@ -194,7 +194,7 @@ v2_start_save(struct v2_dev *dev, int precopy)
 	dev->stop_copy_read = 0;
 	v2_refresh_stop_copy_size(dev);
 	dev->save_from = dev->state == V2_STATE_STOP ? V2_STATE_STOP : V2_STATE_RUNNING;
-	if (precopy && dev->state == V2_STATE_STOP) {
+	if (precopy && dev->state == V2_STATE_STOP && dev->keep_stopped) {
 		log_info("device %s: stopped (its VMM's vCPUs paused), not run for a pre-copy: its "
 			 "state (about %" PRIu64 " bytes) moves in stop-copy",
 		    dev->name, dev->stop_copy_estimate);

@@ -88,6 +88,8 @@ struct v2_dev {
 	/* Where a rollback returns the device: the state a save found it in,
 	 * STOP (a VMM's paused vCPUs) or RUNNING. */
 	uint32_t save_from;
+	/* Its VMM's (handed over): found STOP, it is not run for a pre-copy. */
+	int keep_stopped;
 	/* Dirty logging. */
 	int logging;
 	uint32_t log_page_size;
@@ -111,8 +113,9 @@ void v2_flags_string(uint64_t flags, char *buf, size_t len);
 int v2_set_state(struct v2_dev *dev, uint32_t to);
 
 /* The phases of a migration. */
-/* -> PRE_COPY, or STOP_COPY. A stopped device is not run for a pre-copy:
- * it stays STOP, and its state moves in stop-copy (as QEMU does). */
+/* -> PRE_COPY, or STOP_COPY. A stopped device of a VMM's (keep_stopped)
+ * is not run for a pre-copy: it stays STOP, and its state moves in
+ * stop-copy (as QEMU does). */
 int v2_start_save(struct v2_dev *dev, int precopy);
 int v2_start_stopcopy(struct v2_dev *dev);	     /* -> STOP_COPY */
 int v2_finish_save(struct v2_dev *dev);		     /* -> STOP, session closed */

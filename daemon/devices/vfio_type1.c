@@ -53,7 +53,7 @@ vfio_type1_pgsizes(int fd, uint64_t *max_bitmap)
 	if (!(info->flags & VFIO_IOMMU_INFO_CAPS) || info->cap_offset == 0)
 		goto out;
 	if (vfio_cap_find(buf, len, info->cap_offset, sizeof(*info),
-	    VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, sizeof(cap), &at) == 0) {
+		VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, sizeof(cap), &at) == 0) {
 		memcpy(&cap, buf + at, sizeof(cap));
 		sizes = cap.pgsize_bitmap;
 		*max_bitmap = cap.max_dirty_bitmap_size;
@@ -118,10 +118,12 @@ vfio_type1_set_ranges(struct vfio_type1 *t, const struct vfio_type1_range *r, si
 
 /* VFIO_IOMMU_DIRTY_PAGES with flags, and a bitmap_get when asked. */
 static int
-vfio_type1_dirty(struct vfio_type1 *t, uint32_t flags, struct vfio_iommu_type1_dirty_bitmap_get *get)
+vfio_type1_dirty(struct vfio_type1 *t, uint32_t flags,
+    struct vfio_iommu_type1_dirty_bitmap_get *get)
 {
 	uint64_t buf[(sizeof(struct vfio_iommu_type1_dirty_bitmap) +
-	    sizeof(struct vfio_iommu_type1_dirty_bitmap_get)) / 8];
+			 sizeof(struct vfio_iommu_type1_dirty_bitmap_get)) /
+	    8];
 	struct vfio_iommu_type1_dirty_bitmap *db = (struct vfio_iommu_type1_dirty_bitmap *)buf;
 
 	memset(buf, 0, sizeof(buf));
@@ -194,8 +196,8 @@ vfio_type1_fetch(struct vfio_type1 *t, size_t r)
 		return err;
 	}
 	if (t->held[r] == NULL)
-		t->held[r] = xcalloc((size_t)((g->length / t->page_size + 63) / 64),
-		    sizeof(uint64_t));
+		t->held[r] =
+		    xcalloc((size_t)((g->length / t->page_size + 63) / 64), sizeof(uint64_t));
 	for (i = 0; i < parts; i++)
 		if (vfio_type1_bit(raw, i))
 			t->held[r][i / per / 64] |= 1ull << (i / per % 64);

@@ -88,8 +88,10 @@ gb=$(sha "$T/b/gpu0.ram")
 pass "guest memory byte-identical"
 
 # Cancelled while waiting for a manual switchover (the device in PRE_COPY,
-# its worker feeding the data fd): the source goes back to running through
-# the planned arcs, the destination leaves RESUMING by a reset.
+# its worker feeding the data fd): the source goes back through the
+# planned arcs to the state the migration found it in (stopped: gpu0
+# migrated away above; a configured device is run for its pre-copy all
+# the same), the destination leaves RESUMING by a reset.
 out=$(ctl b --json incoming gpu0) || fail "incoming: $out"
 dst_id=$(echo "$out" | json_get migration_id)
 token=$(echo "$out" | json_get token)
@@ -101,11 +103,13 @@ sleep 0.3
 api a POST "/v1/migrations/$mid/cancel" >/dev/null
 wait_phase a "$mid" cancelled
 wait_phase b "$dst_id" failed cancelled
-[ "$(device_state a gpu0)" = running ] || fail "source gpu0 is $(device_state a gpu0) after cancel"
+[ "$(device_state a gpu0)" = stopped ] || fail "source gpu0 is $(device_state a gpu0) after cancel"
 [ "$(device_state b gpu0)" = running ] || fail "destination gpu0 is $(device_state b gpu0) after cancel"
 grep -q "device gpu0: state pre-copy -> running\$" "$T/a.log" || fail "source did not leave pre-copy"
+grep -q "device gpu0: rolled back to stopped, the state the migration found it in" "$T/a.log" ||
+	fail "source not rolled back to stopped"
 grep -q "device gpu0: reset, state running" "$T/b.log" || fail "destination was not reset"
-pass "cancel in pre-copy: source back to running, destination reset"
+pass "cancel in pre-copy: source back to stopped as found, destination reset"
 
 # migrate_into FROM DEVICE DEST_DEVICE TOKEN PORT: the migration object once
 # it has ended (through the API, which can name the destination's device).
