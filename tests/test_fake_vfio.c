@@ -3,7 +3,8 @@
  * (tests/preload/fake_vfio.c), with no daemon: two processes share one
  * device, one saves it while the other drives it as the guest, a third
  * resumes the stream into another device; strict resume, DMA logging,
- * reset, and fds that are not its own going to libc untouched.
+ * reset, and fds that are not its own going to libc untouched; a type1
+ * container's dirty log with the kernel's checks.
  */
 #include <check.h>
 #include <errno.h>
@@ -605,6 +606,79 @@ START_TEST(test_last_close_resets)
 }
 END_TEST
 
+/* GET_BITMAP of [iova, iova + size) in 4 KiB pages into bm: 0 or errno. */
+static int
+container_report(int cfd, uint64_t iova, uint64_t size, uint64_t *bm)
+{
+	uint64_t buf[(sizeof(struct vfio_iommu_type1_dirty_bitmap) +
+	    sizeof(struct vfio_iommu_type1_dirty_bitmap_get)) / 8];
+	struct vfio_iommu_type1_dirty_bitmap *db = (void *)buf;
+	struct vfio_iommu_type1_dirty_bitmap_get get;
+
+	memset(buf, 0, sizeof(buf));
+	memset(&get, 0, sizeof(get));
+	db->argsz = sizeof(buf);
+	db->flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+	get.iova = iova;
+	get.size = size;
+	get.bitmap.pgsize = PAGE;
+	get.bitmap.size = (size / PAGE + 63) / 64 * 8;
+	get.bitmap.data = (__u64 *)bm;
+	memcpy(db->data, &get, sizeof(get));
+	return ioctl(cfd, VFIO_IOMMU_DIRTY_PAGES, db) == 0 ? 0 : errno;
+}
+
+/* A container: it looks like /dev/vfio/vfio, logs the DMA of a device in
+ * it where a mapping covers it, and refuses what type1 refuses: a report
+ * that cuts a mapping, or in another page than its own. */
+START_TEST(test_container_logs_the_dma_into_its_mappings)
+{
+	struct vfio_iommu_type1_dma_map map = {sizeof(map), 3, 0, 0, 8 * PAGE};
+	struct vfio_iommu_type1_dirty_bitmap db;
+	struct fake_vfio_container_status cst;
+	char path[128], data[8] = "dma";
+	uint64_t bm[1];
+	struct stat st;
+	int cfd, fd = make_device("dev", 1, 0);
+
+	memset(&db, 0, sizeof(db));
+	db.argsz = sizeof(db);
+	db.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START;
+
+	snprintf(path, sizeof(path), "%s/ctr", dir);
+	ck_assert_int_eq(fake_vfio_container_create(path, GUEST_SIZE, 1), 0);
+	ck_assert_int_ge(cfd = fake_vfio_container_open(path), 0);
+	ck_assert_int_eq(fstat(cfd, &st), 0);
+	ck_assert(S_ISCHR(st.st_mode) && major(st.st_rdev) == 10 && minor(st.st_rdev) == 196);
+	ck_assert_int_eq(ioctl(cfd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU), 1);
+	ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_MAP_DMA, &map), 0);
+	ck_assert_int_eq(fake_vfio_container_attach(cfd, fd), 0);
+	/* Not logging yet: nothing logged. */
+	ck_assert_int_eq(fake_vfio_dma_write(fd, 2 * PAGE, data, sizeof(data)), 0);
+	ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_DIRTY_PAGES, &db), 0);
+	/* Page 2 is mapped, page 12 is not. */
+	ck_assert_int_eq(fake_vfio_dma_write(fd, 2 * PAGE, data, sizeof(data)), 1);
+	ck_assert_int_eq(fake_vfio_dma_write(fd, 12 * PAGE, data, sizeof(data)), 0);
+	bm[0] = 0;
+	ck_assert_int_eq(container_report(cfd, PAGE, 8 * PAGE, bm), EINVAL);
+	ck_assert_int_eq(container_report(cfd, 0, 4 * PAGE, bm), EINVAL);
+	ck_assert_int_eq(container_report(cfd, 0, 16 * PAGE, bm), 0);
+	ck_assert_uint_eq(bm[0], 1u << 2);
+	bm[0] = 0;
+	ck_assert_int_eq(container_report(cfd, 0, 8 * PAGE, bm), 0);
+	ck_assert_uint_eq(bm[0], 0); /* get-and-clear */
+	ck_assert_int_eq(fake_vfio_container_status(cfd, &cst), 0);
+	ck_assert_int_eq(cst.logging, 1);
+	ck_assert_uint_eq(cst.maps, 1);
+	ck_assert_uint_eq(cst.reports, 2);
+	/* A device's fd is no container, nor a container a device. */
+	ck_assert_int_eq(ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU), -1);
+	ck_assert_int_eq(fake_vfio_is_device(cfd), 0);
+	close(cfd);
+	close(fd);
+}
+END_TEST
+
 int main(void);
 
 int
@@ -620,6 +694,7 @@ main(void)
 	tcase_add_test(tc, test_strict_resume);
 	tcase_add_test(tc, test_fsm_and_sizes);
 	tcase_add_test(tc, test_last_close_resets);
+	tcase_add_test(tc, test_container_logs_the_dma_into_its_mappings);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }
