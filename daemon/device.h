@@ -58,7 +58,8 @@ struct device_ops {
 	int (*save_read)(struct mig_device *dev, uint64_t off, void *buf, size_t len);
 	const uint8_t *(*save_mapped)(struct mig_device *dev); /* or NULL */
 	int (*save_end)(struct mig_device *dev); /* stopped for good */
-	int (*rollback)(struct mig_device *dev); /* back to running */
+	/* Back to the state save_begin found: running (or stopped). */
+	int (*rollback)(struct mig_device *dev);
 	/* Several devices in one migration (group.c), before any of them
 	 * stops: pre-copy -> the device's P2P state (v2 PRE_COPY_P2P, or
 	 * RUNNING_P2P without PRE_COPY), where it initiates no DMA of its own

@@ -282,8 +282,9 @@ src_op_rollback(struct mig_device *dev, void *arg, uint64_t *out)
 	return dev->ops->rollback(dev);
 }
 
-/* The device runs again (or could not be made to): now the migration
- * ends, so that "failed" always means a running source device. */
+/* The device is back as the migration found it, running or stopped (or
+ * could not be made to): now the migration ends, so that "failed" always
+ * means a source device as it was. */
 static void
 src_rolled_back(void *ctx, int rc, uint64_t out)
 {
