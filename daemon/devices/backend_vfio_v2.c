@@ -584,6 +584,10 @@ v2b_quiesce(struct mig_device *dev)
 	device_check_thread(dev, "quiesce");
 	if (!(drv->flags & V2_MIG_P2P))
 		return -EOPNOTSUPP;
+	/* A device its VMM handed over stopped stays so (keep_stopped): it
+	 * starts no DMA already, and must not run. */
+	if (drv->state != V2_STATE_PRE_COPY && drv->state != V2_STATE_RUNNING)
+		return 0;
 	return v2_set_state(drv, drv->state == V2_STATE_PRE_COPY ? V2_STATE_PRE_COPY_P2P
 								 : V2_STATE_RUNNING_P2P);
 }
