@@ -37,9 +37,9 @@ enum mig_err {
 	MIG_E_DEVICE_OPEN = 42,
 	MIG_E_DEVICE_UNSUPPORTED = 43,
 	MIG_E_NOT_VFIO_DEVICE = 44, /* a handed-over fd is not a VFIO device */
-	MIG_E_NO_P2P = 47, /* several devices in one migration, one without P2P */
 	MIG_E_NOT_VFIO_CONTAINER = 45, /* a handed-over container fd is not a type1 container */
 	MIG_E_NO_DIRTY_TRACKING = 46,	/* a handed-over container cannot log dirty pages */
+	MIG_E_NO_P2P = 47, /* several devices in one migration, one without P2P */
 
 	/* Transport. */
 	MIG_E_TLS = 60,
