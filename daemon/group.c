@@ -490,7 +490,7 @@ group_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mig_group *g = arg;
 	struct migration *m = g->m;
-	uint64_t now = mono_ns();
+	char why[300];
 
 	(void)fd;
 	(void)what;
@@ -499,13 +499,9 @@ group_tick_cb(evutil_socket_t fd, short what, void *arg)
 	group_sum(g);
 	if (m->role == MIG_ROLE_SOURCE) {
 		group_src_converge(g);
-		if (m->opt.precopy_timeout_s > 0 && !g->switching && g->precopy_start_ns != 0 &&
-		    now - g->precopy_start_ns > (uint64_t)m->opt.precopy_timeout_s * 1000000000ull) {
-			group_fail(g, MIG_E_NOT_CONVERGED,
-			    "pre-copy did not converge within precopy_timeout_s=%u (pending %llu "
-			    "bytes, expected downtime %llu ms, limit %u ms)",
-			    m->opt.precopy_timeout_s, (unsigned long long)m->pending_bytes,
-			    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms);
+		if (!g->switching && migration_precopy_expired(m, g->precopy_start_ns, why,
+		    sizeof(why))) {
+			group_fail(g, MIG_E_NOT_CONVERGED, "%s", why);
 			return;
 		}
 	}

@@ -161,6 +161,19 @@ again:
 	}
 }
 
+int
+migration_precopy_expired(const struct migration *m, uint64_t since_ns, char *why, size_t len)
+{
+	if (m->opt.precopy_timeout_s == 0 || since_ns == 0 ||
+	    mono_ns() - since_ns <= (uint64_t)m->opt.precopy_timeout_s * 1000000000ull)
+		return 0;
+	snprintf(why, len, "pre-copy did not converge within precopy_timeout_s=%u (pending %llu "
+			   "bytes, expected downtime %llu ms, limit %u ms)",
+	    m->opt.precopy_timeout_s, (unsigned long long)m->pending_bytes,
+	    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms);
+	return 1;
+}
+
 void
 migration_child_step(struct migration *m)
 {

@@ -185,6 +185,10 @@ void migration_free_all(void);
 /* A child of a migration of several devices reached a step where it waits
  * for the others: its parent hears of it. Nothing for others. */
 void migration_child_step(struct migration *m);
+/* Pre-copy began at since_ns (monotonic): has it run past the migration's
+ * precopy_timeout_s? Then 1, with what it had left in why. */
+int migration_precopy_expired(const struct migration *m, uint64_t since_ns, char *why,
+    size_t len);
 /* Checked and logged phase change. Final phases release the device. */
 void migration_set_phase(struct migration *m, enum mig_phase phase);
 /* Record why it failed (first error wins) and set the final phase. */

@@ -617,6 +617,7 @@ src_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct source_engine *s = arg;
 	struct migration *m = s->m;
 	uint64_t now = mono_ns();
+	char why[300];
 
 	if (s->c == NULL || s->st < SRC_STREAMING)
 		return;
@@ -629,13 +630,8 @@ src_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (src_device_running(s)) {
 		src_update_estimate(s);
-		if (m->opt.precopy_timeout_s > 0 &&
-		    now - s->precopy_start_ns > (uint64_t)m->opt.precopy_timeout_s * 1000000000ull) {
-			src_fail(s, MIG_E_NOT_CONVERGED,
-			    "pre-copy did not converge within precopy_timeout_s=%u (pending %llu "
-			    "bytes, expected downtime %llu ms, limit %u ms)",
-			    m->opt.precopy_timeout_s, (unsigned long long)m->pending_bytes,
-			    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms);
+		if (migration_precopy_expired(m, s->precopy_start_ns, why, sizeof(why))) {
+			src_fail(s, MIG_E_NOT_CONVERGED, "%s", why);
 			return;
 		}
 	}

@@ -84,6 +84,13 @@ all_back veto hook-veto
 pass "hook veto: all three running on the source, all three reset on the destination"
 rm "$T/hook-mode"
 
+# Pre-copy that cannot converge (1 MB/s for three devices dirtied at
+# 1 MB/s each) within its timeout: the migration's, not a device's.
+group '"max_bandwidth":1048576,"precopy_timeout_s":2'
+all_back "not converged" not-converged
+echo "$m" | jq -r .error.message | grep -q "precopy_timeout_s=2" || fail "not-converged: $(echo "$m" | jq -c .error)"
+pass "pre-copy over its timeout: not-converged, all three back"
+
 # Pre-copy that lasts: a 3 MB/s cap for 24 MB of devices.
 group '"max_bandwidth":3145728'
 wait_phase a "$mid" precopy
