@@ -323,14 +323,8 @@ group_src_converge(struct mig_group *g)
 	 * nothing left for pre-copy: waiting cannot make it shorter. */
 	if (rate > 0 && m->expected_downtime_ms > m->opt.downtime_limit_ms && pending > 0)
 		return;
-	if (m->opt.switchover == MIG_SWITCHOVER_MANUAL) {
-		log_info("migration %s: converged (expected downtime %llu ms); waiting for the "
-			 "switchover call",
-		    m->id_str, (unsigned long long)m->expected_downtime_ms);
-		migration_set_phase(m, PHASE_SWITCHOVER_PENDING);
-		return;
-	}
-	group_src_switchover(g);
+	if (migration_converged(m))
+		group_src_switchover(g);
 }
 
 /* Devices whose connection was lost after END (source_group_orphaned):
@@ -704,22 +698,14 @@ int
 group_switchover(struct migration *m, char *err, size_t errlen)
 {
 	struct mig_group *g = m->group;
+	int rc;
 
-	if (g == NULL || m->role != MIG_ROLE_SOURCE) {
-		snprintf(err, errlen, "migration %s is not a source migration of several devices",
-		    m->id_str);
+	if ((rc = migration_switchover_check(m, err, errlen)) != MIG_OK)
+		return rc;
+	if (g == NULL) {
+		snprintf(err, errlen, "migration %s is not a migration of several devices", m->id_str);
 		return MIG_E_WRONG_STATE;
 	}
-	if (m->phase != PHASE_SWITCHOVER_PENDING && m->phase != PHASE_PRECOPY) {
-		snprintf(err, errlen, "migration %s is %s; switchover needs precopy or "
-				      "switchover-pending", m->id_str, migration_phase_name(m->phase));
-		return MIG_E_WRONG_STATE;
-	}
-	if (m->opt.switchover != MIG_SWITCHOVER_MANUAL) {
-		snprintf(err, errlen, "migration %s switches over automatically", m->id_str);
-		return MIG_E_WRONG_STATE;
-	}
-	log_info("migration %s: switchover requested through the API", m->id_str);
 	group_src_switchover(g);
 	return MIG_OK;
 }

@@ -162,6 +162,38 @@ again:
 }
 
 int
+migration_switchover_check(const struct migration *m, char *err, size_t errlen)
+{
+	if (m->role != MIG_ROLE_SOURCE || m->engine == NULL) {
+		snprintf(err, errlen, "migration %s is not a running source migration", m->id_str);
+		return MIG_E_WRONG_STATE;
+	}
+	if (m->phase != PHASE_SWITCHOVER_PENDING && m->phase != PHASE_PRECOPY) {
+		snprintf(err, errlen, "migration %s is %s; switchover needs precopy or "
+				      "switchover-pending", m->id_str, migration_phase_name(m->phase));
+		return MIG_E_WRONG_STATE;
+	}
+	if (m->opt.switchover != MIG_SWITCHOVER_MANUAL) {
+		snprintf(err, errlen, "migration %s switches over automatically", m->id_str);
+		return MIG_E_WRONG_STATE;
+	}
+	log_info("migration %s: switchover requested through the API", m->id_str);
+	return MIG_OK;
+}
+
+int
+migration_converged(struct migration *m)
+{
+	if (m->opt.switchover != MIG_SWITCHOVER_MANUAL)
+		return 1;
+	log_info("migration %s: converged (expected downtime %llu ms); waiting for the "
+		 "switchover call",
+	    m->id_str, (unsigned long long)m->expected_downtime_ms);
+	migration_set_phase(m, PHASE_SWITCHOVER_PENDING);
+	return 0;
+}
+
+int
 migration_precopy_expired(const struct migration *m, uint64_t since_ns, char *why, size_t len)
 {
 	if (m->opt.precopy_timeout_s == 0 || since_ns == 0 ||

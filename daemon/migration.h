@@ -185,6 +185,14 @@ void migration_free_all(void);
 /* A child of a migration of several devices reached a step where it waits
  * for the others: its parent hears of it. Nothing for others. */
 void migration_child_step(struct migration *m);
+/* POST /v1/migrations/{id}/switchover: may this migration take it (a
+ * running source in manual mode, in pre-copy or switchover-pending)?
+ * MIG_OK (logged), or MIG_E_WRONG_STATE with why in err. */
+int migration_switchover_check(const struct migration *m, char *err, size_t errlen);
+/* Pre-copy has converged: 1 when the engine switches over now (auto); 0
+ * in manual mode, where the migration waits in switchover-pending (said
+ * in the log) for the API's call. */
+int migration_converged(struct migration *m);
 /* Pre-copy began at since_ns (monotonic): has it run past the migration's
  * precopy_timeout_s? Then 1, with what it had left in why. */
 int migration_precopy_expired(const struct migration *m, uint64_t since_ns, char *why,

@@ -1006,21 +1006,14 @@ int
 source_switchover(struct migration *m, char *err, size_t errlen)
 {
 	struct source_engine *s = m->src;
+	int rc;
 
-	if (m->role != MIG_ROLE_SOURCE || s == NULL) {
+	if ((rc = migration_switchover_check(m, err, errlen)) != MIG_OK)
+		return rc;
+	if (s == NULL) {
 		snprintf(err, errlen, "migration %s is not a source migration", m->id_str);
 		return MIG_E_WRONG_STATE;
 	}
-	if (m->phase != PHASE_SWITCHOVER_PENDING && m->phase != PHASE_PRECOPY) {
-		snprintf(err, errlen, "migration %s is %s; switchover needs precopy or "
-				      "switchover-pending", m->id_str, migration_phase_name(m->phase));
-		return MIG_E_WRONG_STATE;
-	}
-	if (m->opt.switchover != MIG_SWITCHOVER_MANUAL) {
-		snprintf(err, errlen, "migration %s switches over automatically", m->id_str);
-		return MIG_E_WRONG_STATE;
-	}
-	log_info("migration %s: switchover requested through the API", m->id_str);
 	if (!src_initial_data_moved(s)) {
 		/* Not before the destination has loaded the initial data. */
 		log_info("migration %s: the switchover waits until the destination has loaded the "

@@ -520,12 +520,6 @@ src_check_convergence(struct source_engine *s)
 			    (unsigned long long)m->expected_downtime_ms, m->opt.downtime_limit_ms);
 		}
 	}
-	if (m->opt.switchover == MIG_SWITCHOVER_MANUAL) {
-		log_info("migration %s: converged (expected downtime %llu ms); waiting for the "
-			 "switchover call",
-		    m->id_str, (unsigned long long)m->expected_downtime_ms);
-		migration_set_phase(m, PHASE_SWITCHOVER_PENDING);
-		return;
-	}
-	src_request_switchover(s);
+	if (migration_converged(m))
+		src_request_switchover(s);
 }
