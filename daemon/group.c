@@ -14,8 +14,9 @@
  *   no DMA but takes the others') before any of them is stopped.
  * - destination: one token for the set; every device is loaded and out of
  *   RESUMING, then every one put in RUNNING_P2P, before any of them runs;
- *   every device's record is durable before any COMMIT leaves, and a
- *   COMMIT on one device's connection covers them all.
+ *   the migration's record is durable before any COMMIT leaves (a restart
+ *   decides for all its devices by it), and a COMMIT on one device's
+ *   connection covers them all.
  * - all or nothing: the first device to fail, or a cancel, fails every
  *   other one with its code and a message naming it: the source rolls
  *   every device back,
@@ -411,20 +412,18 @@ group_dst_durable(struct migration *c, int ok)
 		dest_group_commit(g->child[i]);
 }
 
-/* Every device runs: every record durable (the parent's last), then COMMIT. */
+/* Every device runs: the migration's record durable, then COMMIT. */
 static void
 group_dst_commit(struct mig_group *g)
 {
-	unsigned i;
-
 	g->committing = 1;
 	group_sum(g);
 	hook_fire("resumed", g->m);
 	migration_set_phase(g->m, PHASE_COMPLETING);
-	g->durable_left = g->n + 1;
-	for (i = 0; i < g->n; i++)
-		if (journal_write_durable_async(g->child[i], group_dst_durable) != 0)
-			group_dst_durable(g->child[i], journal_write(g->child[i], 1) == 0);
+	/* One fsync in the downtime, not one per device: a restart decides
+	 * for every device by the migration's record alone (journal.c), so
+	 * theirs need not be on disk before COMMIT. */
+	g->durable_left = 1;
 	if (journal_write_durable_async(g->m, group_dst_durable) != 0)
 		group_dst_durable(g->m, journal_write(g->m, 1) == 0);
 }

@@ -574,6 +574,13 @@ src_pump(struct source_engine *s)
 			src_quiesce_device(s);
 			return;
 		}
+		/* One of several devices, drained: at this boundary it is ready
+		 * for the migration's quiesce (group.c), the guest still runs. */
+		if (s->st == SRC_GROUP_WAIT && !s->group_ready) {
+			s->group_ready = 1;
+			migration_child_step(s->m);
+			return;
+		}
 		/* Switching over: the pipe drains, the hook pauses the guest, or
 		 * the other devices of the migration catch up. */
 		if (src_draining(s) || s->st == SRC_HOOK_WAIT || s->st == SRC_GROUP_WAIT ||
@@ -1043,6 +1050,9 @@ src_engine_cancel(struct migration *m, int code, const char *why)
 int
 source_group_step(const struct migration *m)
 {
+	/* Waiting, but not at its record boundary yet: not ready. */
+	if (m->src != NULL && m->src->st == SRC_GROUP_WAIT && !m->src->group_ready)
+		return SRC_DRAINING;
 	return m->src != NULL ? (int)m->src->st : -1;
 }
 

@@ -88,6 +88,10 @@ struct source_engine {
 	/* One device of several lost its connection after END: another
 	 * device's COMMIT may still cover it (group.c decides). */
 	int orphaned;
+	/* One device of several, in SRC_GROUP_WAIT: it is at a record
+	 * boundary, nothing of it out with TLS by reference, so that its
+	 * quiesce (in the downtime) waits for nothing. */
+	int group_ready;
 	int fail_code;	 /* what the migration ends with, once rolled back */
 	char fail_msg[512];
 	uint32_t resume_ms; /* from COMMIT, for the last log line */

@@ -340,7 +340,7 @@ src_switchover_hook(struct source_engine *s)
 		/* One of several devices: the migration runs its hook once all
 		 * of them are here, then quiesces them all (group.c). */
 		if (src_set_state(s, SRC_GROUP_WAIT) == 0)
-			migration_child_step(s->m);
+			src_pump(s); /* says it is ready at the record boundary */
 		return;
 	}
 	if (hook_run("switchover", s->m, src_hook_done) == 0)

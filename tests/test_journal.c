@@ -260,6 +260,16 @@ START_TEST(test_group_destination_kept_after_its_commit)
 }
 END_TEST
 
+/* The devices' own records need not have caught up (only the migration's
+ * is written durably before COMMIT): the migration's record decides. */
+START_TEST(test_group_destination_kept_by_its_record_alone)
+{
+	group_restarted("destination", "completing", "stopcopy", 0, "receiving", 0);
+	ck_assert_str_ne(state_of("sim0"), "running");
+	ck_assert_str_ne(state_of("sim1"), "running");
+}
+END_TEST
+
 /* A handed-over device is gone after a restart: its running migration
  * fails daemon-restart in the history, by the device's name, and nothing
  * touches a device of that name. */
@@ -600,6 +610,7 @@ main(void)
 	tcase_add_test(tc, test_group_source_left_when_every_end_may_have_gone);
 	tcase_add_test(tc, test_group_destination_follows_its_migration);
 	tcase_add_test(tc, test_group_destination_kept_after_its_commit);
+	tcase_add_test(tc, test_group_destination_kept_by_its_record_alone);
 	tcase_add_test(tc, test_running_source_fails_with_daemon_restart);
 	tcase_add_test(tc, test_running_destination_fails_with_daemon_restart);
 	tcase_add_test(tc, test_handed_over_device_gone_after_restart);
