@@ -21,7 +21,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages the build, the tests and the demo need.
 PACKAGES="gcc make autoconf automake pkg-config libevent-dev libssl-dev uuid-dev
-libjansson-dev libinih-dev check openssl curl socat clang libclang-rt-14-dev prometheus
+libjansson-dev libinih-dev libxxhash-dev check openssl curl socat clang libclang-rt-14-dev prometheus
 jq python3 qemu-system-x86"
 
 say() { printf '==> %s\n' "$*"; }

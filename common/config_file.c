@@ -46,6 +46,7 @@ enum config_type {
 	TYPE_PEERS,	  /* list of names, key may repeat */
 	TYPE_LOG_LEVEL,
 	TYPE_SWITCHOVER,
+	TYPE_DIGESTS,	  /* digest names, by commas or blanks, preferred first */
 	TYPE_BACKEND,
 	TYPE_DEVICE_PATH, /* absolute path or PCI address */
 };
@@ -114,6 +115,7 @@ static const struct config_key config_keys[] = {
 	    MIG_CHUNK_SIZE_MAX),
 	MIGRATION_KEY("channels", TYPE_UINT32, channels, MIG_MIGRATION_CHANNELS_MIN,
 	    MIG_MIGRATION_CHANNELS_MAX),
+	MIGRATION_KEY("digest", TYPE_DIGESTS, digests, 0, 0),
 	DEVICE_KEY("backend", TYPE_BACKEND, backend, 0, 0, 0, FOR_ALL),
 	DEVICE_KEY("path", TYPE_DEVICE_PATH, path, 0, 0, 0, FOR_VFIO),
 	DEVICE_KEY("size", TYPE_SIZE64, size, MIG_SIM_SIZE_MIN, MIG_SIM_SIZE_MAX, MIG_SIM_PAGE,
@@ -345,6 +347,42 @@ config_set_list(struct config_parse *p, const char *key, const char *value,
 	return rc;
 }
 
+/* digest = xxh3-128, sha256: known names, each once, preferred first. */
+static int
+config_set_digests(struct config_parse *p, const struct config_key *k, const char *value)
+{
+	struct mig_config *cfg = p->cfg;
+	char *copy = xstrdup(value), *item, *save = NULL;
+	int id, rc = 0;
+	size_t i;
+
+	cfg->migration.ndigests = 0;
+	for (item = strtok_r(copy, ", \t", &save); item != NULL && rc == 0;
+	     item = strtok_r(NULL, ", \t", &save)) {
+		if ((id = mig_digest_from_name(item)) < 0) {
+			config_key_error(p, p->lineno, k->name,
+			    "must be a list of xxh3-128 and sha256, got %.40s", item);
+			rc = -1;
+			break;
+		}
+		for (i = 0; i < cfg->migration.ndigests; i++)
+			if (cfg->migration.digests[i] == id)
+				break;
+		if (i < cfg->migration.ndigests) {
+			config_key_error(p, p->lineno, k->name, "%s is listed twice", item);
+			rc = -1;
+			break;
+		}
+		cfg->migration.digests[cfg->migration.ndigests++] = id;
+	}
+	if (rc == 0 && cfg->migration.ndigests == 0) {
+		config_key_error(p, p->lineno, k->name, "must not be empty");
+		rc = -1;
+	}
+	free(copy);
+	return rc;
+}
+
 static int
 config_set_size(struct config_parse *p, const struct config_key *k, char *field,
     const char *value)
@@ -503,6 +541,8 @@ config_set(struct config_parse *p, const struct config_key *k, void *base, const
 		return config_set_address(p, k, field, value);
 	case TYPE_PEERS:
 		return config_set_list(p, k->name, value, config_add_peer);
+	case TYPE_DIGESTS:
+		return config_set_digests(p, k, value);
 	case TYPE_LOG_LEVEL:
 	case TYPE_SWITCHOVER:
 	case TYPE_BACKEND:
@@ -856,6 +896,9 @@ config_set_defaults(struct mig_config *cfg)
 	cfg->migration.switchover_manual = 0;
 	cfg->migration.chunk_size = 1u << 20;
 	cfg->migration.channels = 1;
+	cfg->migration.digests[0] = MIG_DIGEST_XXH3_128;
+	cfg->migration.digests[1] = MIG_DIGEST_SHA256;
+	cfg->migration.ndigests = 2;
 }
 
 static void

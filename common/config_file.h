@@ -15,6 +15,7 @@
 
 /* The ranges the file is checked against, and the parsers of its value
  * formats, which the daemon's other readers of addresses share. */
+#include "digest.h"
 #include "log.h"
 #include "parse.h"
 #include "ranges.h"
@@ -90,6 +91,10 @@ struct mig_config {
 		int switchover_manual;	    /* 0 auto (default), 1 manual */
 		uint32_t chunk_size;	    /* default 1M */
 		uint32_t channels;	    /* default 1 */
+		/* END digests this daemon accepts, preferred first (enum
+		 * mig_digest_id); default xxh3-128, sha256. */
+		int digests[MIG_DIGEST_COUNT];
+		size_t ndigests;
 	} migration;
 	struct mig_device_config *devices;
 	size_t ndevices;

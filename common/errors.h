@@ -30,6 +30,7 @@ enum mig_err {
 	MIG_E_DIGEST_MISMATCH = 27,
 	MIG_E_LENGTH_MISMATCH = 28,
 	MIG_E_VERSION_MISMATCH = 29,
+	MIG_E_NO_COMMON_DIGEST = 30, /* no END digest both daemons accept */
 
 	/* Device. */
 	MIG_E_DEVICE_IO = 40,

@@ -33,7 +33,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <uuid/uuid.h>
 
@@ -42,6 +41,7 @@
 #include "daemon.h"
 #include "device.h"
 #include "device_worker.h"
+#include "digest.h"
 #include "engine.h"
 #include "errors.h"
 #include "events.h"
@@ -113,7 +113,7 @@ struct dest_engine {
 	uint64_t caps;
 	uint64_t seq;
 	int partial_record; /* bytes of a record written, not yet committed */
-	EVP_MD_CTX *sha;
+	struct mig_digest digest; /* END's, chosen at HELLO */
 	uint64_t total_bytes, total_chunks, total_pages;
 	uint64_t first_stopcopy_ns;
 	uint64_t last_sample_ns, last_sample_bytes;
@@ -195,7 +195,7 @@ dst_engine_free(struct migration *m)
 	dst_drop_held(d);
 	event_free(d->expiry);
 	event_free(d->end_timer);
-	EVP_MD_CTX_free(d->sha);
+	mig_digest_free(&d->digest);
 	free(d);
 	m->dst = NULL;
 }
@@ -335,8 +335,6 @@ dest_prepare(struct mig_device *dev, struct migration *parent, struct migration 
 	d->st = DST_WAITING;
 	d->wq_tail = &d->wq;
 	m->engine = &dst_engine;
-	d->sha = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
 	d->expiry = evtimer_new(daemon_ctx.base, dst_expired_cb, d);
 	d->end_timer = evtimer_new(daemon_ctx.base, dst_end_timeout_cb, d);
 	evtimer_add(d->expiry, &tv);
@@ -490,7 +488,7 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 	if (w->initial)
 		d->initial_done = 1; /* acknowledged once it is in */
 	if (in == NULL) {
-		EVP_DigestUpdate(d->sha, dt->payload, left);
+		mig_digest_update(&d->digest, dt->payload, left);
 		evbuffer_add(w->buf, dt->payload, left);
 	} else {
 		evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
@@ -498,7 +496,7 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 			n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, 16);
 			for (k = 0; k < n && k < 16 && left > 0; k++) {
 				take = v[k].iov_len < left ? v[k].iov_len : left;
-				EVP_DigestUpdate(d->sha, v[k].iov_base, take);
+				mig_digest_update(&d->digest, v[k].iov_base, take);
 				left -= take;
 				evbuffer_ptr_set(in, &pos, take, EVBUFFER_PTR_ADD);
 			}
@@ -579,7 +577,7 @@ dst_apply_bitmap(struct dest_engine *d, const struct mig_bitmap *bm)
 		}
 	}
 	if (bm->contents != NULL)
-		EVP_DigestUpdate(d->sha, bm->contents, bm->contents_len);
+		mig_digest_update(&d->digest, bm->contents, bm->contents_len);
 	d->total_pages += bm->dirty_count;
 	m->bytes_transferred += bm->contents_len;
 }
@@ -615,8 +613,7 @@ static void
 dst_on_end(struct dest_engine *d, const struct mig_end *e)
 {
 	struct migration *m = d->m;
-	uint8_t digest[MIG_SHA256_LEN];
-	unsigned int dlen = 0;
+	uint8_t digest[MIG_END_DIGEST_LEN];
 	uint64_t t0 = mono_ns();
 
 	if (d->first_stopcopy_ns == 0)
@@ -636,11 +633,10 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 		    (unsigned long long)d->total_chunks, (unsigned long long)d->total_pages);
 		return;
 	}
-	EVP_DigestFinal_ex(d->sha, digest, &dlen);
-	if (CRYPTO_memcmp(digest, e->sha256, sizeof(digest)) != 0) {
-		dst_fail(d, MIG_E_DIGEST_MISMATCH,
-		    "SHA-256 of the %llu bytes received differs from the source's",
-		    (unsigned long long)d->total_bytes);
+	mig_digest_final(&d->digest, digest);
+	if (CRYPTO_memcmp(digest, e->digest, sizeof(digest)) != 0) {
+		dst_fail(d, MIG_E_DIGEST_MISMATCH, "%s of the %llu bytes received differs from the "
+		    "source's", m->digest, (unsigned long long)d->total_bytes);
 		return;
 	}
 	m->verification = "verified";
@@ -691,8 +687,8 @@ dst_loaded(void *ctx, int rc, uint64_t out)
 	d->commit = cm;
 	(void)dst_set_state(d, DST_COMMITTING);
 	m->pending_bytes = 0;
-	log_info("migration %s: device %s verified (%llu bytes, SHA-256 match) and %s",
-	    m->id_str, d->dev->name, (unsigned long long)d->total_bytes,
+	log_info("migration %s: device %s verified (%llu bytes, %s match) and %s",
+	    m->id_str, d->dev->name, (unsigned long long)d->total_bytes, m->digest,
 	    d->dev->final_stopped && d->dev->ops->resume_stop != NULL
 		? "left stopped for its VMM to start" : "running");
 	/* "COMMIT sent" must be on disk before COMMIT leaves (a restart then
@@ -1083,6 +1079,41 @@ dst_find_by_token(const char *token, size_t len, struct mig_device *dev)
 	return NULL;
 }
 
+/* END's digest: the first of ours that the source offers (a HELLO with
+ * no digest bit offers SHA-256 only). 0, or -1 once refused. */
+static int
+dst_choose_digest(struct dest_engine *d, struct peer_conn *c, uint64_t offered)
+{
+	const struct mig_config *cfg = daemon_ctx.cfg;
+	char msg[160];
+	size_t i;
+	int id;
+
+	if ((offered & MIG_CAP_DIGESTS) == 0)
+		offered |= MIG_CAP_DIGEST_SHA256;
+	for (i = 0; i < cfg->migration.ndigests; i++) {
+		id = cfg->migration.digests[i];
+		if (!(offered & mig_digest_cap(id)))
+			continue;
+		if (mig_digest_init(&d->digest, (enum mig_digest_id)id) != 0) {
+			peer_abort(c, MIG_E_NOMEM, "no memory for a digest state");
+			dst_fail(d, MIG_E_NOMEM, "no memory for the %s state", mig_digest_name(id));
+			return -1;
+		}
+		d->m->digest = mig_digest_name(id);
+		log_info("migration %s: END digest %s", d->m->id_str, d->m->digest);
+		return 0;
+	}
+	snprintf(msg, sizeof(msg),
+	    "the source offers END digests %s%s%s; [migration] digest here accepts none of them",
+	    (offered & MIG_CAP_DIGEST_XXH3_128) ? "xxh3-128" : "",
+	    (offered & MIG_CAP_DIGEST_XXH3_128) && (offered & MIG_CAP_DIGEST_SHA256) ? ", " : "",
+	    (offered & MIG_CAP_DIGEST_SHA256) ? "sha256" : "");
+	peer_abort(c, MIG_E_NO_COMMON_DIGEST, msg);
+	dst_fail(d, MIG_E_NO_COMMON_DIGEST, "%s", msg);
+	return -1;
+}
+
 /* A HELLO on a fresh connection: find whose token it is, check the device,
  * and only then hand the connection to that migration. */
 void
@@ -1150,6 +1181,8 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 		dst_fail(d, MIG_E_DEVICE_UNSUPPORTED, "source asked for %u channels", h->channels);
 		return;
 	}
+	if (dst_choose_digest(d, c, h->capabilities) != 0)
+		return;
 	evtimer_del(d->expiry);
 	d->c = c;
 	d->caps = (h->capabilities & (MIG_CAP_ECHO | MIG_CAP_SWITCHOVER_ACK)) |
@@ -1157,6 +1190,9 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	    /* A handed-over device's guest memory is its VMM's: the pages
 	     * travel with the VMM's own migration, the bitmap tells which. */
 	    (dev->guest_memory != NULL ? h->capabilities & MIG_CAP_PAGE_CONTENTS : 0);
+	/* The chosen digest, named to a source that negotiates it. */
+	if (h->capabilities & MIG_CAP_DIGESTS)
+		d->caps |= mig_digest_cap(d->digest.id);
 	d->nch = h->channels;
 	d->joined = 1;
 	for (i = 0; i < d->nch; i++) {

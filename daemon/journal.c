@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "digest.h"
 #include "device.h"
 #include "errors.h"
 #include "log.h"
@@ -663,6 +664,8 @@ journal_restore_text(const char *text, size_t len, const char *path)
 		m->verification = "verified";
 	else if (strcmp(jstr(o, "verification"), "failed") == 0)
 		m->verification = "failed";
+	if (mig_digest_from_name(jstr(o, "digest")) >= 0)
+		m->digest = mig_digest_name(mig_digest_from_name(jstr(o, "digest")));
 	m->downtime_ms = jnum(o, "downtime_ms");
 	m->expected_downtime_ms = jnum(o, "expected_downtime_ms");
 	m->setup_ms = jnum(o, "setup_ms");

@@ -462,6 +462,7 @@ migration_to_json(const struct migration *m)
 	json_object_set_new(o, "bytes_transferred", json_integer((json_int_t)m->bytes_transferred));
 	json_object_set_new(o, "dirty_pages", json_integer((json_int_t)m->dirty_pages));
 	json_object_set_new(o, "throughput_bps", json_integer((json_int_t)m->throughput_bps));
+	json_object_set_new(o, "digest", m->digest != NULL ? json_string(m->digest) : json_null());
 	if (m->role == MIG_ROLE_SOURCE) {
 		json_object_set_new(o, "pending_bytes", json_integer((json_int_t)m->pending_bytes));
 		json_object_set_new(o, "iterations", json_integer(m->iterations));

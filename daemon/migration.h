@@ -84,6 +84,8 @@ struct migration {
 	 * "verified", "failed"): what an operator there wants to see. */
 	uint64_t records_applied;
 	const char *verification;
+	/* END's digest, once agreed (mig_digest_name()); NULL before. */
+	const char *digest;
 	uint64_t expected_downtime_ms;
 	uint64_t downtime_ms;
 	uint64_t setup_ms;

@@ -62,7 +62,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <openssl/evp.h>
 #include <uuid/uuid.h>
 
 #include "bitmap.h"
@@ -233,7 +232,7 @@ src_engine_free(struct migration *m)
 		s->lend->s = NULL; /* the last reference frees it */
 	else
 		free(s->lend);
-	EVP_MD_CTX_free(s->sha);
+	mig_digest_free(&s->digest);
 	free(s->bm_raw);
 	free(s->bm_enc);
 	free(s->bm_frame);
@@ -358,7 +357,8 @@ src_fail(struct source_engine *s, int code, const char *fmt, ...)
 static uint64_t
 src_caps_offered(const struct source_engine *s)
 {
-	return MIG_CAP_ECHO | (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP : 0) |
+	return MIG_CAP_ECHO | s->digests_offered |
+	    (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP : 0) |
 	    /* A handed-over device's pages are its VMM's to send. */
 	    (s->dev->guest_memory != NULL ? MIG_CAP_PAGE_CONTENTS : 0) |
 	    (s->dev->ops->initial_pending != NULL ? MIG_CAP_SWITCHOVER_ACK : 0);
@@ -427,7 +427,6 @@ static void
 src_send_end(struct source_engine *s)
 {
 	uint8_t buf[MIG_FRAME_HEADER_LEN + 64];
-	unsigned int dlen = 0;
 	struct mig_end e;
 	size_t n;
 
@@ -435,7 +434,7 @@ src_send_end(struct source_engine *s)
 	e.total_bytes = s->total_bytes;
 	e.total_chunks = s->total_chunks;
 	e.total_pages = s->total_pages;
-	EVP_DigestFinal_ex(s->sha, e.sha256, &dlen);
+	mig_digest_final(&s->digest, e.digest);
 	src_set_bulk(s, 0);
 	n = mig_encode_end(buf, sizeof(buf), &e);
 	peer_send(s->c, buf, n);
@@ -655,6 +654,29 @@ src_op_save_begin(struct mig_device *dev, void *arg, uint64_t *out)
 
 static void src_save_begun(void *ctx, int rc, uint64_t out);
 
+/* The digest HELLO_ACK names (none: SHA-256, a destination older than the
+ * negotiation), if we offered it. 0, or -1 once the migration fails. */
+static int
+src_agree_digest(struct source_engine *s)
+{
+	int id = mig_digest_from_caps(s->caps);
+
+	if (!(s->digests_offered & mig_digest_cap(id))) {
+		src_fail(s, MIG_E_NO_COMMON_DIGEST,
+		    "the destination checks END with %s only; [migration] digest here does not "
+		    "accept it",
+		    mig_digest_name(id));
+		return -1;
+	}
+	if (mig_digest_init(&s->digest, (enum mig_digest_id)id) != 0) {
+		src_fail(s, MIG_E_NOMEM, "no memory for the %s state", mig_digest_name(id));
+		return -1;
+	}
+	s->m->digest = mig_digest_name(id);
+	log_info("migration %s: END digest %s", s->m->id_str, s->m->digest);
+	return 0;
+}
+
 static void
 src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 {
@@ -669,6 +691,8 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 		    (unsigned long long)s->caps, (unsigned long long)src_caps_offered(s));
 		return;
 	}
+	if (src_agree_digest(s) != 0)
+		return;
 	if (src_set_state(s, SRC_STARTING) != 0) {
 		src_fail(s, MIG_E_INTERNAL, "source engine: cannot start the device");
 		return;
@@ -961,8 +985,8 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 	s->m = m;
 	s->dev = dev;
 	snprintf(s->token, sizeof(s->token), "%s", token);
-	s->sha = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
+	for (i = 0; i < daemon_ctx.cfg->migration.ndigests; i++)
+		s->digests_offered |= mig_digest_cap(daemon_ctx.cfg->migration.digests[i]);
 	s->high_water = 2 * (size_t)opt->chunk_size + (1u << 20);
 	s->retry = evtimer_new(daemon_ctx.base, src_retry_cb, s);
 	s->tick = event_new(daemon_ctx.base, -1, EV_PERSIST, src_tick_cb, s);

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include <event2/util.h>
-#include <openssl/evp.h>
 
+#include "digest.h"
 #include "frame.h"
 #include "migration.h"
 #include "rate.h"
@@ -122,7 +122,9 @@ struct source_engine {
 	uint64_t seq;
 	int in_record;
 	uint64_t rec_size, rec_off;
-	EVP_MD_CTX *sha;
+	/* END's digest, agreed in HELLO_ACK from what we offered. */
+	uint64_t digests_offered; /* MIG_CAP_DIGEST_* */
+	struct mig_digest digest;
 	const uint8_t *mapped; /* the device's data section, when mapped */
 	struct src_lend *lend;
 	struct event *lend_back; /* the section is free again: pump */

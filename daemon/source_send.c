@@ -68,7 +68,7 @@ src_send_data_part(struct source_engine *s, struct peer_conn *c)
 			s->lend->refs--;
 			return -ENOMEM;
 		}
-		EVP_DigestUpdate(s->sha, data, len);
+		mig_digest_update(&s->digest, data, len);
 		goto sent;
 	}
 	if (evbuffer_reserve_space(out, (ev_ssize_t)(MIG_DATA_PREFIX_LEN + len), &v, 1) < 1)
@@ -78,7 +78,7 @@ src_send_data_part(struct source_engine *s, struct peer_conn *c)
 		return -EINVAL;
 	if ((rc = s->dev->ops->save_read(s->dev, s->rec_off, p + MIG_DATA_PREFIX_LEN, len)) != 0)
 		return rc;
-	EVP_DigestUpdate(s->sha, p + MIG_DATA_PREFIX_LEN, len);
+	mig_digest_update(&s->digest, p + MIG_DATA_PREFIX_LEN, len);
 	v.iov_len = MIG_DATA_PREFIX_LEN + len;
 	evbuffer_commit_space(out, &v, 1);
 sent:
@@ -248,7 +248,7 @@ src_bitmap_step(struct source_engine *s, struct peer_conn *c)
 		bm.contents_len = (uint32_t)(dirty * ps);
 	}
 	if (contents != NULL)
-		EVP_DigestUpdate(s->sha, contents, bm.contents_len);
+		mig_digest_update(&s->digest, contents, bm.contents_len);
 	n = mig_encode_bitmap(s->bm_frame + s->bm_frame_cap / 2, s->bm_frame_cap / 2, &bm);
 	if (n == 0)
 		return -EINVAL;

@@ -71,9 +71,9 @@ seed_hello(struct seed *s, uint64_t capabilities)
 }
 
 static void
-seed_hello_ack(struct seed *s)
+seed_hello_ack(struct seed *s, uint64_t capabilities)
 {
-	struct mig_hello_ack a = {.version = 1, .capabilities = MIG_CAP_BITMAP,
+	struct mig_hello_ack a = {.version = 1, .capabilities = capabilities,
 	    .identity = STR("sim-v1")};
 
 	memset(a.migration_id, 0x6b, MIG_UUID_LEN);
@@ -119,7 +119,7 @@ seed_end(struct seed *s)
 {
 	struct mig_end e = {.total_bytes = 300, .total_chunks = 2, .total_pages = 3};
 
-	memset(e.sha256, 0xe3, sizeof(e.sha256));
+	memset(e.digest, 0xe3, sizeof(e.digest));
 	s->n = mig_encode_end(s->b, SEED_MAX, &e);
 }
 
@@ -147,7 +147,7 @@ write_conversation(void)
 
 	seed_hello(&t, MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS);
 	seed_append(&all, &t);
-	seed_hello_ack(&t);
+	seed_hello_ack(&t, MIG_CAP_BITMAP);
 	seed_append(&all, &t);
 	seed_data(&t, 0, MIG_PHASE_PRECOPY, 0, 200);
 	seed_append(&all, &t);
@@ -175,8 +175,12 @@ write_valid(void)
 	seed_write("hello", &s);
 	seed_hello(&s, MIG_CAP_KNOWN | 1ull << 42);
 	seed_write("hello-unknown-caps", &s);
-	seed_hello_ack(&s);
+	seed_hello_ack(&s, MIG_CAP_BITMAP);
 	seed_write("hello-ack", &s);
+	seed_hello(&s, MIG_CAP_ECHO | MIG_CAP_DIGESTS);
+	seed_write("hello-digests", &s);
+	seed_hello_ack(&s, MIG_CAP_ECHO | MIG_CAP_DIGEST_XXH3_128);
+	seed_write("hello-ack-xxh3", &s);
 	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 64);
 	seed_write("data", &s);
 	seed_data(&s, 9, MIG_PHASE_STOPCOPY, MIG_DATA_END_OF_RECORD, 0);
@@ -232,6 +236,9 @@ write_malformed(void)
 	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 16);
 	s.b[MIG_FRAME_HEADER_LEN + 8] = 3; /* MALFORMED: phase */
 	seed_write("bad-data-phase", &s);
+	seed_hello_ack(&s, MIG_CAP_DIGEST_XXH3_128);
+	s.b[MIG_FRAME_HEADER_LEN + 25] |= 0x20; /* MALFORMED: two digests chosen */
+	seed_write("bad-hello-ack-digests", &s);
 	seed_bitmap(&s, 5, MIG_BITMAP_RUNS, 0);
 	s.b[s.n - 1] = 0; /* MALFORMED: a dirty run of 0 pages */
 	seed_write("bad-bitmap-runs", &s);

@@ -21,7 +21,7 @@
     MIG_COMPAT_MAX)
 #define HELLO_ACK_FIXED_LEN (2 + MIG_UUID_LEN + 8 + 2)
 #define BITMAP_FIXED_LEN (8 + 8 + 4 + 4 + 1 + 1 + 2 + 4)
-#define END_LEN (8 + 8 + 8 + MIG_SHA256_LEN)
+#define END_LEN (8 + 8 + 8 + MIG_END_DIGEST_LEN)
 #define COMMIT_LEN (8 + 4)
 #define ACK_LEN 8
 #define ERROR_FIXED_LEN (4 + 2)
@@ -391,11 +391,16 @@ mig_encode_hello(uint8_t *out, size_t cap, const struct mig_hello *h)
 }
 
 /* The agreed capabilities are an intersection with what the source
- * announced, so a bit neither side knows cannot legitimately appear. */
+ * announced, so a bit neither side knows cannot legitimately appear; of
+ * the digests, one is chosen, so at most one bit names it. */
 static int
 hello_ack_valid(const struct mig_hello_ack *a)
 {
+	uint64_t digests = a->capabilities & MIG_CAP_DIGESTS;
+
 	if (a->version == 0 || (a->capabilities & ~MIG_CAP_KNOWN) != 0)
+		return 0;
+	if ((digests & (digests - 1)) != 0)
 		return 0;
 	return str_valid(&a->identity, 1, MIG_IDENTITY_MAX);
 }
@@ -592,7 +597,7 @@ end_decode(struct frame_reader *r, struct mig_frame *f)
 	e->total_bytes = rd_u64(r);
 	e->total_chunks = rd_u64(r);
 	e->total_pages = rd_u64(r);
-	rd_copy(r, e->sha256, MIG_SHA256_LEN);
+	rd_copy(r, e->digest, MIG_END_DIGEST_LEN);
 	return r->bad ? MIG_E_MALFORMED : MIG_OK;
 }
 
@@ -605,7 +610,7 @@ mig_encode_end(uint8_t *out, size_t cap, const struct mig_end *e)
 	wr_u64(&w, e->total_bytes);
 	wr_u64(&w, e->total_chunks);
 	wr_u64(&w, e->total_pages);
-	wr_bytes(&w, e->sha256, MIG_SHA256_LEN);
+	wr_bytes(&w, e->digest, MIG_END_DIGEST_LEN);
 	return wr_finish(&w, MIG_FRAME_END);
 }
 

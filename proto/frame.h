@@ -32,7 +32,7 @@
 #define MIG_COMPAT_MAX 1024
 #define MIG_ERROR_MSG_MAX 1024
 #define MIG_UUID_LEN 16
-#define MIG_SHA256_LEN 32
+#define MIG_END_DIGEST_LEN 32 /* the agreed digest, left-aligned, zero-padded */
 #define MIG_CHANNELS_MAX 64 /* connections per migration (HELLO channels) */
 
 enum mig_frame_type {
@@ -58,8 +58,14 @@ enum mig_frame_type {
  * INITIAL_DONE) and switches over only after the destination has loaded
  * it and said so (SWITCHOVER_ACK), as QEMU's switchover-ack does. */
 #define MIG_CAP_SWITCHOVER_ACK (1ull << 4)
+/* END's digest (PROTOCOL.md §2.3): HELLO offers one bit per digest the
+ * source accepts; HELLO_ACK names the one chosen. Neither bit stands for
+ * SHA-256, what a daemon older than the negotiation sends. */
+#define MIG_CAP_DIGEST_SHA256 (1ull << 5)
+#define MIG_CAP_DIGEST_XXH3_128 (1ull << 6)
+#define MIG_CAP_DIGESTS (MIG_CAP_DIGEST_SHA256 | MIG_CAP_DIGEST_XXH3_128)
 #define MIG_CAP_KNOWN (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_CHANNELS | MIG_CAP_ECHO | \
-    MIG_CAP_SWITCHOVER_ACK)
+    MIG_CAP_SWITCHOVER_ACK | MIG_CAP_DIGESTS)
 
 /* Phase of a data chunk. */
 enum mig_data_phase {
@@ -145,7 +151,9 @@ struct mig_end {
 	uint64_t total_bytes;  /* device data bytes in all DATA frames */
 	uint64_t total_chunks; /* DATA frames */
 	uint64_t total_pages;  /* dirty pages reported in BITMAP frames */
-	uint8_t sha256[MIG_SHA256_LEN]; /* of all DATA payloads in seq order */
+	/* The agreed digest (MIG_CAP_DIGEST_*) of all device data in seq
+	 * order, zero-padded: XXH3-128 fills 16 bytes, SHA-256 all 32. */
+	uint8_t digest[MIG_END_DIGEST_LEN];
 };
 
 struct mig_commit {

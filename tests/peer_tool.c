@@ -399,7 +399,7 @@ pt_stream(struct pt_conn *c, enum pt_stream_end how)
 	struct sim_v1_config sc;
 	struct sim_v1 *sim;
 	struct v1_dev v1;
-	uint8_t buf[MIG_FRAME_HEADER_LEN + 64], digest[MIG_SHA256_LEN];
+	uint8_t buf[MIG_FRAME_HEADER_LEN + 64], digest[MIG_END_DIGEST_LEN];
 	uint8_t *chunk = malloc(opt.chunk);
 	uint64_t size, off, seq = 0, total_bytes = 0, total_chunks = 0, records = 0;
 	EVP_MD_CTX *sha = EVP_MD_CTX_new();
@@ -455,9 +455,9 @@ end:
 	e.total_bytes = total_bytes + (how == PT_END_BAD_LENGTH);
 	e.total_chunks = total_chunks;
 	e.total_pages = 0;
-	memcpy(e.sha256, digest, sizeof(digest));
+	memcpy(e.digest, digest, sizeof(digest));
 	if (how == PT_END_BAD_DIGEST)
-		e.sha256[0] ^= 0x01;
+		e.digest[0] ^= 0x01;
 	pt_send(c, buf, mig_encode_end(buf, sizeof(buf), &e));
 	note("sent %" PRIu64 " bytes in %" PRIu64 " chunks (%" PRIu64 " records), then END%s",
 	    total_bytes, total_chunks, records,

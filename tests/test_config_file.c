@@ -142,6 +142,9 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg->migration.switchover_manual, 0);
 	ck_assert_uint_eq(cfg->migration.chunk_size, MIB);
 	ck_assert_uint_eq(cfg->migration.channels, 1);
+	ck_assert_uint_eq(cfg->migration.ndigests, 2);
+	ck_assert_int_eq(cfg->migration.digests[0], MIG_DIGEST_XXH3_128);
+	ck_assert_int_eq(cfg->migration.digests[1], MIG_DIGEST_SHA256);
 	ck_assert_uint_eq(cfg->ndevices, 0);
 	mig_config_free(cfg);
 }
@@ -298,6 +301,9 @@ static const struct bad_value {
     {"migration", "chunk_size", "4095", "must be 4K..16M, got 4095"},
     {"migration", "channels", "17", "must be 1..16, got 17"},
     {"migration", "channels", "0", "must be 1..16, got 0"},
+    {"migration", "digest", "md5", "must be a list of xxh3-128 and sha256, got md5"},
+    {"migration", "digest", "sha256, xxh3-128, sha256", "sha256 is listed twice"},
+    {"migration", "digest", ", ,", "must not be empty"},
     {"device d", "backend", "vfio", "must be sim, sim-v2, vfio-v1 or vfio-v2, got vfio"},
 };
 
@@ -572,6 +578,25 @@ START_TEST(test_tls_groups)
 }
 END_TEST
 
+/* [migration] digest: a list by commas or blanks, preferred first. */
+START_TEST(test_digest_list)
+{
+	struct mig_config *cfg = load_ok("[migration]\ndigest = sha256, xxh3-128\n");
+
+	ck_assert_uint_eq(cfg->migration.ndigests, 2);
+	ck_assert_int_eq(cfg->migration.digests[0], MIG_DIGEST_SHA256);
+	ck_assert_int_eq(cfg->migration.digests[1], MIG_DIGEST_XXH3_128);
+	mig_config_free(cfg);
+	cfg = load_ok("[migration]\ndigest = xxh3-128\n");
+	ck_assert_uint_eq(cfg->migration.ndigests, 1);
+	ck_assert_int_eq(cfg->migration.digests[0], MIG_DIGEST_XXH3_128);
+	mig_config_free(cfg);
+	cfg = load_ok("[migration]\ndigest = sha256 xxh3-128\n");
+	ck_assert_uint_eq(cfg->migration.ndigests, 2);
+	mig_config_free(cfg);
+}
+END_TEST
+
 /* The log prints "[warning]": the word it prints is a level one can set. */
 START_TEST(test_log_level_warning_as_the_log_prints_it)
 {
@@ -785,6 +810,7 @@ main(void)
 	tcase_add_test(file, test_lexical_details);
 	tcase_add_test(file, test_log_level_warning_as_the_log_prints_it);
 	tcase_add_test(file, test_tls_groups);
+	tcase_add_test(file, test_digest_list);
 	tcase_add_test(file, test_error_text_truncated);
 	tcase_add_test(file, test_driver_models);
 	tcase_add_loop_test(values, test_bad_value, 0, NELEMS(bad_values));

@@ -217,8 +217,8 @@ sample_end(struct mig_end *e)
 	e->total_bytes = 1u << 20;
 	e->total_chunks = 16;
 	e->total_pages = 4;
-	for (i = 0; i < MIG_SHA256_LEN; i++)
-		e->sha256[i] = (uint8_t)(0xff - i);
+	for (i = 0; i < MIG_END_DIGEST_LEN; i++)
+		e->digest[i] = (uint8_t)(0xff - i);
 }
 
 /* A valid frame of each type, as written by the encoders. */
@@ -763,12 +763,12 @@ START_TEST(test_fixed_frames_round_trip)
 	sample_frame(MIG_FRAME_END, &b);
 	sample_end(&e);
 	ck_assert_uint_eq(b.n, MIG_FRAME_HEADER_LEN + 56);
-	ck_assert_mem_eq(b.b + MIG_FRAME_HEADER_LEN + 24, e.sha256, MIG_SHA256_LEN);
+	ck_assert_mem_eq(b.b + MIG_FRAME_HEADER_LEN + 24, e.digest, MIG_END_DIGEST_LEN);
 	ck_assert_int_eq(decode_bytes(&b, &f), MIG_OK);
 	ck_assert_uint_eq(f.u.end.total_bytes, 1u << 20);
 	ck_assert_uint_eq(f.u.end.total_chunks, 16);
 	ck_assert_uint_eq(f.u.end.total_pages, 4);
-	ck_assert_mem_eq(f.u.end.sha256, e.sha256, MIG_SHA256_LEN);
+	ck_assert_mem_eq(f.u.end.digest, e.digest, MIG_END_DIGEST_LEN);
 
 	sample_frame(MIG_FRAME_COMMIT, &b);
 	ck_assert_uint_eq(b.n, MIG_FRAME_HEADER_LEN + sizeof(commit_bytes));
@@ -855,8 +855,36 @@ START_TEST(test_switchover_ack_capability)
 	ck_assert_uint_gt(b.n, 0);
 	ck_assert_int_eq(decode_bytes(&b, &f), MIG_OK);
 	ck_assert_uint_eq(f.u.hello_ack.capabilities, MIG_CAP_ECHO | MIG_CAP_SWITCHOVER_ACK);
-	a.capabilities = MIG_CAP_SWITCHOVER_ACK << 1;
+	a.capabilities = 1ull << 20;
 	ck_assert_uint_eq(mig_encode_hello_ack(b.b, sizeof(b.b), &a), 0);
+}
+END_TEST
+
+/* PROTOCOL.md §3: HELLO offers any digests; HELLO_ACK names one. */
+START_TEST(test_digest_capabilities)
+{
+	struct mig_hello_ack a;
+	struct mig_hello h;
+	struct bytes b;
+	struct mig_frame f;
+
+	ck_assert_uint_eq(MIG_CAP_DIGEST_SHA256, 1ull << 5);
+	ck_assert_uint_eq(MIG_CAP_DIGEST_XXH3_128, 1ull << 6);
+	sample_hello(&h);
+	h.capabilities = MIG_CAP_DIGEST_SHA256 | MIG_CAP_DIGEST_XXH3_128;
+	b.n = mig_encode_hello(b.b, sizeof(b.b), &h);
+	ck_assert_int_eq(decode_bytes(&b, &f), MIG_OK);
+	ck_assert_uint_eq(f.u.hello.capabilities, h.capabilities);
+	sample_hello_ack(&a);
+	a.capabilities = MIG_CAP_ECHO | MIG_CAP_DIGEST_XXH3_128;
+	b.n = mig_encode_hello_ack(b.b, sizeof(b.b), &a);
+	ck_assert_int_eq(decode_bytes(&b, &f), MIG_OK);
+	ck_assert_uint_eq(f.u.hello_ack.capabilities, a.capabilities);
+	/* Both named: the encoder refuses, the decoder of hand-made bytes too. */
+	a.capabilities = MIG_CAP_DIGEST_SHA256 | MIG_CAP_DIGEST_XXH3_128;
+	ck_assert_uint_eq(mig_encode_hello_ack(b.b, sizeof(b.b), &a), 0);
+	raw_hello_ack(&b, &a);
+	ck_assert_int_eq(decode_payload(&b, b.n - MIG_FRAME_HEADER_LEN, &f), MIG_E_MALFORMED);
 }
 END_TEST
 
@@ -979,12 +1007,14 @@ START_TEST(test_hello_ack_bad_fields)
 	int fault;
 
 	memset(long_text, 'z', sizeof(long_text));
-	for (fault = 0; fault < 5; fault++) {
+	for (fault = 0; fault < 6; fault++) {
 		sample_hello_ack(&a);
 		switch (fault) {
 		case 0: a.version = 0; break;
 		/* Agreed capabilities are an intersection: no unknown bits. */
 		case 1: a.capabilities |= 1ull << 20; break;
+		/* One digest is chosen, not two. */
+		case 5: a.capabilities |= MIG_CAP_DIGESTS; break;
 		case 2: a.identity.len = 0; break;
 		case 3: a.identity = (struct mig_str){long_text, MIG_IDENTITY_MAX + 1}; break;
 		case 4: a.identity = STR("sim\0v1"); break;
@@ -1654,6 +1684,7 @@ main(void)
 	tcase_add_test(trip, test_hello_round_trip);
 	tcase_add_test(trip, test_hello_longest_and_shortest_strings);
 	tcase_add_test(trip, test_hello_unknown_capabilities_kept);
+	tcase_add_test(trip, test_digest_capabilities);
 	tcase_add_test(trip, test_hello_ack_round_trip);
 	tcase_add_test(trip, test_data_round_trip);
 	tcase_add_test(trip, test_data_empty_payload);
