@@ -15,6 +15,10 @@
 #                pre-copy timeout with not-converged
 #   channels     512 MiB with channels = 1, 2, 4
 #   many         8 concurrent 64 MiB migrations between the same daemons
+#   digest       1 GiB device, no workload: CPU seconds of the source and of
+#                the destination, each from its own /proc/PID/stat, with
+#                digest = xxh3-128 and with sha256 (BENCH_REPS runs of each,
+#                interleaved, switched by a reload; medians compared)
 #
 # Needs socat. BENCH_ONLY="throughput memory" runs a subset.
 # Images on tmpfs when there is one: on a disk, the page cache's writeback
@@ -33,7 +37,7 @@ SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 export SRCDIR
 . "$SRCDIR/tests/integration/lib.sh"
 command -v socat >/dev/null || fail "socat is needed (apt-get install socat)"
-ONLY=${BENCH_ONLY:-throughput memory downtime cap channels many}
+ONLY=${BENCH_ONLY:-throughput memory downtime cap channels many digest}
 REPS=${BENCH_REPS:-5}
 ROWS=""
 row() {
@@ -144,6 +148,27 @@ socat_sha_time() {
 daemons_cpu() {
 	tck=$(getconf CLK_TCK)
 	awk -v t="$tck" '{s += $14 + $15} END {printf "%.2f", s / t}' "/proc/$PID_a/stat" "/proc/$PID_b/stat"
+}
+
+# CPU seconds one process has used so far.
+proc_cpu() {
+	awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"
+}
+
+# set_digest NAME: both daemons accept only NAME from their next migration
+# on (a reload; waits until both have logged it).
+set_digest() {
+	for n in a b; do
+		eval "pid=\$PID_$n"
+		before=$(grep -c 'reloaded:' "$T/$n.log")
+		sed -i "s/^digest = .*/digest = $1/" "$T/$n.conf"
+		kill -HUP "$pid"
+		i=0
+		while [ "$(grep -c 'reloaded:' "$T/$n.log")" -le "$before" ] && [ $i -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+	done
 }
 
 if want throughput; then
@@ -279,6 +304,45 @@ if want many; then
 	max=$(for f in "$T"/many.*; do json_get total_ms <"$f"; done | sort -n | tail -n 1)
 	row "8 x 64 MiB: completed, min/max total (ms)" "$ok/8" "$min/$max" "$(awk -v a="$min" -v b="$max" 'BEGIN{printf "%.2f", a / b}')"
 	row "8 x 64 MiB: wall time (ms)" "$el" "-" "-"
+fi
+
+if want digest; then
+	say "digest: 1 GiB device, CPU seconds per side, xxh3-128 vs sha256, $REPS runs each, interleaved"
+	EXTRA_MIGRATION="digest = xxh3-128" setup_pair 1G 0
+	from=a
+	to=b
+	for r in $(seq "$REPS"); do
+		for d in xxh3-128 sha256; do
+			set_digest "$d"
+			eval "sp=\$PID_$from dp=\$PID_$to"
+			s0=$(proc_cpu "$sp")
+			d0=$(proc_cpu "$dp")
+			out=$(migrate_from $from $to sim0)
+			s1=$(proc_cpu "$sp")
+			d1=$(proc_cpu "$dp")
+			[ "$(echo "$out" | json_get phase)" = completed ] || fail "digest $d run $r: $out"
+			[ "$(echo "$out" | json_get digest)" = "$d" ] || fail "digest $d run $r: agreed $out"
+			key=$(echo "$d" | tr -d -- '-')
+			eval "src_$key=\"\${src_$key:-} $(awk -v a="$s0" -v b="$s1" 'BEGIN{printf "%.2f", b - a}')\""
+			eval "dst_$key=\"\${dst_$key:-} $(awk -v a="$d0" -v b="$d1" 'BEGIN{printf "%.2f", b - a}')\""
+			eval "ms_$key=\"\${ms_$key:-} $(echo "$out" | json_get total_ms)\""
+			t=$from
+			from=$to
+			to=$t
+		done
+	done
+	say "source CPU (s): xxh3-128$src_xxh3128; sha256$src_sha256"
+	say "destination CPU (s): xxh3-128$dst_xxh3128; sha256$dst_sha256"
+	say "total (ms): xxh3-128$ms_xxh3128; sha256$ms_sha256"
+	a=$(median $src_xxh3128)
+	b=$(median $src_sha256)
+	row "source CPU s/GiB, xxh3-128 vs sha256" "$a" "$b (sha256)" "$(ratio "$b" "$a")"
+	a=$(median $dst_xxh3128)
+	b=$(median $dst_sha256)
+	row "destination CPU s/GiB, xxh3-128 vs sha256" "$a" "$b (sha256)" "$(ratio "$b" "$a")"
+	a=$(median $ms_xxh3128)
+	b=$(median $ms_sha256)
+	row "1 GiB total time (ms), xxh3-128 vs sha256" "$a" "$b (sha256)" "$(ratio "$b" "$a")"
 fi
 
 printf '\n%-44s %14s %14s %8s\n' "measure" "ours" "reference" "ratio"
