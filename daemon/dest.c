@@ -982,6 +982,10 @@ dst_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 	ch->c = NULL;
 	if (ch->idx == 0)
 		d->c = NULL;
+	/* A source that has COMMIT closes every channel after its ACK, which
+	 * travels on channel 0: another channel's end may come first. */
+	if (d->st == DST_COMMITTED && ch->idx != 0)
+		return;
 	if (d->st == DST_COMMITTED) {
 		/* The device runs here; the source may not know. Say so loudly. */
 		(void)dst_set_state(d, DST_DONE);
