@@ -21,7 +21,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages the build, the tests and the demo need.
 PACKAGES="gcc make autoconf automake pkg-config libevent-dev libssl-dev uuid-dev
-libjansson-dev libinih-dev libxxhash-dev check openssl curl socat clang libclang-rt-14-dev prometheus
+libjansson-dev libinih-dev libxxhash-dev libzstd-dev check openssl curl socat clang libclang-rt-14-dev prometheus
 jq python3 qemu-system-x86"
 
 say() { printf '==> %s\n' "$*"; }
@@ -119,7 +119,7 @@ sanitize() {
 # as _build-fuzz/fuzz/NAME-crash-* (or leak-, timeout-).
 fuzz() {
 	seconds=${1:-30}
-	targets="frame data config journal handover httpd metrics_http"
+	targets="frame data config journal handover httpd metrics_http compress"
 	count=$(echo "$targets" | wc -w)
 	each=$(((seconds + count - 1) / count))
 	deps

@@ -32,6 +32,7 @@ enum {
 	OPT_DEST_DEVICE,
 	OPT_UNSAFE_NO_P2P,
 	OPT_WAIT,
+	OPT_COMPRESSION,
 };
 
 /* What --wait has put on the screen so far. */
@@ -53,6 +54,7 @@ const struct option migrate_options[] = {
 	{"dest-device", required_argument, NULL, OPT_DEST_DEVICE},
 	{"unsafe-no-p2p", no_argument, NULL, OPT_UNSAFE_NO_P2P},
 	{"wait", no_argument, NULL, OPT_WAIT},
+	{"compression", required_argument, NULL, OPT_COMPRESSION},
 	{NULL, 0, NULL, 0},
 };
 
@@ -113,6 +115,12 @@ migrate_option(struct ctl *ctl, int opt, const char *arg)
 		if (strcmp(arg, "auto") != 0 && strcmp(arg, "manual") != 0)
 			return ctl_usage_error(ctl, "--switchover: '%s' is not auto or manual", arg);
 		m->switchover = arg;
+		break;
+	case OPT_COMPRESSION:
+		if (strcmp(arg, "none") != 0 && strcmp(arg, "zstd") != 0 && strcmp(arg, "auto") != 0)
+			return ctl_usage_error(ctl, "--compression: '%s' is not none, zstd or auto",
+			    arg);
+		m->compression = arg;
 		break;
 	case OPT_DEST_DEVICE:
 		if (!mig_valid_name(arg, MIG_DEVICE_NAME_MAX))
@@ -176,6 +184,8 @@ migrate_request(const struct ctl *ctl, const char *device)
 	    migrate_set_string(req, "destination", m->to) != 0 ||
 	    migrate_set_string(req, "token", m->token) != 0 ||
 	    (m->switchover != NULL && migrate_set_string(req, "switchover", m->switchover) != 0) ||
+	    (m->compression != NULL &&
+		migrate_set_string(req, "compression", m->compression) != 0) ||
 	    (m->dest_device != NULL && ctl->noperands <= 1 &&
 		migrate_set_string(req, "dest_device", m->dest_device) != 0)) {
 		json_decref(req);

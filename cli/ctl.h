@@ -37,6 +37,7 @@ struct ctl_migrate_args {
 	uint64_t max_bandwidth;
 	int has_max_bandwidth;	    /* 0 is a value: unlimited */
 	const char *switchover;	    /* NULL: the daemon's default */
+	const char *compression;    /* NULL: the daemon's default */
 	uint64_t channels;	    /* 0: the daemon's default */
 	const char *dest_device;    /* NULL: the same name over there */
 	/* --dest-device once per DEVICE, in order, for several devices. */

@@ -75,6 +75,10 @@ _vfio_migctl()
 		COMPREPLY=($(compgen -W "auto manual" -- "$cur"))
 		return
 		;;
+	--compression)
+		COMPREPLY=($(compgen -W "none zstd auto" -- "$cur"))
+		return
+		;;
 	--backend)
 		COMPREPLY=($(compgen -W "vfio-v2 vfio-v1" -- "$cur"))
 		return

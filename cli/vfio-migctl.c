@@ -119,7 +119,8 @@ static const struct ctl_command ctl_commands[] = {
 	    NULL, NULL, cmd_incoming},
 	{"migrate", "DEVICE...", "--to HOST:PORT --token TOKEN [--downtime-limit MS]\n"
 	    "        [--max-bandwidth RATE] [--switchover auto|manual] [--channels N]\n"
-	    "        [--dest-device NAME]... [--unsafe-no-p2p] [--wait]",
+	    "        [--dest-device NAME]... [--unsafe-no-p2p] [--compression none|zstd|auto]\n"
+	    "        [--wait]",
 	    "migrate DEVICE from here to the destination (several: as one migration)",
 	    migrate_options, migrate_option, cmd_migrate},
 	{"migrations", NULL, NULL, "list the migrations",

@@ -47,6 +47,8 @@ enum config_type {
 	TYPE_LOG_LEVEL,
 	TYPE_SWITCHOVER,
 	TYPE_DIGESTS,	  /* digest names, by commas or blanks, preferred first */
+	TYPE_COMPRESSION,
+	TYPE_CONTENT,	  /* a software device's content model */
 	TYPE_BACKEND,
 	TYPE_DEVICE_PATH, /* absolute path or PCI address */
 };
@@ -116,6 +118,7 @@ static const struct config_key config_keys[] = {
 	MIGRATION_KEY("channels", TYPE_UINT32, channels, MIG_MIGRATION_CHANNELS_MIN,
 	    MIG_MIGRATION_CHANNELS_MAX),
 	MIGRATION_KEY("digest", TYPE_DIGESTS, digests, 0, 0),
+	MIGRATION_KEY("compression", TYPE_COMPRESSION, compression, 0, 0),
 	DEVICE_KEY("backend", TYPE_BACKEND, backend, 0, 0, 0, FOR_ALL),
 	DEVICE_KEY("path", TYPE_DEVICE_PATH, path, 0, 0, 0, FOR_VFIO),
 	DEVICE_KEY("size", TYPE_SIZE64, size, MIG_SIM_SIZE_MIN, MIG_SIM_SIZE_MAX, MIG_SIM_PAGE,
@@ -134,6 +137,8 @@ static const struct config_key config_keys[] = {
 	DEVICE_KEY("transition_delay_ms", TYPE_UINT32, transition_delay_ms, 0,
 	    MIG_SIM_TRANSITION_DELAY_MS_MAX, 0, FOR_SIM),
 	DEVICE_KEY("fail_load", TYPE_UINT32, fail_load, 0, 1, 0, FOR_SIM),
+	DEVICE_KEY("content", TYPE_CONTENT, content, 0, 0, 0, FOR_SIM),
+	DEVICE_KEY("zero_pages", TYPE_UINT32, zero_pages, 0, 100, 0, FOR_SIM),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -144,6 +149,8 @@ static const char *const config_log_levels[] = {"debug", "info", "warning", "war
 static const enum log_level config_log_level_values[] = {LOG_LEVEL_DEBUG, LOG_LEVEL_INFO,
     LOG_LEVEL_WARNING, LOG_LEVEL_WARNING, LOG_LEVEL_ERROR};
 static const char *const config_switchovers[] = {"auto", "manual", NULL};
+static const char *const config_compressions[] = {"none", "zstd", "auto", NULL};
+static const char *const config_contents[] = {"random", "text", NULL};
 static const char *const config_backends[] = {"sim", "sim-v2", "vfio-v1", "vfio-v2", NULL};
 /* driver_model, per software backend; the first is the default. */
 static const char *const config_models_sim[] = {"released-v1", "lenient", NULL};
@@ -248,6 +255,18 @@ config_choice(const char *const *choices, const char *value)
 		if (strcmp(choices[i], value) == 0)
 			return i;
 	return -1;
+}
+
+const char *
+mig_compression_name(int c)
+{
+	return c >= MIG_COMPRESSION_NONE && c <= MIG_COMPRESSION_AUTO ? config_compressions[c] : "?";
+}
+
+int
+mig_compression_from_name(const char *name)
+{
+	return config_choice(config_compressions, name);
 }
 
 static int
@@ -455,6 +474,14 @@ config_set_choice(struct config_parse *p, const struct config_key *k, void *base
 		if ((i = config_choice(config_switchovers, value)) >= 0)
 			cfg->migration.switchover_manual = i;
 		break;
+	case TYPE_COMPRESSION:
+		if ((i = config_choice(config_compressions, value)) >= 0)
+			cfg->migration.compression = (enum mig_compression)i;
+		break;
+	case TYPE_CONTENT:
+		if ((i = config_choice(config_contents, value)) >= 0)
+			dev->content = i;
+		break;
 	default:
 		if ((i = config_choice(config_backends, value)) >= 0)
 			dev->backend = (enum mig_backend)i;
@@ -464,7 +491,9 @@ config_set_choice(struct config_parse *p, const struct config_key *k, void *base
 		return 0;
 	config_key_error(p, p->lineno, k->name, "must be %s, got %s",
 	    k->type == TYPE_LOG_LEVEL ? "debug, info, warning (or warn) or error" :
-	    k->type == TYPE_SWITCHOVER ? "auto or manual" : "sim, sim-v2, vfio-v1 or vfio-v2",
+	    k->type == TYPE_SWITCHOVER ? "auto or manual" :
+	    k->type == TYPE_COMPRESSION ? "none, zstd or auto" :
+	    k->type == TYPE_CONTENT ? "random or text" : "sim, sim-v2, vfio-v1 or vfio-v2",
 	    value);
 	return -1;
 }
@@ -545,6 +574,8 @@ config_set(struct config_parse *p, const struct config_key *k, void *base, const
 		return config_set_digests(p, k, value);
 	case TYPE_LOG_LEVEL:
 	case TYPE_SWITCHOVER:
+	case TYPE_COMPRESSION:
+	case TYPE_CONTENT:
 	case TYPE_BACKEND:
 		return config_set_choice(p, k, base, value);
 	}

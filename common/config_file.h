@@ -20,6 +20,17 @@
 #include "parse.h"
 #include "ranges.h"
 
+/* [migration] compression: DATA chunks packed with zstd never, always
+ * (when it makes a chunk smaller), or while it pays (auto). */
+enum mig_compression {
+	MIG_COMPRESSION_NONE = 0,
+	MIG_COMPRESSION_ZSTD = 1,
+	MIG_COMPRESSION_AUTO = 2,
+};
+/* "none", "zstd", "auto"; the value of a name, or -1. */
+const char *mig_compression_name(int c);
+int mig_compression_from_name(const char *name);
+
 #define MIG_CONFIG_DEFAULT_PATH "/etc/vfio-migd/vfio-migd.conf"
 
 enum mig_backend {
@@ -50,6 +61,8 @@ struct mig_device_config {
 	char *driver_model;
 	uint32_t transition_delay_ms; /* each state change blocks this long */
 	uint32_t fail_load; /* sim-v2: 1 = refuse RESUMING -> STOP (a bad image) */
+	int content;		    /* 0 random (default), 1 text */
+	uint32_t zero_pages;	    /* percent of pages that hold zeros, 0..100 */
 	int line;		    /* where the section starts, for later messages */
 };
 
@@ -95,6 +108,7 @@ struct mig_config {
 		 * mig_digest_id); default xxh3-128, sha256. */
 		int digests[MIG_DIGEST_COUNT];
 		size_t ndigests;
+		enum mig_compression compression; /* default none */
 	} migration;
 	struct mig_device_config *devices;
 	size_t ndevices;

@@ -30,6 +30,7 @@ static const struct mig_err_info mig_err_table[] = {
 	{MIG_E_DIGEST_MISMATCH, "digest-mismatch", "the digest of the received device data does not match the sender's"},
 	{MIG_E_LENGTH_MISMATCH, "length-mismatch", "the amount of device data received differs from what the sender announced"},
 	{MIG_E_VERSION_MISMATCH, "version-mismatch", "the two daemons share no protocol version"},
+	{MIG_E_BAD_COMPRESSED, "bad-compressed-data", "a compressed chunk of device data does not decompress to exactly the length its frame announces"},
 	{MIG_E_NO_COMMON_DIGEST, "no-common-digest", "the two daemons accept no END digest in common ([migration] digest)"},
 	{MIG_E_DEVICE_IO, "device-error", "the device failed a migration region or data access"},
 	{MIG_E_DEVICE_STATE, "device-state", "the device refused a migration state change"},

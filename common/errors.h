@@ -31,6 +31,7 @@ enum mig_err {
 	MIG_E_LENGTH_MISMATCH = 28,
 	MIG_E_VERSION_MISMATCH = 29,
 	MIG_E_NO_COMMON_DIGEST = 30, /* no END digest both daemons accept */
+	MIG_E_BAD_COMPRESSED = 31,   /* a packed chunk is not the length it says */
 
 	/* Device. */
 	MIG_E_DEVICE_IO = 40,

@@ -440,12 +440,12 @@ h_migrate(struct route_args *a)
 {
 	static const char *const fields[] = {"device", "destination", "token", "dest_device",
 		"downtime_limit_ms", "max_bandwidth", "switchover", "channels", "chunk_size",
-		"precopy_timeout_s", "devices", "dest_devices", "unsafe_no_p2p", NULL};
+		"precopy_timeout_s", "devices", "dest_devices", "unsafe_no_p2p", "compression", NULL};
 	char names[GROUP_DEVICES_MAX][MIG_NAME_MAX + 1], dnames[GROUP_DEVICES_MAX][MIG_NAME_MAX + 1];
 	struct mig_device *devs[GROUP_DEVICES_MAX];
 	int ndev = 0, ndest = 0;
 	const struct mig_config *cfg = daemon_ctx.cfg;
-	const char *devname, *dest, *token, *sw = NULL, *dest_dev = NULL;
+	const char *devname, *dest, *token, *sw = NULL, *dest_dev = NULL, *comp = NULL;
 	struct migration_options opt;
 	struct mig_device *dev;
 	struct migration *m;
@@ -462,6 +462,7 @@ h_migrate(struct route_args *a)
 							  : MIG_SWITCHOVER_AUTO;
 	opt.chunk_size = cfg->migration.chunk_size;
 	opt.channels = cfg->migration.channels;
+	opt.compression = cfg->migration.compression;
 	if (body_check_fields(a, fields) != 0 ||
 	    (ndev = body_names(a, "devices", GROUP_DEVICES_MAX, names)) < 0 ||
 	    (ndest = body_names(a, "dest_devices", GROUP_DEVICES_MAX, dnames)) < 0 ||
@@ -471,8 +472,14 @@ h_migrate(struct route_args *a)
 	    body_string(a, "destination", 1, MIG_HOSTPORT_MAX, &dest) < 0 ||
 	    body_string(a, "token", 1, MIG_TOKEN_LEN_MAX, &token) < 0 ||
 	    body_string(a, "dest_device", 0, MIG_DEVICE_NAME_MAX, &dest_dev) < 0 ||
-	    body_string(a, "switchover", 0, 16, &sw) < 0)
+	    body_string(a, "switchover", 0, 16, &sw) < 0 ||
+	    body_string(a, "compression", 0, 16, &comp) < 0)
 		return;
+	if (comp != NULL && (opt.compression = mig_compression_from_name(comp)) < 0) {
+		reply_error(a->req, MIG_E_BAD_REQUEST,
+		    "field \"compression\" must be \"none\", \"zstd\" or \"auto\"");
+		return;
+	}
 	if (dest_dev != NULL && !mig_valid_name(dest_dev, MIG_DEVICE_NAME_MAX)) {
 		reply_error(a->req, MIG_E_BAD_REQUEST, "field \"dest_device\" must be a device "
 		    "name of A-Z a-z 0-9 _ . -, got \"%s\"", dest_dev);

@@ -38,6 +38,7 @@
 
 #include "bitmap.h"
 #include "clock.h"
+#include "compress.h"
 #include "daemon.h"
 #include "device.h"
 #include "device_worker.h"
@@ -114,6 +115,7 @@ struct dest_engine {
 	uint64_t seq;
 	int partial_record; /* bytes of a record written, not yet committed */
 	struct mig_digest digest; /* END's, chosen at HELLO */
+	struct compress_ctx *zctx; /* MIG_CAP_COMPRESSION agreed: packed DATA */
 	uint64_t total_bytes, total_chunks, total_pages;
 	uint64_t first_stopcopy_ns;
 	uint64_t last_sample_ns, last_sample_bytes;
@@ -196,6 +198,7 @@ dst_engine_free(struct migration *m)
 	event_free(d->expiry);
 	event_free(d->end_timer);
 	mig_digest_free(&d->digest);
+	compress_free(d->zctx);
 	free(d);
 	m->dst = NULL;
 }
@@ -450,6 +453,47 @@ dst_written(void *ctx, int rc, uint64_t out)
 	dst_try_deferred_end(d);
 }
 
+/* A packed DATA payload (a zero run, or zstd) unpacked into buf and
+ * hashed, its length checked before anything is: 0, or -1 once the
+ * migration fails (nothing of the chunk reaches the device). */
+static int
+dst_unpack(struct dest_engine *d, const struct mig_data *dt, struct evbuffer *in,
+    struct evbuffer *buf)
+{
+	const uint8_t *payload = in != NULL ? evbuffer_pullup(in, dt->payload_len) : dt->payload;
+	struct evbuffer_iovec v;
+	struct mig_packed pk;
+	char why[160];
+
+	if (!(d->caps & MIG_CAP_COMPRESSION)) {
+		dst_fail(d, MIG_E_UNEXPECTED_FRAME, "DATA %llu is packed, but compression was not "
+		    "agreed", (unsigned long long)dt->seq);
+		return -1;
+	}
+	if (payload == NULL || mig_data_packed_decode(dt->flags, payload, dt->payload_len, &pk) !=
+	    MIG_OK) {
+		dst_fail(d, MIG_E_MALFORMED, "DATA %llu: a packed chunk of no length, or above %u "
+		    "bytes", (unsigned long long)dt->seq, MIG_MAX_CHUNK);
+		return -1;
+	}
+	if (evbuffer_reserve_space(buf, pk.raw_len, &v, 1) < 1) {
+		dst_fail(d, MIG_E_NOMEM, "no memory for a chunk of %u bytes", pk.raw_len);
+		return -1;
+	}
+	if (dt->flags & MIG_DATA_ZERO)
+		memset(v.iov_base, 0, pk.raw_len);
+	else if (compress_unpack(d->zctx, v.iov_base, pk.raw_len, pk.body, pk.body_len, why,
+	    sizeof(why)) != 0) {
+		dst_fail(d, MIG_E_BAD_COMPRESSED, "DATA %llu: %s; nothing of it was written",
+		    (unsigned long long)dt->seq, why);
+		return -1;
+	}
+	mig_digest_update(&d->digest, v.iov_base, pk.raw_len);
+	v.iov_len = pk.raw_len;
+	evbuffer_commit_space(buf, &v, 1);
+	return 0;
+}
+
 /* A DATA frame: its payload is dt->payload, or the front of `in` (then
  * it is taken from there). Hashed here; written by the device's thread,
  * in order, while the next frames come in. */
@@ -460,6 +504,7 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 	struct evbuffer_iovec v[16];
 	struct evbuffer_ptr pos;
 	size_t left = dt->payload_len, take;
+	struct evbuffer *buf;
 	struct dst_write *w;
 	unsigned i;
 	int n, k;
@@ -478,16 +523,23 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 		    d->initial_done ? "a second time" : "without the switchover acknowledgement agreed");
 		return;
 	}
+	buf = evbuffer_new();
+	if ((dt->flags & MIG_DATA_PACKED) && dst_unpack(d, dt, in, buf) != 0) {
+		evbuffer_free(buf);
+		return;
+	}
 	w = xcalloc(1, sizeof(*w));
 	w->d = d;
-	w->buf = evbuffer_new();
-	w->len = dt->payload_len;
+	w->buf = buf;
+	w->len = (dt->flags & MIG_DATA_PACKED) ? evbuffer_get_length(buf) : dt->payload_len;
 	w->seq = dt->seq;
 	w->commit = (dt->flags & MIG_DATA_END_OF_RECORD) != 0;
 	w->initial = (dt->flags & MIG_DATA_INITIAL_DONE) != 0;
 	if (w->initial)
 		d->initial_done = 1; /* acknowledged once it is in */
-	if (in == NULL) {
+	if (dt->flags & MIG_DATA_PACKED)
+		; /* hashed as it was unpacked */
+	else if (in == NULL) {
 		mig_digest_update(&d->digest, dt->payload, left);
 		evbuffer_add(w->buf, dt->payload, left);
 	} else {
@@ -518,9 +570,10 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 	if (dt->payload_len > 0 || !(dt->flags & MIG_DATA_INITIAL_DONE))
 		d->partial_record = 1;
 	dst_progress(d);
-	d->total_bytes += dt->payload_len;
+	d->total_bytes += w->len;
 	d->total_chunks++;
-	m->bytes_transferred += dt->payload_len;
+	m->bytes_transferred += w->len;
+	m->wire_bytes += dt->payload_len;
 	if (w->commit)
 		d->partial_record = 0;
 }
@@ -580,6 +633,7 @@ dst_apply_bitmap(struct dest_engine *d, const struct mig_bitmap *bm)
 		mig_digest_update(&d->digest, bm->contents, bm->contents_len);
 	d->total_pages += bm->dirty_count;
 	m->bytes_transferred += bm->contents_len;
+	m->wire_bytes += bm->contents_len;
 }
 
 static int
@@ -1197,6 +1251,10 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	/* The chosen digest, named to a source that negotiates it. */
 	if (h->capabilities & MIG_CAP_DIGESTS)
 		d->caps |= mig_digest_cap(d->digest.id);
+	/* Packed DATA is always welcome: unpacking is bounded (compress.h). */
+	if ((h->capabilities & MIG_CAP_COMPRESSION) && (d->zctx = compress_new()) != NULL)
+		d->caps |= MIG_CAP_COMPRESSION;
+	m->compression = (d->caps & MIG_CAP_COMPRESSION) ? "zstd" : "none";
 	d->nch = h->channels;
 	d->joined = 1;
 	for (i = 0; i < d->nch; i++) {

@@ -666,6 +666,9 @@ journal_restore_text(const char *text, size_t len, const char *path)
 		m->verification = "failed";
 	if (mig_digest_from_name(jstr(o, "digest")) >= 0)
 		m->digest = mig_digest_name(mig_digest_from_name(jstr(o, "digest")));
+	if (mig_compression_from_name(jstr(o, "compression")) >= 0)
+		m->compression = mig_compression_name(mig_compression_from_name(jstr(o, "compression")));
+	m->wire_bytes = jnum(o, "wire_bytes");
 	m->downtime_ms = jnum(o, "downtime_ms");
 	m->expected_downtime_ms = jnum(o, "expected_downtime_ms");
 	m->setup_ms = jnum(o, "setup_ms");

@@ -463,6 +463,9 @@ migration_to_json(const struct migration *m)
 	json_object_set_new(o, "dirty_pages", json_integer((json_int_t)m->dirty_pages));
 	json_object_set_new(o, "throughput_bps", json_integer((json_int_t)m->throughput_bps));
 	json_object_set_new(o, "digest", m->digest != NULL ? json_string(m->digest) : json_null());
+	json_object_set_new(o, "compression",
+	    m->compression != NULL ? json_string(m->compression) : json_null());
+	json_object_set_new(o, "wire_bytes", json_integer((json_int_t)m->wire_bytes));
 	if (m->role == MIG_ROLE_SOURCE) {
 		json_object_set_new(o, "pending_bytes", json_integer((json_int_t)m->pending_bytes));
 		json_object_set_new(o, "iterations", json_integer(m->iterations));

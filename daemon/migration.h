@@ -53,6 +53,7 @@ struct migration_options {
 	int switchover;	 /* enum mig_switchover */
 	uint32_t chunk_size;
 	uint32_t channels;
+	int compression; /* enum mig_compression */
 	char dest_device[MIG_NAME_MAX + 1]; /* device name on the destination; "" = same */
 	int unsafe_no_p2p; /* several devices: allow ones without P2P states */
 	struct migration *parent; /* in: the migration of several devices it is part of */
@@ -86,6 +87,11 @@ struct migration {
 	const char *verification;
 	/* END's digest, once agreed (mig_digest_name()); NULL before. */
 	const char *digest;
+	/* How DATA travels once agreed ("none", "zstd", "auto"; NULL before),
+	 * and bytes_transferred as it crossed: DATA payloads packed or not,
+	 * and guest-page contents. */
+	const char *compression;
+	uint64_t wire_bytes;
 	uint64_t expected_downtime_ms;
 	uint64_t downtime_ms;
 	uint64_t setup_ms;

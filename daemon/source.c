@@ -233,6 +233,7 @@ src_engine_free(struct migration *m)
 	else
 		free(s->lend);
 	mig_digest_free(&s->digest);
+	src_pack_free(s);
 	free(s->bm_raw);
 	free(s->bm_enc);
 	free(s->bm_frame);
@@ -358,6 +359,7 @@ static uint64_t
 src_caps_offered(const struct source_engine *s)
 {
 	return MIG_CAP_ECHO | s->digests_offered |
+	    (s->m->opt.compression != MIG_COMPRESSION_NONE ? MIG_CAP_COMPRESSION : 0) |
 	    (s->dev->guest_memory_size > 0 ? MIG_CAP_BITMAP : 0) |
 	    /* A handed-over device's pages are its VMM's to send. */
 	    (s->dev->guest_memory != NULL ? MIG_CAP_PAGE_CONTENTS : 0) |
@@ -693,6 +695,10 @@ src_start_precopy(struct source_engine *s, const struct mig_hello_ack *a)
 	}
 	if (src_agree_digest(s) != 0)
 		return;
+	if (src_pack_start(s) != 0) {
+		src_fail(s, MIG_E_NOMEM, "no memory for compression");
+		return;
+	}
 	if (src_set_state(s, SRC_STARTING) != 0) {
 		src_fail(s, MIG_E_INTERNAL, "source engine: cannot start the device");
 		return;

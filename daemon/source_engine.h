@@ -20,6 +20,7 @@
 #include "states.h"
 
 struct device_call;
+struct evbuffer;
 struct event;
 struct mig_device;
 struct peer_conn;
@@ -62,6 +63,7 @@ struct src_channel {
 };
 
 struct src_bm_query;
+struct src_pack;
 
 /* The device's figures, asked on its thread right after each record
  * (src_op_save_next), so that the loop never waits for them (mlx5's
@@ -125,6 +127,7 @@ struct source_engine {
 	/* END's digest, agreed in HELLO_ACK from what we offered. */
 	uint64_t digests_offered; /* MIG_CAP_DIGEST_* */
 	struct mig_digest digest;
+	struct src_pack *pack; /* DATA packed (source_pack.c); NULL: as it is */
 	const uint8_t *mapped; /* the device's data section, when mapped */
 	struct src_lend *lend;
 	struct event *lend_back; /* the section is free again: pump */
@@ -222,6 +225,17 @@ int src_initial_data_moved(struct source_engine *s);
 int src_bitmap_step(struct source_engine *s, struct peer_conn *c);
 void src_bitmap_pass_start(struct source_engine *s);
 int src_wants_bitmaps(const struct source_engine *s);
+/* source_pack.c */
+/* After HELLO_ACK: pack DATA if compression was agreed. 0 or -ENOMEM. */
+int src_pack_start(struct source_engine *s);
+void src_pack_free(struct source_engine *s);
+/* Where a chunk of a device whose data section is not mapped is read. */
+uint8_t *src_pack_buffer(struct source_engine *s);
+/* The chunk data[0..len) as a packed DATA frame (seq s->seq) onto out, if
+ * packing it pays: 1 when sent, 0 when it is to go as it is, -errno. */
+int src_pack_send(struct source_engine *s, struct evbuffer *out, const uint8_t *data,
+    uint32_t len, uint8_t phase, uint8_t flags);
+
 /* Is the bandwidth cap spent for now? Then a retry is scheduled. */
 int src_throttled(struct source_engine *s);
 void src_schedule_retry(struct source_engine *s, uint64_t ms);

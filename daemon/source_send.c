@@ -2,7 +2,8 @@
  * source_send.c: what the source engine puts on the wire: DATA parts, from
  * the device's mapped data section by reference or read straight into the
  * output buffer; dirty-page bitmaps with the pages' contents; and the
- * bandwidth cap as a token bucket. It never changes the engine's step
+ * bandwidth cap as a token bucket; with compression agreed, DATA parts
+ * go through source_pack.c first. It never changes the engine's step
  * (source.c does) and never decides when to send: src_pump() asks.
  */
 #include "source_engine.h"
@@ -37,6 +38,40 @@ src_lend_release(const void *data, size_t len, void *arg)
 		event_active(l->s->lend_back, 0, 0);
 }
 
+/* With compression agreed: the part packed when that pays (1), or sent
+ * as it is here when it was read into the pack's buffer (1), or left to
+ * go by reference from the mapped section (0); -errno. */
+static int
+src_send_packed_part(struct source_engine *s, struct evbuffer *out, uint32_t len, uint8_t phase,
+    uint8_t flags)
+{
+	uint8_t prefix[MIG_DATA_PREFIX_LEN], *buf;
+	const uint8_t *data;
+	int rc;
+
+	if (s->mapped != NULL)
+		data = s->mapped + s->rec_off;
+	else {
+		buf = src_pack_buffer(s);
+		if ((rc = s->dev->ops->save_read(s->dev, s->rec_off, buf, len)) != 0)
+			return rc;
+		data = buf;
+	}
+	if ((rc = src_pack_send(s, out, data, len, phase, flags)) < 0)
+		return rc;
+	if (rc == 0 && s->mapped != NULL)
+		return 0;
+	if (rc == 0) {
+		if (mig_encode_data_prefix(prefix, s->seq, phase, flags, len) == 0)
+			return -EINVAL;
+		if (evbuffer_add(out, prefix, sizeof(prefix)) != 0 || evbuffer_add(out, data, len) != 0)
+			return -ENOMEM;
+		s->m->wire_bytes += len;
+	}
+	mig_digest_update(&s->digest, data, len);
+	return 1;
+}
+
 /* DATA: the next part of the current record, by reference to the mapped
  * data section, or read straight into the output buffer behind its frame
  * prefix; hashed where it lies. */
@@ -56,6 +91,12 @@ src_send_data_part(struct source_engine *s, struct peer_conn *c)
 	uint8_t *p, prefix[MIG_DATA_PREFIX_LEN];
 	int rc;
 
+	if (s->pack != NULL && (rc = src_send_packed_part(s, out, len, phase, flags)) != 0) {
+		if (rc < 0)
+			return rc;
+		goto sent;
+	}
+	s->m->wire_bytes += len;
 	if (s->mapped != NULL) {
 		const uint8_t *data = s->mapped + s->rec_off;
 
@@ -257,6 +298,7 @@ src_bitmap_step(struct source_engine *s, struct peer_conn *c)
 	s->total_pages += dirty;
 	s->m->dirty_pages += dirty;
 	s->m->bytes_transferred += bm.contents_len;
+	s->m->wire_bytes += bm.contents_len;
 	s->pass_bytes += bm.contents_len + 1;
 	return 0;
 }

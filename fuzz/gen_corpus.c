@@ -8,6 +8,10 @@
  *
  *	make fuzz/gen_corpus && ./fuzz/gen_corpus frame ../fuzz/corpus/frame
  *	./fuzz/gen_corpus data ../fuzz/corpus/data
+ *	./fuzz/gen_corpus compress ../fuzz/corpus/compress
+ *
+ * For packed chunks (fuzz_compress.c): a flag byte, then a payload: zero
+ * runs, zstd chunks that unpack, and ones that lie about their length.
  *
  * Seeds are deterministic, so rerunning this rewrites the same bytes.
  * Malformed seeds start from an encoded frame and break one field, since
@@ -17,6 +21,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <zstd.h>
 
 #include "bitmap.h"
 #include "errors.h"
@@ -317,6 +323,13 @@ write_data(void)
 
 	seed_data(&s, 0, MIG_PHASE_PRECOPY, 0, 64);
 	seed_write("data", &s);
+	seed_data(&s, 7, MIG_PHASE_PRECOPY, MIG_DATA_ZERO, MIG_DATA_RAW_LEN);
+	seed_write("data-zero-run", &s);
+	seed_data(&s, 8, MIG_PHASE_STOPCOPY, MIG_DATA_ZSTD | MIG_DATA_END_OF_RECORD, 64);
+	seed_write("data-zstd", &s);
+	seed_data(&s, 9, MIG_PHASE_PRECOPY, MIG_DATA_ZSTD, 64);
+	s.b[MIG_FRAME_HEADER_LEN + 9] = MIG_DATA_ZERO; /* MALFORMED: a zero run of 64 bytes */
+	seed_write("data-zero-run-too-long", &s);
 	seed_data(&s, UINT64_MAX, MIG_PHASE_STOPCOPY, MIG_DATA_END_OF_RECORD, 0);
 	seed_write("data-empty-end-of-record", &s);
 	s.n = mig_encode_data_prefix(s.b, 1, MIG_PHASE_STOPCOPY, 0, MIG_MAX_CHUNK);
@@ -347,12 +360,71 @@ write_data(void)
 
 int main(int, char **);
 
+/* flag byte (1 ZSTD, 0 ZERO), the chunk's length, then len bytes of src
+ * compressed (with or without the frame saying its size). */
+static void
+seed_packed(const char *name, int zstd, uint32_t raw_len, const uint8_t *src, size_t len,
+    int says_size)
+{
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	struct seed s;
+	size_t n = 0;
+
+	s.b[0] = (uint8_t)zstd;
+	mig_data_packed_encode_len(s.b + 1, raw_len);
+	if (zstd) {
+		ZSTD_CCtx_setParameter(z, ZSTD_c_contentSizeFlag, says_size);
+		n = ZSTD_compress2(z, s.b + 1 + MIG_DATA_RAW_LEN, SEED_MAX - 1 - MIG_DATA_RAW_LEN, src,
+		    len);
+		if (ZSTD_isError(n))
+			errx(1, "zstd: %s", ZSTD_getErrorName(n));
+	}
+	ZSTD_freeCCtx(z);
+	s.n = 1 + MIG_DATA_RAW_LEN + n;
+	seed_write(name, &s);
+}
+
+static void
+write_compress(void)
+{
+	static uint8_t text[65536], zeros[65536];
+	struct seed s;
+	size_t i;
+
+	for (i = 0; i < sizeof(text); i++)
+		text[i] = (uint8_t)"queue head tail ring index \n"[i % 27];
+	seed_packed("zero-run", 0, 1u << 20, NULL, 0, 0);
+	seed_packed("zstd-text", 1, sizeof(text), text, sizeof(text), 1);
+	seed_packed("zstd-no-size", 1, sizeof(text), text, sizeof(text), 0);
+	/* Refused when unpacked: longer, shorter, or says another size. */
+	seed_packed("zstd-bomb", 1, 4096, zeros, sizeof(zeros), 0);
+	seed_packed("zstd-short", 1, sizeof(zeros), zeros, 1000, 0);
+	seed_packed("zstd-other-size", 1, 4096, zeros, 1000, 1);
+	/* Refused when decoded: no length, a length of 0 or above 16 MiB. */
+	seed_packed("zero-run-0", 0, 0, NULL, 0, 0);
+	seed_packed("zero-run-too-long", 0, MIG_MAX_CHUNK + 1, NULL, 0, 0);
+	s.b[0] = 1;
+	memset(s.b + 1, 0xff, 3);
+	s.n = 4;
+	seed_write("zstd-no-length", &s);
+	s.b[0] = 1;
+	mig_data_packed_encode_len(s.b + 1, 4096);
+	memcpy(s.b + 1 + MIG_DATA_RAW_LEN, "not zstd at all", 15);
+	s.n = 1 + MIG_DATA_RAW_LEN + 15;
+	seed_write("zstd-garbage", &s);
+}
+
 int
 main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "frame") != 0 && strcmp(argv[1], "data") != 0))
-		errx(2, "usage: gen_corpus frame|data directory");
+	if (argc != 3 || (strcmp(argv[1], "frame") != 0 && strcmp(argv[1], "data") != 0 &&
+	    strcmp(argv[1], "compress") != 0))
+		errx(2, "usage: gen_corpus frame|data|compress directory");
 	corpus_dir = argv[2];
+	if (strcmp(argv[1], "compress") == 0) {
+		write_compress();
+		return 0;
+	}
 	if (strcmp(argv[1], "data") == 0) {
 		write_data();
 		return 0;

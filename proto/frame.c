@@ -441,6 +441,14 @@ data_valid(uint8_t phase, uint8_t flags, uint32_t payload_len)
 		return 0;
 	if ((flags & MIG_DATA_INITIAL_DONE) && phase != MIG_PHASE_PRECOPY)
 		return 0;
+	/* Packed: one way only; a zero run is its length alone, a zstd
+	 * chunk its length and at least one byte of frame. */
+	if ((flags & MIG_DATA_PACKED) == MIG_DATA_PACKED)
+		return 0;
+	if ((flags & MIG_DATA_ZERO) && payload_len != MIG_DATA_RAW_LEN)
+		return 0;
+	if ((flags & MIG_DATA_ZSTD) && payload_len <= MIG_DATA_RAW_LEN)
+		return 0;
 	return (flags & ~MIG_DATA_FLAGS_KNOWN) == 0 && payload_len <= MIG_MAX_CHUNK;
 }
 
@@ -507,6 +515,31 @@ mig_encode_data(uint8_t *out, size_t cap, const struct mig_data *d)
 	if (d->payload_len > 0)
 		memcpy(out + MIG_DATA_PREFIX_LEN, d->payload, d->payload_len);
 	return MIG_DATA_PREFIX_LEN + (size_t)d->payload_len;
+}
+
+int
+mig_data_packed_decode(uint8_t flags, const uint8_t *payload, uint32_t payload_len,
+    struct mig_packed *out)
+{
+	struct frame_reader r = {payload, payload_len, 0, 0};
+
+	memset(out, 0, sizeof(*out));
+	if (!(flags & MIG_DATA_PACKED) || (flags & MIG_DATA_PACKED) == MIG_DATA_PACKED)
+		return MIG_E_MALFORMED;
+	out->raw_len = rd_u32(&r);
+	if (r.bad || out->raw_len == 0 || out->raw_len > MIG_MAX_CHUNK)
+		return MIG_E_MALFORMED;
+	out->body_len = (uint32_t)(r.len - r.pos);
+	out->body = rd_take(&r, out->body_len);
+	if (flags & MIG_DATA_ZERO)
+		return out->body_len == 0 ? MIG_OK : MIG_E_MALFORMED;
+	return out->body_len > 0 ? MIG_OK : MIG_E_MALFORMED;
+}
+
+void
+mig_data_packed_encode_len(uint8_t out[MIG_DATA_RAW_LEN], uint32_t raw_len)
+{
+	put_be32(out, raw_len);
 }
 
 /*

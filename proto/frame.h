@@ -64,8 +64,11 @@ enum mig_frame_type {
 #define MIG_CAP_DIGEST_SHA256 (1ull << 5)
 #define MIG_CAP_DIGEST_XXH3_128 (1ull << 6)
 #define MIG_CAP_DIGESTS (MIG_CAP_DIGEST_SHA256 | MIG_CAP_DIGEST_XXH3_128)
+/* DATA may be packed: zstd-compressed (MIG_DATA_ZSTD) or a run of zeros
+ * (MIG_DATA_ZERO), each with the chunk's own length in front. */
+#define MIG_CAP_COMPRESSION (1ull << 7)
 #define MIG_CAP_KNOWN (MIG_CAP_BITMAP | MIG_CAP_PAGE_CONTENTS | MIG_CAP_CHANNELS | MIG_CAP_ECHO | \
-    MIG_CAP_SWITCHOVER_ACK | MIG_CAP_DIGESTS)
+    MIG_CAP_SWITCHOVER_ACK | MIG_CAP_DIGESTS | MIG_CAP_COMPRESSION)
 
 /* Phase of a data chunk. */
 enum mig_data_phase {
@@ -79,7 +82,14 @@ enum mig_data_phase {
  * ends with this frame (which may be empty). The destination answers with
  * SWITCHOVER_ACK once it has applied every frame up to this one. */
 #define MIG_DATA_INITIAL_DONE 0x02
-#define MIG_DATA_FLAGS_KNOWN (MIG_DATA_END_OF_RECORD | MIG_DATA_INITIAL_DONE)
+/* With MIG_CAP_COMPRESSION, a packed chunk: the payload is the chunk's
+ * length (u32, 1..MIG_MAX_CHUNK) and then one zstd frame (ZSTD) or nothing
+ * (ZERO: the chunk is that many zero bytes). Never both. */
+#define MIG_DATA_ZSTD 0x04
+#define MIG_DATA_ZERO 0x08
+#define MIG_DATA_PACKED (MIG_DATA_ZSTD | MIG_DATA_ZERO)
+#define MIG_DATA_RAW_LEN 4 /* the u32 in front of a packed chunk */
+#define MIG_DATA_FLAGS_KNOWN (MIG_DATA_END_OF_RECORD | MIG_DATA_INITIAL_DONE | MIG_DATA_PACKED)
 
 /* Bitmap encodings. */
 enum mig_bitmap_encoding {
@@ -246,6 +256,20 @@ int mig_data_fixed_decode(const struct mig_frame_header *hdr, const uint8_t fixe
     struct mig_data *out);
 /* Whole DATA frame, for tests and small payloads. */
 size_t mig_encode_data(uint8_t *out, size_t cap, const struct mig_data *d);
+
+/* A packed DATA payload (flags has MIG_DATA_ZSTD or MIG_DATA_ZERO), whose
+ * frame decoded: the chunk's length (1..MIG_MAX_CHUNK, checked here) and,
+ * for ZSTD, the compressed bytes after it. Returns MIG_OK or
+ * MIG_E_MALFORMED. Nothing here decompresses. */
+struct mig_packed {
+	uint32_t raw_len;
+	const uint8_t *body;
+	uint32_t body_len;
+};
+int mig_data_packed_decode(uint8_t flags, const uint8_t *payload, uint32_t payload_len,
+    struct mig_packed *out);
+/* The chunk's length in front of a packed payload. */
+void mig_data_packed_encode_len(uint8_t out[MIG_DATA_RAW_LEN], uint32_t raw_len);
 
 /*
  * Incremental decoder: feed it bytes split anywhere; it hands out one frame

@@ -46,6 +46,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <zstd.h>
 
 #include "errors.h"
 #include "frame.h"
@@ -162,6 +163,7 @@ usage(void)
 	    "  oversized bad-version unknown-type header-flags malformed seq hello2 commit\n"
 	    "  ack garbage-record stream bad-digest bad-length partial-end\n"
 	    "  error-after-records error-after-commit\n"
+	    "  packed-bomb packed-short packed-zero (packed DATA: offer --caps with bit 7)\n"
 	    "destination actions: error-on-hello error-on-data error-on-signal (SIGUSR1)\n"
 	    "  error-on-end silent ack-on-signal (agrees to acknowledge the switchover, acks on SIGUSR1)\n"
 	    "  (as a destination, --caps N is what its HELLO_ACK agrees to, offered or not)\n");
@@ -546,6 +548,47 @@ pt_before_hello(struct pt_conn *c)
 	return 0;
 }
 
+/*
+ * Packed DATA (PROTOCOL.md §1) that lies about its length: packed-bomb is a
+ * zstd frame of 4 MiB of zeros that does not say its size (a few hundred
+ * bytes), announced as 64 KiB; packed-short one of 1000 bytes that says so, announced as 4096;
+ * packed-zero a zero run, which is honest (refused without the capability).
+ */
+static void
+pt_send_packed(struct pt_conn *c)
+{
+	size_t cap = ZSTD_compressBound(4u << 20), n = 0, raw = 0;
+	uint8_t *src = calloc(1, 4u << 20), *out = malloc(MIG_DATA_RAW_LEN + cap);
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	uint8_t flags = MIG_DATA_ZSTD;
+
+	if (src == NULL || out == NULL || z == NULL)
+		die("no memory");
+	if (action_is("packed-bomb")) {
+		/* The frame does not say its size: only decompressing finds out. */
+		ZSTD_CCtx_setParameter(z, ZSTD_c_contentSizeFlag, 0);
+		n = ZSTD_compress2(z, out + MIG_DATA_RAW_LEN, cap, src, 4u << 20);
+		if (ZSTD_isError(n))
+			die("zstd");
+		raw = 65536;
+	} else if (action_is("packed-short")) {
+		n = ZSTD_compress2(z, out + MIG_DATA_RAW_LEN, cap, src, 1000);
+		if (ZSTD_isError(n))
+			die("zstd");
+		raw = 4096;
+	} else {
+		flags = MIG_DATA_ZERO;
+		raw = 4096;
+	}
+	mig_data_packed_encode_len(out, (uint32_t)raw);
+	pt_send_data(c, 0, MIG_PHASE_PRECOPY, flags | MIG_DATA_END_OF_RECORD, out,
+	    (uint32_t)(MIG_DATA_RAW_LEN + n));
+	note("packed DATA: %zu bytes of frame announced as %zu", n, raw);
+	ZSTD_freeCCtx(z);
+	free(src);
+	free(out);
+}
+
 /* Actions after an accepted HELLO. */
 static void
 pt_after_hello(struct pt_conn *c)
@@ -594,7 +637,10 @@ pt_after_hello(struct pt_conn *c)
 		/* One whole record of noise: the device must refuse to apply it. */
 		RAND_bytes(junk, sizeof(junk));
 		pt_send_data(c, 0, MIG_PHASE_PRECOPY, MIG_DATA_END_OF_RECORD, junk, sizeof(junk));
-	} else if (action_is("bad-digest"))
+	} else if (action_is("packed-bomb") || action_is("packed-short") ||
+	    action_is("packed-zero"))
+		pt_send_packed(c);
+	else if (action_is("bad-digest"))
 		pt_stream(c, PT_END_BAD_DIGEST);
 	else if (action_is("bad-length"))
 		pt_stream(c, PT_END_BAD_LENGTH);

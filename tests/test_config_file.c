@@ -145,6 +145,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->migration.ndigests, 2);
 	ck_assert_int_eq(cfg->migration.digests[0], MIG_DIGEST_XXH3_128);
 	ck_assert_int_eq(cfg->migration.digests[1], MIG_DIGEST_SHA256);
+	ck_assert_int_eq(cfg->migration.compression, MIG_COMPRESSION_NONE);
 	ck_assert_uint_eq(cfg->ndevices, 0);
 	mig_config_free(cfg);
 }
@@ -183,6 +184,8 @@ START_TEST(test_every_key_is_read)
 	    "switchover = manual\n"
 	    "chunk_size = 16M\n"
 	    "channels = 16\n"
+	    "digest = sha256\n"
+	    "compression = auto\n"
 	    "[device gpu0]\n"
 	    "backend = vfio-v2\n"
 	    "path = /dev/vfio/devices/vfio0\n"
@@ -198,7 +201,9 @@ START_TEST(test_every_key_is_read)
 	    "guest_memory_size = 8K\n"
 	    "dma_dirty_rate = 2K\n"
 	    "seed = 0xdeadBEEF\n"
-	    "section_size = 64M\n");
+	    "section_size = 64M\n"
+	    "content = text\n"
+	    "zero_pages = 100\n");
 
 	ck_assert_uint_eq(cfg->daemon.nlisten, 3);
 	ck_assert_str_eq(cfg->daemon.listen[0], "127.0.0.1:7001");
@@ -231,16 +236,19 @@ START_TEST(test_every_key_is_read)
 	ck_assert_int_eq(cfg->migration.switchover_manual, 1);
 	ck_assert_uint_eq(cfg->migration.chunk_size, 16 * MIB);
 	ck_assert_uint_eq(cfg->migration.channels, 16);
+	ck_assert_uint_eq(cfg->migration.ndigests, 1);
+	ck_assert_int_eq(cfg->migration.digests[0], MIG_DIGEST_SHA256);
+	ck_assert_int_eq(cfg->migration.compression, MIG_COMPRESSION_AUTO);
 	ck_assert_uint_eq(cfg->ndevices, 3);
 	ck_assert_str_eq(cfg->devices[0].name, "gpu0");
 	ck_assert_int_eq(cfg->devices[0].backend, MIG_BACKEND_VFIO_V2);
 	ck_assert_str_eq(cfg->devices[0].path, "/dev/vfio/devices/vfio0");
 	ck_assert_ptr_null(cfg->devices[0].image);
-	ck_assert_int_eq(cfg->devices[0].line, 31);
+	ck_assert_int_eq(cfg->devices[0].line, 33);
 	ck_assert_int_eq(cfg->devices[1].backend, MIG_BACKEND_VFIO_V1);
 	ck_assert_str_eq(cfg->devices[1].path, "0000:3b:00.0");
 	ck_assert_str_eq(cfg->devices[2].name, "sim-0.a_b");
-	ck_assert_int_eq(cfg->devices[2].line, 37);
+	ck_assert_int_eq(cfg->devices[2].line, 39);
 	ck_assert_int_eq(cfg->devices[2].backend, MIG_BACKEND_SIM_V2);
 	ck_assert_uint_eq(cfg->devices[2].size, 4 * KIB);
 	ck_assert_uint_eq(cfg->devices[2].dirty_rate, KIB);
@@ -250,6 +258,10 @@ START_TEST(test_every_key_is_read)
 	ck_assert_uint_eq(cfg->devices[2].dma_dirty_rate, 2 * KIB);
 	ck_assert_uint_eq(cfg->devices[2].seed, 0xdeadbeefull);
 	ck_assert_uint_eq(cfg->devices[2].section_size, 64 * MIB);
+	ck_assert_int_eq(cfg->devices[2].content, 1);
+	ck_assert_uint_eq(cfg->devices[2].zero_pages, 100);
+	ck_assert_int_eq(cfg->devices[0].content, 0);
+	ck_assert_uint_eq(cfg->devices[0].zero_pages, 0);
 	mig_config_free(cfg);
 }
 END_TEST
@@ -304,6 +316,7 @@ static const struct bad_value {
     {"migration", "digest", "md5", "must be a list of xxh3-128 and sha256, got md5"},
     {"migration", "digest", "sha256, xxh3-128, sha256", "sha256 is listed twice"},
     {"migration", "digest", ", ,", "must not be empty"},
+    {"migration", "compression", "fast", "must be none, zstd or auto, got fast"},
     {"device d", "backend", "vfio", "must be sim, sim-v2, vfio-v1 or vfio-v2, got vfio"},
 };
 
@@ -337,6 +350,8 @@ static const struct bad_value bad_device_values[] = {
     {"sim", "section_size", "128M", "must be 8K..64M, got 128M"},
     {"sim", "section_size", "10K", "must be a multiple of 4K, got 10K"},
     {"sim", "section_size", "0", "must be 8K..64M, got 0"},
+    {"sim", "zero_pages", "101", "must be 0..100, got 101"},
+    {"sim", "content", "noise", "must be random or text, got noise"},
     {"vfio-v2", "path", "vfio0", "must be an absolute path or a PCI address like 0000:3b:00.0, got vfio0"},
     {"vfio-v1", "path", "0000:3b:00.8", "must be an absolute path or a PCI address like 0000:3b:00.0, got 0000:3b:00.8"},
     {"vfio-v1", "path", "3b:00.0", "must be an absolute path or a PCI address like 0000:3b:00.0, got 3b:00.0"},

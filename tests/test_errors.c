@@ -21,7 +21,7 @@ START_TEST(test_every_code_has_a_distinct_name)
 	    MIG_E_BAD_REQUEST, MIG_E_NOT_FOUND, MIG_E_WRONG_STATE, MIG_E_LIMIT, MIG_E_CONFIG,
 	    MIG_E_INTERNAL, MIG_E_NOMEM, MIG_E_NOT_VFIO_DEVICE, MIG_E_OWNER_EXITED,
 	    MIG_E_DEVICE_EXISTS, MIG_E_PERMISSION_DENIED,
-	    MIG_E_REQUEST_TOO_LARGE, MIG_E_NOT_IMPLEMENTED, MIG_E_NO_COMMON_DIGEST};
+	    MIG_E_REQUEST_TOO_LARGE, MIG_E_NOT_IMPLEMENTED, MIG_E_NO_COMMON_DIGEST, MIG_E_BAD_COMPRESSED};
 	size_t n = sizeof(codes) / sizeof(codes[0]), i, j;
 
 	for (i = 0; i < n; i++) {
@@ -40,6 +40,7 @@ START_TEST(test_wire_numbers_are_stable)
 	ck_assert_int_eq(MIG_E_BAD_MAGIC, 3);
 	ck_assert_int_eq(MIG_E_BAD_TOKEN, 22);
 	ck_assert_int_eq(MIG_E_NO_COMMON_DIGEST, 30);
+	ck_assert_int_eq(MIG_E_BAD_COMPRESSED, 31);
 	ck_assert_int_eq(MIG_E_INCOMPATIBLE_DEVICE, 25);
 	ck_assert_int_eq(MIG_E_DIGEST_MISMATCH, 27);
 	ck_assert_str_eq(mig_err_name(MIG_E_BAD_TOKEN), "bad-token");

@@ -1032,8 +1032,10 @@ START_TEST(test_data_bad_fields)
 	static const struct {
 		uint8_t phase, flags;
 		uint16_t reserved;
-	} faults[] = {{0, 0, 0}, {3, 0, 0}, {0xff, 0, 0}, {1, 0x04, 0}, {2, 0x80, 0}, {2, 0x02, 0},
-	    {2, 0x03, 0}, {1, 0, 1}, {1, 0, 0x8000}};
+	} faults[] = {{0, 0, 0}, {3, 0, 0}, {0xff, 0, 0}, {1, 0x10, 0}, {2, 0x80, 0}, {2, 0x02, 0},
+	    {2, 0x03, 0}, {1, 0, 1}, {1, 0, 0x8000},
+	    /* Packed both ways; a zero run whose payload is more than its length. */
+	    {1, MIG_DATA_ZSTD | MIG_DATA_ZERO, 0}, {1, MIG_DATA_ZERO, 0}};
 	uint8_t prefix[MIG_DATA_PREFIX_LEN];
 	struct mig_data d;
 	struct bytes b;
@@ -1058,6 +1060,49 @@ START_TEST(test_data_bad_fields)
 	/* Too short to hold the fixed fields. */
 	sample_frame(MIG_FRAME_DATA, &b);
 	ck_assert_int_eq(decode_payload(&b, MIG_DATA_FIXED_LEN - 1, &f), MIG_E_MALFORMED);
+}
+END_TEST
+
+/* PROTOCOL.md §1 DATA, packed: the chunk's length in front, checked. */
+START_TEST(test_data_packed)
+{
+	static const uint8_t zstd_payload[] = {0x00, 0x01, 0x00, 0x00, 0x28, 0xb5, 0x2f, 0xfd};
+	uint8_t zero_payload[MIG_DATA_RAW_LEN], prefix[MIG_DATA_PREFIX_LEN];
+	struct mig_packed pk;
+
+	ck_assert_uint_eq(MIG_CAP_COMPRESSION, 1ull << 7);
+	mig_data_packed_encode_len(zero_payload, MIG_MAX_CHUNK);
+	ck_assert_int_eq(mig_data_packed_decode(MIG_DATA_ZERO, zero_payload, 4, &pk), MIG_OK);
+	ck_assert_uint_eq(pk.raw_len, MIG_MAX_CHUNK);
+	ck_assert_uint_eq(pk.body_len, 0);
+	ck_assert_int_eq(mig_data_packed_decode(MIG_DATA_ZSTD, zstd_payload, 8, &pk), MIG_OK);
+	ck_assert_uint_eq(pk.raw_len, 65536);
+	ck_assert_ptr_eq(pk.body, zstd_payload + 4);
+	ck_assert_uint_eq(pk.body_len, 4);
+	/* Refused: no body, a body after a zero run, lengths 0 and 16 MiB + 1,
+	 * no flag, both flags, a payload shorter than the length. */
+	ck_assert_int_eq(mig_data_packed_decode(MIG_DATA_ZSTD, zstd_payload, 4, &pk),
+	    MIG_E_MALFORMED);
+	ck_assert_int_eq(mig_data_packed_decode(MIG_DATA_ZERO, zstd_payload, 8, &pk),
+	    MIG_E_MALFORMED);
+	mig_data_packed_encode_len(zero_payload, 0);
+	ck_assert_int_eq(mig_data_packed_decode(MIG_DATA_ZERO, zero_payload, 4, &pk),
+	    MIG_E_MALFORMED);
+	mig_data_packed_encode_len(zero_payload, MIG_MAX_CHUNK + 1);
+	ck_assert_int_eq(mig_data_packed_decode(MIG_DATA_ZERO, zero_payload, 4, &pk),
+	    MIG_E_MALFORMED);
+	ck_assert_int_eq(mig_data_packed_decode(0, zstd_payload, 8, &pk), MIG_E_MALFORMED);
+	ck_assert_int_eq(mig_data_packed_decode(MIG_DATA_PACKED, zstd_payload, 8, &pk),
+	    MIG_E_MALFORMED);
+	ck_assert_int_eq(mig_data_packed_decode(MIG_DATA_ZERO, zstd_payload, 3, &pk),
+	    MIG_E_MALFORMED);
+	/* The prefix encoder: a zero run is exactly its length, zstd more. */
+	ck_assert_uint_eq(mig_encode_data_prefix(prefix, 0, 1, MIG_DATA_ZERO, 4),
+	    MIG_DATA_PREFIX_LEN);
+	ck_assert_uint_eq(mig_encode_data_prefix(prefix, 0, 1, MIG_DATA_ZERO, 5), 0);
+	ck_assert_uint_eq(mig_encode_data_prefix(prefix, 0, 1, MIG_DATA_ZSTD, 4), 0);
+	ck_assert_uint_eq(mig_encode_data_prefix(prefix, 0, 2, MIG_DATA_ZSTD | 1, 5),
+	    MIG_DATA_PREFIX_LEN);
 }
 END_TEST
 
@@ -1685,6 +1730,7 @@ main(void)
 	tcase_add_test(trip, test_hello_longest_and_shortest_strings);
 	tcase_add_test(trip, test_hello_unknown_capabilities_kept);
 	tcase_add_test(trip, test_digest_capabilities);
+	tcase_add_test(trip, test_data_packed);
 	tcase_add_test(trip, test_hello_ack_round_trip);
 	tcase_add_test(trip, test_data_round_trip);
 	tcase_add_test(trip, test_data_empty_payload);

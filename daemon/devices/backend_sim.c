@@ -107,6 +107,8 @@ sim_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 	sc.seed = dc->seed;
 	sc.section_size = dc->section_size;
 	sc.transition_delay_ms = dc->transition_delay_ms;
+	sc.content = (enum sim_v1_content)dc->content;
+	sc.zero_pages = dc->zero_pages;
 	/* The config has checked the name already. */
 	if (sim_v1_model_parse(dc->driver_model, &sc.model) != 0) {
 		log_warnx("device %s: unknown driver_model %s", dc->name, dc->driver_model);

@@ -82,6 +82,8 @@ sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
 	sc.core.dma_dirty_rate = dc->dma_dirty_rate;
 	sc.core.seed = dc->seed;
 	sc.core.section_size = dc->section_size;
+	sc.core.content = (enum sim_v1_content)dc->content;
+	sc.core.zero_pages = dc->zero_pages;
 	/* The model picks the flags it offers. */
 	if ((model = sim_v2_model_parse(dc->driver_model)) < 0) {
 		log_warnx("device %s: driver_model %s is not one of sim-v2's", dc->name,

@@ -94,6 +94,9 @@ struct sim_area {
 	uint64_t rate;	/* bytes/s while RUNNING */
 	uint64_t rng;	/* workload stream */
 	uint64_t carry; /* nanobytes not yet written, < SIM_WRITE_CHUNK s */
+	uint64_t seed;
+	enum sim_v1_content content;
+	uint32_t zero_pages;
 };
 
 struct sim_v1 {
@@ -428,19 +431,65 @@ sim_buffers_idle(struct sim_v1 *dev)
 	dev->bitmap_bytes = 0;
 }
 
+/* Is this page one of the zero_pages percent that hold zeros? Fixed by
+ * the seed and the index: the workload keeps them zero. */
+static int
+sim_page_is_zero(uint64_t seed, uint32_t zero_pages, uint64_t index)
+{
+	return zero_pages > 0 && sim_splitmix64(seed ^ sim_splitmix64(index ^ 0x7a65726fu)) % 100 <
+	    zero_pages;
+}
+
+/* n bytes (a multiple of 8) of the content model from rng: random, or
+ * words of a small vocabulary with spaces and line breaks, which zstd
+ * packs to about a third, as logs, queues of descriptors and tables do. */
+static void
+sim_content(uint8_t *p, size_t n, enum sim_v1_content content, uint64_t *rng)
+{
+	static const char *const words[] = {"queue", "doorbell", "vector", "entry", "head",
+		"tail", "ring", "index", "status", "ready", "the", "of", "page", "table", "map",
+		"0x1000", "valid", "dirty", "irq", "mask", "desc", "len", "addr", "flags", "=",
+		"ok", "err", "wait", "done", "next", "prev", "\n"};
+	uint64_t r = 0;
+	size_t i = 0, k, left = 0;
+	const char *w;
+
+	if (content == SIM_V1_CONTENT_RANDOM) {
+		for (i = 0; i < n; i += 8)
+			sim_put_le64(p + i, sim_rng_next(rng));
+		return;
+	}
+	while (i < n) {
+		if (left == 0) {
+			r = sim_rng_next(rng);
+			left = 8;
+		}
+		w = words[r & 31];
+		r >>= 5;
+		left--;
+		for (k = 0; w[k] != '\0' && i < n; k++)
+			p[i++] = (uint8_t)w[k];
+		if (i < n)
+			p[i++] = ' ';
+	}
+}
+
 /* Bytes [from, to) of an area's initial content: every page a function of
  * the seed and the page index, so a file extended later reads as if it had
  * been created at its final size. */
 static void
-sim_fill(uint8_t *mem, uint64_t from, uint64_t to, uint64_t seed, uint64_t domain)
+sim_fill(uint8_t *mem, uint64_t from, uint64_t to, const struct sim_v1_config *cfg,
+    uint64_t domain)
 {
 	uint8_t page[SIM_V1_STATE_PAGE];
-	uint64_t index, start, end, rng, i;
+	uint64_t index, start, end, rng;
 
 	for (index = from / sizeof(page); index * sizeof(page) < to; index++) {
-		rng = sim_rng_init(seed ^ sim_splitmix64(domain), index);
-		for (i = 0; i < sizeof(page); i += 8)
-			sim_put_le64(page + i, sim_rng_next(&rng));
+		rng = sim_rng_init(cfg->seed ^ sim_splitmix64(domain), index);
+		if (sim_page_is_zero(cfg->seed, cfg->zero_pages, index))
+			memset(page, 0, sizeof(page));
+		else
+			sim_content(page, sizeof(page), cfg->content, &rng);
 		start = index * sizeof(page) > from ? index * sizeof(page) : from;
 		end = (index + 1) * sizeof(page) < to ? (index + 1) * sizeof(page) : to;
 		memcpy(mem + start, page + (start - index * sizeof(page)), end - start);
@@ -451,7 +500,7 @@ sim_fill(uint8_t *mem, uint64_t from, uint64_t to, uint64_t seed, uint64_t domai
  * it shared. Returns 0 or -errno after a log line naming the file. */
 static int
 sim_map_file(const struct sim_v1 *dev, const char *what, const char *path, uint64_t size,
-    uint64_t seed, uint64_t domain, uint8_t **out)
+    const struct sim_v1_config *cfg, uint64_t domain, uint8_t **out)
 {
 	struct stat st;
 	void *mem;
@@ -483,10 +532,10 @@ sim_map_file(const struct sim_v1 *dev, const char *what, const char *path, uint6
 	 * one only fills memory with pages nobody looks at. */
 	madvise(mem, size, MADV_RANDOM);
 	if ((uint64_t)st.st_size < size) {
-		sim_fill(mem, (uint64_t)st.st_size, size, seed, domain);
+		sim_fill(mem, (uint64_t)st.st_size, size, cfg, domain);
 		log_info("sim %s: %s %s filled from seed %" PRIu64 " (bytes %" PRIu64
 			 "..%" PRIu64 ")",
-		    dev->name, what, path, seed, (uint64_t)st.st_size, size);
+		    dev->name, what, path, cfg->seed, (uint64_t)st.st_size, size);
 	}
 	*out = mem;
 	return 0;
@@ -496,14 +545,17 @@ fail:
 }
 
 static void
-sim_area_init(struct sim_area *a, uint8_t *mem, uint64_t size, uint64_t rate, uint64_t seed,
-    uint64_t domain)
+sim_area_init(struct sim_area *a, uint8_t *mem, uint64_t size, uint64_t rate,
+    const struct sim_v1_config *cfg, uint64_t domain)
 {
 	a->mem = mem;
 	a->size = size;
 	a->pages = size / SIM_V1_STATE_PAGE;
 	a->rate = rate;
-	a->rng = sim_rng_init(seed, domain);
+	a->rng = sim_rng_init(cfg->seed, domain);
+	a->seed = cfg->seed;
+	a->content = cfg->content;
+	a->zero_pages = cfg->zero_pages;
 	a->carry = 0;
 	sim_bitmap_init(&a->dirty, a->pages);
 }
@@ -525,7 +577,7 @@ sim_area_write(struct sim_area *a, uint64_t elapsed_ns)
 	 * SIM_WRITE_CHUNK bytes dirties a whole page, so one write per
 	 * page-worth of rate. */
 	const uint64_t chunk_nanobytes = SIM_V1_STATE_PAGE * SIM_NS_PER_S;
-	uint64_t total, chunks, r, page, slot, i;
+	uint64_t total, chunks, r, page, slot;
 	uint8_t *p;
 
 	if (a->mem == NULL || a->rate == 0)
@@ -538,8 +590,10 @@ sim_area_write(struct sim_area *a, uint64_t elapsed_ns)
 		page = r % a->pages;
 		slot = (r >> 40) % (SIM_V1_STATE_PAGE / SIM_WRITE_CHUNK);
 		p = a->mem + page * SIM_V1_STATE_PAGE + slot * SIM_WRITE_CHUNK;
-		for (i = 0; i < SIM_WRITE_CHUNK; i += 8)
-			sim_put_le64(p + i, sim_rng_next(&a->rng));
+		if (sim_page_is_zero(a->seed, a->zero_pages, page))
+			memset(p, 0, SIM_WRITE_CHUNK);
+		else
+			sim_content(p, SIM_WRITE_CHUNK, a->content, &a->rng);
 		sim_bitmap_set(&a->dirty, page);
 	}
 }
@@ -1068,19 +1122,19 @@ sim_v1_open(const struct sim_v1_config *cfg, struct sim_v1 **out)
 		goto fail;
 	}
 	dev->section = section;
-	if ((err = sim_map_file(dev, "image", cfg->image, cfg->size, cfg->seed,
+	if ((err = sim_map_file(dev, "image", cfg->image, cfg->size, cfg,
 	    SIM_DOMAIN_IMAGE_FILL, &image)) != 0)
 		goto fail;
-	sim_area_init(&dev->image, image, cfg->size, cfg->dirty_rate, cfg->seed,
+	sim_area_init(&dev->image, image, cfg->size, cfg->dirty_rate, cfg,
 	    SIM_DOMAIN_IMAGE_WRITES);
 	if (cfg->guest_memory != NULL) {
 		if ((err = sim_map_file(dev, "guest memory", cfg->guest_memory,
-		    cfg->guest_memory_size, cfg->seed, SIM_DOMAIN_GUEST_FILL, &guest)) != 0)
+		    cfg->guest_memory_size, cfg, SIM_DOMAIN_GUEST_FILL, &guest)) != 0)
 			goto fail;
 		sim_area_init(&dev->guest, guest, cfg->guest_memory_size, cfg->dma_dirty_rate,
-		    cfg->seed, SIM_DOMAIN_GUEST_WRITES);
+		    cfg, SIM_DOMAIN_GUEST_WRITES);
 	} else
-		sim_area_init(&dev->guest, NULL, 0, 0, cfg->seed, SIM_DOMAIN_GUEST_WRITES);
+		sim_area_init(&dev->guest, NULL, 0, 0, cfg, SIM_DOMAIN_GUEST_WRITES);
 	dev->state = VFIO_DEVICE_STATE_RUNNING;
 	dev->region.ops = &sim_region_ops;
 	dev->region.size = dev->data_start + (uint64_t)dev->nbuffers * dev->section_size;

@@ -49,6 +49,11 @@ enum sim_v1_model {
 	SIM_V1_RELEASED,    /* a released (Linux 5.8-5.17) v1 vendor driver, strictly */
 };
 
+enum sim_v1_content {
+	SIM_V1_CONTENT_RANDOM = 0,
+	SIM_V1_CONTENT_TEXT = 1,
+};
+
 struct sim_v1_config {
 	const char *name;	     /* for log lines */
 	const char *image;	     /* path of the state file (created/extended to size) */
@@ -62,6 +67,12 @@ struct sim_v1_config {
 	enum sim_v1_model model;
 	int trapped;		     /* data section not mappable, at a non-aligned offset */
 	uint32_t transition_delay_ms; /* every device_state change blocks this long */
+	/* What its pages hold (docs/SIM_DEVICE.md, "Content"), so that a
+	 * bench can choose how well they compress: zero_pages percent of the
+	 * pages are zeros and stay zeros (the workload writes zeros there),
+	 * the others random bytes or text-like words. */
+	enum sim_v1_content content;
+	uint32_t zero_pages; /* 0..100 */
 };
 
 struct sim_v1;
