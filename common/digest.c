@@ -10,15 +10,12 @@
 #include <openssl/evp.h>
 #include <xxhash.h>
 
-#include "frame.h"
-
 static const struct digest_kind {
 	const char *name;
 	size_t len;
-	uint64_t cap;
 } digest_kinds[MIG_DIGEST_COUNT] = {
-	[MIG_DIGEST_SHA256] = {"sha256", 32, MIG_CAP_DIGEST_SHA256},
-	[MIG_DIGEST_XXH3_128] = {"xxh3-128", 16, MIG_CAP_DIGEST_XXH3_128},
+	[MIG_DIGEST_SHA256] = {"sha256", 32},
+	[MIG_DIGEST_XXH3_128] = {"xxh3-128", 16},
 };
 
 const char *
@@ -42,26 +39,6 @@ size_t
 mig_digest_len(int id)
 {
 	return id >= 0 && id < MIG_DIGEST_COUNT ? digest_kinds[id].len : 0;
-}
-
-uint64_t
-mig_digest_cap(int id)
-{
-	return id >= 0 && id < MIG_DIGEST_COUNT ? digest_kinds[id].cap : 0;
-}
-
-int
-mig_digest_from_caps(uint64_t caps)
-{
-	int i, found = MIG_DIGEST_SHA256, n = 0;
-
-	for (i = 0; i < MIG_DIGEST_COUNT; i++) {
-		if (caps & digest_kinds[i].cap) {
-			found = i;
-			n++;
-		}
-	}
-	return n > 1 ? -1 : found;
 }
 
 int

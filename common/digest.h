@@ -1,6 +1,6 @@
 /*
  * digest.h: the digests END may carry (PROTOCOL.md §2.3, §3): their
- * names, their capability bits and one running state each.
+ * names, their lengths and one running state each.
  *
  * A digest catches our own defects between the source device and the
  * destination device (a wrong offset, reordering, memory corruption); TLS
@@ -29,18 +29,13 @@ struct mig_digest {
 	void *state; /* EVP_MD_CTX or XXH3_state_t */
 };
 
-/* "sha256", "xxh3-128"; "?" for another number. */
+/* "sha256", "xxh3-128"; "?" for another number. (Which HELLO bit offers
+ * which digest is the protocol's: proto/frame.h mig_cap_digest().) */
 const char *mig_digest_name(int id);
 /* The id of a name, or -1. */
 int mig_digest_from_name(const char *name);
 /* Bytes of the digest itself (32, 16). */
 size_t mig_digest_len(int id);
-/* The HELLO/HELLO_ACK capability bit that offers or names it. */
-uint64_t mig_digest_cap(int id);
-/* The digest a set of agreed bits names: exactly one digest bit, or none,
- * which stands for SHA-256 (a peer older than the negotiation). -1 for
- * more than one. */
-int mig_digest_from_caps(uint64_t caps);
 
 /* 0, or -1 when the library had no memory. */
 int mig_digest_init(struct mig_digest *d, enum mig_digest_id id);

@@ -1151,7 +1151,7 @@ dst_choose_digest(struct dest_engine *d, struct peer_conn *c, uint64_t offered)
 		offered |= MIG_CAP_DIGEST_SHA256;
 	for (i = 0; i < cfg->migration.ndigests; i++) {
 		id = cfg->migration.digests[i];
-		if (!(offered & mig_digest_cap(id)))
+		if (!(offered & mig_cap_digest(id)))
 			continue;
 		if (mig_digest_init(&d->digest, (enum mig_digest_id)id) != 0) {
 			peer_abort(c, MIG_E_NOMEM, "no memory for a digest state");
@@ -1250,7 +1250,7 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 	    (dev->guest_memory != NULL ? h->capabilities & MIG_CAP_PAGE_CONTENTS : 0);
 	/* The chosen digest, named to a source that negotiates it. */
 	if (h->capabilities & MIG_CAP_DIGESTS)
-		d->caps |= mig_digest_cap(d->digest.id);
+		d->caps |= mig_cap_digest(d->digest.id);
 	/* Packed DATA is always welcome: unpacking is bounded (compress.h). */
 	if ((h->capabilities & MIG_CAP_COMPRESSION) && (d->zctx = compress_new()) != NULL)
 		d->caps |= MIG_CAP_COMPRESSION;

@@ -661,9 +661,9 @@ static void src_save_begun(void *ctx, int rc, uint64_t out);
 static int
 src_agree_digest(struct source_engine *s)
 {
-	int id = mig_digest_from_caps(s->caps);
+	int id = mig_caps_digest(s->caps);
 
-	if (!(s->digests_offered & mig_digest_cap(id))) {
+	if (!(s->digests_offered & mig_cap_digest(id))) {
 		src_fail(s, MIG_E_NO_COMMON_DIGEST,
 		    "the destination checks END with %s only; [migration] digest here does not "
 		    "accept it",
@@ -992,7 +992,7 @@ source_start(struct mig_device *dev, const char *dest, const char *token,
 	s->dev = dev;
 	snprintf(s->token, sizeof(s->token), "%s", token);
 	for (i = 0; i < daemon_ctx.cfg->migration.ndigests; i++)
-		s->digests_offered |= mig_digest_cap(daemon_ctx.cfg->migration.digests[i]);
+		s->digests_offered |= mig_cap_digest(daemon_ctx.cfg->migration.digests[i]);
 	s->high_water = 2 * (size_t)opt->chunk_size + (1u << 20);
 	s->retry = evtimer_new(daemon_ctx.base, src_retry_cb, s);
 	s->tick = event_new(daemon_ctx.base, -1, EV_PERSIST, src_tick_cb, s);

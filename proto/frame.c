@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bitmap.h"
+#include "digest.h"
 #include "errors.h"
 
 /* Fixed parts of the payloads; strings add a u16 length each. */
@@ -515,6 +516,31 @@ mig_encode_data(uint8_t *out, size_t cap, const struct mig_data *d)
 	if (d->payload_len > 0)
 		memcpy(out + MIG_DATA_PREFIX_LEN, d->payload, d->payload_len);
 	return MIG_DATA_PREFIX_LEN + (size_t)d->payload_len;
+}
+
+uint64_t
+mig_cap_digest(int id)
+{
+	switch (id) {
+	case MIG_DIGEST_SHA256:
+		return MIG_CAP_DIGEST_SHA256;
+	case MIG_DIGEST_XXH3_128:
+		return MIG_CAP_DIGEST_XXH3_128;
+	}
+	return 0;
+}
+
+int
+mig_caps_digest(uint64_t caps)
+{
+	switch (caps & MIG_CAP_DIGESTS) {
+	case 0:
+	case MIG_CAP_DIGEST_SHA256:
+		return MIG_DIGEST_SHA256;
+	case MIG_CAP_DIGEST_XXH3_128:
+		return MIG_DIGEST_XXH3_128;
+	}
+	return -1;
 }
 
 int

@@ -204,6 +204,14 @@ struct mig_frame {
 	} u;
 };
 
+/* The HELLO/HELLO_ACK bit that offers or names END's digest `id` (enum
+ * mig_digest_id of common/digest.h); 0 for another number. */
+uint64_t mig_cap_digest(int id);
+/* The digest a set of agreed bits names: its one digest bit, or none,
+ * which stands for SHA-256 (a peer older than the negotiation); -1 for
+ * more than one. */
+int mig_caps_digest(uint64_t caps);
+
 /* Human name of a frame type ("HELLO"), "UNKNOWN" otherwise. */
 const char *mig_frame_type_name(int type);
 

@@ -1,14 +1,13 @@
 /*
  * test_digest.c: the END digests (common/digest.c): known vectors, the
  * same digest however the input is split, the zero padding END carries,
- * names and capability bits.
+ * names. (Which HELLO bit offers which: test_frame.c.)
  */
 #include <check.h>
 #include <string.h>
 
 #include "check_main.h"
 #include "digest.h"
-#include "frame.h"
 
 static void
 digest_of(int id, const void *p, size_t n, size_t split, uint8_t out[MIG_DIGEST_FIELD_LEN])
@@ -60,7 +59,7 @@ START_TEST(test_split_anywhere)
 }
 END_TEST
 
-START_TEST(test_names_and_bits)
+START_TEST(test_names)
 {
 	ck_assert_str_eq(mig_digest_name(MIG_DIGEST_SHA256), "sha256");
 	ck_assert_str_eq(mig_digest_name(MIG_DIGEST_XXH3_128), "xxh3-128");
@@ -70,12 +69,6 @@ START_TEST(test_names_and_bits)
 	ck_assert_int_eq(mig_digest_from_name("SHA256"), -1);
 	ck_assert_uint_eq(mig_digest_len(MIG_DIGEST_XXH3_128), 16);
 	ck_assert_uint_eq(mig_digest_len(MIG_DIGEST_SHA256), 32);
-	ck_assert_uint_eq(mig_digest_cap(MIG_DIGEST_SHA256), MIG_CAP_DIGEST_SHA256);
-	ck_assert_uint_eq(mig_digest_cap(MIG_DIGEST_XXH3_128), MIG_CAP_DIGEST_XXH3_128);
-	/* No digest bit: a peer older than the negotiation, SHA-256. */
-	ck_assert_int_eq(mig_digest_from_caps(MIG_CAP_ECHO), MIG_DIGEST_SHA256);
-	ck_assert_int_eq(mig_digest_from_caps(MIG_CAP_DIGEST_XXH3_128), MIG_DIGEST_XXH3_128);
-	ck_assert_int_eq(mig_digest_from_caps(MIG_CAP_DIGESTS), -1);
 }
 END_TEST
 
@@ -89,7 +82,7 @@ main(void)
 
 	tcase_add_test(t, test_known_vectors);
 	tcase_add_test(t, test_split_anywhere);
-	tcase_add_test(t, test_names_and_bits);
+	tcase_add_test(t, test_names);
 	suite_add_tcase(s, t);
 	return tu_run_suite(s);
 }

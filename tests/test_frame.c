@@ -13,6 +13,7 @@
 
 #include "check_main.h"
 #include "bitmap.h"
+#include "digest.h"
 #include "errors.h"
 #include "frame.h"
 
@@ -870,6 +871,14 @@ START_TEST(test_digest_capabilities)
 
 	ck_assert_uint_eq(MIG_CAP_DIGEST_SHA256, 1ull << 5);
 	ck_assert_uint_eq(MIG_CAP_DIGEST_XXH3_128, 1ull << 6);
+	ck_assert_uint_eq(mig_cap_digest(MIG_DIGEST_SHA256), MIG_CAP_DIGEST_SHA256);
+	ck_assert_uint_eq(mig_cap_digest(MIG_DIGEST_XXH3_128), MIG_CAP_DIGEST_XXH3_128);
+	ck_assert_uint_eq(mig_cap_digest(7), 0);
+	/* No digest bit: a peer older than the negotiation, SHA-256. */
+	ck_assert_int_eq(mig_caps_digest(MIG_CAP_ECHO), MIG_DIGEST_SHA256);
+	ck_assert_int_eq(mig_caps_digest(MIG_CAP_DIGEST_SHA256), MIG_DIGEST_SHA256);
+	ck_assert_int_eq(mig_caps_digest(MIG_CAP_DIGEST_XXH3_128), MIG_DIGEST_XXH3_128);
+	ck_assert_int_eq(mig_caps_digest(MIG_CAP_DIGESTS), -1);
 	sample_hello(&h);
 	h.capabilities = MIG_CAP_DIGEST_SHA256 | MIG_CAP_DIGEST_XXH3_128;
 	b.n = mig_encode_hello(b.b, sizeof(b.b), &h);
