@@ -90,13 +90,14 @@ static void
 group_sum(struct mig_group *g)
 {
 	struct migration *m = g->m, *c;
-	uint64_t bytes = 0, pending = 0, pages = 0, bps = 0, records = 0, downtime = 0;
+	uint64_t bytes = 0, pending = 0, pages = 0, bps = 0, records = 0, downtime = 0, wire = 0;
 	uint32_t iterations = 0;
 	unsigned i, verified = 0, failed = 0;
 
 	for (i = 0; i < g->n; i++) {
 		c = g->child[i];
 		bytes += c->bytes_transferred;
+		wire += c->wire_bytes;
 		pending += c->pending_bytes;
 		pages += c->dirty_pages;
 		bps += c->throughput_bps;
@@ -117,6 +118,12 @@ group_sum(struct mig_group *g)
 	if (m->peer[0] == '\0' && g->n > 0)
 		snprintf(m->peer, sizeof(m->peer), "%s", g->child[0]->peer);
 	m->bytes_transferred = bytes;
+	m->wire_bytes = wire;
+	/* What the devices agreed with their peer: the same for all. */
+	if (m->digest == NULL && g->n > 0)
+		m->digest = g->child[0]->digest;
+	if (m->compression == NULL && g->n > 0)
+		m->compression = g->child[0]->compression;
 	m->pending_bytes = pending;
 	m->dirty_pages = pages;
 	if (!migration_phase_is_final(m->phase))

@@ -53,6 +53,7 @@ echo "$final" | jq -c '{phase, bytes_transferred, downtime_ms, expected_downtime
 [ "$(echo "$final" | jq -r .phase)" = completed ] || fail "migration ended $(echo "$final" | jq -c .error)"
 [ "$(echo "$final" | jq '[.devices[] | select(.phase == "completed")] | length')" = 3 ] ||
 	fail "not every device completed"
+[ "$(echo "$final" | jq -r .digest)" = xxh3-128 ] || fail "the migration does not name its digest: $(echo "$final" | jq -c .digest)"
 [ "$(echo "$final" | jq -c '[.devices[].device_state]')" = '["stopped","stopped","stopped"]' ] ||
 	fail "device_state of the source's devices: $(echo "$final" | jq -c '[.devices[].device_state]')"
 sum=$(echo "$final" | jq '[.devices[].bytes_transferred] | add')
