@@ -13,16 +13,7 @@
 # against the 1-device one (the target: 4 devices at most 1.5 times 1).
 # Both daemons restart before each run, so every run starts from the same
 # state. Images on tmpfs when there is one.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
-	STATE_BASE=$(mktemp -d /var/tmp/vfio-migd-bench.XXXXXX)
-	export STATE_BASE
-fi
-BUILD=$(cd "${1:-_build}" && pwd)
-export BUILD
-SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-export SRCDIR
-. "$SRCDIR/tests/integration/lib.sh"
+BENCH_STATE_ON_DISK=1 . "$(dirname "$0")/lib.sh" "$@"
 command -v jq >/dev/null || fail "jq is needed (apt-get install jq)"
 REPS=${BENCH_REPS:-3}
 SIZE=${BENCH_SIZE:-256M}

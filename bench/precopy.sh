@@ -14,11 +14,7 @@
 # migration of a device has nothing learned of what its switchover costs
 # beyond its data (switchover_extra_ms): its expected downtime is shown
 # apart, the medians are of the later ones.
-BUILD=$(cd "${1:-_build}" && pwd)
-export BUILD
-SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-export SRCDIR
-. "$SRCDIR/tests/integration/lib.sh"
+TMPDIR=${TMPDIR:-/tmp} . "$(dirname "$0")/lib.sh" "$@"
 REPS=${BENCH_REPS:-4}
 SIZE=${BENCH_SIZE:-64M}
 DIRTY=${BENCH_DIRTY:-4M}

@@ -7,14 +7,7 @@
 #
 # DIGEST (xxh3-128) and COMPRESSION (none) pick what the daemons use;
 # SIZE (1G) the device; TOP (25) how many lines of each report.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
-fi
-BUILD=$(cd "${1:-_build}" && pwd)
-export BUILD
-SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-export SRCDIR
-. "$SRCDIR/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh" "$@"
 command -v perf >/dev/null || fail "perf is needed (Debian: linux-perf)"
 SIZE=${SIZE:-1G}
 TOP=${TOP:-25}

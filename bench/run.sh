@@ -26,16 +26,7 @@
 # adds noise of its own (run with TMPDIR=/tmp to include it).
 # The daemons' state_dir (the journal, fsynced before END and COMMIT) stays
 # on a disk, as in production: that fsync is part of the downtime.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
-	STATE_BASE=$(mktemp -d /var/tmp/vfio-migd-bench.XXXXXX)
-	export STATE_BASE
-fi
-BUILD=$(cd "${1:-_build}" && pwd)
-export BUILD
-SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-export SRCDIR
-. "$SRCDIR/tests/integration/lib.sh"
+BENCH_STATE_ON_DISK=1 . "$(dirname "$0")/lib.sh" "$@"
 command -v socat >/dev/null || fail "socat is needed (apt-get install socat)"
 ONLY=${BENCH_ONLY:-throughput memory downtime cap channels many digest}
 REPS=${BENCH_REPS:-5}

@@ -17,14 +17,7 @@
 # BENCH_REPS (3) runs of each mode, interleaved, medians compared; the
 # device goes back and forth between the two daemons. RATE=500mbit etc.
 # BENCH_ONLY="half-zero loopback" runs a subset.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
-fi
-BUILD=$(cd "${1:-_build}" && pwd)
-export BUILD
-SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-export SRCDIR
-. "$SRCDIR/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh" "$@"
 [ "$(id -u)" -eq 0 ] || fail "run as root (network namespaces, tc)"
 command -v tc >/dev/null && command -v ip >/dev/null || fail "needs ip and tc (iproute2)"
 ONLY=${BENCH_ONLY:-half-zero workload random loopback}
