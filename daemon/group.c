@@ -50,26 +50,55 @@
 
 #define GROUP_TICK_MS 100
 
+/* The migration's own steps, in order; each device has its engine's. */
+enum group_step {
+	GROUP_STREAMING,    /* pre-copy (destination: the devices receive) */
+	GROUP_SWITCHING,    /* source: switchover decided, the devices drain */
+	GROUP_HOOK,	    /* source: every device waits; the hook runs */
+	GROUP_QUIESCING,    /* source: the devices go to their P2P states */
+	GROUP_STOPPING,	    /* source: the devices stop, send the rest, END */
+	GROUP_STARTING_P2P, /* destination: every device loaded: to RUNNING_P2P */
+	GROUP_STARTING,	    /* destination: every device in RUNNING_P2P: running */
+	GROUP_COMMITTING,   /* destination: the record made durable, then COMMIT */
+	GROUP_FAILING,	    /* the first failure is known; the others go back */
+	GROUP_ENDED,
+};
+
 struct mig_group {
 	struct migration *m; /* the parent */
 	struct migration *child[GROUP_DEVICES_MAX];
 	unsigned n;
 	struct event *tick;
 	uint64_t precopy_start_ns;
-	int switching;	    /* the switchover is decided */
-	int hook_asked;	    /* source: the switchover hook runs (or ran) */
-	int quiescing;	    /* source: devices asked into their P2P state */
-	int stopping;	    /* source: devices asked to stop */
-	int starting_p2p;   /* destination: devices asked into RUNNING_P2P */
-	int starting;	    /* destination: devices asked to run */
-	int committing;	    /* destination: records being made durable */
+	enum group_step step; /* only through group_set_step() */
 	unsigned durable_left;
 	int durable_failed;
-	int failing;	    /* the first failure is known; the others follow */
 	int fail_code;
 	char fail_msg[600];
-	int ended;
 };
+
+static const char *const group_step_names[] = {
+	[GROUP_STREAMING] = "streaming",
+	[GROUP_SWITCHING] = "switching",
+	[GROUP_HOOK] = "hook",
+	[GROUP_QUIESCING] = "quiescing",
+	[GROUP_STOPPING] = "stopping",
+	[GROUP_STARTING_P2P] = "starting-p2p",
+	[GROUP_STARTING] = "starting",
+	[GROUP_COMMITTING] = "committing",
+	[GROUP_FAILING] = "failing",
+	[GROUP_ENDED] = "ended",
+};
+
+/* Every change of step, logged. Forward only: a step is never left for an
+ * earlier one. */
+static void
+group_set_step(struct mig_group *g, enum group_step to)
+{
+	log_debug("migration %s: several devices: %s -> %s", g->m->id_str,
+	    group_step_names[g->step], group_step_names[to]);
+	g->step = to;
+}
 
 static void group_fail(struct mig_group *g, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -144,21 +173,22 @@ group_end(struct mig_group *g)
 {
 	struct migration *m = g->m;
 	unsigned i, done = 0;
+	int failing = g->step == GROUP_FAILING;
 
-	if (g->ended || !group_all_final(g))
+	if (g->step == GROUP_ENDED || !group_all_final(g))
 		return;
-	g->ended = 1;
+	group_set_step(g, GROUP_ENDED);
 	evtimer_del(g->tick);
 	group_sum(g);
 	for (i = 0; i < g->n; i++)
 		done += g->child[i]->phase == PHASE_COMPLETED;
-	if (done == g->n || (m->committed && !g->failing)) {
+	if (done == g->n || (m->committed && !failing)) {
 		log_info("migration %s: completed: %u devices, %llu bytes, downtime %llu ms", m->id_str,
 		    g->n, (unsigned long long)m->bytes_transferred, (unsigned long long)m->downtime_ms);
 		migration_set_phase(m, PHASE_COMPLETED);
 		return;
 	}
-	if (!g->failing) {
+	if (!failing) {
 		/* Ended without a word of why (cannot happen: each failure
 		 * comes through group_child_step). */
 		g->fail_code = MIG_E_INTERNAL;
@@ -176,9 +206,9 @@ group_fail(struct mig_group *g, int code, const char *fmt, ...)
 	va_list ap;
 	unsigned i;
 
-	if (g->failing || g->ended)
+	if (g->step >= GROUP_FAILING)
 		return;
-	g->failing = 1;
+	group_set_step(g, GROUP_FAILING);
 	g->fail_code = code;
 	va_start(ap, fmt);
 	vsnprintf(g->fail_msg, sizeof(g->fail_msg), fmt, ap);
@@ -255,9 +285,9 @@ group_src_quiesce(struct mig_group *g)
 {
 	unsigned i;
 
-	if (g->quiescing)
+	if (g->step != GROUP_HOOK)
 		return;
-	g->quiescing = 1;
+	group_set_step(g, GROUP_QUIESCING);
 	log_info("migration %s: every device drained: quiescing all %u before any stops",
 	    g->m->id_str, g->n);
 	g->m->stop_mono_ns = mono_ns();
@@ -270,7 +300,7 @@ group_hook_done(struct migration *m, int ok, const char *why)
 {
 	struct mig_group *g = m != NULL ? m->group : NULL;
 
-	if (g == NULL || g->failing || g->ended)
+	if (g == NULL || g->step != GROUP_HOOK)
 		return;
 	if (!ok) {
 		group_fail(g, MIG_E_HOOK_VETO, "the switchover hook vetoed the switchover (%s)", why);
@@ -284,9 +314,9 @@ group_src_switchover(struct mig_group *g)
 {
 	unsigned i;
 
-	if (g->switching)
+	if (g->step != GROUP_STREAMING)
 		return;
-	g->switching = 1;
+	group_set_step(g, GROUP_SWITCHING);
 	log_info("migration %s: switching over all %u devices: pending %llu bytes, expected "
 		 "downtime %llu ms (limit %u ms)",
 	    g->m->id_str, g->n, (unsigned long long)g->m->pending_bytes,
@@ -307,7 +337,8 @@ group_src_converge(struct mig_group *g)
 	unsigned i;
 	int ready = 1;
 
-	if (g->switching || (m->phase != PHASE_PRECOPY && m->phase != PHASE_SWITCHOVER_PENDING))
+	if (g->step != GROUP_STREAMING ||
+	    (m->phase != PHASE_PRECOPY && m->phase != PHASE_SWITCHOVER_PENDING))
 		return;
 	for (i = 0; i < g->n; i++) {
 		source_group_figures(g->child[i], &f);
@@ -374,14 +405,14 @@ group_src_step(struct mig_group *g)
 
 	if (group_src_orphans(g))
 		return;
-	if (!g->hook_asked && group_all_at(g, SRC_GROUP_WAIT)) {
-		g->hook_asked = 1;
+	if (g->step == GROUP_SWITCHING && group_all_at(g, SRC_GROUP_WAIT)) {
+		group_set_step(g, GROUP_HOOK);
 		if (hook_run("switchover", g->m, group_hook_done) != 0)
 			group_src_quiesce(g);
 		return;
 	}
-	if (g->quiescing && !g->stopping && group_all_at(g, SRC_QUIESCED)) {
-		g->stopping = 1;
+	if (g->step == GROUP_QUIESCING && group_all_at(g, SRC_QUIESCED)) {
+		group_set_step(g, GROUP_STOPPING);
 		log_info("migration %s: every device quiesced: stopping all %u", g->m->id_str, g->n);
 		for (i = 0; i < g->n; i++)
 			source_group_stop(g->child[i]);
@@ -396,10 +427,10 @@ group_dst_durable(struct migration *c, int ok)
 	struct mig_group *g = c->parent != NULL ? c->parent->group : c->group;
 	unsigned i;
 
-	if (g == NULL || !g->committing || g->ended)
+	if (g == NULL || g->step != GROUP_COMMITTING)
 		return;
 	g->durable_failed |= !ok;
-	if (--g->durable_left > 0 || g->failing)
+	if (--g->durable_left > 0)
 		return;
 	if (g->durable_failed) {
 		group_fail(g, MIG_E_INTERNAL, "the journal in state_dir could not record the commit "
@@ -423,7 +454,7 @@ group_dst_durable(struct migration *c, int ok)
 static void
 group_dst_commit(struct mig_group *g)
 {
-	g->committing = 1;
+	group_set_step(g, GROUP_COMMITTING);
 	group_sum(g);
 	hook_fire("resumed", g->m);
 	migration_set_phase(g->m, PHASE_COMPLETING);
@@ -440,22 +471,22 @@ group_dst_step(struct mig_group *g)
 {
 	unsigned i;
 
-	if (!g->starting_p2p && group_all_at(g, DST_LOADED)) {
-		g->starting_p2p = 1;
+	if (g->step == GROUP_STREAMING && group_all_at(g, DST_LOADED)) {
+		group_set_step(g, GROUP_STARTING_P2P);
 		log_info("migration %s: all %u devices loaded: into RUNNING_P2P", g->m->id_str, g->n);
 		for (i = 0; i < g->n; i++)
 			dest_group_start_p2p(g->child[i]);
 		return;
 	}
-	if (g->starting_p2p && !g->starting && group_all_at(g, DST_P2P)) {
-		g->starting = 1;
+	if (g->step == GROUP_STARTING_P2P && group_all_at(g, DST_P2P)) {
+		group_set_step(g, GROUP_STARTING);
 		log_info("migration %s: all %u devices in RUNNING_P2P: running them", g->m->id_str,
 		    g->n);
 		for (i = 0; i < g->n; i++)
 			dest_group_start(g->child[i]);
 		return;
 	}
-	if (g->starting && !g->committing && group_all_at(g, DST_COMMITTING))
+	if (g->step == GROUP_STARTING && group_all_at(g, DST_COMMITTING))
 		group_dst_commit(g);
 }
 
@@ -466,7 +497,7 @@ group_child_step(struct migration *p, struct migration *c)
 {
 	struct mig_group *g = p->group;
 
-	if (g == NULL || g->ended)
+	if (g == NULL || g->step == GROUP_ENDED)
 		return;
 	if (migration_phase_is_final(c->phase)) {
 		if (c->phase != PHASE_COMPLETED && !p->committed)
@@ -476,7 +507,7 @@ group_child_step(struct migration *p, struct migration *c)
 		group_end(g);
 		return;
 	}
-	if (g->failing)
+	if (g->step == GROUP_FAILING)
 		return;
 	group_follow_phase(g);
 	if (p->role == MIG_ROLE_SOURCE)
@@ -494,12 +525,12 @@ group_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (g->ended || g->failing)
+	if (g->step >= GROUP_FAILING)
 		return;
 	group_sum(g);
 	if (m->role == MIG_ROLE_SOURCE) {
 		group_src_converge(g);
-		if (!g->switching && migration_precopy_expired(m, g->precopy_start_ns, why,
+		if (g->step == GROUP_STREAMING && migration_precopy_expired(m, g->precopy_start_ns, why,
 		    sizeof(why))) {
 			group_fail(g, MIG_E_NOT_CONVERGED, "%s", why);
 			return;
