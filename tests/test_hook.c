@@ -53,7 +53,7 @@ setup(void)
 	    log_path);
 	fclose(f);
 	chmod(script, 0755);
-	snprintf(text, sizeof(text), "[daemon]\nhook = %s\nhook_timeout_ms = 300\n", script);
+	snprintf(text, sizeof(text), "[daemon]\nhook = %s\nhook_timeout_ms = 2000\n", script);
 	ck_assert_msg(mig_config_load_string(text, "t.conf", &cfg, err, sizeof(err)) == 0, "%s",
 	    err);
 	daemon_ctx.cfg = cfg;
@@ -147,7 +147,7 @@ START_TEST(test_non_zero_exit_is_a_no)
 }
 END_TEST
 
-/* Killed at hook_timeout_ms (300 ms here, the hook would sleep 10 s), and
+/* Killed at hook_timeout_ms (2000 ms here, the hook would sleep 10 s), and
  * the queue behind it goes on. */
 START_TEST(test_timeout_kills_and_the_queue_goes_on)
 {
@@ -157,7 +157,7 @@ START_TEST(test_timeout_kills_and_the_queue_goes_on)
 	ck_assert_int_eq(hook_run("after", m, answered), 0);
 	run_until(1);
 	ck_assert_int_eq(last_ok, 0);
-	ck_assert_str_eq(last_why, "killed after hook_timeout_ms=300");
+	ck_assert_str_eq(last_why, "killed after hook_timeout_ms=2000");
 	run_until(2);
 	ck_assert_int_eq(last_ok, 1);
 	ck_assert_str_eq(calls(), "slow source gpu0 json\nafter source gpu0 json\n");
