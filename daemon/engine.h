@@ -42,6 +42,7 @@ struct source_group_figures {
 	double rate;	   /* bytes/s its stream may count on */
 	double rtt_ms;
 	uint64_t extra_ms; /* its switchovers' cost beyond their data, learned */
+	unsigned passes;   /* passes over its data ended so far */
 };
 int source_group_step(const struct migration *m);
 void source_group_figures(const struct migration *m, struct source_group_figures *f);

@@ -7,9 +7,9 @@
  * by the journal; the parent holds them together:
  *
  * - source: pre-copy runs for every device at once, each on its own
- *   stream; the switchover is decided once, on the sum of what the devices
- *   have left against the downtime limit (or by one API call in manual
- *   mode). Every device then drains its pipe and waits (SRC_GROUP_WAIT);
+ *   stream; the switchover is decided once, at the end of a round of
+ *   passes, on what the devices have left against the downtime limit
+ *   (group_round_verdict in rate.h; or by one API call in manual mode). Every device then drains its pipe and waits (SRC_GROUP_WAIT);
  *   the hook runs once; every device is quiesced (its P2P state: it starts
  *   no DMA but takes the others') before any of them is stopped.
  * - destination: one token for the set; every device is loaded and out of
@@ -25,7 +25,7 @@
  *
  * Children report through their parent's engine (child_step), called by
  * migration.c on each of their phase changes and by the engines when they
- * reach a step where they wait for the others.
+ * reach a step where they wait for the others (or, source, end a pass).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +69,14 @@ struct mig_group {
 	struct migration *child[GROUP_DEVICES_MAX];
 	unsigned n;
 	struct event *tick;
+	/* Source: a device ended a pass; the switchover is decided then
+	 * (group_decide_cb), out of that device's callback. */
+	struct event *decide;
+	/* Source: the last round of passes (every device ended one since
+	 * the round before): each device's pass count at its end, and what
+	 * was left then. */
+	unsigned round_passes[GROUP_DEVICES_MAX];
+	struct group_round round;
 	uint64_t precopy_start_ns;
 	enum group_step step; /* only through group_set_step() */
 	unsigned durable_left;
@@ -179,6 +187,7 @@ group_end(struct mig_group *g)
 		return;
 	group_set_step(g, GROUP_ENDED);
 	evtimer_del(g->tick);
+	event_del(g->decide);
 	group_sum(g);
 	for (i = 0; i < g->n; i++)
 		done += g->child[i]->phase == PHASE_COMPLETED;
@@ -325,45 +334,67 @@ group_src_switchover(struct mig_group *g)
 		source_group_switchover(g->child[i]);
 }
 
-/* One decision for all: the sum of what the devices have left, at the sum
- * of their streams' rates, against the downtime limit. */
+/*
+ * One decision for all, on what the devices have left, taken when a
+ * device has just ended a pass over its data (decide: group_decide_cb, as
+ * one device decides at the end of its own passes) and every device has
+ * ended one since the last decision point (a round): then each has only
+ * what was dirtied during its last short pass. The rule is
+ * group_round_verdict() (rate.h). The tick only updates the expected
+ * downtime shown.
+ */
 static void
-group_src_converge(struct mig_group *g)
+group_src_converge(struct mig_group *g, int decide)
 {
 	struct migration *m = g->m;
-	struct source_group_figures f;
-	uint64_t left = 0, pending = 0, extra = 0;
-	double rate = 0, rtt = 0;
+	struct source_group_figures f[GROUP_DEVICES_MAX];
+	struct group_stream st[GROUP_DEVICES_MAX];
+	uint64_t left = 0, pending = 0, extra = 0, data_ms = 0;
+	double rtt = 0;
 	unsigned i;
-	int ready = 1;
+	int ready = 1, round_end = 1, known;
 
 	if (g->step != GROUP_STREAMING ||
 	    (m->phase != PHASE_PRECOPY && m->phase != PHASE_SWITCHOVER_PENDING))
 		return;
 	for (i = 0; i < g->n; i++) {
-		source_group_figures(g->child[i], &f);
-		ready &= f.ready;
-		left += f.left;
-		pending += f.pending;
-		rate += f.rate;
-		if (f.rtt_ms > rtt)
-			rtt = f.rtt_ms;
-		if (f.extra_ms > extra)
-			extra = f.extra_ms;
+		source_group_figures(g->child[i], &f[i]);
+		ready &= f[i].ready;
+		round_end &= f[i].passes > g->round_passes[i];
+		st[i].left = f[i].left;
+		st[i].pending = f[i].pending;
+		st[i].rate = f[i].rate;
+		left += f[i].left;
+		pending += f[i].pending;
+		if (f[i].rtt_ms > rtt)
+			rtt = f[i].rtt_ms;
+		if (f[i].extra_ms > extra)
+			extra = f[i].extra_ms;
 	}
-	if (rate > 0)
-		m->expected_downtime_ms = rate_clamp_u64((double)left * 1000.0 / rate + rtt + 0.5) +
-		    extra;
-	if (!ready || m->phase == PHASE_SWITCHOVER_PENDING)
+	known = group_data_ms(st, g->n, &data_ms) == 0;
+	if (known)
+		m->expected_downtime_ms = rate_clamp_u64((double)data_ms + rtt + 0.5) + extra;
+	if (!decide || !ready || !round_end || m->phase == PHASE_SWITCHOVER_PENDING)
 		return;
-	if (rate <= 0 && left > 0 && pending > 0)
-		return;
-	/* Over the limit only by what the devices save in stop-copy, with
-	 * nothing left for pre-copy: waiting cannot make it shorter. */
-	if (rate > 0 && m->expected_downtime_ms > m->opt.downtime_limit_ms && pending > 0)
-		return;
-	if (migration_converged(m))
+	for (i = 0; i < g->n; i++)
+		g->round_passes[i] = f[i].passes;
+	if (group_round_verdict(&g->round, left, pending, known, data_ms,
+		m->expected_downtime_ms, m->opt.downtime_limit_ms) &&
+	    migration_converged(m))
 		group_src_switchover(g);
+}
+
+static void
+group_decide_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mig_group *g = arg;
+
+	(void)fd;
+	(void)what;
+	if (g->step != GROUP_STREAMING)
+		return;
+	group_sum(g);
+	group_src_converge(g, 1);
 }
 
 /* Devices whose connection was lost after END (source_group_orphaned):
@@ -510,9 +541,13 @@ group_child_step(struct migration *p, struct migration *c)
 	if (g->step == GROUP_FAILING)
 		return;
 	group_follow_phase(g);
-	if (p->role == MIG_ROLE_SOURCE)
+	if (p->role == MIG_ROLE_SOURCE) {
+		/* A device ended a pass, or its phase changed: decide after
+		 * its callback (not inside it). */
+		if (g->step == GROUP_STREAMING)
+			event_active(g->decide, EV_TIMEOUT, 1);
 		group_src_step(g);
-	else
+	} else
 		group_dst_step(g);
 }
 
@@ -529,7 +564,7 @@ group_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	group_sum(g);
 	if (m->role == MIG_ROLE_SOURCE) {
-		group_src_converge(g);
+		group_src_converge(g, 0);
 		if (g->step == GROUP_STREAMING && migration_precopy_expired(m, g->precopy_start_ns, why,
 		    sizeof(why))) {
 			group_fail(g, MIG_E_NOT_CONVERGED, "%s", why);
@@ -554,6 +589,7 @@ group_engine_free(struct migration *m)
 	if (g == NULL)
 		return;
 	event_free(g->tick);
+	event_free(g->decide);
 	free(g);
 	m->group = NULL;
 }
@@ -607,6 +643,7 @@ group_new(struct migration *m)
 
 	g->m = m;
 	g->tick = event_new(daemon_ctx.base, -1, EV_PERSIST, group_tick_cb, g);
+	g->decide = event_new(daemon_ctx.base, -1, 0, group_decide_cb, g);
 	m->group = g;
 	m->engine = &group_engine;
 	return g;

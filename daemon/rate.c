@@ -75,3 +75,52 @@ stopcopy_estimate(struct stopcopy_est *e, uint64_t pending, uint64_t stop_copy_s
 		return pending;
 	return stop_copy_size > pending ? stop_copy_size : pending;
 }
+
+int
+group_data_ms(const struct group_stream *s, unsigned n, uint64_t *ms)
+{
+	double rate = 0, own = 0, all;
+	uint64_t left = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i].rate <= 0) {
+			if (s[i].left > 0)
+				return -1;
+			continue;
+		}
+		left += s[i].left;
+		rate += s[i].rate;
+		if ((double)s[i].left * 1000.0 / s[i].rate > own)
+			own = (double)s[i].left * 1000.0 / s[i].rate;
+	}
+	if (rate <= 0)
+		return -1;
+	all = (double)left * 1000.0 / rate;
+	*ms = rate_clamp_u64((all > own ? all : own) + 0.5);
+	return 0;
+}
+
+int
+group_round_verdict(struct group_round *r, uint64_t left, uint64_t pending, int data_known,
+    uint64_t data_ms, uint64_t expected_ms, unsigned limit_ms)
+{
+	uint64_t prev = r->left;
+	int first = !r->known;
+	int small = data_known && data_ms <= limit_ms / 10;
+
+	r->left = left;
+	r->known = 1;
+	if (!data_known)
+		return left == 0 || pending == 0;
+	if (pending == 0)
+		return 1; /* nothing pre-copy can move: waiting cannot help */
+	if (expected_ms > limit_ms)
+		return 0;
+	if (small)
+		return 1;
+	if (first)
+		return 0; /* no round to compare with yet */
+	/* Fits: a round that shrank it by a quarter or more earns another. */
+	return left >= prev - prev / 4;
+}

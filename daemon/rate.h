@@ -64,4 +64,45 @@ struct stopcopy_est {
 uint64_t stopcopy_estimate(struct stopcopy_est *e, uint64_t pending, uint64_t stop_copy_size,
     uint64_t precopy_read, int initial_read);
 
+/*
+ * Several devices switching over as one (group.c). Each device's stream:
+ * what stopping now would move (left), what pre-copy has still to read
+ * (pending), and the rate its stream may count on (<= 0: not measured).
+ */
+struct group_stream {
+	uint64_t left, pending;
+	double rate;
+};
+
+/* The time to move what every device has left, in ms: the longer of the
+ * sum at the sum of the rates (the streams share the daemons' CPU and the
+ * link) and the longest of each device's own (a stream is no faster than
+ * itself). -1 when it cannot be told: a device with data to move and no
+ * rate measured, or no rate at all. */
+int group_data_ms(const struct group_stream *s, unsigned n, uint64_t *ms);
+
+/*
+ * The switchover of several devices is judged at the end of each round of
+ * passes (every device ended one since the round before), with what they
+ * have left then. Fitting the limit is not enough: the devices share the
+ * CPU and the link, so each pass is slower than one device's alone, and
+ * the first round that fits comes with far more left than one device
+ * would have. It waits while a round still shrinks what is left by a
+ * quarter, unless the data is under a tenth of the limit already; a
+ * plateau (the dirtying keeps up with the streams) ends the wait, and so
+ * does nothing left for pre-copy (a device's fixed stop-copy data, which
+ * waiting cannot shrink, even over the limit). The rounds shrink
+ * geometrically, so the wait costs a few short passes.
+ *
+ * data_ms: group_data_ms(), or -1 (data_known 0); expected_ms adds the
+ * round trip and the devices' learned switchover cost. Returns 1: switch
+ * over now; 0: another round. r starts all zero.
+ */
+struct group_round {
+	uint64_t left; /* at the end of the last round */
+	int known;
+};
+int group_round_verdict(struct group_round *r, uint64_t left, uint64_t pending, int data_known,
+    uint64_t data_ms, uint64_t expected_ms, unsigned limit_ms);
+
 #endif

@@ -492,6 +492,9 @@ src_on_record(struct source_engine *s, uint64_t size)
 		s->bm_iter_done = 0;
 		s->passes_done++;
 		src_check_convergence(s);
+		/* One of several devices: the migration decides now (group.c). */
+		if (m->parent != NULL)
+			migration_child_step(m);
 		if (s->pass_bytes > 0 && s->st != SRC_STOPPING)
 			m->iterations++; /* the next pass begins */
 		s->pass_bytes = 0;
@@ -1103,6 +1106,7 @@ source_group_figures(const struct migration *m, struct source_group_figures *f)
 	f->rate = src_rate(s);
 	f->rtt_ms = s->rtt_ms;
 	f->extra_ms = s->dev->switchover_extra_known ? s->dev->switchover_extra_ms : 0;
+	f->passes = s->passes_done;
 }
 
 void

@@ -221,6 +221,98 @@ END_TEST
 
 int main(void);
 
+/* ---- several devices as one (group.c) ---- */
+
+START_TEST(test_group_time_is_the_shared_rate_or_the_slowest_stream)
+{
+	/* 40 + 40 MB at 100 + 100 MB/s: 400 ms either way. */
+	struct group_stream even[2] = {{40000000, 1, 100e6}, {40000000, 1, 100e6}};
+	/* One stream halfway through a long pass: 60 MB at its 100 MB/s
+	 * is 600 ms, though the sum (61 MB at 200 MB/s) says 305. */
+	struct group_stream straggler[2] = {{60000000, 1, 100e6}, {1000000, 1, 100e6}};
+	uint64_t ms = 0;
+
+	ck_assert_int_eq(group_data_ms(even, 2, &ms), 0);
+	ck_assert_uint_eq(ms, 400);
+	ck_assert_int_eq(group_data_ms(straggler, 2, &ms), 0);
+	ck_assert_uint_eq(ms, 600);
+}
+END_TEST
+
+START_TEST(test_group_time_unknown_without_a_rate)
+{
+	struct group_stream unmeasured[2] = {{1000, 1000, 100e6}, {5000, 5000, 0}};
+	struct group_stream empty[2] = {{0, 0, 100e6}, {0, 0, 0}};
+	struct group_stream none[1] = {{0, 0, 0}};
+	uint64_t ms = 7;
+
+	ck_assert_int_eq(group_data_ms(unmeasured, 2, &ms), -1);
+	/* A device with nothing to move needs no rate. */
+	ck_assert_int_eq(group_data_ms(empty, 2, &ms), 0);
+	ck_assert_uint_eq(ms, 0);
+	ck_assert_int_eq(group_data_ms(none, 1, &ms), -1);
+}
+END_TEST
+
+START_TEST(test_group_waits_while_rounds_shrink_fast)
+{
+	struct group_round r = {0, 0};
+
+	/* Fits 300 ms from the first round, at 200 ms: no round to compare. */
+	ck_assert_int_eq(group_round_verdict(&r, 40000000, 40000000, 1, 200, 210, 300), 0);
+	/* Halved: still shrinking fast, one more round. */
+	ck_assert_int_eq(group_round_verdict(&r, 20000000, 20000000, 1, 100, 110, 300), 0);
+	/* Shrank by a fifth only: a plateau, go. */
+	ck_assert_int_eq(group_round_verdict(&r, 16000000, 16000000, 1, 80, 90, 300), 1);
+}
+END_TEST
+
+START_TEST(test_group_goes_when_under_a_tenth_of_the_limit)
+{
+	struct group_round r = {0, 0};
+
+	/* 30 ms of data against 300: go at once, first round or not. */
+	ck_assert_int_eq(group_round_verdict(&r, 3000000, 3000000, 1, 30, 45, 300), 1);
+	r.known = 1;
+	r.left = 100000000;
+	ck_assert_int_eq(group_round_verdict(&r, 2000000, 2000000, 1, 20, 25, 300), 1);
+}
+END_TEST
+
+START_TEST(test_group_never_goes_over_the_limit_with_precopy_left)
+{
+	struct group_round r = {50000000, 1};
+
+	/* A plateau over the limit: pre-copy goes on (the pre-copy timeout
+	 * ends it, not this). */
+	ck_assert_int_eq(group_round_verdict(&r, 50000000, 50000000, 1, 500, 510, 300), 0);
+	ck_assert_int_eq(group_round_verdict(&r, 50000000, 50000000, 1, 500, 510, 300), 0);
+	/* Over by what the devices save in stop-copy alone, nothing left
+	 * for pre-copy: waiting cannot shorten it. */
+	ck_assert_int_eq(group_round_verdict(&r, 50000000, 0, 1, 500, 510, 300), 1);
+}
+END_TEST
+
+START_TEST(test_group_unmeasured_waits_unless_nothing_to_move)
+{
+	struct group_round r = {0, 0};
+
+	ck_assert_int_eq(group_round_verdict(&r, 5000, 5000, 0, 0, 0, 300), 0);
+	ck_assert_int_eq(group_round_verdict(&r, 5000, 0, 0, 0, 0, 300), 1);
+	ck_assert_int_eq(group_round_verdict(&r, 0, 5000, 0, 0, 0, 300), 1);
+}
+END_TEST
+
+START_TEST(test_group_plateau_of_huge_values_does_not_overflow)
+{
+	struct group_round r = {UINT64_MAX, 1};
+
+	ck_assert_int_eq(group_round_verdict(&r, UINT64_MAX - 1, 1, 1, 100, 100, 300), 1);
+	r.left = UINT64_MAX;
+	ck_assert_int_eq(group_round_verdict(&r, UINT64_MAX / 2, 1, 1, 100, 100, 300), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -229,6 +321,7 @@ main(void)
 	TCase *bad = tcase_create("bad-readings");
 	TCase *clamp = tcase_create("clamp");
 	TCase *stopcopy = tcase_create("stop-copy-estimate");
+	TCase *group = tcase_create("group-switchover");
 
 	tcase_add_test(sample, test_first_reading_is_only_a_baseline);
 	tcase_add_test(sample, test_steady_counter_gives_its_rate);
@@ -247,5 +340,13 @@ main(void)
 	tcase_add_test(stopcopy, test_stopcopy_size_of_a_device_without_precopy_stands);
 	tcase_add_test(stopcopy, test_stopcopy_classified_once);
 	suite_add_tcase(s, stopcopy);
+	tcase_add_test(group, test_group_time_is_the_shared_rate_or_the_slowest_stream);
+	tcase_add_test(group, test_group_time_unknown_without_a_rate);
+	tcase_add_test(group, test_group_waits_while_rounds_shrink_fast);
+	tcase_add_test(group, test_group_goes_when_under_a_tenth_of_the_limit);
+	tcase_add_test(group, test_group_never_goes_over_the_limit_with_precopy_left);
+	tcase_add_test(group, test_group_unmeasured_waits_unless_nothing_to_move);
+	tcase_add_test(group, test_group_plateau_of_huge_values_does_not_overflow);
+	suite_add_tcase(s, group);
 	return tu_run_suite(s);
 }
