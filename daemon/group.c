@@ -599,30 +599,15 @@ static void
 group_engine_describe(const struct migration *m, json_t *o)
 {
 	struct mig_group *g = m->group;
-	json_t *arr = json_array(), *d;
-	struct migration *c;
+	json_t *arr = json_array();
 	unsigned i;
 
 	if (g == NULL) {
 		json_decref(arr);
 		return;
 	}
-	for (i = 0; i < g->n; i++) {
-		c = g->child[i];
-		d = migration_to_json(c);
-		json_object_del(d, "peer");
-		json_object_del(d, "started_at");
-		json_object_del(d, "switchover");
-		json_object_del(d, "downtime_limit_ms");
-		json_object_del(d, "setup_ms");
-		if (c->role == MIG_ROLE_SOURCE)
-			json_object_set_new(d, "dest_device", json_string(c->dest_device));
-		/* The state its driver last set (no device access). */
-		if (c->device->ops != NULL && c->device->ops->state_name != NULL)
-			json_object_set_new(d, "device_state",
-			    json_string(c->device->ops->state_name(c->device)));
-		json_array_append_new(arr, d);
-	}
+	for (i = 0; i < g->n; i++)
+		json_array_append_new(arr, migration_part_to_json(g->child[i]));
 	json_object_set_new(o, "device_count", json_integer(g->n));
 	json_object_set_new(o, "devices", arr);
 	if (m->committed)
@@ -716,6 +701,7 @@ group_source_start(struct mig_device **devs, char (*dest_devs)[MIG_NAME_MAX + 1]
 			group_fail(g, rc, "device %s: %s", devs[i]->name, err);
 			break;
 		}
+		c->part_index = g->n;
 		g->child[g->n++] = c;
 		m->state_size += c->state_size;
 	}
@@ -746,6 +732,7 @@ group_dest_prepare(struct mig_device **devs, unsigned n, int unsafe_no_p2p,
 			group_fail(g, rc, "device %s: %s", devs[i]->name, err);
 			break;
 		}
+		c->part_index = g->n;
 		g->child[g->n++] = c;
 		/* One token for the set: the first device's. */
 		if (i > 0)

@@ -65,8 +65,10 @@ journal_render(const struct migration *m)
 	if (m->end_intent)
 		json_object_set_new(o, "end_may_be_sent", json_true());
 	/* One device of several: a restart decides for all of them at once. */
-	if (m->parent != NULL)
+	if (m->parent != NULL) {
 		json_object_set_new(o, "part_of", json_string(m->parent->id_str));
+		json_object_set_new(o, "part_index", json_integer(m->part_index));
+	}
 	json_object_set_new(o, "started_epoch_ms",
 	    json_integer((json_int_t)m->started_at.tv_sec * 1000 + m->started_at.tv_nsec / 1000000));
 	json_object_set_new(o, "finished_epoch_ms",
@@ -680,6 +682,9 @@ journal_restore_text(const char *text, size_t len, const char *path)
 	phase = jstr(o, "phase");
 	err = json_object_get(o, "error");
 	part_of = jstr(o, "part_of");
+	/* Its place among the migration's devices (a bad one only reorders
+	 * the list). */
+	m->part_index = jnum(o, "part_index") < 64 ? (unsigned)jnum(o, "part_index") : 63;
 	is_parent = json_object_get(o, "device_count") != NULL;
 	if (part_of[0] != '\0' && (strcmp(phase, "completed") == 0 ||
 		strcmp(phase, "failed") == 0 || strcmp(phase, "cancelled") == 0))

@@ -444,6 +444,43 @@ time_json(const struct timespec *ts)
 	return json_string(buf);
 }
 
+/* A migration of several devices read back from the journal has no engine
+ * (group.c) to list its devices: they are the migrations it is the parent
+ * of, in their places. */
+static void
+migration_restored_parts(const struct migration *m, json_t *o)
+{
+	const struct migration *c, *best;
+	json_t *arr;
+	unsigned n = 0, done, min_index;
+
+	for (c = migrations; c != NULL; c = c->next)
+		n += c->parent == m;
+	if (n == 0)
+		return;
+	arr = json_array();
+	/* At most GROUP_DEVICES_MAX each: a selection by place is enough. */
+	for (done = 0, min_index = 0; done < n; done++) {
+		best = NULL;
+		for (c = migrations; c != NULL; c = c->next)
+			if (c->parent == m && c->part_index >= min_index &&
+			    (best == NULL || c->part_index < best->part_index))
+				best = c;
+		if (best == NULL)
+			break;
+		json_array_append_new(arr, migration_part_to_json(best));
+		/* Two in one place (a damaged record): both, in list order. */
+		for (c = migrations; c != NULL; c = c->next)
+			if (c != best && c->parent == m && c->part_index == best->part_index) {
+				json_array_append_new(arr, migration_part_to_json(c));
+				done++;
+			}
+		min_index = best->part_index + 1;
+	}
+	json_object_set_new(o, "device_count", json_integer(n));
+	json_object_set_new(o, "devices", arr);
+}
+
 json_t *
 migration_to_json(const struct migration *m)
 {
@@ -500,7 +537,28 @@ migration_to_json(const struct migration *m)
 	}
 	if (m->engine != NULL && m->engine->describe != NULL)
 		m->engine->describe(m, o);
+	else if (m->parent == NULL)
+		migration_restored_parts(m, o);
 	return o;
+}
+
+json_t *
+migration_part_to_json(const struct migration *c)
+{
+	json_t *d = migration_to_json(c);
+
+	json_object_del(d, "peer");
+	json_object_del(d, "started_at");
+	json_object_del(d, "switchover");
+	json_object_del(d, "downtime_limit_ms");
+	json_object_del(d, "setup_ms");
+	if (c->role == MIG_ROLE_SOURCE && c->dest_device[0] != '\0')
+		json_object_set_new(d, "dest_device", json_string(c->dest_device));
+	/* The state its driver last set (no device access). */
+	if (c->device->ops != NULL && c->device->ops->state_name != NULL)
+		json_object_set_new(d, "device_state",
+		    json_string(c->device->ops->state_name(c->device)));
+	return d;
 }
 
 json_t *

@@ -126,6 +126,7 @@ struct migration {
 	 * only the journal's observer hears of. */
 	struct migration *parent;
 	struct mig_group *group;
+	unsigned part_index; /* child: its place in the parent's devices */
 	/* Parent: a COMMIT covers every device (destination: about to be
 	 * sent; source: one has come). A child's engine reads it: after it, a
 	 * lost connection completes a device instead of rolling it back. */
@@ -211,6 +212,8 @@ void migration_set_phase(struct migration *m, enum mig_phase phase);
 void migration_fail(struct migration *m, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 json_t *migration_to_json(const struct migration *m);
+/* One device of several, as its migration's `devices` lists it. */
+json_t *migration_part_to_json(const struct migration *c);
 json_t *migration_bitmap_to_json(const struct migration *m);
 
 /* POST /v1/migrations/{id}/cancel, either role: roll back (source) or

@@ -1,7 +1,8 @@
 #!/bin/bash
 # A restart recovers a migration of several devices as a whole (SPEC §9):
 # - the source killed in pre-copy: after its restart all three devices run
-#   (rolled back), the migration is listed once, failed daemon-restart;
+#   (rolled back), the migration is listed once, failed daemon-restart,
+#   with its three devices in order;
 # - the destination killed after END, while its devices load: after its
 #   restart all three are reset (no COMMIT had left), and the source, which
 #   lost its connection before any COMMIT, rolled all three back.
@@ -38,6 +39,10 @@ m=$(api a GET "/v1/migrations/$mid")
 [ "$(echo "$m" | jq -r .error.code)" = daemon-restart ] || fail "after the restart: $m"
 [ "$(api a GET /v1/migrations | jq '.migrations | length')" = 1 ] ||
 	fail "the devices of the migration are listed apart: $(api a GET /v1/migrations)"
+# Its devices, read back from the journal, in their order, each failed.
+[ "$(echo "$m" | jq -c '[.device_count, [.devices[].device], [.devices[].error.code | values]]')" = \
+	'[3,["gpu0","gpu1","nic0"],["daemon-restart","daemon-restart","daemon-restart"]]' ] ||
+	fail "the restored migration does not list its devices: $m"
 for d in gpu0 gpu1 nic0; do
 	[ "$(device_state a $d)" = running ] || fail "source $d is $(device_state a $d) after the restart"
 	grep -q "device $d: was the source of migration .* when the daemon stopped; it is running" "$T/a.log" ||
@@ -66,4 +71,6 @@ for d in gpu0 gpu1 nic0; do
 done
 [ "$(api b GET "/v1/migrations/$did" | jq -r .error.code)" = daemon-restart ] ||
 	fail "destination after the restart: $(api b GET "/v1/migrations/$did")"
+[ "$(api b GET "/v1/migrations/$did" | jq -c '[.devices[].device]')" = '["gpu0","gpu1","nic0"]' ] ||
+	fail "the destination's restored migration does not list its devices: $(api b GET "/v1/migrations/$did")"
 pass "destination killed while loading: all three reset at its restart, all three back on the source"
