@@ -124,6 +124,12 @@ struct dest_engine {
 	 * touches the device until it answers. */
 	struct device_call *dev_call;
 	int dev_touched; /* asked to resume: a failure resets it */
+	/* One device of several lost its connection after COMMIT: the
+	 * source's acknowledgement on another device's connection says the
+	 * source had COMMIT (group.c decides). What it would fail with. */
+	int orphaned;
+	int orphan_code;
+	char orphan_msg[MIG_ERROR_MSG_MAX + 1];
 	uint64_t end_ns; /* END verified: the device's resume time starts */
 	int initial_done; /* the initial data's end was applied, acknowledged */
 	/* Writes on the device's thread, in order (dst_write), and their
@@ -1040,6 +1046,19 @@ dst_on_closed(void *arg, struct peer_conn *c, int code, const char *msg)
 	 * travels on channel 0: another channel's end may come first. */
 	if (d->st == DST_COMMITTED && ch->idx != 0)
 		return;
+	if (d->st == DST_COMMITTED && m->parent != NULL) {
+		/* One device of several: the source acknowledging COMMIT on
+		 * another device's connection tells that it had it. */
+		log_warnx("migration %s: device %s: %s after COMMIT was sent; waiting for the "
+			  "source's acknowledgement on the migration's other devices' connections",
+		    m->id_str, d->dev->name, msg);
+		dst_close_channels(d, 0, NULL);
+		d->orphaned = 1;
+		d->orphan_code = code;
+		snprintf(d->orphan_msg, sizeof(d->orphan_msg), "%s", msg);
+		migration_child_step(m);
+		return;
+	}
 	if (d->st == DST_COMMITTED) {
 		/* The device runs here; the source may not know. Say so loudly. */
 		(void)dst_set_state(d, DST_DONE);
@@ -1439,6 +1458,35 @@ dest_group_start(struct migration *m)
 	if (d == NULL || d->st != DST_P2P || dst_set_state(d, DST_STARTING) != 0)
 		return;
 	d->dev_call = device_call(d->dev->worker, dst_op_run, NULL, NULL, dst_group_running, d);
+}
+
+int
+dest_group_orphaned(const struct migration *m)
+{
+	return m->dst != NULL && m->dst->orphaned && m->dst->st == DST_COMMITTED;
+}
+
+void
+dest_group_acked(struct migration *m, int acked)
+{
+	struct dest_engine *d = m->dst;
+
+	if (d == NULL || !d->orphaned || d->st != DST_COMMITTED)
+		return;
+	(void)dst_set_state(d, DST_DONE);
+	if (acked) {
+		log_info("migration %s: device %s: the source's acknowledgement on another "
+			 "device's connection covers it; completed",
+		    m->id_str, d->dev->name);
+		migration_set_phase(m, PHASE_COMPLETED);
+		return;
+	}
+	/* The device runs here; the source may not know. Say so loudly. */
+	migration_fail(m, d->orphan_code,
+	    "%s after COMMIT was sent, and no device's connection brought the source's "
+	    "acknowledgement: the device here runs the migrated state, but the source may "
+	    "have rolled back and be running too; check the source",
+	    d->orphan_msg);
 }
 
 void

@@ -66,6 +66,11 @@ void dest_group_start(struct migration *m);
 int dest_group_connected(const struct migration *m);
 /* Every device runs and the journal holds it: send COMMIT. */
 void dest_group_commit(struct migration *m);
+/* Its connection was lost after COMMIT, before the source's ACK: it waits. */
+int dest_group_orphaned(const struct migration *m);
+/* The source acknowledged on another device's connection (acked 1), or no
+ * connection is left to bring it (0: it fails, saying to check the source). */
+void dest_group_acked(struct migration *m, int acked);
 
 /* A HELLO on a connection nobody owns yet (peer_listen_all's hello
  * handler): find whose token it is and hand the connection over. */

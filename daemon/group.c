@@ -452,6 +452,31 @@ group_src_step(struct mig_group *g)
 
 /* ---- destination ---- */
 
+/* Devices whose connection was lost after COMMIT (dest_group_orphaned):
+ * the source's ACK on another device's connection tells that it had
+ * COMMIT, and covers them; with none left to bring it, they fail saying
+ * to check the source, as one device does. */
+static int
+group_dst_orphans(struct mig_group *g)
+{
+	unsigned i, orphans = 0, live = 0, acked = 0;
+
+	for (i = 0; i < g->n; i++) {
+		if (dest_group_orphaned(g->child[i]))
+			orphans++;
+		else if (!migration_phase_is_final(g->child[i]->phase))
+			live++;
+		else
+			acked += g->child[i]->phase == PHASE_COMPLETED;
+	}
+	if (orphans == 0 || (acked == 0 && live > 0))
+		return 0;
+	for (i = 0; i < g->n; i++)
+		if (dest_group_orphaned(g->child[i]))
+			dest_group_acked(g->child[i], acked > 0);
+	return 1;
+}
+
 static void
 group_dst_durable(struct migration *c, int ok)
 {
@@ -502,6 +527,9 @@ group_dst_step(struct mig_group *g)
 {
 	unsigned i;
 
+	if (group_dst_orphans(g))
+		return;
+
 	if (g->step == GROUP_STREAMING && group_all_at(g, DST_LOADED)) {
 		group_set_step(g, GROUP_STARTING_P2P);
 		log_info("migration %s: all %u devices loaded: into RUNNING_P2P", g->m->id_str, g->n);
@@ -535,6 +563,8 @@ group_child_step(struct migration *p, struct migration *c)
 			group_fail(g, c->error_code, "device %s: %s", c->device->name, c->error_msg);
 		else if (p->role == MIG_ROLE_SOURCE)
 			(void)group_src_orphans(g); /* a COMMIT came: it covers them */
+		else if (group_dst_orphans(g))
+			return; /* they end now, and come back here */
 		group_end(g);
 		return;
 	}

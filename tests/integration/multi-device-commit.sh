@@ -4,8 +4,10 @@
 # destination's COMMIT to it lost on the way (a proxy holds the way back
 # for 1.5 s, then resets that one connection). The COMMIT on the other two
 # devices' connections covers it: the source completes all three and stops
-# them for good, the destination runs all three, byte-identical. (Rolling
-# that one device back would leave it running on both hosts.)
+# them for good, the destination runs all three, byte-identical, and its
+# cut device completes on the source's acknowledgement on the other two
+# (no "check the source" alarm). (Rolling that one device back would leave
+# it running on both hosts.)
 . "$(dirname "$0")/lib.sh"
 
 FP="$BUILD/tests/faultproxy"
@@ -61,6 +63,18 @@ grep -q "waiting for the COMMIT on the migration's other devices' connections" "
 	fail "no device lost its connection after END (the cut came too late?)"
 grep -q "the COMMIT on another device's connection covers it" "$T/a.log" ||
 	fail "the source did not say the COMMIT covered the cut device"
+# The destination: the source's ACK on the other connections tells it
+# that the source had COMMIT, so the cut device completes too, without
+# the "check the source" alarm of a device alone.
+wait_phase b "$did" completed failed cancelled
+n=$(api b GET "/v1/migrations/$did")
+[ "$(echo "$n" | jq -c '[.phase, [.devices[].phase]]')" = '["completed",["completed","completed","completed"]]' ] ||
+	fail "the destination's migration: $(echo "$n" | jq -c '[.phase, .error, [.devices[] | {device, phase, error}]]')"
+grep -q "after COMMIT was sent; waiting for the source's acknowledgement" "$T/b.log" ||
+	fail "the destination did not see the cut after its COMMIT"
+grep -q "the source's acknowledgement on another device's connection covers it; completed" "$T/b.log" ||
+	fail "the destination did not say the acknowledgement covered the cut device"
+! grep -q "check the source" "$T/b.log" || fail "false alarm on the destination: $(grep 'check the source' "$T/b.log")"
 for d in gpu0 gpu1 nic0; do
 	[ "$(device_state a $d)" = stopped ] || fail "source $d is $(device_state a $d): it runs on both hosts"
 	[ "$(device_state b $d)" = running ] || fail "destination $d is $(device_state b $d)"
