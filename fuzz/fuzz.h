@@ -25,4 +25,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Targets of the daemon's own inputs (fuzz_daemon.c): the log quiet at
+ * errors as name, one software device "sim0" configured and opened, the
+ * event base in daemon_ctx; returns the device. Aborts when it cannot. */
+struct mig_device;
+struct mig_device *fuzz_daemon_init(const char *name);
+
 #endif

@@ -37,18 +37,7 @@ static struct handover_peer me;
 static void
 fuzz_handover_init(void)
 {
-	static char dir[] = "/tmp/fuzz_handover.XXXXXX";
-	struct mig_config *cfg;
-	char text[512];
-
-	log_init("fuzz_handover", LOG_LEVEL_ERROR);
-	FUZZ_CHECK(mkdtemp(dir) != NULL);
-	snprintf(text, sizeof(text),
-	    "[device sim0]\nbackend = sim\nsize = 64K\ndirty_rate = 0\nimage = %s/sim0.img\n", dir);
-	FUZZ_CHECK(mig_config_load_string(text, "fuzz.conf", &cfg, NULL, 0) == 0);
-	daemon_ctx.cfg = cfg;
-	daemon_ctx.base = event_base_new();
-	FUZZ_CHECK(devices_open(cfg, daemon_ctx.base) == 0);
+	(void)fuzz_daemon_init("fuzz_handover");
 	handover_init(daemon_ctx.base);
 	me.uid = getuid();
 	me.gid = getgid();

@@ -32,34 +32,15 @@
 
 static struct mig_device *dev;
 
-/* One software device, "sim0", for records to name; no journal
- * directory, so a restored record is not written back. */
-static void
-fuzz_journal_init(void)
-{
-	static char dir[] = "/tmp/fuzz_journal.XXXXXX";
-	struct mig_config *cfg;
-	char text[512];
-
-	log_init("fuzz_journal", LOG_LEVEL_ERROR);
-	FUZZ_CHECK(mkdtemp(dir) != NULL);
-	snprintf(text, sizeof(text),
-	    "[device sim0]\nbackend = sim\nsize = 64K\ndirty_rate = 0\nimage = %s/sim0.img\n", dir);
-	FUZZ_CHECK(mig_config_load_string(text, "fuzz.conf", &cfg, NULL, 0) == 0);
-	daemon_ctx.cfg = cfg;
-	daemon_ctx.base = event_base_new();
-	FUZZ_CHECK(devices_open(cfg, daemon_ctx.base) == 0);
-	dev = device_find("sim0");
-	FUZZ_CHECK(dev != NULL);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct migration *m, *again;
 
+	/* One software device, "sim0", for records to name; no journal
+	 * directory, so a restored record is not written back. */
 	if (dev == NULL)
-		fuzz_journal_init();
+		dev = fuzz_daemon_init("fuzz_journal");
 	m = journal_restore_text((const char *)data, size, "fuzz.json");
 	if (m != NULL) {
 		FUZZ_CHECK(m->device == dev);
