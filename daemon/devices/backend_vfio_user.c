@@ -93,7 +93,7 @@ vfio_user_set_state(struct v2_device *d, uint32_t state, int *data_fd)
 
 	*data_fd = -1;
 	if ((err = vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_MIG_DEVICE_STATE, &st,
-	    sizeof(st), NULL, 0)) != 0)
+		 sizeof(st), NULL, 0)) != 0)
 		return err;
 	if (!v2_state_is_saving(u->state) && v2_state_is_saving(state)) {
 		u->short_pending = 0;
@@ -152,8 +152,8 @@ vfio_user_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_
 	if (!u->has_logging)
 		return -ENOTSUP;
 	/* The reply echoes the request, with the page size the server chose. */
-	err = vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_START, &ctl,
-	    sizeof(ctl), &ctl, sizeof(ctl));
+	err = vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl),
+	    &ctl, sizeof(ctl));
 	if (err == 0)
 		*page_size = ctl.page_size;
 	return err;
@@ -215,17 +215,17 @@ vfio_user_data_write(struct v2_device *d, const void *buf, size_t len)
 }
 
 static const struct v2_device_ops vfio_user_ops = {
-	.get_flags = vfio_user_get_flags,
-	.get_state = vfio_user_get_state,
-	.set_state = vfio_user_set_state,
-	.precopy_info = vfio_user_precopy_info,
-	.stop_copy_size = vfio_user_stop_copy_size,
-	.reset = vfio_user_reset,
-	.log_start = vfio_user_log_start,
-	.log_report = vfio_user_log_report,
-	.log_stop = vfio_user_log_stop,
-	.data_read = vfio_user_data_read,
-	.data_write = vfio_user_data_write,
+    .get_flags = vfio_user_get_flags,
+    .get_state = vfio_user_get_state,
+    .set_state = vfio_user_set_state,
+    .precopy_info = vfio_user_precopy_info,
+    .stop_copy_size = vfio_user_stop_copy_size,
+    .reset = vfio_user_reset,
+    .log_start = vfio_user_log_start,
+    .log_report = vfio_user_log_report,
+    .log_stop = vfio_user_log_stop,
+    .data_read = vfio_user_data_read,
+    .data_write = vfio_user_data_write,
 };
 
 static void
@@ -253,10 +253,11 @@ vfio_user_describe(void *arg, json_t *obj)
 
 	json_object_set_new(obj, "interface", json_string("vfio-user (VFIO_USER_DEVICE_FEATURE)"));
 	json_object_set_new(obj, "path", json_string(u->path));
-	json_object_set_new(obj, "vfio_user", json_pack("{s:s, s:I, s:I, s:I, s:b}", "version",
-	    u->c.minor == 0 ? "0.0" : "0.1", "max_data_xfer_size", (json_int_t)u->c.max_data_xfer,
-	    "write_max", (json_int_t)u->c.write_max, "timeout_ms", (json_int_t)u->c.timeout_ms,
-	    "connected", u->c.broken == VFU_FAULT_NONE));
+	json_object_set_new(obj, "vfio_user",
+	    json_pack("{s:s, s:I, s:I, s:I, s:b}", "version", u->c.minor == 0 ? "0.0" : "0.1",
+		"max_data_xfer_size", (json_int_t)u->c.max_data_xfer, "write_max",
+		(json_int_t)u->c.write_max, "timeout_ms", (json_int_t)u->c.timeout_ms, "connected",
+		u->c.broken == VFU_FAULT_NONE));
 }
 
 /* VERSION, DEVICE_GET_INFO, what the migration features offer. */
@@ -277,12 +278,13 @@ vfio_user_probe(struct vfio_user *u)
 	}
 	u->has_data_size = 1;
 	if (vfu_feature(&u->c, VFU_FEATURE_GET | VFU_FEATURE_MIG_DATA_SIZE, NULL, 0, &bytes,
-	    sizeof(bytes)) != 0)
+		sizeof(bytes)) != 0)
 		u->has_data_size = 0;
 	if (u->c.broken != VFU_FAULT_NONE)
 		return -EIO;
-	u->has_logging = vfu_feature(&u->c, VFU_FEATURE_PROBE | VFU_FEATURE_SET |
-	    VFU_FEATURE_DMA_LOGGING_START, NULL, 0, NULL, 0) == 0;
+	u->has_logging = vfu_feature(&u->c,
+			     VFU_FEATURE_PROBE | VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_START,
+			     NULL, 0, NULL, 0) == 0;
 	if (u->c.broken != VFU_FAULT_NONE)
 		return -EIO;
 	u->dev.dirty_tracking = u->has_logging ? "vfio-user DMA logging" : NULL;
@@ -307,7 +309,8 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->path = xstrdup(path);
 	u->dev.ops = &vfio_user_ops;
 	u->dev.priv = u;
-	if ((err = vfio_user_probe(u)) != 0 || (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
+	if ((err = vfio_user_probe(u)) != 0 ||
+	    (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
 		if (adopted)
 			u->c.fd = -1; /* the caller's, on failure */
 		vfio_user_close(u);

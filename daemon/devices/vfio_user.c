@@ -158,8 +158,8 @@ vfu_fail(struct vfu_client *c, enum vfu_fault f, const char *fmt, ...)
 
 /* The request in one sendmsg(): header, fixed part, data. */
 static int
-vfu_send(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen,
-    const void *data, size_t datalen)
+vfu_send(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen, const void *data,
+    size_t datalen)
 {
 	struct vfu_header h = {0};
 	struct iovec iov[3];
@@ -183,8 +183,8 @@ vfu_send(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen,
 	if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
 		return vfu_fail(c, VFU_FAULT_HUNG_UP, "sending command %u", command);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return vfu_fail(c, VFU_FAULT_TIMEOUT, "sending command %u: the server reads nothing",
-		    command);
+		return vfu_fail(c, VFU_FAULT_TIMEOUT,
+		    "sending command %u: the server reads nothing", command);
 	if (n < 0)
 		return vfu_fail(c, VFU_FAULT_HUNG_UP, "sending command %u: %s", command,
 		    strerror(errno));
@@ -199,8 +199,7 @@ vfu_send(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen,
 
 /* Exactly len bytes of the reply by the deadline. */
 static int
-vfu_recv_exact(struct vfu_client *c, void *buf, size_t len, uint64_t deadline_ns,
-    const char *what)
+vfu_recv_exact(struct vfu_client *c, void *buf, size_t len, uint64_t deadline_ns, const char *what)
 {
 	uint8_t *p = buf;
 	size_t have = 0;
@@ -220,13 +219,16 @@ vfu_recv_exact(struct vfu_client *c, void *buf, size_t len, uint64_t deadline_ns
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return vfu_fail(c, VFU_FAULT_HUNG_UP, "%s: poll: %s", what, strerror(errno));
+			return vfu_fail(c, VFU_FAULT_HUNG_UP, "%s: poll: %s", what,
+			    strerror(errno));
 		if (n == 0)
 			continue;
 		n = recv(c->fd, p + have, len - have, MSG_DONTWAIT);
 		if (n == 0)
-			return vfu_fail(c, VFU_FAULT_HUNG_UP, "%s: the server closed the socket after "
-			    "%zu of %zu bytes", what, have, len);
+			return vfu_fail(c, VFU_FAULT_HUNG_UP,
+			    "%s: the server closed the socket after "
+			    "%zu of %zu bytes",
+			    what, have, len);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		if (n < 0)
@@ -242,8 +244,8 @@ vfu_recv_exact(struct vfu_client *c, void *buf, size_t len, uint64_t deadline_ns
  * connection intact; anything else that is wrong breaks it.
  */
 static int
-vfu_call(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen,
-    const void *data, size_t datalen, struct vfu_expect expect, size_t *got)
+vfu_call(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen, const void *data,
+    size_t datalen, struct vfu_expect expect, size_t *got)
 {
 	struct vfu_header h;
 	uint64_t deadline;
@@ -262,11 +264,15 @@ vfu_call(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen,
 	if ((err = vfu_recv_exact(c, &h, sizeof(h), deadline, "reply header")) != 0)
 		return err;
 	if (h.size < VFU_HEADER_SIZE)
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "reply to command %u says it is %u bytes, "
-		    "less than its header", command, h.size);
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "reply to command %u says it is %u bytes, "
+		    "less than its header",
+		    command, h.size);
 	if ((h.flags & VFU_FLAG_TYPE_MASK) != VFU_FLAG_TYPE_REPLY)
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "a message of command %u, flags 0x%x, where "
-		    "the reply to command %u was due", h.command, h.flags, command);
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "a message of command %u, flags 0x%x, where "
+		    "the reply to command %u was due",
+		    h.command, h.flags, command);
 	if (h.id != (uint16_t)id)
 		return vfu_fail(c, VFU_FAULT_PROTOCOL, "reply with message id %u to request %d",
 		    h.id, id);
@@ -277,19 +283,25 @@ vfu_call(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen,
 	if (h.flags & VFU_FLAG_ERROR) {
 		/* The protocol: an error reply is the header alone. */
 		if (body != 0)
-			return vfu_fail(c, VFU_FAULT_PROTOCOL, "error reply to command %u with %zu "
-			    "bytes of payload", command, body);
+			return vfu_fail(c, VFU_FAULT_PROTOCOL,
+			    "error reply to command %u with %zu "
+			    "bytes of payload",
+			    command, body);
 		c->fault = VFU_FAULT_ERROR_REPLY;
 		snprintf(c->fault_what, sizeof(c->fault_what), "command %u: %s", command,
 		    h.error != 0 ? strerror((int)h.error) : "error without errno");
 		return h.error != 0 && h.error < 4096 ? -(int)h.error : -EIO;
 	}
 	if (body > expect.max)
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "oversized reply to command %u: %zu bytes of "
-		    "payload, at most %zu allowed", command, body, expect.max);
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "oversized reply to command %u: %zu bytes of "
+		    "payload, at most %zu allowed",
+		    command, body, expect.max);
 	if (body < expect.min)
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "short reply to command %u: %zu bytes of "
-		    "payload, at least %zu needed", command, body, expect.min);
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "short reply to command %u: %zu bytes of "
+		    "payload, at least %zu needed",
+		    command, body, expect.min);
 	if ((err = vfu_recv_exact(c, c->reply, body, deadline, "reply payload")) != 0)
 		return err;
 	*got = body;
@@ -313,9 +325,10 @@ vfu_cap_number(struct vfu_client *c, json_t *caps, const char *key, uint64_t min
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max)
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "VERSION reply: capability %s must be an "
-		    "integer in [%llu, %llu]", key, (unsigned long long)min,
-		    (unsigned long long)max);
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "VERSION reply: capability %s must be an "
+		    "integer in [%llu, %llu]",
+		    key, (unsigned long long)min, (unsigned long long)max);
 	*value = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -340,14 +353,15 @@ vfu_parse_caps(struct vfu_client *c, const uint8_t *json, size_t len)
 	caps = json_object_get(root, "capabilities");
 	if (!json_is_object(root) || (caps != NULL && !json_is_object(caps))) {
 		json_decref(root);
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "VERSION reply: capabilities is not an "
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "VERSION reply: capabilities is not an "
 		    "object");
 	}
 	if (caps != NULL &&
 	    ((err = vfu_cap_number(c, caps, "max_msg_fds", 0, 1024, &fds)) != 0 ||
-	    (err = vfu_cap_number(c, caps, "max_data_xfer_size", VFU_MAX_DATA_XFER_MIN,
-	    UINT32_MAX, &xfer)) != 0 ||
-	    (err = vfu_cap_number(c, caps, "pgsizes", 1, UINT64_MAX >> 1, &pgsizes)) != 0)) {
+		(err = vfu_cap_number(c, caps, "max_data_xfer_size", VFU_MAX_DATA_XFER_MIN,
+		     UINT32_MAX, &xfer)) != 0 ||
+		(err = vfu_cap_number(c, caps, "pgsizes", 1, UINT64_MAX >> 1, &pgsizes)) != 0)) {
 		json_decref(root);
 		return err;
 	}
@@ -375,13 +389,14 @@ vfu_negotiate(struct vfu_client *c)
 	    "{\"capabilities\":{\"max_msg_fds\":1,\"max_data_xfer_size\":%u}}",
 	    VFU_MAX_DATA_XFER_DEFAULT);
 	if ((err = vfu_call(c, VFU_CMD_VERSION, &v, sizeof(v), json, (size_t)n + 1, expect,
-	    &got)) != 0)
+		 &got)) != 0)
 		return err;
 	memcpy(&r, c->reply, sizeof(r));
 	if (r.major != VFU_VERSION_MAJOR || r.minor > VFU_VERSION_MINOR)
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "VERSION reply %u.%u to our %u.%u (same "
-		    "major, minor not above ours)", r.major, r.minor, VFU_VERSION_MAJOR,
-		    VFU_VERSION_MINOR);
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "VERSION reply %u.%u to our %u.%u (same "
+		    "major, minor not above ours)",
+		    r.major, r.minor, VFU_VERSION_MAJOR, VFU_VERSION_MINOR);
 	c->major = r.major;
 	c->minor = r.minor;
 	return vfu_parse_caps(c, c->reply + sizeof(r), got - sizeof(r));
@@ -394,8 +409,7 @@ struct vfu_device_info {
 };
 
 int
-vfu_device_info(struct vfu_client *c, uint32_t *flags, uint32_t *num_regions,
-    uint32_t *num_irqs)
+vfu_device_info(struct vfu_client *c, uint32_t *flags, uint32_t *num_regions, uint32_t *num_irqs)
 {
 	struct vfu_device_info req = {sizeof(req), 0, 0, 0}, rep;
 	struct vfu_expect expect = {sizeof(rep), sizeof(rep)};
@@ -403,7 +417,7 @@ vfu_device_info(struct vfu_client *c, uint32_t *flags, uint32_t *num_regions,
 	int err;
 
 	if ((err = vfu_call(c, VFU_CMD_DEVICE_GET_INFO, &req, sizeof(req), NULL, 0, expect,
-	    &got)) != 0)
+		 &got)) != 0)
 		return err;
 	memcpy(&rep, c->reply, sizeof(rep));
 	if (rep.argsz < sizeof(rep))
@@ -444,13 +458,14 @@ vfu_feature(struct vfu_client *c, uint32_t flags, const void *in, size_t inlen, 
 	head.argsz = (uint32_t)(sizeof(head) + data);
 	head.flags = flags;
 	if ((err = vfu_call(c, VFU_CMD_DEVICE_FEATURE, &head, sizeof(head), in, inlen, expect,
-	    &got)) != 0)
+		 &got)) != 0)
 		return err;
 	memcpy(&rep, c->reply, sizeof(rep));
 	if ((rep.flags & VFU_FEATURE_MASK) != (flags & VFU_FEATURE_MASK))
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "DEVICE_FEATURE reply for feature %u to a "
-		    "request for feature %u", rep.flags & VFU_FEATURE_MASK,
-		    flags & VFU_FEATURE_MASK);
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "DEVICE_FEATURE reply for feature %u to a "
+		    "request for feature %u",
+		    rep.flags & VFU_FEATURE_MASK, flags & VFU_FEATURE_MASK);
 	if (out != NULL && outlen > 0)
 		memcpy(out, c->reply + sizeof(rep), outlen < data ? outlen : data);
 	return 0;
@@ -477,16 +492,20 @@ vfu_mig_read(struct vfu_client *c, void *buf, uint32_t len, uint32_t *got)
 		return -EINVAL;
 	req.argsz = (uint32_t)sizeof(req) + len;
 	req.size = len;
-	if ((err = vfu_call(c, VFU_CMD_MIG_DATA_READ, &req, sizeof(req), NULL, 0, expect,
-	    &body)) != 0)
+	if ((err = vfu_call(c, VFU_CMD_MIG_DATA_READ, &req, sizeof(req), NULL, 0, expect, &body)) !=
+	    0)
 		return err;
 	memcpy(&rep, c->reply, sizeof(rep));
 	if (rep.size > len)
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "MIG_DATA_READ reply of %u bytes to a read "
-		    "of %u", rep.size, len);
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "MIG_DATA_READ reply of %u bytes to a read "
+		    "of %u",
+		    rep.size, len);
 	if (body < sizeof(rep) + rep.size)
-		return vfu_fail(c, VFU_FAULT_PROTOCOL, "short MIG_DATA_READ reply: it says %u bytes "
-		    "and carries %zu", rep.size, body - sizeof(rep));
+		return vfu_fail(c, VFU_FAULT_PROTOCOL,
+		    "short MIG_DATA_READ reply: it says %u bytes "
+		    "and carries %zu",
+		    rep.size, body - sizeof(rep));
 	memcpy(buf, c->reply + sizeof(rep), rep.size);
 	*got = rep.size;
 	return 0;
@@ -508,7 +527,7 @@ vfu_mig_write(struct vfu_client *c, const void *buf, size_t len)
 		req.argsz = (uint32_t)sizeof(req) + piece;
 		req.size = piece;
 		if ((err = vfu_call(c, VFU_CMD_MIG_DATA_WRITE, &req, sizeof(req), p, piece, expect,
-		    &got)) != 0)
+			 &got)) != 0)
 			return err;
 		p += piece;
 		len -= piece;
@@ -547,7 +566,7 @@ vfu_log_report(struct vfu_client *c, uint64_t iova, uint64_t length, uint64_t pa
 		head.flags = VFU_FEATURE_GET | VFU_FEATURE_DMA_LOGGING_REPORT;
 		expect.min = expect.max = sizeof(rep) + sizeof(r) + bytes;
 		if ((err = vfu_call(c, VFU_CMD_DEVICE_FEATURE, &head, sizeof(head), &r, sizeof(r),
-		    expect, &got)) != 0)
+			 expect, &got)) != 0)
 			return err;
 		memcpy(bitmap + done / 64, c->reply + sizeof(rep) + sizeof(r), bytes);
 		done += r.length / page_size;
