@@ -11,10 +11,11 @@
  * DMA_LOGGING_* where the server offers them, DEVICE_RESET.
  *
  * vfio-user has no P2P states (the flags it reports are masked) and no
- * PRECOPY_INFO: pre-copy's pending bytes are this backend's estimate (a
- * read piece while the server's last reply came back full, 0 once it came
- * back short), and its initial data counts as read at the first short
- * reply (the driver's "temporary end of stream"). Every call runs on the
+ * PRECOPY_INFO: unless the server offers our extension of it
+ * (VFU_FEATURE_MIG_PRECOPY_INFO), pre-copy's pending bytes are this
+ * backend's estimate (a read piece while the server's last reply came back
+ * full, 0 once it came back short), and its initial data counts as read at
+ * the first short reply (the driver's "temporary end of stream"). Every call runs on the
  * device's thread; a fault of the connection names its error code
  * (vfio-user-protocol, -hung-up, -timeout) through the device's
  * error_code.
@@ -36,8 +37,9 @@ struct vfio_user {
 	struct v2_device dev;
 	char *path; /* the server's socket, or "handed over" */
 	uint32_t info_flags, num_regions, num_irqs;
-	int has_data_size; /* MIG_DATA_SIZE answered at attach */
-	int has_logging;   /* DMA_LOGGING_START probed */
+	int has_data_size;    /* MIG_DATA_SIZE answered at attach */
+	int has_logging;      /* DMA_LOGGING_START probed */
+	int has_precopy_info; /* the PRECOPY_INFO extension probed */
 	/* The session's reads: the last reply came back short and the
 	 * driver has not been told (its next read returns 0); the server may
 	 * have more (its last reply was full, or none was asked yet). */
@@ -108,7 +110,17 @@ vfio_user_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint
 {
 	struct vfio_user *u = d->priv;
 
+	uint64_t info[2] = {0, 0};
+	int err;
+
 	(void)data_fd;
+	if (u->has_precopy_info) {
+		err = vfu_feature(&u->c, VFU_FEATURE_GET | VFU_FEATURE_MIG_PRECOPY_INFO, NULL, 0,
+		    info, sizeof(info));
+		*initial = info[0];
+		*dirty = info[1];
+		return err;
+	}
 	*initial = 0;
 	*dirty = u->more ? u->c.max_data_xfer : 0;
 	return 0;
@@ -268,7 +280,7 @@ vfio_user_probe(struct vfio_user *u)
 	int err;
 
 	if ((err = vfu_negotiate(&u->c)) != 0) {
-		log_warnx("device %s: vfio-user VERSION with %s: %s", u->c.name, u->path,
+		log_warnx("device %s: vfio-user VERSION (%s): %s", u->c.name, u->path,
 		    strerror(-err));
 		return err;
 	}
@@ -287,8 +299,13 @@ vfio_user_probe(struct vfio_user *u)
 			     NULL, 0, NULL, 0) == 0;
 	if (u->c.broken != VFU_FAULT_NONE)
 		return -EIO;
+	u->has_precopy_info =
+	    vfu_feature(&u->c, VFU_FEATURE_PROBE | VFU_FEATURE_GET | VFU_FEATURE_MIG_PRECOPY_INFO,
+		NULL, 0, NULL, 0) == 0;
+	if (u->c.broken != VFU_FAULT_NONE)
+		return -EIO;
 	u->dev.dirty_tracking = u->has_logging ? "vfio-user DMA logging" : NULL;
-	log_info("device %s: vfio-user %u.%u with %s: max_data_xfer_size %u, MIG_DATA_WRITE "
+	log_info("device %s: vfio-user %u.%u (%s): max_data_xfer_size %u, MIG_DATA_WRITE "
 		 "pieces of %u, %u regions, %u irqs%s",
 	    u->c.name, u->c.major, u->c.minor, u->path, u->c.max_data_xfer, u->c.write_max,
 	    u->num_regions, u->num_irqs, u->info_flags & VFU_DEVICE_FLAGS_RESET ? ", reset" : "");

@@ -64,6 +64,11 @@ enum vfu_command {
 /* The kernel's index; the protocol text does not list it, so a server
  * that lacks it answers with an error and the size is unknown. */
 #define VFU_FEATURE_MIG_DATA_SIZE 9
+/* Not in the protocol text either: PRE_COPY's {initial_bytes, dirty_bytes}
+ * as the kernel's VFIO_MIG_GET_PRECOPY_INFO gives them, an extension our
+ * test server offers (tests/vfio_user_server.c); used when a PROBE|GET
+ * succeeds. */
+#define VFU_FEATURE_MIG_PRECOPY_INFO 0xff01
 
 /* DEVICE_GET_INFO flags. */
 #define VFU_DEVICE_FLAGS_RESET (1u << 0)
