@@ -40,6 +40,7 @@ struct vfio_user {
 	int has_data_size;    /* MIG_DATA_SIZE answered at attach */
 	int has_logging;      /* DMA_LOGGING_START probed */
 	int has_precopy_info; /* the PRECOPY_INFO extension probed */
+	int negotiated_by_vmm; /* handed over after the VMM's VERSION */
 	/* The session's reads: the last reply came back short and the
 	 * driver has not been told (its next read returns 0); the server may
 	 * have more (its last reply was full, or none was asked yet). */
@@ -279,7 +280,7 @@ vfio_user_probe(struct vfio_user *u)
 	uint64_t bytes;
 	int err;
 
-	if ((err = vfu_negotiate(&u->c)) != 0) {
+	if (!u->negotiated_by_vmm && (err = vfu_negotiate(&u->c)) != 0) {
 		log_warnx("device %s: vfio-user VERSION (%s): %s", u->c.name, u->path,
 		    strerror(-err));
 		return err;
@@ -312,11 +313,13 @@ vfio_user_probe(struct vfio_user *u)
 	return 0;
 }
 
+/* A configured device (dc) or a handed-over socket (dc NULL; adopted). */
 static int
 vfio_user_attach(struct mig_device *dev, int fd, const char *path,
-    const struct mig_device_config *dc, int adopted)
+    const struct mig_device_config *dc, uint32_t negotiated_xfer)
 {
 	struct vfio_user *u = xcalloc(1, sizeof(*u));
+	int adopted = dc == NULL;
 	struct v2_backend_impl impl = {u, vfio_user_close, vfio_user_describe, adopted,
 	    vfio_user_error_code};
 	int err;
@@ -326,8 +329,10 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->path = xstrdup(path);
 	u->dev.ops = &vfio_user_ops;
 	u->dev.priv = u;
-	if ((err = vfio_user_probe(u)) != 0 ||
-	    (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
+	u->negotiated_by_vmm = negotiated_xfer != 0;
+	if (negotiated_xfer != 0)
+		vfu_assume_negotiated(&u->c, negotiated_xfer);
+	if ((err = vfio_user_probe(u)) != 0 || (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
 		if (adopted)
 			u->c.fd = -1; /* the caller's, on failure */
 		vfio_user_close(u);
@@ -342,6 +347,12 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 }
 
 int
+vfio_user_backend_connected(struct mig_device *dev, int fd, const struct mig_device_config *dc)
+{
+	return vfio_user_attach(dev, fd, dc->path, dc, 0);
+}
+
+int
 vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 {
 	int fd;
@@ -351,16 +362,11 @@ vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *d
 		    dc->path, strerror(-fd));
 		return -1;
 	}
-	return vfio_user_attach(dev, fd, dc->path, dc, 0) == 0 ? 0 : -1;
+	return vfio_user_backend_connected(dev, fd, dc) == 0 ? 0 : -1;
 }
 
 int
-vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t write_max, uint32_t timeout_ms)
+vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer)
 {
-	struct mig_device_config dc;
-
-	memset(&dc, 0, sizeof(dc));
-	dc.vfio_user_write_max = write_max;
-	dc.vfio_user_timeout_ms = timeout_ms;
-	return vfio_user_attach(dev, fd, "handed over", &dc, 1);
+	return vfio_user_attach(dev, fd, "handed over", NULL, negotiated_xfer);
 }

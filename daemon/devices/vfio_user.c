@@ -402,6 +402,17 @@ vfu_negotiate(struct vfu_client *c)
 	return vfu_parse_caps(c, c->reply + sizeof(r), got - sizeof(r));
 }
 
+void
+vfu_assume_negotiated(struct vfu_client *c, uint32_t max_data_xfer)
+{
+	c->major = VFU_VERSION_MAJOR;
+	c->minor = VFU_VERSION_MINOR;
+	c->max_data_xfer =
+	    max_data_xfer < VFU_MAX_DATA_XFER_DEFAULT ? max_data_xfer : VFU_MAX_DATA_XFER_DEFAULT;
+	if (c->write_max > c->max_data_xfer)
+		c->write_max = c->max_data_xfer;
+}
+
 /* ---- Device ------------------------------------------------------------- */
 
 struct vfu_device_info {

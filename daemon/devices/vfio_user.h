@@ -128,6 +128,8 @@ void vfu_close(struct vfu_client *c);
 /* VERSION: propose ours, accept the server's if it follows the rules
  * (same major, minor not above ours, capabilities well-formed). */
 int vfu_negotiate(struct vfu_client *c);
+/* A connection its VMM negotiated already (handed over): its limit. */
+void vfu_assume_negotiated(struct vfu_client *c, uint32_t max_data_xfer);
 int vfu_device_info(struct vfu_client *c, uint32_t *flags, uint32_t *num_regions,
     uint32_t *num_irqs);
 /* DEVICE_FEATURE: `in` (inlen) is the request's data; a GET's reply data
