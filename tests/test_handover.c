@@ -669,7 +669,7 @@ START_TEST(test_vfio_user_socket)
 	struct peer p0, p1;
 	struct mig_device *dev;
 	uint64_t size;
-	json_t *a, *d;
+	json_t *a, *d, *v;
 	int fd;
 
 	fd = peer_start(&p0, V2_MIG_STOP_COPY | V2_MIG_PRE_COPY, stream, sizeof(stream));
@@ -678,6 +678,10 @@ START_TEST(test_vfio_user_socket)
 	d = json_object_get(a, "device");
 	ck_assert_str_eq(json_string_value(json_object_get(d, "backend")), "vfio-user");
 	ck_assert_str_eq(json_string_value(json_object_get(d, "state")), "running");
+	v = json_object_get(d, "vfio_user");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "max_data_xfer_size")), 16384);
+	ck_assert(json_is_true(json_object_get(v, "connected")));
+	ck_assert_str_eq(json_string_value(json_object_get(d, "path")), "handed over");
 	json_decref(a);
 	ck_assert_int_eq(p0.count[VFU_CMD_VERSION], 0);
 	ck_assert_ptr_nonnull(dev = device_find("nvme0"));

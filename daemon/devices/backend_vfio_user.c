@@ -37,9 +37,9 @@ struct vfio_user {
 	struct v2_device dev;
 	char *path; /* the server's socket, or "handed over" */
 	uint32_t info_flags, num_regions, num_irqs;
-	int has_data_size;    /* MIG_DATA_SIZE answered at attach */
-	int has_logging;      /* DMA_LOGGING_START probed */
-	int has_precopy_info; /* the PRECOPY_INFO extension probed */
+	int has_data_size;     /* MIG_DATA_SIZE answered at attach */
+	int has_logging;       /* DMA_LOGGING_START probed */
+	int has_precopy_info;  /* the PRECOPY_INFO extension probed */
 	int negotiated_by_vmm; /* handed over after the VMM's VERSION */
 	/* The session's reads: the last reply came back short and the
 	 * driver has not been told (its next read returns 0); the server may
@@ -267,10 +267,10 @@ vfio_user_describe(void *arg, json_t *obj)
 	json_object_set_new(obj, "interface", json_string("vfio-user (VFIO_USER_DEVICE_FEATURE)"));
 	json_object_set_new(obj, "path", json_string(u->path));
 	json_object_set_new(obj, "vfio_user",
-	    json_pack("{s:s, s:I, s:I, s:I, s:b}", "version", u->c.minor == 0 ? "0.0" : "0.1",
-		"max_data_xfer_size", (json_int_t)u->c.max_data_xfer, "write_max",
-		(json_int_t)u->c.write_max, "timeout_ms", (json_int_t)u->c.timeout_ms, "connected",
-		u->c.broken == VFU_FAULT_NONE));
+	    json_pack("{s:o, s:I, s:I, s:I, s:b}", "version",
+		json_sprintf("%u.%u", u->c.major, u->c.minor), "max_data_xfer_size",
+		(json_int_t)u->c.max_data_xfer, "write_max", (json_int_t)u->c.write_max,
+		"timeout_ms", (json_int_t)u->c.timeout_ms, "connected", vfu_connected(&u->c)));
 }
 
 /* VERSION, DEVICE_GET_INFO, what the migration features offer. */
@@ -332,7 +332,8 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->negotiated_by_vmm = negotiated_xfer != 0;
 	if (negotiated_xfer != 0)
 		vfu_assume_negotiated(&u->c, negotiated_xfer);
-	if ((err = vfio_user_probe(u)) != 0 || (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
+	if ((err = vfio_user_probe(u)) != 0 ||
+	    (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
 		if (adopted)
 			u->c.fd = -1; /* the caller's, on failure */
 		vfio_user_close(u);

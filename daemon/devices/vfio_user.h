@@ -148,6 +148,8 @@ int vfu_log_report(struct vfu_client *c, uint64_t iova, uint64_t length, uint64_
     uint64_t *bitmap);
 
 const char *vfu_fault_name(enum vfu_fault f);
+/* No fault has broken the connection; safe from any thread. */
+int vfu_connected(const struct vfu_client *c);
 /* The MIG_E_* code of the last call's fault (0 for none or an error
  * reply: the caller's own code applies). */
 int vfu_fault_code(const struct vfu_client *c);
