@@ -670,7 +670,7 @@ START_TEST(test_vfio_user_socket)
 	struct mig_device *dev;
 	uint64_t size;
 	json_t *a, *d, *v;
-	int fd;
+	int fd, requests;
 
 	fd = peer_start(&p0, V2_MIG_STOP_COPY | V2_MIG_PRE_COPY, stream, sizeof(stream));
 	ck_assert_str_eq(request(negotiated, &fd, 1, &a), "ok");
@@ -686,6 +686,13 @@ START_TEST(test_vfio_user_socket)
 	ck_assert_int_eq(p0.count[VFU_CMD_VERSION], 0);
 	ck_assert_ptr_nonnull(dev = device_find("nvme0"));
 	ck_assert_int_eq(dev->p2p, 0);
+	/* The API shows the size read at attach and asks the server nothing:
+	 * the loop never waits on its socket. */
+	requests = p0.requests;
+	d = device_to_json(dev, NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "stop_copy_size")), sizeof(stream));
+	json_decref(d);
+	ck_assert_int_eq(p0.requests, requests);
 	/* Its state moves in pieces within the VMM's limit. */
 	ck_assert_int_eq(dev->ops->save_begin(dev, 0), 0);
 	ck_assert_int_eq(dev->ops->save_next(dev, &size), 0);

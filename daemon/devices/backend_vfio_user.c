@@ -329,6 +329,7 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->path = xstrdup(path);
 	u->dev.ops = &vfio_user_ops;
 	u->dev.priv = u;
+	u->dev.remote = 1;
 	u->negotiated_by_vmm = negotiated_xfer != 0;
 	if (negotiated_xfer != 0)
 		vfu_assume_negotiated(&u->c, negotiated_xfer);

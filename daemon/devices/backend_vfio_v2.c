@@ -658,7 +658,9 @@ v2b_describe(struct mig_device *dev)
 	 * figure the API read last. */
 	size = b->api_stop_copy_size;
 	if (device_worker_trylock(dev->worker) == 0) {
-		if (drv->device->ops->stop_copy_size(drv->device, &size) != 0)
+		if (drv->device->remote)
+			size = drv->has_stop_copy_size ? drv->stop_copy_estimate : UINT64_MAX;
+		else if (drv->device->ops->stop_copy_size(drv->device, &size) != 0)
 			size = UINT64_MAX;
 		device_worker_unlock(dev->worker);
 		b->api_stop_copy_size = size;

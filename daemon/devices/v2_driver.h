@@ -74,6 +74,10 @@ struct v2_device {
 	/* How it tracks DMA ("device DMA logging", "type1 IOMMU dirty pages"),
 	 * NULL for not at all. */
 	const char *dirty_tracking;
+	/* Its calls cross a socket to another process (vfio-user) and may
+	 * wait for it: the API is shown the driver's last figures instead of
+	 * asking it from the event loop. */
+	int remote;
 };
 
 struct v2_dev {
