@@ -716,7 +716,8 @@ END_TEST
 START_TEST(test_vfio_user_refusals)
 {
 	const char *text = "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":\"vfio-user\"}";
-	int pipefd[2], sv[2], fds[2];
+	int pipefd[2], sv[2], fds[2], fd;
+	struct peer p;
 
 	/* Not a socket; a socket whose server hung up: the fd stays the
 	 * caller's. */
@@ -746,6 +747,14 @@ START_TEST(test_vfio_user_refusals)
 	close(sv[0]);
 	close(pipefd[0]);
 	close(pipefd[1]);
+	/* A server that does not answer the attach's questions: refused (on
+	 * the loop, after VFU_ATTACH_TIMEOUT_MS), the fd still the caller's. */
+	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
+	peer_set_fault(&p, VFU_CMD_DEVICE_GET_INFO, 1, PF_STALL);
+	ck_assert_str_eq(request(text, &fd, 1, NULL), "vfio-user-timeout");
+	ck_assert_int_ne(fcntl(fd, F_GETFD), -1);
+	close(fd);
+	peer_join(&p);
 }
 END_TEST
 

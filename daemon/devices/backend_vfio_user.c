@@ -333,8 +333,15 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->negotiated_by_vmm = negotiated_xfer != 0;
 	if (negotiated_xfer != 0)
 		vfu_assume_negotiated(&u->c, negotiated_xfer);
-	if ((err = vfio_user_probe(u)) != 0 ||
-	    (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
+	/* A hand-over runs on the event loop: its questions wait less. */
+	if (adopted)
+		u->c.timeout_ms = VFU_ATTACH_TIMEOUT_MS;
+	err = vfio_user_probe(u);
+	if (err == 0)
+		err = v2_backend_attach(dev, &u->dev, &impl);
+	if (adopted)
+		u->c.timeout_ms = VFU_TIMEOUT_MS_DEFAULT;
+	if (err != 0) {
 		if (adopted)
 			u->c.fd = -1; /* the caller's, on failure */
 		vfio_user_close(u);
