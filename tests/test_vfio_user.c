@@ -46,11 +46,11 @@ struct client_fixture {
 };
 
 static void
-client_start(struct client_fixture *f, int timeout_ms)
+client_start(struct client_fixture *f)
 {
 	int fd = peer_start(&f->peer, V2_MIG_STOP_COPY | V2_MIG_PRE_COPY, stream, sizeof(stream));
 
-	vfu_init(&f->c, fd, "nvme0", timeout_ms, 4 * KIB);
+	vfu_init(&f->c, fd, "nvme0", 0, 4 * KIB);
 }
 
 static void
@@ -65,7 +65,7 @@ START_TEST(test_negotiation)
 	struct client_fixture f;
 	json_t *j;
 
-	client_start(&f, 0);
+	client_start(&f);
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
 	ck_assert_uint_eq(f.c.major, 0);
 	ck_assert_uint_eq(f.c.minor, 1);
@@ -88,21 +88,21 @@ START_TEST(test_negotiation_defaults_and_limits)
 	struct client_fixture f;
 
 	/* No JSON: the protocol's defaults. */
-	client_start(&f, 0);
+	client_start(&f);
 	f.peer.json = NULL;
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
 	ck_assert_uint_eq(f.c.max_data_xfer, VFU_MAX_DATA_XFER_DEFAULT);
 	ck_assert_uint_eq(f.c.max_msg_fds, 1);
 	client_done(&f);
 	/* A server's limit below the write limit lowers it. */
-	client_start(&f, 0);
+	client_start(&f);
 	f.peer.json = "{\"capabilities\":{\"max_data_xfer_size\":1024}}";
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
 	ck_assert_uint_eq(f.c.max_data_xfer, 1024);
 	ck_assert_uint_eq(f.c.write_max, 1024);
 	client_done(&f);
 	/* Above ours: ours holds. */
-	client_start(&f, 0);
+	client_start(&f);
 	f.peer.json = "{\"capabilities\":{\"max_data_xfer_size\":67108864},\"other\":1}";
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
 	ck_assert_uint_eq(f.c.max_data_xfer, VFU_MAX_DATA_XFER_DEFAULT);
@@ -132,7 +132,7 @@ START_TEST(test_negotiation_refused)
 	struct client_fixture f;
 	uint64_t sent;
 
-	client_start(&f, 0);
+	client_start(&f);
 	f.peer.major = b->major;
 	f.peer.minor = b->minor;
 	f.peer.json = b->json;
@@ -174,9 +174,12 @@ START_TEST(test_bad_reply)
 	int codes[] = {0, 0, MIG_E_VFIO_USER_PROTOCOL, MIG_E_VFIO_USER_HUNG_UP,
 	    MIG_E_VFIO_USER_TIMEOUT};
 
-	/* A stall waits the timeout out: short here, and not measured. */
-	client_start(&f, 200);
+	/* The default timeout for the negotiation (a loaded host may take its
+	 * time), a short one for the faulted call only: a stall waits it out,
+	 * and it is not measured. */
+	client_start(&f);
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
+	f.c.timeout_ms = 200;
 	peer_set_fault(&f.peer, VFU_CMD_DEVICE_GET_INFO, 1, b->fault);
 	ck_assert_int_eq(vfu_device_info(&f.c, &flags, &regions, &irqs), b->err);
 	ck_assert_int_eq(f.c.fault, b->kind);
@@ -191,7 +194,7 @@ START_TEST(test_error_reply_keeps_the_connection)
 	struct client_fixture f;
 	uint32_t flags, regions, irqs;
 
-	client_start(&f, 0);
+	client_start(&f);
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
 	peer_set_fault(&f.peer, VFU_CMD_DEVICE_GET_INFO, 1, PF_ERROR);
 	f.peer.fault_errno = EPERM;
@@ -214,7 +217,7 @@ START_TEST(test_feature_checks)
 	struct client_fixture f;
 	uint64_t flags = 0;
 
-	client_start(&f, 0);
+	client_start(&f);
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
 	ck_assert_int_eq(vfu_feature(&f.c, VFU_FEATURE_GET | VFU_FEATURE_MIGRATION, NULL, 0, &flags,
 			     sizeof(flags)),
@@ -238,7 +241,7 @@ START_TEST(test_read_pieces_and_short_end)
 	static uint8_t buf[64 * KIB];
 	uint32_t got;
 
-	client_start(&f, 0);
+	client_start(&f);
 	f.peer.pad_reads = _i;
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
 	/* Above the negotiated maximum: refused before anything is sent. */
@@ -265,7 +268,7 @@ START_TEST(test_write_pieces)
 {
 	struct client_fixture f;
 
-	client_start(&f, 0);
+	client_start(&f);
 	ck_assert_int_eq(vfu_negotiate(&f.c), 0);
 	f.peer.state = V2_STATE_RESUMING;
 	ck_assert_int_eq(vfu_mig_write(&f.c, stream, 10 * KIB + 5), 0);
@@ -305,7 +308,7 @@ dev_open(struct dev_fixture *f, uint64_t flags, uint32_t write_max)
 	f->dc.name = f->name;
 	f->dc.path = (char *)"/run/test/nvme0.sock";
 	f->dc.vfio_user_write_max = write_max != 0 ? write_max : MIG_VFIO_USER_WRITE_MAX_DEFAULT;
-	f->dc.vfio_user_timeout_ms = 300;
+	f->dc.vfio_user_timeout_ms = MIG_VFIO_USER_TIMEOUT_MS_DEFAULT;
 	return vfio_user_backend_connected(&f->dev, fd, &f->dc);
 }
 
