@@ -56,7 +56,8 @@ enum config_type {
 /* Which backends a device key belongs to. */
 #define FOR_SIM 1
 #define FOR_VFIO 2
-#define FOR_ALL (FOR_SIM | FOR_VFIO)
+#define FOR_VFIO_USER 4
+#define FOR_ALL (FOR_SIM | FOR_VFIO | FOR_VFIO_USER)
 
 struct config_key {
 	enum config_section section;
@@ -120,7 +121,11 @@ static const struct config_key config_keys[] = {
 	MIGRATION_KEY("digest", TYPE_DIGESTS, digests, 0, 0),
 	MIGRATION_KEY("compression", TYPE_COMPRESSION, compression, 0, 0),
 	DEVICE_KEY("backend", TYPE_BACKEND, backend, 0, 0, 0, FOR_ALL),
-	DEVICE_KEY("path", TYPE_DEVICE_PATH, path, 0, 0, 0, FOR_VFIO),
+	DEVICE_KEY("path", TYPE_DEVICE_PATH, path, 0, 0, 0, FOR_VFIO | FOR_VFIO_USER),
+	DEVICE_KEY("vfio_user_write_max", TYPE_SIZE32, vfio_user_write_max,
+	    MIG_VFIO_USER_WRITE_MAX_MIN, MIG_VFIO_USER_WRITE_MAX_MAX, 0, FOR_VFIO_USER),
+	DEVICE_KEY("vfio_user_timeout_ms", TYPE_UINT32, vfio_user_timeout_ms,
+	    MIG_VFIO_USER_TIMEOUT_MS_MIN, MIG_VFIO_USER_TIMEOUT_MS_MAX, 0, FOR_VFIO_USER),
 	DEVICE_KEY("size", TYPE_SIZE64, size, MIG_SIM_SIZE_MIN, MIG_SIM_SIZE_MAX, MIG_SIM_PAGE,
 	    FOR_SIM),
 	DEVICE_KEY("dirty_rate", TYPE_SIZE64, dirty_rate, 0, MIG_SIM_DIRTY_RATE_MAX, 1, FOR_SIM),
@@ -151,7 +156,8 @@ static const enum log_level config_log_level_values[] = {LOG_LEVEL_DEBUG, LOG_LE
 static const char *const config_switchovers[] = {"auto", "manual", NULL};
 static const char *const config_compressions[] = {"none", "zstd", "auto", NULL};
 static const char *const config_contents[] = {"random", "text", NULL};
-static const char *const config_backends[] = {"sim", "sim-v2", "vfio-v1", "vfio-v2", NULL};
+static const char *const config_backends[] = {"sim", "sim-v2", "vfio-v1", "vfio-v2", "vfio-user",
+    NULL};
 /* driver_model, per software backend; the first is the default. */
 static const char *const config_models_sim[] = {"released-v1", "lenient", NULL};
 static const char *const config_models_sim_v2[] = {"uapi", "mlx5", "no-precopy", NULL};
@@ -229,6 +235,8 @@ mig_backend_name(enum mig_backend b)
 		return "vfio-v1";
 	case MIG_BACKEND_VFIO_V2:
 		return "vfio-v2";
+	case MIG_BACKEND_VFIO_USER:
+		return "vfio-user";
 	}
 	return "?";
 }
@@ -493,7 +501,7 @@ config_set_choice(struct config_parse *p, const struct config_key *k, void *base
 	    k->type == TYPE_LOG_LEVEL ? "debug, info, warning (or warn) or error" :
 	    k->type == TYPE_SWITCHOVER ? "auto or manual" :
 	    k->type == TYPE_COMPRESSION ? "none, zstd or auto" :
-	    k->type == TYPE_CONTENT ? "random or text" : "sim, sim-v2, vfio-v1 or vfio-v2",
+	    k->type == TYPE_CONTENT ? "random or text" : "sim, sim-v2, vfio-v1, vfio-v2 or vfio-user",
 	    value);
 	return -1;
 }
@@ -817,6 +825,26 @@ config_check_model(struct config_parse *p, struct mig_device_config *dev,
 	    dev->driver_model, backend, list);
 }
 
+/* A vfio-user server's socket: an absolute path that fits a sockaddr_un
+ * (108 bytes with its NUL), not a PCI address; defaults for the rest. */
+static void
+config_check_vfio_user(struct config_parse *p, struct mig_device_config *dev,
+    const struct config_seen *seen)
+{
+	int line = config_line_of(seen, "path", SECTION_DEVICE);
+
+	if (line > 0 && dev->path != NULL && dev->path[0] != '/')
+		config_key_error(p, line, "path", "must be the absolute path of the vfio-user "
+		    "server's socket with backend vfio-user, got %s", dev->path);
+	else if (line > 0 && dev->path != NULL && strlen(dev->path) > 107)
+		config_key_error(p, line, "path", "a socket path is at most 107 bytes, got %zu",
+		    strlen(dev->path));
+	if (dev->vfio_user_write_max == 0)
+		dev->vfio_user_write_max = MIG_VFIO_USER_WRITE_MAX_DEFAULT;
+	if (dev->vfio_user_timeout_ms == 0)
+		dev->vfio_user_timeout_ms = MIG_VFIO_USER_TIMEOUT_MS_DEFAULT;
+}
+
 static void
 config_check_device(struct config_parse *p, size_t index)
 {
@@ -829,12 +857,13 @@ config_check_device(struct config_parse *p, size_t index)
 	snprintf(p->label, sizeof(p->label), "[device %s]", dev->name);
 	backend_line = config_line_of(seen, "backend", SECTION_DEVICE);
 	if (backend_line == 0)
-		config_error(p, dev->line, "%s: backend is required (sim, sim-v2, vfio-v1 or vfio-v2)",
+		config_error(p, dev->line, "%s: backend is required (sim, sim-v2, vfio-v1, vfio-v2 or "
+				     "vfio-user)",
 		    p->label);
 	if (backend_line <= 0)
 		return;
 	sim = dev->backend == MIG_BACKEND_SIM || dev->backend == MIG_BACKEND_SIM_V2;
-	for_backend = sim ? FOR_SIM : FOR_VFIO;
+	for_backend = sim ? FOR_SIM : dev->backend == MIG_BACKEND_VFIO_USER ? FOR_VFIO_USER : FOR_VFIO;
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		const struct config_key *k = &config_keys[i];
 
@@ -843,6 +872,8 @@ config_check_device(struct config_parse *p, size_t index)
 			config_key_error(p, abs(seen->line[i]), k->name, "not allowed with backend %s",
 			    backend);
 	}
+	if (dev->backend == MIG_BACKEND_VFIO_USER)
+		config_check_vfio_user(p, dev, seen);
 	if (!sim) {
 		if (config_line_of(seen, "path", SECTION_DEVICE) == 0)
 			config_error(p, dev->line, "%s: path is required with backend %s", p->label,

@@ -38,6 +38,7 @@ enum mig_backend {
 	MIG_BACKEND_SIM_V2,
 	MIG_BACKEND_VFIO_V1,
 	MIG_BACKEND_VFIO_V2,
+	MIG_BACKEND_VFIO_USER,
 };
 
 
@@ -46,7 +47,12 @@ enum mig_backend {
 struct mig_device_config {
 	char *name;		    /* from [device NAME]: mig_valid_name() */
 	enum mig_backend backend;   /* required */
-	char *path;		    /* vfio-*: device path or PCI address */
+	char *path;		    /* vfio-*: device path or PCI address;
+				     * vfio-user: the server's socket */
+	/* vfio-user: MIG_DATA_WRITE bodies at most this long; 0 = default
+	 * (VFU_WRITE_MAX_DEFAULT); and how long a reply may take. */
+	uint32_t vfio_user_write_max;
+	uint32_t vfio_user_timeout_ms;
 	/* sim: */
 	uint64_t size;		    /* required for sim */
 	uint64_t dirty_rate;	    /* bytes/s, default 0 */

@@ -38,6 +38,16 @@
 #define MIG_PEER_TIMEOUT_MS_MAX 3600000
 #define MIG_HANDSHAKE_TIMEOUT_MS_MIN 100
 #define MIG_HANDSHAKE_TIMEOUT_MS_MAX 600000
+/* [device] vfio_user_timeout_ms: how long a vfio-user server's reply may
+ * take; vfio_user_write_max: the longest MIG_DATA_WRITE body (a server
+ * that reads a body with one recv() gets longer ones torn; the default's
+ * measurement is in docs/HARDWARE.md). */
+#define MIG_VFIO_USER_TIMEOUT_MS_MIN 100
+#define MIG_VFIO_USER_TIMEOUT_MS_MAX 600000
+#define MIG_VFIO_USER_TIMEOUT_MS_DEFAULT 10000
+#define MIG_VFIO_USER_WRITE_MAX_MIN 512
+#define MIG_VFIO_USER_WRITE_MAX_MAX (1u << 20)
+#define MIG_VFIO_USER_WRITE_MAX_DEFAULT (32u * 1024u)
 #define MIG_MAX_CONNECTIONS_MAX 4096
 #define MIG_MAX_MIGRATIONS_MAX 1024
 #define MIG_TOKEN_TTL_S_MIN 10

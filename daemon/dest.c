@@ -438,11 +438,13 @@ dst_written(void *ctx, int rc, uint64_t out)
 	d->wq_bytes -= w->len;
 	if (rc != 0) {
 		if (out)
-			dst_fail(d, MIG_E_DEVICE_IO, "device %s refused record ending at chunk %llu: %s",
-			    d->dev->name, (unsigned long long)w->seq, strerror(-rc));
+			dst_fail(d, device_error_code(d->dev, MIG_E_DEVICE_IO),
+			    "device %s refused record ending at chunk %llu: %s", d->dev->name,
+			    (unsigned long long)w->seq, strerror(-rc));
 		else
-			dst_fail(d, MIG_E_DEVICE_IO, "device %s refused data chunk %llu: %s",
-			    d->dev->name, (unsigned long long)w->seq, strerror(-rc));
+			dst_fail(d, device_error_code(d->dev, MIG_E_DEVICE_IO),
+			    "device %s refused data chunk %llu: %s", d->dev->name,
+			    (unsigned long long)w->seq, strerror(-rc));
 		return;
 	}
 	if (w->commit)
@@ -720,8 +722,8 @@ dst_loaded(void *ctx, int rc, uint64_t out)
 	if (d->st != DST_LOADING)
 		return;
 	if (rc != 0) {
-		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused to run the received state: %s",
-		    d->dev->name, strerror(-rc));
+		dst_fail(d, device_error_code(d->dev, MIG_E_DEVICE_STATE),
+		    "device %s refused to run the received state: %s", d->dev->name, strerror(-rc));
 		return;
 	}
 	if (m->parent != NULL) {
@@ -1312,8 +1314,8 @@ dst_resuming(void *ctx, int rc, uint64_t out)
 	if (d->st != DST_ACCEPTING)
 		return;
 	if (rc != 0) {
-		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused RESUMING: %s", d->dev->name,
-		    strerror(-rc));
+		dst_fail(d, device_error_code(d->dev, MIG_E_DEVICE_STATE),
+		    "device %s refused RESUMING: %s", d->dev->name, strerror(-rc));
 		return;
 	}
 	(void)dst_set_state(d, DST_RECEIVING);
@@ -1374,8 +1376,8 @@ dst_in_p2p(void *ctx, int rc, uint64_t out)
 	if (d->st != DST_STARTING_P2P)
 		return;
 	if (rc != 0) {
-		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused RUNNING_P2P: %s", d->dev->name,
-		    strerror(-rc));
+		dst_fail(d, device_error_code(d->dev, MIG_E_DEVICE_STATE),
+		    "device %s refused RUNNING_P2P: %s", d->dev->name, strerror(-rc));
 		return;
 	}
 	if (dst_set_state(d, DST_P2P) == 0)
@@ -1413,8 +1415,8 @@ dst_group_running(void *ctx, int rc, uint64_t out)
 	if (d->st != DST_STARTING)
 		return;
 	if (rc != 0) {
-		dst_fail(d, MIG_E_DEVICE_STATE, "device %s refused to run the received state: %s",
-		    d->dev->name, strerror(-rc));
+		dst_fail(d, device_error_code(d->dev, MIG_E_DEVICE_STATE),
+		    "device %s refused to run the received state: %s", d->dev->name, strerror(-rc));
 		return;
 	}
 	m->downtime_ms = mono_ms_since(d->first_stopcopy_ns);

@@ -169,6 +169,9 @@ devices_open(const struct mig_config *cfg, struct event_base *base)
 		case MIG_BACKEND_VFIO_V2:
 			rc = vfio_v2_backend_open(dev, dc);
 			break;
+		case MIG_BACKEND_VFIO_USER:
+			rc = vfio_user_backend_open(dev, dc);
+			break;
 		default:
 			log_warnx("device %s: backend not supported by this build yet", dc->name);
 			rc = -1;
@@ -265,4 +268,15 @@ device_to_json(struct mig_device *dev, const char *busy_id)
 		json_decref(extra);
 	}
 	return obj;
+}
+
+int
+device_error_code(struct mig_device *dev, int fallback)
+{
+	int code;
+
+	if (dev->ops == NULL || dev->ops->error_code == NULL)
+		return fallback;
+	code = dev->ops->error_code(dev);
+	return code != 0 ? code : fallback;
 }

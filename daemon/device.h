@@ -92,11 +92,15 @@ struct device_ops {
 	 * migration capabilities as the device reports them; keys given here
 	 * replace the generic ones. NULL when the generic view says it all. */
 	json_t *(*describe)(struct mig_device *dev);
+	/* The MIG_E_* code that names the last failed call's cause better
+	 * than the engine's own (a vfio-user server that hung up), or 0.
+	 * Asked on the loop once the call is back. NULL: never. */
+	int (*error_code)(struct mig_device *dev);
 };
 
 struct mig_device {
 	char *name;
-	const char *backend; /* "sim", "vfio-v1", "vfio-v2" */
+	const char *backend; /* "sim", "vfio-v1", "vfio-v2", "vfio-user" */
 	const struct device_ops *ops;
 	void *priv;
 	char identity[MIG_IDENTITY_MAX + 1];
@@ -158,6 +162,10 @@ struct mig_device *device_at(size_t i);
 /* busy_id: the id of the migration holding it (dev->busy), or NULL. */
 json_t *device_to_json(struct mig_device *dev, const char *busy_id);
 
+/* The error code a failed device call ends a migration with: the
+ * device's own when it names one (ops->error_code), else fallback. */
+int device_error_code(struct mig_device *dev, int fallback);
+
 /* Backends. */
 int sim_backend_open(struct mig_device *dev, const struct mig_device_config *cfg,
     struct event_base *base);
@@ -181,6 +189,14 @@ int vfio_v2_backend_adopt(struct mig_device *dev, int fd, int container_fd,
     const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size);
 /* A handed-over device's new layout (not while it migrates); -EDOM as
  * for adopt. */
+/* A vfio-user device server: connect to dc->path and negotiate. */
+int vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *dc);
+/* Its socket, already connected, handed over by the VMM (handover.c):
+ * write_max and timeout_ms 0 for the defaults. On failure the fd is still
+ * the caller's: -EOPNOTSUPP no v2 migration, -EBUSY in a migration state,
+ * another -errno when the server does not speak vfio-user. */
+int vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t write_max,
+    uint32_t timeout_ms);
 int vfio_v2_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
     size_t nranges, uint32_t page_size);
 int vfio_v1_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,

@@ -528,8 +528,8 @@ src_record_ready(void *ctx, int rc, uint64_t size)
 	if (!src_device_running(s) && s->st != SRC_STOPCOPY)
 		return;
 	if (rc != 0) {
-		src_fail(s, MIG_E_DEVICE_IO, "device %s: next data record: %s", s->dev->name,
-		    strerror(-rc));
+		src_fail(s, device_error_code(s->dev, MIG_E_DEVICE_IO),
+		    "device %s: next data record: %s", s->dev->name, strerror(-rc));
 		return;
 	}
 	if (src_on_record(s, size))
@@ -548,16 +548,17 @@ src_pump(struct source_engine *s)
 	    peer_output_length(out) < s->high_water && !src_throttled(s)) {
 		if (s->bm_active) {
 			if ((rc = src_bitmap_step(s, out)) != 0) {
-				src_fail(s, MIG_E_DEVICE_IO, "device %s: dirty bitmap: %s",
-				    s->dev->name, strerror(-rc));
+				src_fail(s, device_error_code(s->dev, MIG_E_DEVICE_IO),
+				    "device %s: dirty bitmap: %s", s->dev->name, strerror(-rc));
 				return;
 			}
 			continue;
 		}
 		if (s->in_record) {
 			if ((rc = src_send_data_part(s, out)) != 0) {
-				src_fail(s, MIG_E_DEVICE_IO, "device %s: reading device data: %s",
-				    s->dev->name, strerror(-rc));
+				src_fail(s, device_error_code(s->dev, MIG_E_DEVICE_IO),
+				    "device %s: reading device data: %s", s->dev->name,
+				    strerror(-rc));
 				return;
 			}
 			continue;
@@ -720,8 +721,8 @@ src_save_begun(void *ctx, int rc, uint64_t out)
 	if (s->st != SRC_STARTING)
 		return;
 	if (rc != 0) {
-		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused pre-copy: %s", s->dev->name,
-		    strerror(-rc));
+		src_fail(s, device_error_code(s->dev, MIG_E_DEVICE_STATE),
+		    "device %s refused pre-copy: %s", s->dev->name, strerror(-rc));
 		return;
 	}
 	/* A mapped data section (or a backend's own stable buffer) is sent

@@ -203,8 +203,8 @@ src_bitmap_window_ready(void *ctx, int rc, uint64_t out)
 	if (!src_device_running(s) && s->st != SRC_STOPCOPY)
 		return;
 	if (rc != 0) {
-		src_fail(s, MIG_E_DEVICE_IO, "device %s: dirty bitmap: %s", s->dev->name,
-		    strerror(-rc));
+		src_fail(s, device_error_code(s->dev, MIG_E_DEVICE_IO),
+		    "device %s: dirty bitmap: %s", s->dev->name, strerror(-rc));
 		return;
 	}
 	memcpy(s->bm_raw, q->raw, MIG_BITMAP_RAW_LEN(q->n));

@@ -235,8 +235,8 @@ src_device_stopped(void *ctx, int rc, uint64_t out)
 	if (s->st != SRC_STOPPING)
 		return;
 	if (rc != 0) {
-		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused stop-copy: %s", s->dev->name,
-		    strerror(-rc));
+		src_fail(s, device_error_code(s->dev, MIG_E_DEVICE_STATE),
+		    "device %s refused stop-copy: %s", s->dev->name, strerror(-rc));
 		return;
 	}
 	if (src_set_state(s, SRC_STOPCOPY) != 0) {
@@ -291,8 +291,8 @@ src_device_quiesced(void *ctx, int rc, uint64_t out)
 	if (s->st != SRC_QUIESCING)
 		return;
 	if (rc != 0) {
-		src_fail(s, MIG_E_DEVICE_STATE, "device %s refused its P2P state: %s", s->dev->name,
-		    strerror(-rc));
+		src_fail(s, device_error_code(s->dev, MIG_E_DEVICE_STATE),
+		    "device %s refused its P2P state: %s", s->dev->name, strerror(-rc));
 		return;
 	}
 	if (src_set_state(s, SRC_QUIESCED) == 0)

@@ -317,7 +317,7 @@ static const struct bad_value {
     {"migration", "digest", "sha256, xxh3-128, sha256", "sha256 is listed twice"},
     {"migration", "digest", ", ,", "must not be empty"},
     {"migration", "compression", "fast", "must be none, zstd or auto, got fast"},
-    {"device d", "backend", "vfio", "must be sim, sim-v2, vfio-v1 or vfio-v2, got vfio"},
+    {"device d", "backend", "vfio", "must be sim, sim-v2, vfio-v1, vfio-v2 or vfio-user, got vfio"},
 };
 
 START_TEST(test_bad_value)
@@ -355,6 +355,12 @@ static const struct bad_value bad_device_values[] = {
     {"vfio-v2", "path", "vfio0", "must be an absolute path or a PCI address like 0000:3b:00.0, got vfio0"},
     {"vfio-v1", "path", "0000:3b:00.8", "must be an absolute path or a PCI address like 0000:3b:00.0, got 0000:3b:00.8"},
     {"vfio-v1", "path", "3b:00.0", "must be an absolute path or a PCI address like 0000:3b:00.0, got 3b:00.0"},
+    {"vfio-user", "path", "0000:3b:00.0", "must be the absolute path of the vfio-user server's socket with backend vfio-user, got 0000:3b:00.0"},
+    {"vfio-user", "vfio_user_write_max", "256", "must be 512..1M, got 256"},
+    {"vfio-user", "vfio_user_write_max", "2M", "must be 512..1M, got 2M"},
+    {"vfio-user", "vfio_user_write_max", "lots", "must be a size in bytes, with an optional K, M, G or T suffix, got lots"},
+    {"vfio-user", "vfio_user_timeout_ms", "99", "must be 100..600000, got 99"},
+    {"vfio-user", "vfio_user_timeout_ms", "600001", "must be 100..600000, got 600001"},
 };
 
 START_TEST(test_bad_device_value)
@@ -634,9 +640,9 @@ END_TEST
 START_TEST(test_device_backend_required)
 {
 	expect_one_error("[device empty]\n",
-	    "t.conf:1: [device empty]: backend is required (sim, sim-v2, vfio-v1 or vfio-v2)");
+	    "t.conf:1: [device empty]: backend is required (sim, sim-v2, vfio-v1, vfio-v2 or vfio-user)");
 	expect_one_error("[daemon]\n[device x]\nsize = 4K\n",
-	    "t.conf:2: [device x]: backend is required (sim, sim-v2, vfio-v1 or vfio-v2)");
+	    "t.conf:2: [device x]: backend is required (sim, sim-v2, vfio-v1, vfio-v2 or vfio-user)");
 }
 END_TEST
 
@@ -710,6 +716,37 @@ START_TEST(test_vfio_device_rules)
 	ck_assert_error("t.conf:8: [device gpu1] section_size: not allowed with backend vfio-v2");
 	ck_assert_error("t.conf:7: [device gpu1]: path is required with backend vfio-v2");
 	ck_assert_int_eq(n, 5);
+}
+END_TEST
+
+START_TEST(test_vfio_user_device)
+{
+	struct mig_config *cfg = load_ok("[device nvme0]\nbackend = vfio-user\n"
+					 "path = /run/vfio-user/nvme0.sock\n"
+					 "[device nvme1]\nbackend = vfio-user\npath = /run/n1\n"
+					 "vfio_user_write_max = 4K\nvfio_user_timeout_ms = 2500\n");
+	int n;
+
+	ck_assert_int_eq(cfg->devices[0].backend, MIG_BACKEND_VFIO_USER);
+	ck_assert_str_eq(cfg->devices[0].path, "/run/vfio-user/nvme0.sock");
+	ck_assert_uint_eq(cfg->devices[0].vfio_user_write_max, MIG_VFIO_USER_WRITE_MAX_DEFAULT);
+	ck_assert_uint_eq(cfg->devices[0].vfio_user_timeout_ms, MIG_VFIO_USER_TIMEOUT_MS_DEFAULT);
+	ck_assert_uint_eq(cfg->devices[1].vfio_user_write_max, 4096);
+	ck_assert_uint_eq(cfg->devices[1].vfio_user_timeout_ms, 2500);
+	mig_config_free(cfg);
+	/* The keys of one backend are nobody else's; a socket path fits a
+	 * sockaddr_un. */
+	n = load_bad("[device a]\nbackend = vfio-user\nsize = 4K\n"
+		     "[device b]\nbackend = vfio-v2\npath = /dev/vfio/devices/vfio0\n"
+		     "vfio_user_write_max = 4K\n"
+		     "[device c]\nbackend = vfio-user\npath = /run/"
+		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n");
+	ck_assert_error("t.conf:3: [device a] size: not allowed with backend vfio-user");
+	ck_assert_error("t.conf:1: [device a]: path is required with backend vfio-user");
+	ck_assert_error("t.conf:7: [device b] vfio_user_write_max: not allowed with backend vfio-v2");
+	ck_assert_error("t.conf:10: [device c] path: a socket path is at most 107 bytes, got 132");
+	ck_assert_int_eq(n, 4);
 }
 END_TEST
 
@@ -797,6 +834,7 @@ START_TEST(test_backend_names)
 	ck_assert_str_eq(mig_backend_name(MIG_BACKEND_SIM_V2), "sim-v2");
 	ck_assert_str_eq(mig_backend_name(MIG_BACKEND_VFIO_V1), "vfio-v1");
 	ck_assert_str_eq(mig_backend_name(MIG_BACKEND_VFIO_V2), "vfio-v2");
+	ck_assert_str_eq(mig_backend_name(MIG_BACKEND_VFIO_USER), "vfio-user");
 }
 END_TEST
 
@@ -838,6 +876,7 @@ main(void)
 	tcase_add_test(devices, test_device_names);
 	tcase_add_test(devices, test_sim_device_rules);
 	tcase_add_test(devices, test_vfio_device_rules);
+	tcase_add_test(devices, test_vfio_user_device);
 	tcase_add_test(devices, test_sim_defaults);
 	tcase_add_test(devices, test_device_files_not_shared);
 	tcase_add_test(devices, test_backend_names);

@@ -361,7 +361,7 @@ int
 vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 {
 	struct vfio_v2 *k = xcalloc(1, sizeof(*k));
-	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 0};
+	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 0, NULL};
 
 	if (vfio_open(&k->h, dev->name, dc->path) != 0) {
 		free(k);
@@ -413,7 +413,7 @@ vfio_v2_backend_adopt(struct mig_device *dev, int fd, int container_fd,
     const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size)
 {
 	struct vfio_v2 *k = xcalloc(1, sizeof(*k));
-	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 1};
+	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 1, NULL};
 	int err;
 
 	if (nranges > MIG_IOVA_RANGES_MAX) {
@@ -670,6 +670,14 @@ v2b_describe(struct mig_device *dev)
 	return obj;
 }
 
+static int
+v2b_error_code(struct mig_device *dev)
+{
+	struct v2_backend *b = dev->priv;
+
+	return b->impl.error_code(b->impl.arg);
+}
+
 static const struct device_ops v2_backend_ops = {
 	.save_begin = v2b_save_begin,
 	.save_stop = v2b_save_stop,
@@ -731,6 +739,8 @@ v2_backend_attach(struct mig_device *dev, struct v2_device *device,
 	b->ops = v2_backend_ops;
 	if (!(b->drv.flags & V2_MIG_PRE_COPY))
 		b->ops.initial_pending = NULL;
+	if (impl->error_code != NULL)
+		b->ops.error_code = v2b_error_code;
 	if (!(b->drv.flags & V2_MIG_P2P)) {
 		b->ops.quiesce = NULL;
 		b->ops.resume_p2p = NULL;

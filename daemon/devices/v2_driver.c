@@ -40,6 +40,7 @@ v2_close_session(struct v2_dev *dev)
 		vfio_sys->close(dev->data_fd);
 		dev->data_fd = -1;
 	}
+	dev->session = 0;
 	dev->record_size = 0;
 }
 
@@ -52,10 +53,11 @@ v2_open_session(struct v2_dev *dev, int fd)
 
 	v2_close_session(dev);
 	dev->data_fd = fd;
+	dev->session = 1;
 	dev->stream_end = 0;
 	dev->precopy_end = dev->precopy_data = 0;
 	dev->initial_zero = dev->initial_done = 0;
-	if ((fl = vfio_sys->getfl(fd)) >= 0)
+	if (fd >= 0 && (fl = vfio_sys->getfl(fd)) >= 0)
 		vfio_sys->setfl(fd, fl | O_NONBLOCK);
 }
 
@@ -121,6 +123,17 @@ v2_detach(struct v2_dev *dev)
 	dev->buf = NULL;
 }
 
+/* A device without a data fd (data_read set): its session opens with the
+ * arc into the saving group or into RESUMING. */
+static int
+v2_arc_opens_session(struct v2_dev *dev, uint32_t from, uint32_t to)
+{
+	if (dev->device->ops->data_read == NULL)
+		return 0;
+	return (!v2_state_is_saving(from) && v2_state_is_saving(to)) ||
+	    (from != V2_STATE_RESUMING && to == V2_STATE_RESUMING);
+}
+
 /* The session ends with the arc from -> to. */
 static int
 v2_arc_ends_session(uint32_t from, uint32_t to)
@@ -175,10 +188,10 @@ v2_set_state(struct v2_dev *dev, uint32_t to)
 		dev->state = path[i];
 		log_info("device %s: state %s -> %s", dev->name, v2_state_name(from),
 		    v2_state_name(path[i]));
-		if (fd >= 0)
+		if (fd >= 0 || v2_arc_opens_session(dev, from, path[i]))
 			v2_open_session(dev, fd);
 	}
-	if ((v2_state_is_saving(to) || to == V2_STATE_RESUMING) && dev->data_fd < 0) {
+	if ((v2_state_is_saving(to) || to == V2_STATE_RESUMING) && !dev->session) {
 		log_warnx("device %s: reached %s without a data fd", dev->name, v2_state_name(to));
 		return -EPROTO;
 	}
@@ -353,6 +366,20 @@ v2_pending(struct v2_dev *dev, uint64_t *bytes)
 	return 0;
 }
 
+/* read() of the session: the data fd's, or the device's own. */
+static ssize_t
+v2_data_read(struct v2_dev *dev, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (dev->device->ops->data_read == NULL)
+		return vfio_sys->read(dev->data_fd, buf, len);
+	if ((n = dev->device->ops->data_read(dev->device, buf, len)) >= 0)
+		return n;
+	errno = (int)-n;
+	return -1;
+}
+
 /* Wait until fd is ready for `events`, up to wait_ms. */
 static int
 v2_wait(struct v2_dev *dev, short events, const char *what)
@@ -360,6 +387,13 @@ v2_wait(struct v2_dev *dev, short events, const char *what)
 	struct pollfd pfd = {dev->data_fd, events, 0};
 	int n;
 
+	/* A device without a data fd waits in data_read itself: "try again"
+	 * from it is not something to wait for here. */
+	if (dev->data_fd < 0) {
+		log_warnx("device %s: %s: the device said \"try again\" in %s", dev->name, what,
+		    v2_state_name(dev->state));
+		return -EPROTO;
+	}
 	do
 		n = vfio_sys->poll(&pfd, 1, dev->wait_ms);
 	while (n < 0 && errno == EINTR);
@@ -383,11 +417,11 @@ v2_save_next(struct v2_dev *dev, uint64_t *size)
 
 	*size = 0;
 	dev->record_size = 0;
-	if (!v2_state_is_saving(dev->state) || dev->data_fd < 0 || dev->stream_end)
+	if (!v2_state_is_saving(dev->state) || !dev->session || dev->stream_end)
 		return 0;
 	dev->precopy_end = 0;
 	while (fill < V2_BUFFER_SIZE) {
-		n = vfio_sys->read(dev->data_fd, dev->buf + fill, V2_BUFFER_SIZE - fill);
+		n = v2_data_read(dev, dev->buf + fill, V2_BUFFER_SIZE - fill);
 		if (n > 0) {
 			fill += (uint64_t)n;
 			continue;
@@ -460,8 +494,14 @@ v2_resume_write(struct v2_dev *dev, const void *buf, size_t len)
 	ssize_t n;
 	int err;
 
-	if (dev->state != V2_STATE_RESUMING || dev->data_fd < 0)
+	if (dev->state != V2_STATE_RESUMING || !dev->session)
 		return -EINVAL;
+	if (dev->device->ops->data_write != NULL) {
+		if ((err = dev->device->ops->data_write(dev->device, buf, len)) != 0)
+			log_warnx("device %s: writing %zu bytes of its state in resuming: %s",
+			    dev->name, len, strerror(-err));
+		return err;
+	}
 	while (len > 0) {
 		n = vfio_sys->write(dev->data_fd, p, len);
 		if (n > 0) {

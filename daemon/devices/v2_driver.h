@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "v2_fsm.h"
 
@@ -56,6 +57,15 @@ struct v2_device_ops {
 	int (*log_report)(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t page_size,
 	    uint64_t *bitmap);
 	int (*log_stop)(struct v2_device *d);
+	/* Optional: the session's data without a data fd (vfio-user's
+	 * MIG_DATA_READ / MIG_DATA_WRITE). When set, the driver calls these
+	 * instead of reading and writing a fd; set_state then gives no fd and
+	 * the session opens with the arc into the saving group or RESUMING.
+	 * data_read is like read(): bytes read, 0 at the end of the data for
+	 * now (pre-copy) or for good (stop-copy), or -errno; it waits for the
+	 * device itself. data_write writes all of len, or -errno. */
+	ssize_t (*data_read)(struct v2_device *d, void *buf, size_t len);
+	int (*data_write)(struct v2_device *d, const void *buf, size_t len);
 };
 
 struct v2_device {
@@ -72,6 +82,7 @@ struct v2_dev {
 	uint64_t flags;	  /* V2_MIG_* */
 	uint32_t state;	  /* last state the device reached */
 	int data_fd;	  /* the open session's fd, nonblocking, or -1 */
+	int session;	  /* a session is open (with a fd, or through data_read) */
 	int wait_ms;
 	/* Saving. */
 	uint8_t *buf;
@@ -181,6 +192,9 @@ struct v2_backend_impl {
 	void (*close)(void *arg);
 	void (*describe)(void *arg, struct json_t *obj);
 	int adopted; /* handed over by its VMM: its state is left as found */
+	/* The MIG_E_* code of the device's last failure, 0 for the caller's
+	 * own (device_ops.error_code); NULL: always the caller's. */
+	int (*error_code)(void *arg);
 };
 
 int v2_backend_attach(struct mig_device *dev, struct v2_device *device,

@@ -1,0 +1,349 @@
+/*
+ * backend_vfio_user.c: the `vfio-user` backend, a device that a userspace
+ * device server emulates (libvfio-user, SPDK's vfio-user NVMe controller),
+ * migrated over the server's UNIX socket.
+ *
+ * It is struct v2_device over the vfio-user client (vfio_user.c), so the
+ * v2 driver, its planner and the device_ops every v2 device shares
+ * (backend_vfio_v2.c) drive it unchanged: DEVICE_FEATURE MIGRATION and
+ * MIG_DEVICE_STATE for the FSM, MIG_DATA_READ / MIG_DATA_WRITE as the
+ * driver's data_read / data_write instead of a data fd, MIG_DATA_SIZE and
+ * DMA_LOGGING_* where the server offers them, DEVICE_RESET.
+ *
+ * vfio-user has no P2P states (the flags it reports are masked) and no
+ * PRECOPY_INFO: pre-copy's pending bytes are this backend's estimate (a
+ * read piece while the server's last reply came back full, 0 once it came
+ * back short), and its initial data counts as read at the first short
+ * reply (the driver's "temporary end of stream"). Every call runs on the
+ * device's thread; a fault of the connection names its error code
+ * (vfio-user-protocol, -hung-up, -timeout) through the device's
+ * error_code.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "device.h"
+#include "log.h"
+#include "v2_driver.h"
+#include "vfio_user.h"
+#include "xmalloc.h"
+
+struct vfio_user {
+	struct vfu_client c;
+	struct v2_device dev;
+	char *path; /* the server's socket, or "handed over" */
+	uint32_t info_flags, num_regions, num_irqs;
+	int has_data_size; /* MIG_DATA_SIZE answered at attach */
+	int has_logging;   /* DMA_LOGGING_START probed */
+	/* The session's reads: the last reply came back short and the
+	 * driver has not been told (its next read returns 0); the server may
+	 * have more (its last reply was full, or none was asked yet). */
+	int short_pending;
+	int more;
+	uint32_t state; /* as last set or read */
+};
+
+struct vfu_mig_state {
+	uint32_t device_state;
+	int32_t data_fd;
+};
+
+static int
+vfio_user_get_flags(struct v2_device *d, uint64_t *flags)
+{
+	struct vfio_user *u = d->priv;
+	int err;
+
+	*flags = 0;
+	err = vfu_feature(&u->c, VFU_FEATURE_GET | VFU_FEATURE_MIGRATION, NULL, 0, flags,
+	    sizeof(*flags));
+	if (err == 0 && (*flags & V2_MIG_P2P)) {
+		log_info("device %s: the server reports P2P, which vfio-user does not have; the "
+			 "device is migrated without its P2P states",
+		    u->c.name);
+		*flags &= ~(uint64_t)V2_MIG_P2P;
+	}
+	return err;
+}
+
+static int
+vfio_user_get_state(struct v2_device *d, uint32_t *state)
+{
+	struct vfio_user *u = d->priv;
+	struct vfu_mig_state st = {0, -1};
+	int err;
+
+	err = vfu_feature(&u->c, VFU_FEATURE_GET | VFU_FEATURE_MIG_DEVICE_STATE, NULL, 0, &st,
+	    sizeof(st));
+	*state = st.device_state;
+	if (err == 0)
+		u->state = st.device_state;
+	return err;
+}
+
+static int
+vfio_user_set_state(struct v2_device *d, uint32_t state, int *data_fd)
+{
+	struct vfio_user *u = d->priv;
+	struct vfu_mig_state st = {state, -1};
+	int err;
+
+	*data_fd = -1;
+	if ((err = vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_MIG_DEVICE_STATE, &st,
+		 sizeof(st), NULL, 0)) != 0)
+		return err;
+	if (!v2_state_is_saving(u->state) && v2_state_is_saving(state)) {
+		u->short_pending = 0;
+		u->more = 1;
+	}
+	u->state = state;
+	return 0;
+}
+
+static int
+vfio_user_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint64_t *dirty)
+{
+	struct vfio_user *u = d->priv;
+
+	(void)data_fd;
+	*initial = 0;
+	*dirty = u->more ? u->c.max_data_xfer : 0;
+	return 0;
+}
+
+static int
+vfio_user_stop_copy_size(struct v2_device *d, uint64_t *bytes)
+{
+	struct vfio_user *u = d->priv;
+
+	*bytes = 0;
+	if (!u->has_data_size)
+		return -ENOTTY;
+	return vfu_feature(&u->c, VFU_FEATURE_GET | VFU_FEATURE_MIG_DATA_SIZE, NULL, 0, bytes,
+	    sizeof(*bytes));
+}
+
+static int
+vfio_user_reset(struct v2_device *d)
+{
+	struct vfio_user *u = d->priv;
+
+	if (!(u->info_flags & VFU_DEVICE_FLAGS_RESET))
+		return -ENOTSUP;
+	return vfu_reset(&u->c);
+}
+
+struct vfu_log_control {
+	uint64_t page_size;
+	uint32_t num_ranges, reserved;
+	uint64_t iova, length; /* one range */
+};
+
+static int
+vfio_user_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t *page_size)
+{
+	struct vfio_user *u = d->priv;
+	struct vfu_log_control ctl = {*page_size, 1, 0, iova, length};
+	int err;
+
+	if (!u->has_logging)
+		return -ENOTSUP;
+	/* The reply echoes the request, with the page size the server chose. */
+	err = vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl),
+	    &ctl, sizeof(ctl));
+	if (err == 0)
+		*page_size = ctl.page_size;
+	return err;
+}
+
+static int
+vfio_user_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t page_size,
+    uint64_t *bitmap)
+{
+	struct vfio_user *u = d->priv;
+
+	return vfu_log_report(&u->c, iova, length, page_size, bitmap);
+}
+
+static int
+vfio_user_log_stop(struct v2_device *d)
+{
+	struct vfio_user *u = d->priv;
+
+	return vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_STOP, NULL, 0, NULL, 0);
+}
+
+/* read() over MIG_DATA_READ: pieces of max_data_xfer until len or a short
+ * reply; after a short reply the next call says 0 without asking. */
+static ssize_t
+vfio_user_data_read(struct v2_device *d, void *buf, size_t len)
+{
+	struct vfio_user *u = d->priv;
+	uint8_t *p = buf;
+	size_t total = 0;
+	uint32_t piece, got;
+	int err;
+
+	if (u->short_pending) {
+		u->short_pending = 0;
+		return 0;
+	}
+	while (total < len) {
+		piece = len - total > u->c.max_data_xfer ? u->c.max_data_xfer
+							 : (uint32_t)(len - total);
+		if ((err = vfu_mig_read(&u->c, p + total, piece, &got)) != 0)
+			return total > 0 && err == -EAGAIN ? (ssize_t)total : err;
+		total += got;
+		u->more = got == piece;
+		if (got < piece) {
+			u->short_pending = total > 0;
+			break;
+		}
+	}
+	return (ssize_t)total;
+}
+
+static int
+vfio_user_data_write(struct v2_device *d, const void *buf, size_t len)
+{
+	struct vfio_user *u = d->priv;
+
+	return vfu_mig_write(&u->c, buf, len);
+}
+
+static const struct v2_device_ops vfio_user_ops = {
+    .get_flags = vfio_user_get_flags,
+    .get_state = vfio_user_get_state,
+    .set_state = vfio_user_set_state,
+    .precopy_info = vfio_user_precopy_info,
+    .stop_copy_size = vfio_user_stop_copy_size,
+    .reset = vfio_user_reset,
+    .log_start = vfio_user_log_start,
+    .log_report = vfio_user_log_report,
+    .log_stop = vfio_user_log_stop,
+    .data_read = vfio_user_data_read,
+    .data_write = vfio_user_data_write,
+};
+
+static void
+vfio_user_close(void *arg)
+{
+	struct vfio_user *u = arg;
+
+	vfu_close(&u->c);
+	free(u->path);
+	free(u);
+}
+
+static int
+vfio_user_error_code(void *arg)
+{
+	struct vfio_user *u = arg;
+
+	return vfu_fault_code(&u->c);
+}
+
+static void
+vfio_user_describe(void *arg, json_t *obj)
+{
+	struct vfio_user *u = arg;
+
+	json_object_set_new(obj, "interface", json_string("vfio-user (VFIO_USER_DEVICE_FEATURE)"));
+	json_object_set_new(obj, "path", json_string(u->path));
+	json_object_set_new(obj, "vfio_user",
+	    json_pack("{s:s, s:I, s:I, s:I, s:b}", "version", u->c.minor == 0 ? "0.0" : "0.1",
+		"max_data_xfer_size", (json_int_t)u->c.max_data_xfer, "write_max",
+		(json_int_t)u->c.write_max, "timeout_ms", (json_int_t)u->c.timeout_ms, "connected",
+		u->c.broken == VFU_FAULT_NONE));
+}
+
+/* VERSION, DEVICE_GET_INFO, what the migration features offer. */
+static int
+vfio_user_probe(struct vfio_user *u)
+{
+	uint64_t bytes;
+	int err;
+
+	if ((err = vfu_negotiate(&u->c)) != 0) {
+		log_warnx("device %s: vfio-user VERSION with %s: %s", u->c.name, u->path,
+		    strerror(-err));
+		return err;
+	}
+	if ((err = vfu_device_info(&u->c, &u->info_flags, &u->num_regions, &u->num_irqs)) != 0) {
+		log_warnx("device %s: vfio-user DEVICE_GET_INFO: %s", u->c.name, strerror(-err));
+		return err;
+	}
+	u->has_data_size = 1;
+	if (vfu_feature(&u->c, VFU_FEATURE_GET | VFU_FEATURE_MIG_DATA_SIZE, NULL, 0, &bytes,
+		sizeof(bytes)) != 0)
+		u->has_data_size = 0;
+	if (u->c.broken != VFU_FAULT_NONE)
+		return -EIO;
+	u->has_logging = vfu_feature(&u->c,
+			     VFU_FEATURE_PROBE | VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_START,
+			     NULL, 0, NULL, 0) == 0;
+	if (u->c.broken != VFU_FAULT_NONE)
+		return -EIO;
+	u->dev.dirty_tracking = u->has_logging ? "vfio-user DMA logging" : NULL;
+	log_info("device %s: vfio-user %u.%u with %s: max_data_xfer_size %u, MIG_DATA_WRITE "
+		 "pieces of %u, %u regions, %u irqs%s",
+	    u->c.name, u->c.major, u->c.minor, u->path, u->c.max_data_xfer, u->c.write_max,
+	    u->num_regions, u->num_irqs, u->info_flags & VFU_DEVICE_FLAGS_RESET ? ", reset" : "");
+	return 0;
+}
+
+static int
+vfio_user_attach(struct mig_device *dev, int fd, const char *path,
+    const struct mig_device_config *dc, int adopted)
+{
+	struct vfio_user *u = xcalloc(1, sizeof(*u));
+	struct v2_backend_impl impl = {u, vfio_user_close, vfio_user_describe, adopted,
+	    vfio_user_error_code};
+	int err;
+
+	vfu_init(&u->c, fd, dev->name, dc != NULL ? (int)dc->vfio_user_timeout_ms : 0,
+	    dc != NULL ? dc->vfio_user_write_max : 0);
+	u->path = xstrdup(path);
+	u->dev.ops = &vfio_user_ops;
+	u->dev.priv = u;
+	if ((err = vfio_user_probe(u)) != 0 ||
+	    (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
+		if (adopted)
+			u->c.fd = -1; /* the caller's, on failure */
+		vfio_user_close(u);
+		return err;
+	}
+	dev->backend = "vfio-user";
+	snprintf(dev->identity, sizeof(dev->identity), "vfio-user %s",
+	    u->info_flags & VFU_DEVICE_FLAGS_PCI ? "pci" : "device");
+	snprintf(dev->compat, sizeof(dev->compat), "regions=%u,irqs=%u", u->num_regions,
+	    u->num_irqs);
+	return 0;
+}
+
+int
+vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
+{
+	int fd;
+
+	if ((fd = vfu_connect_path(dc->path)) < 0) {
+		log_warnx("device %s: connecting to the vfio-user server at %s: %s", dev->name,
+		    dc->path, strerror(-fd));
+		return -1;
+	}
+	return vfio_user_attach(dev, fd, dc->path, dc, 0) == 0 ? 0 : -1;
+}
+
+int
+vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t write_max, uint32_t timeout_ms)
+{
+	struct mig_device_config dc;
+
+	memset(&dc, 0, sizeof(dc));
+	dc.vfio_user_write_max = write_max;
+	dc.vfio_user_timeout_ms = timeout_ms;
+	return vfio_user_attach(dev, fd, "handed over", &dc, 1);
+}
