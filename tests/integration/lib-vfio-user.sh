@@ -7,17 +7,17 @@ VU_DRIVE="$SRCDIR/tests/vfio_user_drive.py"
 
 # vu_start NAME ARGS...: a server on $T/NAME.vu (its log $T/NAME-vu.log,
 # its stdout $T/NAME-vu.out), once it has said "ready" (30 s); its pid in
-# VU_PID_NAME.
+# VU_PID_NAME (dashes as underscores).
 vu_start() {
 	n=$1
 	shift
 	"$VU_SERVER" --socket "$T/$n.vu" --log "$T/$n-vu.log" "$@" >"$T/$n-vu.out" 2>&1 &
-	eval "VU_PID_$n=$!"
+	eval "VU_PID_${n//-/_}=$!"
 	PIDS="$PIDS $!"
 	i=0
 	until grep -qx ready "$T/$n-vu.out" 2>/dev/null; do
 		i=$((i + 1))
-		[ $i -lt 300 ] && kill -0 "$(eval echo "\$VU_PID_$n")" 2>/dev/null ||
+		[ $i -lt 300 ] && kill -0 "$(eval echo "\$VU_PID_${n//-/_}")" 2>/dev/null ||
 			fail "vfio-user server $n did not start: $(cat "$T/$n-vu.out")"
 		sleep 0.1
 	done
@@ -25,7 +25,7 @@ vu_start() {
 
 # vu_stop NAME: SIGTERM and reap (a server killed by its fault is reaped too).
 vu_stop() {
-	eval "p=\$VU_PID_$1"
+	eval "p=\$VU_PID_${1//-/_}"
 	kill "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
 	return 0
