@@ -44,3 +44,12 @@ vu_no_short_reads() {
 		! grep -h "short read" "$T/$n-vu.log" || fail "server $n had a short read (above)"
 	done
 }
+
+# vu_no_refusals NAME...: the server refused nothing the client sent (no
+# error reply, no unknown JSON key) in a run without faults.
+vu_no_refusals() {
+	for n in "$@"; do
+		! grep -hE "error reply|ignored|bad header" "$T/$n-vu.log" ||
+			fail "server $n refused something the client sent (above)"
+	done
+}

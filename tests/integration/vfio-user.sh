@@ -46,7 +46,8 @@ grep -q "resuming: end record, the whole state matches" "$T/srv-b-vu.log" ||
 [ "$(device_state a vu0)" = stopped ] || fail "source is $(device_state a vu0)"
 [ "$(device_state b vu0)" = running ] || fail "destination is $(device_state b vu0)"
 vu_no_short_reads srv-a srv-b
-pass "migrated a -> b under a workload, byte-identical, no short read"
+vu_no_refusals srv-a srv-b
+pass "migrated a -> b under a workload, byte-identical, no short read, nothing refused"
 
 # Back: b's device (now running the state a had) to a's.
 out=$(ctl a --json incoming vu0) || fail "incoming: $out"
@@ -56,5 +57,6 @@ final=$(ctl b --json migrate vu0 --to "127.0.0.1:$PA" --token "$token" --wait | 
 cmp "$T/b-stop.dump" "$T/a-resume.dump" || fail "a loaded another state than b sent"
 cmp "$T/a-stop.dump" "$T/a-resume.dump" || fail "the round trip changed the state"
 vu_no_short_reads srv-a srv-b
+vu_no_refusals srv-a srv-b
 pass "migrated back b -> a, byte-identical, the round trip kept the state"
 exit 0
