@@ -825,6 +825,11 @@ log_start(const uint8_t *d, size_t len, uint8_t *out)
 		}
 		sv.ranges[i].bits = calloc((pages + 63) / 64, 8);
 		sv.nranges = i + 1;
+		if (sv.ranges[i].bits == NULL) {
+			log_clear();
+			logf_("dma logging start: out of memory");
+			return -ENOMEM;
+		}
 	}
 	sv.log_page = page;
 	sv.logging = 1;
@@ -999,6 +1004,7 @@ handle_version(int fd, const struct msg *m)
 {
 	enum fault_kind k = fault_take("version", 0);
 	uint16_t major, minor;
+	json_t *root, *caps;
 	uint8_t *reply;
 	char *js;
 	size_t n;
@@ -1017,14 +1023,15 @@ handle_version(int fd, const struct msg *m)
 	}
 	if (k == FAULT_ERROR_REPLY)
 		return send_error(fd, m, EIO, "fault");
-	js = migration
-	    ? json_dumps(json_pack("{s:{s:i,s:I,s:{s:i,s:I}}}", "capabilities", "max_msg_fds", 1,
-			     "max_data_xfer_size", (json_int_t)sv.max_xfer, "migration", "pgsize",
-			     (int)PAGE, "max_bitmap_size", (json_int_t)(256u << 20)),
-		  JSON_COMPACT)
-	    : json_dumps(json_pack("{s:{s:i,s:I}}", "capabilities", "max_msg_fds", 1,
-			     "max_data_xfer_size", (json_int_t)sv.max_xfer),
-		  JSON_COMPACT);
+	caps =
+	    json_pack("{s:i,s:I}", "max_msg_fds", 1, "max_data_xfer_size", (json_int_t)sv.max_xfer);
+	if (migration)
+		json_object_set_new(caps, "migration",
+		    json_pack("{s:i,s:I}", "pgsize", (int)PAGE, "max_bitmap_size",
+			(json_int_t)(256u << 20)));
+	root = json_pack("{s:o}", "capabilities", caps);
+	js = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
 	n = strlen(js) + 1;
 	reply = malloc(4 + n);
 	put16(reply, VU_VERSION_MAJOR);
