@@ -119,7 +119,7 @@ sanitize() {
 # as _build-fuzz/fuzz/NAME-crash-* (or leak-, timeout-).
 fuzz() {
 	seconds=${1:-30}
-	targets="frame data config journal handover httpd metrics_http compress"
+	targets="frame data config journal handover httpd metrics_http compress vfio_user"
 	count=$(echo "$targets" | wc -w)
 	each=$(((seconds + count - 1) / count))
 	deps

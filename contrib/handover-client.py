@@ -15,6 +15,8 @@ As a library:
               iova=[(0, 1 << 30), (1 << 32, 3 << 30)], final_state="stopped")
     hc.attach("/run/vfio-migd/handover.sock", "nic0", device_fd, backend="vfio-v1",
               iova=[(0, 1 << 30)], container_fd=container_fd)
+    hc.attach_vfio_user("/run/vfio-migd/handover.sock", "nvme0", server_sock_fd,
+                        max_data_xfer_size=1048576, final_state="running")
     ...
     hc.detach("/run/vfio-migd/handover.sock", "gpu0")
 
@@ -26,8 +28,17 @@ As a program (the fd inherited, like `vfio-migctl attach`):
     handover-client.py [--socket PATH] attach gpu0 --fd 3 --iova 0:1073741824
     handover-client.py [--socket PATH] attach nic0 --fd 3 --container-fd 4 \
         --backend vfio-v1 --iova 0:1073741824
+    handover-client.py [--socket PATH] attach nvme0 --backend vfio-user \
+        --vfio-user-socket /run/vfio-user/nvme0.sock
     handover-client.py [--socket PATH] set-iova gpu0 --iova 0:2147483648
     handover-client.py [--socket PATH] detach gpu0
+
+For vfio-user, --fd names a vfio-user server's socket the VMM connected
+and negotiated (with --max-data-xfer-size, the limit it negotiated; the
+daemon then sends no VERSION of its own), or --vfio-user-socket connects
+to the server here, negotiates VERSION as a VMM would and hands that
+connection over. The VMM sends nothing on a handed-over connection until
+it detaches the device.
 
 It prints the daemon's answer as JSON; on an error, "CODE: message" on
 standard error and exit status 1 (2 for usage, 3 when the daemon cannot be
@@ -38,6 +49,7 @@ import argparse
 import json
 import os
 import socket
+import struct
 import sys
 
 DEFAULT_SOCKET = "/run/vfio-migd/handover.sock"
@@ -94,6 +106,63 @@ def attach(path, name, device_fd, iova=(), final_state="stopped", page_size=None
     return request(path, req, fds)["device"]
 
 
+def attach_vfio_user(path, name, sock_fd, max_data_xfer_size=None, final_state="stopped",
+                     owner_pid=None):
+    """Hand over sock_fd, a vfio-user server's connected socket: negotiated
+    by the VMM already with max_data_xfer_size, or (None) for the daemon
+    to negotiate; returns the device object."""
+    req = {"op": "attach", "name": name, "backend": "vfio-user", "final_state": final_state}
+    if max_data_xfer_size is not None:
+        req["max_data_xfer_size"] = int(max_data_xfer_size)
+    if owner_pid is not None:
+        req["owner_pid"] = int(owner_pid)
+    return request(path, req, [sock_fd])["device"]
+
+
+VFIO_USER_VERSION = 1
+VFIO_USER_REPLY = 0x1
+VFIO_USER_ERROR = 0x20
+
+
+def vfio_user_connect(server_path, max_data_xfer_size=1048576, timeout=10):
+    """Connect to a vfio-user server and negotiate VERSION 0.1 as a VMM
+    does; returns (socket, the negotiated max_data_xfer_size)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(server_path)
+    caps = json.dumps({"capabilities": {"max_msg_fds": 1,
+                                        "max_data_xfer_size": max_data_xfer_size}}).encode()
+    body = struct.pack("<HH", 0, 1) + caps + b"\0"
+    s.sendall(struct.pack("<HHIII", 0, VFIO_USER_VERSION, 16 + len(body), 0, 0) + body)
+    head = _recv_exact(s, 16)
+    mid, cmd, size, flags, err = struct.unpack("<HHIII", head)
+    if mid != 0 or cmd != VFIO_USER_VERSION or (flags & 0xf) != VFIO_USER_REPLY:
+        raise OSError("vfio-user server at %s: not a VERSION reply" % server_path)
+    if flags & VFIO_USER_ERROR:
+        raise OSError("vfio-user server at %s refused VERSION: errno %d" % (server_path, err))
+    if size < 20 or size > 16 + 4 + 4096:
+        raise OSError("vfio-user server at %s: VERSION reply of %d bytes" % (server_path, size))
+    reply = _recv_exact(s, size - 16)
+    limit = max_data_xfer_size
+    text = reply[4:].rstrip(b"\0")
+    if text:
+        theirs = json.loads(text).get("capabilities", {}).get("max_data_xfer_size")
+        if isinstance(theirs, int) and theirs > 0:
+            limit = min(limit, theirs)
+    s.settimeout(None)
+    return s, limit
+
+
+def _recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        part = s.recv(n - len(data))
+        if not part:
+            raise OSError("vfio-user server closed the connection")
+        data += part
+    return data
+
+
 def set_iova(path, name, iova, page_size=None):
     """The guest's layout changed (memory hot-plug); not while migrating."""
     req = {"op": "set-iova", "name": name, "iova": _ranges(iova)}
@@ -122,7 +191,11 @@ def main(argv=None):
     p.add_argument("--fd", type=int, help="attach: the inherited device fd")
     p.add_argument("--container-fd", type=int,
                    help="attach: the inherited type1 container fd, for its dirty page log")
-    p.add_argument("--backend", default="vfio-v2")
+    p.add_argument("--backend", default="vfio-v2", choices=["vfio-v2", "vfio-v1", "vfio-user"])
+    p.add_argument("--max-data-xfer-size", type=int,
+                   help="attach, vfio-user: the limit the VMM negotiated on --fd")
+    p.add_argument("--vfio-user-socket",
+                   help="attach, vfio-user: connect to this server and negotiate here")
     p.add_argument("--iova", type=_range_arg, action="append", default=[])
     p.add_argument("--final-state", choices=["stopped", "running"], default="stopped")
     p.add_argument("--page-size", type=int)
@@ -130,7 +203,20 @@ def main(argv=None):
                    help="attach: the process to watch (default: this program's parent)")
     a = p.parse_args(argv)
     try:
-        if a.op == "attach":
+        if a.op == "attach" and a.backend == "vfio-user":
+            owner = a.owner_pid if a.owner_pid is not None else os.getppid()
+            if a.vfio_user_socket is not None:
+                conn, limit = vfio_user_connect(a.vfio_user_socket)
+                with conn:
+                    dev = attach_vfio_user(a.socket, a.name, conn.fileno(), limit,
+                                           a.final_state, owner)
+            elif a.fd is not None:
+                dev = attach_vfio_user(a.socket, a.name, a.fd, a.max_data_xfer_size,
+                                       a.final_state, owner)
+            else:
+                p.error("attach --backend vfio-user needs --fd or --vfio-user-socket")
+            out = {"ok": True, "device": dev}
+        elif a.op == "attach":
             if a.fd is None:
                 p.error("attach needs --fd")
             owner = a.owner_pid if a.owner_pid is not None else os.getppid()

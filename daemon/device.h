@@ -191,12 +191,15 @@ int vfio_v2_backend_adopt(struct mig_device *dev, int fd, int container_fd,
  * for adopt. */
 /* A vfio-user device server: connect to dc->path and negotiate. */
 int vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *dc);
+/* The same over a socket connected already (dc->path only names it);
+ * the fd is the device's, closed on failure too. */
+int vfio_user_backend_connected(struct mig_device *dev, int fd, const struct mig_device_config *dc);
 /* Its socket, already connected, handed over by the VMM (handover.c):
- * write_max and timeout_ms 0 for the defaults. On failure the fd is still
- * the caller's: -EOPNOTSUPP no v2 migration, -EBUSY in a migration state,
- * another -errno when the server does not speak vfio-user. */
-int vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t write_max,
-    uint32_t timeout_ms);
+ * negotiated_xfer is the max_data_xfer_size the VMM negotiated on it (no
+ * VERSION is sent), or 0 (the daemon negotiates). On failure the fd is
+ * still the caller's: -EOPNOTSUPP no v2 migration, -EBUSY in a migration
+ * state, -EBADMSG, -ECONNRESET or -ETIMEDOUT the server's fault. */
+int vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer);
 int vfio_v2_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
     size_t nranges, uint32_t page_size);
 int vfio_v1_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,

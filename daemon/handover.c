@@ -43,6 +43,7 @@
 #include "parse.h"
 #include "ranges.h"
 #include "vfio_type1.h"
+#include "vfio_user.h"
 #include "xmalloc.h"
 
 /* How often a device whose owner exited is looked at until its migration
@@ -338,19 +339,60 @@ handover_adopt_error(const char *name, int v1, int err)
 	return handover_error(MIG_E_DEVICE_OPEN, "device %s: %s", name, strerror(-err));
 }
 
+/* The server behind a handed-over vfio-user socket did not take it. */
 static json_t *
-handover_attach_args(json_t *req, const struct handover_peer *peer, int *v1, pid_t *owner,
-    int *final_stopped, uint32_t *ps, struct mig_iova_range *r, size_t *n)
+handover_vfio_user_error(const char *name, int err)
+{
+	switch (err) {
+	case -EOPNOTSUPP:
+		return handover_error(MIG_E_DEVICE_UNSUPPORTED,
+		    "the vfio-user server of %s offers "
+		    "no migration (VFIO_DEVICE_FEATURE_MIGRATION with STOP_COPY)",
+		    name);
+	case -EBUSY:
+		return handover_error(MIG_E_DEVICE_BUSY,
+		    "device %s is in a migration state of its "
+		    "own; hand it over running or stopped",
+		    name);
+	case -EBADMSG:
+		return handover_error(MIG_E_VFIO_USER_PROTOCOL,
+		    "the server behind the socket "
+		    "handed over for %s broke the vfio-user protocol (see the log)",
+		    name);
+	case -ECONNRESET:
+		return handover_error(MIG_E_VFIO_USER_HUNG_UP,
+		    "the vfio-user server of %s closed "
+		    "the socket",
+		    name);
+	case -ETIMEDOUT:
+		return handover_error(MIG_E_VFIO_USER_TIMEOUT,
+		    "the vfio-user server of %s did not "
+		    "answer",
+		    name);
+	}
+	return handover_error(MIG_E_DEVICE_OPEN, "device %s: %s", name, strerror(-err));
+}
+
+static json_t *
+handover_attach_args(json_t *req, const struct handover_peer *peer, enum mig_backend *backend,
+    pid_t *owner, int *final_stopped, uint32_t *ps, struct mig_iova_range *r, size_t *n)
 {
 	json_t *v, *err;
 	uint64_t pid = (uint64_t)peer->pid;
+	const char *b;
 
 	v = json_object_get(req, "backend");
-	if (v == NULL || !json_is_string(v) || (strcmp(json_string_value(v), "vfio-v2") != 0 &&
-	    strcmp(json_string_value(v), "vfio-v1") != 0))
-		return handover_error(MIG_E_BAD_REQUEST, "\"backend\" must be \"vfio-v2\" or "
-		    "\"vfio-v1\"");
-	*v1 = strcmp(json_string_value(v), "vfio-v1") == 0;
+	b = v != NULL && json_is_string(v) ? json_string_value(v) : "";
+	if (strcmp(b, "vfio-v2") == 0)
+		*backend = MIG_BACKEND_VFIO_V2;
+	else if (strcmp(b, "vfio-v1") == 0)
+		*backend = MIG_BACKEND_VFIO_V1;
+	else if (strcmp(b, "vfio-user") == 0)
+		*backend = MIG_BACKEND_VFIO_USER;
+	else
+		return handover_error(MIG_E_BAD_REQUEST,
+		    "\"backend\" must be \"vfio-v2\", "
+		    "\"vfio-v1\" or \"vfio-user\"");
 	v = json_object_get(req, "final_state");
 	if (v != NULL && (!json_is_string(v) || (strcmp(json_string_value(v), "stopped") != 0 &&
 	    strcmp(json_string_value(v), "running") != 0)))
@@ -365,6 +407,47 @@ handover_attach_args(json_t *req, const struct handover_peer *peer, int *v1, pid
 	if ((err = handover_page_size(req, ps)) != NULL ||
 	    (err = handover_ranges(req, *ps, 0, r, n)) != NULL)
 		return err;
+	return NULL;
+}
+
+/*
+ * A vfio-user server's socket, connected by the VMM: a connected AF_UNIX
+ * stream socket, handed over alone (no container: the server does its own
+ * DMA), without "iova" (the server's DMA logging of handed-over devices is
+ * not used). "max_data_xfer_size": the VMM negotiated VERSION on it
+ * already with this limit, and the daemon sends no VERSION of its own;
+ * absent: a connection the VMM opened for the daemon, negotiated here.
+ */
+static json_t *
+handover_vfio_user_args(json_t *req, const char *name, int fd, int container, size_t nranges,
+    uint32_t *negotiated)
+{
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(type), dlen = sizeof(domain);
+	struct sockaddr_un peer;
+	socklen_t plen = sizeof(peer);
+	uint64_t xfer = 0;
+	json_t *err;
+
+	if (container >= 0 || nranges > 0)
+		return handover_error(MIG_E_BAD_REQUEST,
+		    "a vfio-user device is handed over as "
+		    "its server's socket alone: no container and no \"iova\"");
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0 || domain != AF_UNIX ||
+	    type != SOCK_STREAM || getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
+		return handover_error(MIG_E_BAD_REQUEST,
+		    "the fd handed over for %s is not a "
+		    "connected UNIX stream socket (a vfio-user server's)",
+		    name);
+	if ((err = handover_uint(req, "max_data_xfer_size", UINT32_MAX, &xfer)) != NULL)
+		return err;
+	if (json_object_get(req, "max_data_xfer_size") != NULL && xfer < VFU_MAX_DATA_XFER_MIN)
+		return handover_error(MIG_E_BAD_REQUEST,
+		    "\"max_data_xfer_size\" must be at least "
+		    "%u",
+		    VFU_MAX_DATA_XFER_MIN);
+	*negotiated = (uint32_t)xfer;
 	return NULL;
 }
 
@@ -441,13 +524,14 @@ static json_t *
 handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t nfds)
 {
 	static const char *const fields[] = {"op", "name", "backend", "iova", "page_size",
-		"final_state", "owner_pid", "fds", NULL};
+	    "final_state", "owner_pid", "fds", "max_data_xfer_size", NULL};
 	struct mig_iova_range r[MIG_IOVA_RANGES_MAX];
 	struct mig_device *dev, *other;
 	struct handover_dev *h;
 	const char *name;
-	uint32_t ps = HANDOVER_PAGE_MIN;
-	int final_stopped = 1, v1 = 0, pidfd, err, di, ci, cfd;
+	uint32_t ps = HANDOVER_PAGE_MIN, negotiated = 0;
+	enum mig_backend backend = MIG_BACKEND_VFIO_V2;
+	int final_stopped = 1, v1, pidfd, err, di, ci, cfd;
 	pid_t owner = peer->pid;
 	json_t *e;
 	size_t n;
@@ -455,8 +539,17 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	if ((e = handover_check_fields(req, fields)) != NULL || (e = handover_name(req, &name)) ||
 	    (e = handover_fd_roles(req, nfds, &di, &ci)) != NULL)
 		return e;
-	if ((e = handover_attach_args(req, peer, &v1, &owner, &final_stopped, &ps, r, &n)) != NULL)
+	if ((e = handover_attach_args(req, peer, &backend, &owner, &final_stopped, &ps, r, &n)) !=
+	    NULL)
 		return e;
+	v1 = backend == MIG_BACKEND_VFIO_V1;
+	if (backend == MIG_BACKEND_VFIO_USER &&
+	    (e = handover_vfio_user_args(req, name, fds[di], ci, n, &negotiated)) != NULL)
+		return e;
+	if (backend != MIG_BACKEND_VFIO_USER && json_object_get(req, "max_data_xfer_size") != NULL)
+		return handover_error(MIG_E_BAD_REQUEST,
+		    "\"max_data_xfer_size\" is for a "
+		    "vfio-user device only");
 	cfd = ci >= 0 ? fds[ci] : -1;
 	if (nhanded >= HANDOVER_DEVICES_MAX)
 		return handover_error(MIG_E_LIMIT, "%d handed-over devices at once",
@@ -474,13 +567,17 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	dev->origin = DEVICE_HANDOVER;
 	dev->owner_pid = owner;
 	dev->final_stopped = final_stopped;
-	err = v1 ? vfio_v1_backend_adopt(dev, fds[di], cfd, r, n, ps)
-		 : vfio_v2_backend_adopt(dev, fds[di], cfd, r, n, ps);
+	if (backend == MIG_BACKEND_VFIO_USER)
+		err = vfio_user_backend_adopt(dev, fds[di], negotiated);
+	else
+		err = v1 ? vfio_v1_backend_adopt(dev, fds[di], cfd, r, n, ps)
+			 : vfio_v2_backend_adopt(dev, fds[di], cfd, r, n, ps);
 	if (err != 0) {
 		close(pidfd);
 		free(dev->name);
 		free(dev);
-		return handover_adopt_error(name, v1, err);
+		return backend == MIG_BACKEND_VFIO_USER ? handover_vfio_user_error(name, err)
+							: handover_adopt_error(name, v1, err);
 	}
 	fds[di] = -1; /* the device's now, and its container's */
 	if (ci >= 0)

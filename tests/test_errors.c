@@ -21,7 +21,8 @@ START_TEST(test_every_code_has_a_distinct_name)
 	    MIG_E_BAD_REQUEST, MIG_E_NOT_FOUND, MIG_E_WRONG_STATE, MIG_E_LIMIT, MIG_E_CONFIG,
 	    MIG_E_INTERNAL, MIG_E_NOMEM, MIG_E_NOT_VFIO_DEVICE, MIG_E_OWNER_EXITED,
 	    MIG_E_DEVICE_EXISTS, MIG_E_PERMISSION_DENIED,
-	    MIG_E_REQUEST_TOO_LARGE, MIG_E_NOT_IMPLEMENTED, MIG_E_NO_COMMON_DIGEST, MIG_E_BAD_COMPRESSED};
+	    MIG_E_REQUEST_TOO_LARGE, MIG_E_NOT_IMPLEMENTED, MIG_E_NO_COMMON_DIGEST, MIG_E_BAD_COMPRESSED,
+	    MIG_E_VFIO_USER_PROTOCOL, MIG_E_VFIO_USER_HUNG_UP, MIG_E_VFIO_USER_TIMEOUT};
 	size_t n = sizeof(codes) / sizeof(codes[0]), i, j;
 
 	for (i = 0; i < n; i++) {
@@ -52,6 +53,13 @@ START_TEST(test_wire_numbers_are_stable)
 	ck_assert_str_eq(mig_err_name(MIG_E_NOT_VFIO_CONTAINER), "not-vfio-container");
 	ck_assert_int_eq(MIG_E_NO_DIRTY_TRACKING, 46);
 	ck_assert_str_eq(mig_err_name(MIG_E_NO_DIRTY_TRACKING), "no-dirty-tracking");
+	/* A vfio-user server's faults end migrations on both sides. */
+	ck_assert_int_eq(MIG_E_VFIO_USER_PROTOCOL, 48);
+	ck_assert_str_eq(mig_err_name(MIG_E_VFIO_USER_PROTOCOL), "vfio-user-protocol");
+	ck_assert_int_eq(MIG_E_VFIO_USER_HUNG_UP, 49);
+	ck_assert_str_eq(mig_err_name(MIG_E_VFIO_USER_HUNG_UP), "vfio-user-hung-up");
+	ck_assert_int_eq(MIG_E_VFIO_USER_TIMEOUT, 50);
+	ck_assert_str_eq(mig_err_name(MIG_E_VFIO_USER_TIMEOUT), "vfio-user-timeout");
 }
 END_TEST
 

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +33,8 @@
 #include "v2_driver.h"
 #include "vfio_fake.h"
 #include "vfio_sys.h"
+#include "vfio_user.h"
+#include "vfio_user_peer.h"
 
 #define PAGE 4096u
 #define ALL (V2_MIG_STOP_COPY | V2_MIG_P2P | V2_MIG_PRE_COPY)
@@ -653,6 +656,92 @@ START_TEST(test_owner_exit_lets_go)
 }
 END_TEST
 
+/* A vfio-user server's socket, connected by its VMM: the daemon speaks on
+ * it without a VERSION of its own when the VMM names the limit it
+ * negotiated, with one when it does not. */
+START_TEST(test_vfio_user_socket)
+{
+	const char *negotiated = "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
+				 "\"vfio-user\",\"max_data_xfer_size\":16384,"
+				 "\"final_state\":\"running\"}";
+	const char *fresh = "{\"op\":\"attach\",\"name\":\"nvme1\",\"backend\":"
+			    "\"vfio-user\"}";
+	struct peer p0, p1;
+	struct mig_device *dev;
+	uint64_t size;
+	json_t *a, *d, *v;
+	int fd;
+
+	fd = peer_start(&p0, V2_MIG_STOP_COPY | V2_MIG_PRE_COPY, stream, sizeof(stream));
+	ck_assert_str_eq(request(negotiated, &fd, 1, &a), "ok");
+	ck_assert_int_eq(fd, -1);
+	d = json_object_get(a, "device");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "backend")), "vfio-user");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "state")), "running");
+	v = json_object_get(d, "vfio_user");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "max_data_xfer_size")), 16384);
+	ck_assert(json_is_true(json_object_get(v, "connected")));
+	ck_assert_str_eq(json_string_value(json_object_get(d, "path")), "handed over");
+	json_decref(a);
+	ck_assert_int_eq(p0.count[VFU_CMD_VERSION], 0);
+	ck_assert_ptr_nonnull(dev = device_find("nvme0"));
+	ck_assert_int_eq(dev->p2p, 0);
+	/* Its state moves in pieces within the VMM's limit. */
+	ck_assert_int_eq(dev->ops->save_begin(dev, 0), 0);
+	ck_assert_int_eq(dev->ops->save_next(dev, &size), 0);
+	ck_assert_uint_eq(size, sizeof(stream));
+	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	ck_assert_uint_le(p0.largest_read, 16384);
+	ck_assert_uint_gt(p0.largest_read, 0);
+	ck_assert_uint_eq(p0.state, V2_STATE_RUNNING);
+
+	fd = peer_start(&p1, V2_MIG_STOP_COPY, stream, sizeof(stream));
+	ck_assert_str_eq(request(fresh, &fd, 1, NULL), "ok");
+	ck_assert_int_eq(p1.count[VFU_CMD_VERSION], 1);
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nvme0\"}", NULL, 0, NULL), "ok");
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nvme1\"}", NULL, 0, NULL), "ok");
+	/* Detached: the daemon's end is closed, each server sees it go. */
+	peer_join(&p0);
+	peer_join(&p1);
+}
+END_TEST
+
+START_TEST(test_vfio_user_refusals)
+{
+	const char *text = "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":\"vfio-user\"}";
+	int pipefd[2], sv[2], fds[2];
+
+	/* Not a socket; a socket whose server hung up: the fd stays the
+	 * caller's. */
+	ck_assert_int_eq(pipe(pipefd), 0);
+	ck_assert_str_eq(request(text, &pipefd[0], 1, NULL), "bad-request");
+	ck_assert_int_ne(fcntl(pipefd[0], F_GETFD), -1);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	ck_assert_str_eq(request(text, &sv[0], 1, NULL), "vfio-user-hung-up");
+	ck_assert_int_ne(fcntl(sv[0], F_GETFD), -1);
+	/* No container, no ranges, no limit below the protocol's floor; the
+	 * limit is vfio-user's only. */
+	fds[0] = sv[0];
+	fds[1] = pipefd[1];
+	ck_assert_str_eq(attach_with_container("nvme0", "vfio-user", fds, ""), "bad-request");
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
+				 "\"vfio-user\",\"iova\":[{\"start\":0,\"length\":4096}]}",
+			     &sv[0], 1, NULL),
+	    "bad-request");
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
+				 "\"vfio-user\",\"max_data_xfer_size\":100}",
+			     &sv[0], 1, NULL),
+	    "bad-request");
+	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ",\"max_data_xfer_size\":4096"),
+	    "bad-request");
+	ck_assert_ptr_null(device_find("nvme0"));
+	close(sv[0]);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+END_TEST
+
 int main(void);
 
 int
@@ -675,6 +764,8 @@ main(void)
 	tcase_add_test(tc, test_container_refusals);
 	tcase_add_test(tc, test_rollback_to_the_state_found);
 	tcase_add_test(tc, test_owner_exit_lets_go);
+	tcase_add_test(tc, test_vfio_user_socket);
+	tcase_add_test(tc, test_vfio_user_refusals);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

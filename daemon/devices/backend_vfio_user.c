@@ -11,10 +11,11 @@
  * DMA_LOGGING_* where the server offers them, DEVICE_RESET.
  *
  * vfio-user has no P2P states (the flags it reports are masked) and no
- * PRECOPY_INFO: pre-copy's pending bytes are this backend's estimate (a
- * read piece while the server's last reply came back full, 0 once it came
- * back short), and its initial data counts as read at the first short
- * reply (the driver's "temporary end of stream"). Every call runs on the
+ * PRECOPY_INFO: unless the server offers our extension of it
+ * (VFU_FEATURE_MIG_PRECOPY_INFO), pre-copy's pending bytes are this
+ * backend's estimate (a read piece while the server's last reply came back
+ * full, 0 once it came back short), and its initial data counts as read at
+ * the first short reply (the driver's "temporary end of stream"). Every call runs on the
  * device's thread; a fault of the connection names its error code
  * (vfio-user-protocol, -hung-up, -timeout) through the device's
  * error_code.
@@ -36,8 +37,10 @@ struct vfio_user {
 	struct v2_device dev;
 	char *path; /* the server's socket, or "handed over" */
 	uint32_t info_flags, num_regions, num_irqs;
-	int has_data_size; /* MIG_DATA_SIZE answered at attach */
-	int has_logging;   /* DMA_LOGGING_START probed */
+	int has_data_size;     /* MIG_DATA_SIZE answered at attach */
+	int has_logging;       /* DMA_LOGGING_START probed */
+	int has_precopy_info;  /* the PRECOPY_INFO extension probed */
+	int negotiated_by_vmm; /* handed over after the VMM's VERSION */
 	/* The session's reads: the last reply came back short and the
 	 * driver has not been told (its next read returns 0); the server may
 	 * have more (its last reply was full, or none was asked yet). */
@@ -108,7 +111,17 @@ vfio_user_precopy_info(struct v2_device *d, int data_fd, uint64_t *initial, uint
 {
 	struct vfio_user *u = d->priv;
 
+	uint64_t info[2] = {0, 0};
+	int err;
+
 	(void)data_fd;
+	if (u->has_precopy_info) {
+		err = vfu_feature(&u->c, VFU_FEATURE_GET | VFU_FEATURE_MIG_PRECOPY_INFO, NULL, 0,
+		    info, sizeof(info));
+		*initial = info[0];
+		*dirty = info[1];
+		return err;
+	}
 	*initial = 0;
 	*dirty = u->more ? u->c.max_data_xfer : 0;
 	return 0;
@@ -254,10 +267,10 @@ vfio_user_describe(void *arg, json_t *obj)
 	json_object_set_new(obj, "interface", json_string("vfio-user (VFIO_USER_DEVICE_FEATURE)"));
 	json_object_set_new(obj, "path", json_string(u->path));
 	json_object_set_new(obj, "vfio_user",
-	    json_pack("{s:s, s:I, s:I, s:I, s:b}", "version", u->c.minor == 0 ? "0.0" : "0.1",
-		"max_data_xfer_size", (json_int_t)u->c.max_data_xfer, "write_max",
-		(json_int_t)u->c.write_max, "timeout_ms", (json_int_t)u->c.timeout_ms, "connected",
-		u->c.broken == VFU_FAULT_NONE));
+	    json_pack("{s:o, s:I, s:I, s:I, s:b}", "version",
+		json_sprintf("%u.%u", u->c.major, u->c.minor), "max_data_xfer_size",
+		(json_int_t)u->c.max_data_xfer, "write_max", (json_int_t)u->c.write_max,
+		"timeout_ms", (json_int_t)u->c.timeout_ms, "connected", vfu_connected(&u->c)));
 }
 
 /* VERSION, DEVICE_GET_INFO, what the migration features offer. */
@@ -267,8 +280,8 @@ vfio_user_probe(struct vfio_user *u)
 	uint64_t bytes;
 	int err;
 
-	if ((err = vfu_negotiate(&u->c)) != 0) {
-		log_warnx("device %s: vfio-user VERSION with %s: %s", u->c.name, u->path,
+	if (!u->negotiated_by_vmm && (err = vfu_negotiate(&u->c)) != 0) {
+		log_warnx("device %s: vfio-user VERSION (%s): %s", u->c.name, u->path,
 		    strerror(-err));
 		return err;
 	}
@@ -287,19 +300,26 @@ vfio_user_probe(struct vfio_user *u)
 			     NULL, 0, NULL, 0) == 0;
 	if (u->c.broken != VFU_FAULT_NONE)
 		return -EIO;
+	u->has_precopy_info =
+	    vfu_feature(&u->c, VFU_FEATURE_PROBE | VFU_FEATURE_GET | VFU_FEATURE_MIG_PRECOPY_INFO,
+		NULL, 0, NULL, 0) == 0;
+	if (u->c.broken != VFU_FAULT_NONE)
+		return -EIO;
 	u->dev.dirty_tracking = u->has_logging ? "vfio-user DMA logging" : NULL;
-	log_info("device %s: vfio-user %u.%u with %s: max_data_xfer_size %u, MIG_DATA_WRITE "
+	log_info("device %s: vfio-user %u.%u (%s): max_data_xfer_size %u, MIG_DATA_WRITE "
 		 "pieces of %u, %u regions, %u irqs%s",
 	    u->c.name, u->c.major, u->c.minor, u->path, u->c.max_data_xfer, u->c.write_max,
 	    u->num_regions, u->num_irqs, u->info_flags & VFU_DEVICE_FLAGS_RESET ? ", reset" : "");
 	return 0;
 }
 
+/* A configured device (dc) or a handed-over socket (dc NULL; adopted). */
 static int
 vfio_user_attach(struct mig_device *dev, int fd, const char *path,
-    const struct mig_device_config *dc, int adopted)
+    const struct mig_device_config *dc, uint32_t negotiated_xfer)
 {
 	struct vfio_user *u = xcalloc(1, sizeof(*u));
+	int adopted = dc == NULL;
 	struct v2_backend_impl impl = {u, vfio_user_close, vfio_user_describe, adopted,
 	    vfio_user_error_code};
 	int err;
@@ -309,6 +329,9 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->path = xstrdup(path);
 	u->dev.ops = &vfio_user_ops;
 	u->dev.priv = u;
+	u->negotiated_by_vmm = negotiated_xfer != 0;
+	if (negotiated_xfer != 0)
+		vfu_assume_negotiated(&u->c, negotiated_xfer);
 	if ((err = vfio_user_probe(u)) != 0 ||
 	    (err = v2_backend_attach(dev, &u->dev, &impl)) != 0) {
 		if (adopted)
@@ -325,6 +348,12 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 }
 
 int
+vfio_user_backend_connected(struct mig_device *dev, int fd, const struct mig_device_config *dc)
+{
+	return vfio_user_attach(dev, fd, dc->path, dc, 0);
+}
+
+int
 vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 {
 	int fd;
@@ -334,16 +363,11 @@ vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *d
 		    dc->path, strerror(-fd));
 		return -1;
 	}
-	return vfio_user_attach(dev, fd, dc->path, dc, 0) == 0 ? 0 : -1;
+	return vfio_user_backend_connected(dev, fd, dc) == 0 ? 0 : -1;
 }
 
 int
-vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t write_max, uint32_t timeout_ms)
+vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer)
 {
-	struct mig_device_config dc;
-
-	memset(&dc, 0, sizeof(dc));
-	dc.vfio_user_write_max = write_max;
-	dc.vfio_user_timeout_ms = timeout_ms;
-	return vfio_user_attach(dev, fd, "handed over", &dc, 1);
+	return vfio_user_attach(dev, fd, "handed over", NULL, negotiated_xfer);
 }

@@ -92,6 +92,12 @@ vfu_connect_path(const char *path)
 	return fd;
 }
 
+int
+vfu_connected(const struct vfu_client *c)
+{
+	return __atomic_load_n(&c->broken, __ATOMIC_RELAXED) == VFU_FAULT_NONE;
+}
+
 const char *
 vfu_fault_name(enum vfu_fault f)
 {
@@ -150,7 +156,8 @@ vfu_fail(struct vfu_client *c, enum vfu_fault f, const char *fmt, ...)
 	vsnprintf(c->fault_what, sizeof(c->fault_what), fmt, ap);
 	va_end(ap);
 	c->fault = f;
-	c->broken = f;
+	/* GET /v1/devices reads it from the loop (vfu_connected). */
+	__atomic_store_n(&c->broken, f, __ATOMIC_RELAXED);
 	log_warnx("device %s: vfio-user %s: %s; the connection is given up", c->name,
 	    vfu_fault_name(f), c->fault_what);
 	return vfu_errno_of(f);
@@ -400,6 +407,17 @@ vfu_negotiate(struct vfu_client *c)
 	c->major = r.major;
 	c->minor = r.minor;
 	return vfu_parse_caps(c, c->reply + sizeof(r), got - sizeof(r));
+}
+
+void
+vfu_assume_negotiated(struct vfu_client *c, uint32_t max_data_xfer)
+{
+	c->major = VFU_VERSION_MAJOR;
+	c->minor = VFU_VERSION_MINOR;
+	c->max_data_xfer = max_data_xfer < VFU_MAX_DATA_XFER_DEFAULT ? max_data_xfer
+								     : VFU_MAX_DATA_XFER_DEFAULT;
+	if (c->write_max > c->max_data_xfer)
+		c->write_max = c->max_data_xfer;
 }
 
 /* ---- Device ------------------------------------------------------------- */

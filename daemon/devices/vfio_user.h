@@ -64,6 +64,11 @@ enum vfu_command {
 /* The kernel's index; the protocol text does not list it, so a server
  * that lacks it answers with an error and the size is unknown. */
 #define VFU_FEATURE_MIG_DATA_SIZE 9
+/* Not in the protocol text either: PRE_COPY's {initial_bytes, dirty_bytes}
+ * as the kernel's VFIO_MIG_GET_PRECOPY_INFO gives them, an extension our
+ * test server offers (tests/vfio_user_server.c); used when a PROBE|GET
+ * succeeds. */
+#define VFU_FEATURE_MIG_PRECOPY_INFO 0xff01
 
 /* DEVICE_GET_INFO flags. */
 #define VFU_DEVICE_FLAGS_RESET (1u << 0)
@@ -123,6 +128,8 @@ void vfu_close(struct vfu_client *c);
 /* VERSION: propose ours, accept the server's if it follows the rules
  * (same major, minor not above ours, capabilities well-formed). */
 int vfu_negotiate(struct vfu_client *c);
+/* A connection its VMM negotiated already (handed over): its limit. */
+void vfu_assume_negotiated(struct vfu_client *c, uint32_t max_data_xfer);
 int vfu_device_info(struct vfu_client *c, uint32_t *flags, uint32_t *num_regions,
     uint32_t *num_irqs);
 /* DEVICE_FEATURE: `in` (inlen) is the request's data; a GET's reply data
@@ -141,6 +148,8 @@ int vfu_log_report(struct vfu_client *c, uint64_t iova, uint64_t length, uint64_
     uint64_t *bitmap);
 
 const char *vfu_fault_name(enum vfu_fault f);
+/* No fault has broken the connection; safe from any thread. */
+int vfu_connected(const struct vfu_client *c);
 /* The MIG_E_* code of the last call's fault (0 for none or an error
  * reply: the caller's own code applies). */
 int vfu_fault_code(const struct vfu_client *c);

@@ -1,0 +1,297 @@
+/*
+ * vfio_user_peer.c: the scripted vfio-user server of the unit tests
+ * (vfio_user_peer.h).
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "v2_fsm.h"
+#include "vfio_user.h"
+#include "vfio_user_peer.h"
+#include "xmalloc.h"
+
+static void
+peer_reply(struct peer *p, const struct hdr *req, const void *payload, size_t len)
+{
+	struct hdr h = {req->id, req->command, (uint32_t)(sizeof(h) + len), VFU_FLAG_TYPE_REPLY, 0};
+	uint8_t *buf;
+	int fault = p->fault_command == req->command && p->count[req->command] == p->fault_nth
+	    ? (int)p->fault
+	    : PF_NONE;
+
+	switch (fault) {
+	case PF_WRONG_ID:
+		h.id++;
+		break;
+	case PF_WRONG_COMMAND:
+		h.command = VFU_CMD_DEVICE_RESET;
+		break;
+	case PF_NOT_REPLY:
+		h.flags = VFU_FLAG_TYPE_COMMAND;
+		break;
+	case PF_SHORT:
+		len = len > 0 ? len - 1 : 0;
+		h.size = (uint32_t)(sizeof(h) + len);
+		break;
+	case PF_OVERSIZED:
+		h.size += 4096;
+		break;
+	case PF_ERROR:
+	case PF_ERROR_NO_ERRNO:
+		h.flags |= VFU_FLAG_ERROR;
+		h.error = fault == PF_ERROR ? (uint32_t)p->fault_errno : 0;
+		h.size = sizeof(h);
+		len = 0;
+		break;
+	case PF_ERROR_WITH_PAYLOAD:
+		h.flags |= VFU_FLAG_ERROR;
+		h.error = EINVAL;
+		break;
+	case PF_HANG_UP:
+		shutdown(p->fd, SHUT_RDWR);
+		return;
+	case PF_STALL:
+		return; /* the client times out; the next recv sees it close */
+	}
+	buf = xmalloc(sizeof(h) + len + 4096);
+	memset(buf, 0, sizeof(h) + len + 4096);
+	memcpy(buf, &h, sizeof(h));
+	if (len > 0)
+		memcpy(buf + sizeof(h), payload, len);
+	/* Oversized: the extra bytes are really sent (zeros). */
+	ck_assert_int_eq(send(p->fd, buf, h.size, MSG_NOSIGNAL), (ssize_t)h.size);
+	free(buf);
+}
+
+static void
+peer_error(struct peer *p, const struct hdr *req, int err)
+{
+	struct hdr h = {req->id, req->command, sizeof(h), VFU_FLAG_TYPE_REPLY | VFU_FLAG_ERROR,
+	    (uint32_t)err};
+
+	ck_assert_int_eq(send(p->fd, &h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
+}
+
+static void
+peer_version(struct peer *p, const struct hdr *req, const uint8_t *body, size_t len)
+{
+	uint8_t out[512];
+	uint16_t v[2] = {p->major, p->minor};
+	size_t n = p->json != NULL ? strlen(p->json) + 1 : 0;
+
+	ck_assert_uint_ge(len, 4);
+	snprintf(p->proposed, sizeof(p->proposed), "%.*s", (int)(len - 4), (const char *)body + 4);
+	memcpy(out, v, sizeof(v));
+	if (n > 0)
+		memcpy(out + 4, p->json, n);
+	peer_reply(p, req, out, 4 + n);
+}
+
+static void
+peer_feature(struct peer *p, const struct hdr *req, const uint8_t *body, size_t len)
+{
+	uint8_t out[64];
+	uint32_t head[2], st[2];
+	uint32_t index;
+	uint64_t v;
+
+	ck_assert_uint_ge(len, 8);
+	memcpy(head, body, sizeof(head));
+	index = head[1] & VFU_FEATURE_MASK;
+	memcpy(out, head, sizeof(head));
+	if (p->fault_command == VFU_CMD_DEVICE_FEATURE &&
+	    p->count[VFU_CMD_DEVICE_FEATURE] == p->fault_nth && p->fault == PF_WRONG_FEATURE) {
+		head[1] ^= 1;
+		memcpy(out, head, sizeof(head));
+	}
+	if (index == VFU_FEATURE_MIGRATION && (head[1] & VFU_FEATURE_GET)) {
+		memcpy(out + 8, &p->flags, 8);
+		peer_reply(p, req, out, 16);
+	} else if (index == VFU_FEATURE_MIG_DEVICE_STATE && (head[1] & VFU_FEATURE_GET)) {
+		st[0] = p->state;
+		st[1] = (uint32_t)-1;
+		memcpy(out + 8, st, 8);
+		peer_reply(p, req, out, 16);
+	} else if (index == VFU_FEATURE_MIG_DEVICE_STATE && (head[1] & VFU_FEATURE_SET)) {
+		ck_assert_uint_eq(len, 16);
+		memcpy(st, body + 8, 8);
+		/* The device's own FSM: no P2P in vfio-user, whatever it reports. */
+		if (!v2_fsm_arc(p->state, st[0], p->flags & ~(uint64_t)V2_MIG_P2P)) {
+			peer_error(p, req, EINVAL);
+			return;
+		}
+		/* A refused arc leaves the device where it was. */
+		if (p->fault == PF_ERROR && p->fault_command == VFU_CMD_DEVICE_FEATURE &&
+		    p->count[VFU_CMD_DEVICE_FEATURE] == p->fault_nth) {
+			peer_error(p, req, p->fault_errno);
+			return;
+		}
+		if (!v2_state_is_saving(p->state) && v2_state_is_saving(st[0]))
+			p->src_off = 0;
+		if (p->narcs < 32) {
+			p->arcs[p->narcs][0] = p->state;
+			p->arcs[p->narcs++][1] = st[0];
+		}
+		p->state = st[0];
+		peer_reply(p, req, body, len);
+	} else if (index == VFU_FEATURE_MIG_DATA_SIZE && p->has_data_size &&
+	    (head[1] & VFU_FEATURE_GET)) {
+		v = p->src_len - p->src_off;
+		memcpy(out + 8, &v, 8);
+		peer_reply(p, req, out, 16);
+	} else {
+		peer_error(p, req, ENOTTY);
+	}
+}
+
+static void
+peer_read(struct peer *p, const struct hdr *req, const uint8_t *body, size_t len)
+{
+	uint32_t rq[2], rep[2];
+	size_t end, n;
+	uint8_t *out;
+
+	ck_assert_uint_eq(len, 8);
+	memcpy(rq, body, sizeof(rq));
+	ck_assert_uint_ge(rq[0], 8 + rq[1]);
+	if (rq[1] > p->largest_read)
+		p->largest_read = rq[1];
+	if (!v2_state_is_saving(p->state)) {
+		peer_error(p, req, EINVAL);
+		return;
+	}
+	end = p->state == V2_STATE_PRE_COPY && p->precopy_avail < p->src_len ? p->precopy_avail
+									     : p->src_len;
+	n = end > p->src_off ? end - p->src_off : 0;
+	if (n > rq[1])
+		n = rq[1];
+	rep[0] = (uint32_t)(8 + n);
+	rep[1] = (uint32_t)n;
+	if (p->fault_command == VFU_CMD_MIG_DATA_READ &&
+	    p->count[VFU_CMD_MIG_DATA_READ] == p->fault_nth && p->fault == PF_READ_TOO_MUCH)
+		rep[1] = rq[1] + 1;
+	out = xcalloc(1, 8 + rq[1]);
+	memcpy(out, rep, sizeof(rep));
+	memcpy(out + 8, p->src + p->src_off, n);
+	p->src_off += n;
+	peer_reply(p, req, out, p->pad_reads ? 8 + rq[1] : 8 + n);
+	free(out);
+}
+
+static void
+peer_write(struct peer *p, const struct hdr *req, const uint8_t *body, size_t len)
+{
+	uint32_t rq[2];
+
+	ck_assert_uint_ge(len, 8);
+	memcpy(rq, body, sizeof(rq));
+	ck_assert_uint_eq(rq[1], len - 8);
+	ck_assert_uint_eq(rq[0], len);
+	if (rq[1] > p->largest_write)
+		p->largest_write = rq[1];
+	if (p->state != V2_STATE_RESUMING) {
+		peer_error(p, req, EINVAL);
+		return;
+	}
+	p->dst = xrealloc(p->dst, p->dst_len + rq[1]);
+	memcpy(p->dst + p->dst_len, body + 8, rq[1]);
+	p->dst_len += rq[1];
+	peer_reply(p, req, NULL, 0);
+}
+
+static void *
+peer_main(void *arg)
+{
+	struct peer *p = arg;
+	uint8_t *body = xmalloc(VFU_REPLY_MAX + 64);
+	struct hdr h;
+	ssize_t n;
+	size_t len;
+
+	for (;;) {
+		if ((n = recv(p->fd, &h, sizeof(h), MSG_WAITALL)) != (ssize_t)sizeof(h))
+			break;
+		len = h.size - sizeof(h);
+		ck_assert_uint_le(len, VFU_REPLY_MAX);
+		/* One recv() for the body, as libvfio-user does. */
+		if (len > 0 && (n = recv(p->fd, body, len, 0)) != (ssize_t)len) {
+			p->short_reads++;
+			break;
+		}
+		p->requests++;
+		p->count[h.command & 31]++;
+		switch (h.command) {
+		case VFU_CMD_VERSION:
+			peer_version(p, &h, body, len);
+			break;
+		case VFU_CMD_DEVICE_GET_INFO: {
+			uint32_t info[4] = {16, VFU_DEVICE_FLAGS_RESET | VFU_DEVICE_FLAGS_PCI, 9,
+			    5};
+
+			peer_reply(p, &h, info, sizeof(info));
+			break;
+		}
+		case VFU_CMD_DEVICE_FEATURE:
+			peer_feature(p, &h, body, len);
+			break;
+		case VFU_CMD_MIG_DATA_READ:
+			peer_read(p, &h, body, len);
+			break;
+		case VFU_CMD_MIG_DATA_WRITE:
+			peer_write(p, &h, body, len);
+			break;
+		case VFU_CMD_DEVICE_RESET:
+			p->state = V2_STATE_RUNNING;
+			peer_reply(p, &h, NULL, 0);
+			break;
+		default:
+			peer_error(p, &h, ENOSYS);
+		}
+	}
+	free(body);
+	return NULL;
+}
+
+int
+peer_start(struct peer *p, uint64_t flags, const uint8_t *src, size_t len)
+{
+	int sv[2];
+
+	memset(p, 0, sizeof(*p));
+	p->flags = flags;
+	p->state = V2_STATE_RUNNING;
+	p->src = src;
+	p->src_len = len;
+	p->precopy_avail = 100 * 1024;
+	p->has_data_size = 1;
+	p->major = 0;
+	p->minor = 1;
+	p->json = "{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":65536}}";
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	p->fd = sv[1];
+	ck_assert_int_eq(pthread_create(&p->thread, NULL, peer_main, p), 0);
+	return sv[0];
+}
+
+void
+peer_set_fault(struct peer *p, int command, int nth, enum peer_fault fault)
+{
+	p->fault_command = command;
+	p->fault_nth = nth;
+	p->fault = fault;
+	p->fault_errno = EINVAL;
+}
+
+void
+peer_join(struct peer *p)
+{
+	pthread_join(p->thread, NULL);
+	close(p->fd);
+	free(p->dst);
+}
