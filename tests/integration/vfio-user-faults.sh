@@ -111,6 +111,6 @@ b oversized-reply vfio-user-protocol
 b error-reply device-error"
 while read -r side fault code; do
 	healthy
-	one_case "$side" "$fault" "$code"
+	one_case "$side" "$fault" "$code" </dev/null
 done <<<"${CASES:-$ALL_CASES}"
 exit 0
