@@ -64,6 +64,15 @@ peer_reply(struct peer *p, const struct hdr *req, const void *payload, size_t le
 	memcpy(buf, &h, sizeof(h));
 	if (len > 0)
 		memcpy(buf + sizeof(h), payload, len);
+	if (fault == PF_STALL_MID || fault == PF_HANG_UP_MID) {
+		/* The header and half of the payload, then nothing (or the end). */
+		ck_assert_int_eq(send(p->fd, buf, sizeof(h) + len / 2, MSG_NOSIGNAL),
+		    (ssize_t)(sizeof(h) + len / 2));
+		if (fault == PF_HANG_UP_MID)
+			shutdown(p->fd, SHUT_RDWR);
+		free(buf);
+		return;
+	}
 	/* Oversized: the extra bytes are really sent (zeros). */
 	ck_assert_int_eq(send(p->fd, buf, h.size, MSG_NOSIGNAL), (ssize_t)h.size);
 	free(buf);

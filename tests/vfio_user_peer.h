@@ -30,6 +30,8 @@ enum peer_fault {
 	PF_ERROR_WITH_PAYLOAD,
 	PF_HANG_UP,
 	PF_STALL,
+	PF_STALL_MID,	/* the header and half the payload, then nothing */
+	PF_HANG_UP_MID, /* the header and half the payload, then the end */
 	PF_WRONG_FEATURE,
 	PF_READ_TOO_MUCH,
 };
