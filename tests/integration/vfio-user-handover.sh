@@ -1,0 +1,62 @@
+#!/bin/bash
+# A vfio-user device whose connection a VMM hands over (issue 18, SPEC §8):
+# on each host a "VMM" (contrib/handover-client.py --vfio-user-socket)
+# connects to the test server, negotiates VERSION as a VMM would and hands
+# the connected socket to the daemon, which sends no VERSION of its own and
+# drives the migration on it. The device migrates byte-identical, ends in
+# the final state the destination's VMM asked for, and is detached; neither
+# strict server met a short read or refused anything.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-vfio-user.sh"
+
+CLIENT="$SRCDIR/contrib/handover-client.py"
+
+vu_start srv-a --size 16M --workload 2M --initial 4M --dump-on-stop "$T/a-stop.dump"
+vu_start srv-b --size 16M --seed 2 --dump-on-resume "$T/b-resume.dump"
+
+certs
+EXTRA_DAEMON="handover = $T/a.handover" write_config a host-a
+EXTRA_DAEMON="handover = $T/b.handover" write_config b host-b
+start_daemon a
+start_daemon b
+
+# The owner watched is this script (the client's parent), which outlives
+# the migration.
+python3 "$CLIENT" --socket "$T/a.handover" attach vu0 --backend vfio-user \
+	--vfio-user-socket "$T/srv-a.vu" >"$T/attach-a" 2>&1 || fail "attach on a: $(cat "$T/attach-a")"
+python3 "$CLIENT" --socket "$T/b.handover" attach vu0 --backend vfio-user \
+	--vfio-user-socket "$T/srv-b.vu" --final-state running >"$T/attach-b" 2>&1 ||
+	fail "attach on b: $(cat "$T/attach-b")"
+dev=$(api a GET /v1/devices/vu0)
+echo "$dev"
+[ "$(echo "$dev" | json_get backend)" = vfio-user ] || fail "backend: $dev"
+[ "$(echo "$dev" | json_get origin)" = handover ] || fail "origin: $dev"
+[ "$(grep -c "version .* proposed" "$T/srv-a-vu.log")" = 1 ] ||
+	fail "VERSION was not negotiated exactly once on the handed-over connection"
+grep -q "client connected" "$T/srv-a-vu.log" || fail "the VMM never connected"
+pass "each VMM's negotiated connection handed over, one VERSION on it"
+
+sleep 0.3 # the workload runs a little before the migration
+out=$(ctl b --json incoming vu0) || fail "incoming: $out"
+token=$(echo "$out" | json_get token)
+final=$(ctl a --json migrate vu0 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+echo "$final"
+[ "$(echo "$final" | json_get phase)" = completed ] || fail "migration: $final"
+cmp "$T/a-stop.dump" "$T/b-resume.dump" || fail "the destination loaded another state"
+[ "$(device_state a vu0)" = stopped ] || fail "source is $(device_state a vu0)"
+[ "$(device_state b vu0)" = running ] || fail "destination is $(device_state b vu0), not its final_state"
+vu_no_short_reads srv-a srv-b
+vu_no_refusals srv-a srv-b
+pass "migrated over the handed-over connections, byte-identical, destination running as asked"
+
+python3 "$CLIENT" --socket "$T/a.handover" detach vu0 >/dev/null 2>&1 || fail "detach on a"
+python3 "$CLIENT" --socket "$T/b.handover" detach vu0 >/dev/null 2>&1 || fail "detach on b"
+[ "$(api a GET /v1/devices/vu0 | json_get code)" = not-found ] || fail "vu0 still on a"
+i=0
+until grep -q "client closed the connection" "$T/srv-b-vu.log"; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || fail "the destination's server still has a client after detach"
+	sleep 0.1
+done
+pass "detached: the daemons let go of the connections"
+exit 0
