@@ -365,7 +365,7 @@ tcp_pipe_cpu() {
 # aes_gcm_cpu [-decrypt]: CPU seconds per GiB of AES-128-GCM on one core,
 # 16 KiB records (TLS's), from openssl speed.
 aes_gcm_cpu() {
-	openssl speed $1 -evp aes-128-gcm -bytes 16384 -seconds 1 -mr 2>/dev/null |
+	openssl speed ${1:-} -evp aes-128-gcm -bytes 16384 -seconds 1 -mr 2>/dev/null |
 		awk -F: '/^\+F:/ {printf "%.3f", 1073741824 / $4}'
 }
 
