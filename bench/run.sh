@@ -19,6 +19,17 @@
 #                the destination, each from its own /proc/PID/stat, with
 #                digest = xxh3-128 and with sha256 (BENCH_REPS runs of each,
 #                interleaved, switched by a reload; medians compared)
+#   cpu          issue 19, part 2, in one run, BENCH_REPS rounds: each
+#                daemon's CPU seconds for a 1 GiB device (its own
+#                /proc/PID/stat) with xxh3-128 and with sha256, the total
+#                time against the socat TLS pipe, and the floor: AES-128-GCM
+#                encrypting (source) or decrypting (destination) 1 GiB in
+#                16 KiB records (openssl speed, one core) plus the kernel's
+#                side of a plain TCP loopback pipe of 1 GiB (the sending
+#                socat's CPU, reading /dev/zero; the receiving one's, writing
+#                /dev/null). With BENCH_BEFORE=DIR (another build directory,
+#                e.g. of main) a second pair of daemons from there runs in
+#                the same rounds: before and after side by side.
 #
 # Needs socat. BENCH_ONLY="throughput memory" runs a subset.
 # Images on tmpfs when there is one: on a disk, the page cache's writeback
@@ -28,7 +39,7 @@
 # on a disk, as in production: that fsync is part of the downtime.
 BENCH_STATE_ON_DISK=1 . "$(dirname "$0")/lib.sh" "$@"
 command -v socat >/dev/null || fail "socat is needed (apt-get install socat)"
-ONLY=${BENCH_ONLY:-throughput memory downtime cap channels many digest}
+ONLY=${BENCH_ONLY:-throughput memory downtime cap channels many digest cpu}
 REPS=${BENCH_REPS:-5}
 ROWS=""
 row() {
@@ -146,10 +157,10 @@ proc_cpu() {
 	awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"
 }
 
-# set_digest NAME: both daemons accept only NAME from their next migration
-# on (a reload; waits until both have logged it).
+# set_digest NAME [DAEMONS]: both daemons (a b) accept only NAME from
+# their next migration on (a reload; waits until both have logged it).
 set_digest() {
-	for n in a b; do
+	for n in ${2:-a b}; do
 		eval "pid=\$PID_$n"
 		before=$(grep -c 'reloaded:' "$T/$n.log")
 		sed -i "s/^digest = .*/digest = $1/" "$T/$n.conf"
@@ -334,6 +345,117 @@ if want digest; then
 	a=$(median $ms_xxh3128)
 	b=$(median $ms_sha256)
 	row "1 GiB total time (ms), xxh3-128 vs sha256" "$a" "$b (sha256)" "$(ratio "$b" "$a")"
+fi
+
+# tcp_pipe_cpu BYTES: a plain TCP loopback pipe, socat to socat, 256 KiB
+# blocks: prints "SEND_CPU RECV_CPU" (seconds; each socat's own, from
+# bash's `times`), what the kernel's copies and TCP cost each end.
+tcp_pipe_cpu() {
+	: >"$T/tcp.err"
+	(socat -d -d -u -b 262144 TCP-LISTEN:0,bind=127.0.0.1,reuseaddr OPEN:/dev/null 2>"$T/tcp.err"
+		children_cpu >"$T/cpu.tcprecv") &
+	sp=$!
+	port=$(wait_listening "$T/tcp.err" socat) || fail "socat did not listen"
+	(socat -u -b 262144 "OPEN:/dev/zero,readbytes=$1" "TCP:127.0.0.1:$port"
+		children_cpu >"$T/cpu.tcpsend")
+	wait $sp
+	echo "$(cat "$T/cpu.tcpsend") $(cat "$T/cpu.tcprecv")"
+}
+
+# aes_gcm_cpu [-decrypt]: CPU seconds per GiB of AES-128-GCM on one core,
+# 16 KiB records (TLS's), from openssl speed.
+aes_gcm_cpu() {
+	openssl speed ${1:-} -evp aes-128-gcm -bytes 16384 -seconds 1 -mr 2>/dev/null |
+		awk -F: '/^\+F:/ {printf "%.3f", 1073741824 / $4}'
+}
+
+# start_cpu_pair SRC DST BUILD_DIR: two daemons of that build, a 1 GiB
+# sim0 each (the source's seed 1, the destination's 2).
+start_cpu_pair() {
+	DEVICES="[device sim0]
+backend = sim
+size = 1G
+dirty_rate = 0
+image = @DIR@/sim0.img
+seed = 1"
+	EXTRA_MIGRATION="digest = xxh3-128" write_config "$1" host-a
+	DEVICES=$(echo "$DEVICES" | sed 's/seed = 1/seed = 2/')
+	EXTRA_MIGRATION="digest = xxh3-128" write_config "$2" host-b
+	MIGD="$3/vfio-migd" start_daemon "$1"
+	MIGD="$3/vfio-migd" start_daemon "$2"
+}
+
+# cpu_migrate SRC DST KEY: one 1 GiB migration; appends the source's and
+# the destination's CPU seconds and the total ms to src_KEY, dst_KEY, ms_KEY.
+cpu_migrate() {
+	eval "sp=\$PID_$1 dp=\$PID_$2 port=\$P$(echo "$2" | tr '[:lower:]' '[:upper:]')"
+	tok=$(ctl "$2" --json incoming sim0 | json_get token)
+	s0=$(proc_cpu "$sp")
+	d0=$(proc_cpu "$dp")
+	out=$(ctl "$1" --json migrate sim0 --to "127.0.0.1:$port" --token "$tok" --wait | tail -n 1)
+	s1=$(proc_cpu "$sp")
+	d1=$(proc_cpu "$dp")
+	[ "$(echo "$out" | json_get phase)" = completed ] || fail "cpu $3: $out"
+	eval "src_$3=\"\${src_$3:-} $(awk -v a="$s0" -v b="$s1" 'BEGIN{printf "%.2f", b - a}')\""
+	eval "dst_$3=\"\${dst_$3:-} $(awk -v a="$d0" -v b="$d1" 'BEGIN{printf "%.2f", b - a}')\""
+	eval "ms_$3=\"\${ms_$3:-} $(echo "$out" | json_get total_ms)\""
+}
+
+if want cpu; then
+	say "cpu: 1 GiB device, CPU seconds per side, xxh3-128 and sha256, socat, floor; $REPS rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	PIDS=""
+	builds="after"
+	start_cpu_pair a b "$BUILD"
+	if [ -n "${BENCH_BEFORE:-}" ]; then
+		builds="after before"
+		start_cpu_pair c d "$(cd "$BENCH_BEFORE" && pwd)"
+	fi
+	dir_after="a b"
+	dir_before="c d"
+	for r in $(seq "$REPS"); do
+		for b in $builds; do
+			for d in xxh3-128 sha256; do
+				eval "set -- \$dir_$b"
+				set_digest "$d" "$1 $2"
+				cpu_migrate "$1" "$2" "${b}_$(echo "$d" | tr -d -- '-')"
+				# the device goes back and forth
+				eval "dir_$b=\"$2 $1\""
+			done
+		done
+		set -- $(socat_time $((1 << 30)))
+		socat_ms="${socat_ms:-} $1"
+		set -- $(tcp_pipe_cpu $((1 << 30)))
+		tcps="${tcps:-} $1"
+		tcpr="${tcpr:-} $2"
+		aese="${aese:-} $(aes_gcm_cpu)"
+		aesd="${aesd:-} $(aes_gcm_cpu -decrypt)"
+	done
+	say "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	for b in $builds; do
+		for k in xxh3128 sha256; do
+			eval "say \"$b $k: source CPU (s)\$src_${b}_$k; destination\$dst_${b}_$k; total (ms)\$ms_${b}_$k\""
+		done
+	done
+	say "socat TLS pipe (ms):$socat_ms"
+	say "floor: AES-GCM encrypt (s/GiB)$aese; decrypt$aesd; TCP pipe send side (s)$tcps; receive side$tcpr"
+	fs=$(awk -v a="$(median $aese)" -v b="$(median $tcps)" 'BEGIN{printf "%.2f", a + b}')
+	fd=$(awk -v a="$(median $aesd)" -v b="$(median $tcpr)" 'BEGIN{printf "%.2f", a + b}')
+	sock=$(median $socat_ms)
+	for k in xxh3128 sha256; do
+		eval "sa=\$(median \$src_after_$k) da=\$(median \$dst_after_$k) ma=\$(median \$ms_after_$k)"
+		row "$k: source CPU s/GiB vs floor" "$sa" "$fs (floor)" "$(ratio "$fs" "$sa")"
+		row "$k: destination CPU s/GiB vs floor" "$da" "$fd (floor)" "$(ratio "$fd" "$da")"
+		row "$k: total time (ms) vs socat TLS pipe" "$ma" "$sock (socat)" "$(ratio "$sock" "$ma")"
+		if [ -n "${BENCH_BEFORE:-}" ]; then
+			eval "sb=\$(median \$src_before_$k) db=\$(median \$dst_before_$k) mb=\$(median \$ms_before_$k)"
+			row "$k: source CPU s/GiB vs before" "$sa" "$sb (before)" "$(ratio "$sb" "$sa")"
+			row "$k: destination CPU s/GiB vs before" "$da" "$db (before)" "$(ratio "$db" "$da")"
+			row "$k: total time (ms) vs before" "$ma" "$mb (before)" "$(ratio "$mb" "$ma")"
+			row "  before: source, destination vs floor" "$sb, $db" "$fs, $fd" "$(ratio "$fs" "$sb"), $(ratio "$fd" "$db")"
+			row "  before: total time vs socat" "$mb" "$sock (socat)" "$(ratio "$sock" "$mb")"
+		fi
+	done
 fi
 
 printf '\n%-44s %14s %14s %8s\n' "measure" "ours" "reference" "ratio"

@@ -56,7 +56,11 @@ struct device_ops {
 	/* Next record of device data; *size 0 when none is ready now. */
 	int (*save_next)(struct mig_device *dev, uint64_t *size);
 	int (*save_read)(struct mig_device *dev, uint64_t off, void *buf, size_t len);
-	const uint8_t *(*save_mapped)(struct mig_device *dev); /* or NULL */
+	/* Where the record save_next fetched lies, readable without a call
+	 * of the device until the next save_next (the engine lends it to TLS
+	 * from there); asked after save_begin, before any record, non-NULL
+	 * says records will be mapped. NULL (or no op): use save_read. */
+	const uint8_t *(*save_mapped)(struct mig_device *dev);
 	int (*save_end)(struct mig_device *dev); /* stopped for good */
 	/* Back to the state save_begin found: running (or stopped). */
 	int (*rollback)(struct mig_device *dev);

@@ -475,6 +475,10 @@ src_on_record(struct source_engine *s, uint64_t size)
 	struct migration *m = s->m;
 
 	if (size > 0) {
+		/* The record's place in a mapped section may move (v1
+		 * data_offset): asked again for each record. */
+		if (s->lend != NULL)
+			s->mapped = s->dev->ops->save_mapped(s->dev);
 		s->in_record = 1;
 		s->rec_size = size;
 		s->rec_off = 0;

@@ -128,7 +128,7 @@ struct source_engine {
 	uint64_t digests_offered; /* MIG_CAP_DIGEST_* */
 	struct mig_digest digest;
 	struct src_pack *pack; /* DATA packed (source_pack.c); NULL: as it is */
-	const uint8_t *mapped; /* the device's data section, when mapped */
+	const uint8_t *mapped; /* the current record in the device's section */
 	struct src_lend *lend;
 	struct event *lend_back; /* the section is free again: pump */
 	uint64_t total_bytes, total_chunks, total_pages;

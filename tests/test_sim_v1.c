@@ -1125,7 +1125,7 @@ START_TEST(test_released_buffers_alternate)
 	uint64_t size, size2, offsets[4];
 	uint8_t first[16];
 	void *map;
-	int i;
+	int i, j;
 
 	dev = open_model(&s, "sim0", 1, SIM_V1_RELEASED, 0);
 	r = sim_v1_region(dev);
@@ -1154,8 +1154,9 @@ START_TEST(test_released_buffers_alternate)
 	/* Consumed: scribbled over. */
 	ck_assert_int_eq(r->ops->map(r, offsets[3], size, &map), 0);
 	ck_assert_uint_eq(read64(r, V1_OFF(pending_bytes)), 0);
-	for (i = 0; i < (int)size; i += 997)
-		ck_assert_uint_eq(((uint8_t *)map)[i], POISON);
+	for (i = 0; i < (int)size; i += 512)
+		for (j = 0; j < 8; j++)
+			ck_assert_uint_eq(((uint8_t *)map)[i + j], POISON);
 	ck_assert_uint_eq(sim_v1_violations(dev), 0);
 	sim_v1_close(dev);
 }

@@ -74,9 +74,14 @@
 #define SIM_STATE_SAVING_RUNNING (VFIO_DEVICE_STATE_SAVING | VFIO_DEVICE_STATE_RUNNING)
 #define SIM_STATE_ERROR VFIO_DEVICE_STATE_INVALID
 
-/* What a consumed buffer is overwritten with (released-v1): a record read
- * after its consumption fails its checksum wherever it ends up. */
+/* What a consumed buffer is scribbled over with (released-v1): the first
+ * SIM_POISON_LEN bytes of every SIM_POISON_STRIDE, the record's header
+ * among them. A record read after its consumption, whole or any 512 bytes
+ * of it, fails its magic or its checksum wherever it ends up; every byte
+ * would cost the device a pass over all the data it moves. */
 #define SIM_POISON 0xdb
+#define SIM_POISON_STRIDE 512u
+#define SIM_POISON_LEN 8u
 
 struct sim_bitmap {
 	uint64_t *words;
@@ -413,7 +418,11 @@ sim_violation(struct sim_v1 *dev, const char *what)
 static void
 sim_buffer_consumed(struct sim_v1 *dev, uint64_t bytes)
 {
-	memset(sim_buffer(dev), SIM_POISON, bytes);
+	uint8_t *buf = sim_buffer(dev);
+	uint64_t off;
+
+	for (off = 0; off < bytes; off += SIM_POISON_STRIDE)
+		memset(buf + off, SIM_POISON, bytes - off < SIM_POISON_LEN ? bytes - off : SIM_POISON_LEN);
 	dev->record_size = 0;
 	dev->buffer_out = 0;
 	dev->buffer_read = 0;

@@ -450,23 +450,14 @@ v1_save_read(struct v1_dev *dev, uint64_t offset, void *buf, size_t len)
 const uint8_t *
 v1_save_mapped(struct v1_dev *dev)
 {
-	/* The engine keeps this pointer for the whole save and sends records
-	 * from it by reference; the record's own place in the section moves
-	 * with data_offset, so it gets a copy of its own, big enough for any
-	 * buffer the region can hold. */
+	/* No copy: the engine lends the record out from the section and
+	 * reads the next one (pending_bytes, which frees this space) only
+	 * once TLS has taken all of it. */
 	if (dev->data_map == NULL)
 		return NULL;
-	if (dev->record_copy != NULL)
-		return dev->record_copy;
-	dev->record_copy = xmalloc(dev->region->size - V1_FIELDS_END);
-	if (dev->record_out && v1_data_read(dev, dev->record_offset, dev->record_copy,
-	    dev->record_size) != 0) {
-		/* Unreadable now: the record is read through the region. */
-		free(dev->record_copy);
-		dev->record_copy = NULL;
-		return NULL;
-	}
-	return dev->record_copy;
+	if (!dev->record_out)
+		return dev->data_map;
+	return v1_mapped_at(dev, dev->record_offset, dev->record_size);
 }
 
 /* RESUMING: where the device wants the next record (once per record). */

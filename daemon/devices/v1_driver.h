@@ -46,8 +46,8 @@ struct v1_dev {
 	int record_out;
 	uint64_t record_offset;
 	uint64_t record_size;
-	uint8_t *record_copy;	/* the record, copied out (mapped or trapped) */
-	uint64_t trap_copy_size; /* trapped: what record_copy holds room for */
+	uint8_t *record_copy;	/* trapped: the record, read out whole */
+	uint64_t trap_copy_size; /* what record_copy holds room for */
 	uint64_t pending;	/* pending_bytes read at the start of the iteration */
 	/* RESUMING: the buffer the record is written to (data_offset read
 	 * once its first part comes), and how much of it is written. */
@@ -110,11 +110,13 @@ int v1_save_next(struct v1_dev *dev, uint64_t *size);
  * section), v1_finish_save(), v1_rollback() or v1_reset(); -EINVAL after
  * that or outside the record. */
 int v1_save_read(struct v1_dev *dev, uint64_t offset, void *buf, size_t len);
-/* When the section is mapped: a buffer of the driver's that holds the
- * current record from v1_save_next() until the next one. It does not move
- * for the life of the device, whereas the record's place in the section
- * may (data_offset), so a caller may keep the pointer and lend the record
- * out from it. NULL when the section is trapped. */
+/* When the section is mapped: where the current record lies in it, from
+ * v1_save_next() until the next one (the device may reuse the space only
+ * after the next pending_bytes read, which v1_save_next() makes), so a
+ * caller may lend the record out from there without a copy; asked with no
+ * record out, the section's start (a caller learns that records will be
+ * mapped). The place moves with data_offset: ask after each
+ * v1_save_next(). NULL when the section is trapped. */
 const uint8_t *v1_save_mapped(struct v1_dev *dev);
 
 /* RESUMING: a record may arrive in parts. The first part reads data_offset
