@@ -195,6 +195,7 @@ incoming() {
 
 # migrate DEV DEST EXTRA_JSON: a source migration with manual switchover.
 migrate() {
+	T_SENT=$(now_ms) # the source cannot start a timer before this
 	out=$(api a POST /v1/migrations -d "{\"device\":\"$1\",\"destination\":\"$2\",\"token\":\"$TOKEN\",\"switchover\":\"manual\",\"chunk_size\":65536,\"downtime_limit_ms\":5000$3}")
 	SRC_ID=$(echo "$out" | json_get id)
 	T_START=$(now_ms)
@@ -318,6 +319,11 @@ run_case() {
 
 	[ "$PHASE" = setup ] || T_FAULT=$(now_ms)
 	SILENT_a=$T_FAULT SILENT_b=$T_FAULT
+	# Setup: the peers were silent since the migration was asked for, not
+	# since the API answered (the source connects meanwhile, and its
+	# timer runs from then: on a loaded host the answer can come hundreds
+	# of ms later, and a stall noticed on time looked early).
+	[ "$PHASE" = setup ] && SILENT_a=$T_SENT SILENT_b=$T_SENT
 	[ "$PHASE" = commit ] && SILENT_a=$T_DELAY
 	[ "$PHASE" = end ] && SILENT_b=$T_DELAY
 	case "$KIND" in
