@@ -134,8 +134,10 @@ src_learn_switchover(struct source_engine *s)
 	uint64_t extra;
 
 	/* Without a data estimate (nothing was measured before the stop) the
-	 * downtime cannot be split. */
-	if (!s->switchover_data_known)
+	 * downtime cannot be split. One device of several: its downtime
+	 * holds the waits for the others (and their share of the CPU), which
+	 * the device alone would not have: not its own cost to learn. */
+	if (!s->switchover_data_known || m->parent != NULL)
 		return;
 	extra = m->downtime_ms > s->switchover_data_ms ? m->downtime_ms - s->switchover_data_ms : 0;
 	/* Half the last figure, half the ones before it: one odd switchover
