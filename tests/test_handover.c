@@ -784,11 +784,14 @@ START_TEST(test_vfio_user_socket)
 	ck_assert_int_eq(json_integer_value(json_object_get(d, "stop_copy_size")), sizeof(stream));
 	json_decref(d);
 	ck_assert_int_eq(p0.requests, requests);
-	/* Its state moves in pieces within the VMM's limit. */
+	/* Its state moves in pieces within the VMM's limit (the device held,
+	 * as its thread would). */
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
 	ck_assert_int_eq(dev->ops->save_begin(dev, 0), 0);
 	ck_assert_int_eq(dev->ops->save_next(dev, &size), 0);
 	ck_assert_uint_eq(size, sizeof(stream));
 	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	device_worker_unlock(dev->worker);
 	ck_assert_uint_le(p0.largest_read, 16384);
 	ck_assert_uint_gt(p0.largest_read, 0);
 	ck_assert_uint_eq(p0.state, V2_STATE_RUNNING);
