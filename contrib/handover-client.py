@@ -37,8 +37,9 @@ For vfio-user, --fd names a vfio-user server's socket the VMM connected
 and negotiated (with --max-data-xfer-size, the limit it negotiated; the
 daemon then sends no VERSION of its own), or --vfio-user-socket connects
 to the server here, negotiates VERSION as a VMM would and hands that
-connection over. The VMM sends nothing on a handed-over connection until
-it detaches the device.
+connection over. --vfio-user-timeout-ms sets how long each reply of the
+server may take (the daemon's default: 10 s). The VMM sends nothing on a
+handed-over connection until it detaches the device.
 
 It prints the daemon's answer as JSON; on an error, "CODE: message" on
 standard error and exit status 1 (2 for usage, 3 when the daemon cannot be
@@ -68,7 +69,9 @@ class HandoverError(Exception):
 def request(path, req, fds=()):
     """Send one request (with fds) and return the daemon's answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        s.settimeout(10)
+        # A vfio-user attach is answered once its server has answered the
+        # daemon's questions, each within vfio_user_timeout_ms.
+        s.settimeout(60)
         s.connect(path)
         data = json.dumps(req).encode()
         try:
@@ -107,7 +110,7 @@ def attach(path, name, device_fd, iova=(), final_state="stopped", page_size=None
 
 
 def attach_vfio_user(path, name, sock_fd, max_data_xfer_size=None, final_state="stopped",
-                     owner_pid=None):
+                     owner_pid=None, timeout_ms=None):
     """Hand over sock_fd, a vfio-user server's connected socket: negotiated
     by the VMM already with max_data_xfer_size, or (None) for the daemon
     to negotiate; returns the device object."""
@@ -116,6 +119,8 @@ def attach_vfio_user(path, name, sock_fd, max_data_xfer_size=None, final_state="
         req["max_data_xfer_size"] = int(max_data_xfer_size)
     if owner_pid is not None:
         req["owner_pid"] = int(owner_pid)
+    if timeout_ms is not None:
+        req["vfio_user_timeout_ms"] = int(timeout_ms)
     return request(path, req, [sock_fd])["device"]
 
 
@@ -196,6 +201,8 @@ def main(argv=None):
                    help="attach, vfio-user: the limit the VMM negotiated on --fd")
     p.add_argument("--vfio-user-socket",
                    help="attach, vfio-user: connect to this server and negotiate here")
+    p.add_argument("--vfio-user-timeout-ms", type=int,
+                   help="attach, vfio-user: how long each reply of the server may take")
     p.add_argument("--iova", type=_range_arg, action="append", default=[])
     p.add_argument("--final-state", choices=["stopped", "running"], default="stopped")
     p.add_argument("--page-size", type=int)
@@ -209,10 +216,10 @@ def main(argv=None):
                 conn, limit = vfio_user_connect(a.vfio_user_socket)
                 with conn:
                     dev = attach_vfio_user(a.socket, a.name, conn.fileno(), limit,
-                                           a.final_state, owner)
+                                           a.final_state, owner, a.vfio_user_timeout_ms)
             elif a.fd is not None:
                 dev = attach_vfio_user(a.socket, a.name, a.fd, a.max_data_xfer_size,
-                                       a.final_state, owner)
+                                       a.final_state, owner, a.vfio_user_timeout_ms)
             else:
                 p.error("attach --backend vfio-user needs --fd or --vfio-user-socket")
             out = {"ok": True, "device": dev}

@@ -85,7 +85,7 @@ device_free(struct mig_device *dev)
 int
 device_add(struct mig_device *dev, struct event_base *base)
 {
-	if ((dev->worker = device_worker_start(dev, base)) == NULL) {
+	if (dev->worker == NULL && (dev->worker = device_worker_start(dev, base)) == NULL) {
 		log_warn("device %s: cannot start its thread", dev->name);
 		return -1;
 	}

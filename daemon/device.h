@@ -148,7 +148,9 @@ void devices_close(void);
 void devices_settle(void);
 struct mig_device *device_find(const char *name);
 /* Add a device its backend has opened (origin and owner set by the
- * caller) and start its thread: 0, or -1 (logged) with nothing added. */
+ * caller) and start its thread, unless it has one already (a handed-over
+ * vfio-user device was attached on it): 0, or -1 (logged) with nothing
+ * added. */
 int device_add(struct mig_device *dev, struct event_base *base);
 /* Take a device that is not busy out of the registry: its thread stops
  * (after the calls made), its backend is closed, and it is freed once no
@@ -202,8 +204,12 @@ int vfio_user_backend_connected(struct mig_device *dev, int fd, const struct mig
  * negotiated_xfer is the max_data_xfer_size the VMM negotiated on it (no
  * VERSION is sent), or 0 (the daemon negotiates). On failure the fd is
  * still the caller's: -EOPNOTSUPP no v2 migration, -EBUSY in a migration
- * state, -EBADMSG, -ECONNRESET or -ETIMEDOUT the server's fault. */
-int vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer);
+ * state, -EBADMSG, -ECONNRESET or -ETIMEDOUT the server's fault. Each of
+ * its questions, and every later call, waits timeout_ms (0: the default of
+ * vfio_user_timeout_ms): it blocks, so handover.c runs it on the device's
+ * thread. */
+int vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer,
+    uint32_t timeout_ms);
 int vfio_v2_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
     size_t nranges, uint32_t page_size);
 int vfio_v1_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,

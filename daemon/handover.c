@@ -16,6 +16,9 @@
  * anything through a container, or close an fd but the ones a request
  * brought: the ones a device keeps (its fd, its container's) are the
  * daemon's own references to the VMM's open files, closed with the device.
+ * Never wait on a vfio-user server on the loop: a handed-over socket's
+ * server is asked its questions on the device's own thread, and the
+ * request is answered when they are done (struct handover_attaching).
  */
 #include "handover.h"
 
@@ -67,6 +70,35 @@ struct handover_conn {
 	struct handover_conn *next;
 };
 
+/*
+ * An attach of a vfio-user socket under way. Its server is asked VERSION,
+ * DEVICE_GET_INFO and the features (each within the device's timeout) on
+ * the device's own thread, started before the device is added (device_add
+ * keeps it): device_worker.c's pipe brings the result back to the loop,
+ * where the rest of the attach runs. Until then the name is taken, the
+ * socket is the attach's (the device's once adopted; closed here on a
+ * refusal), and the request's connection reads nothing more, so that its
+ * answers stay in order (conn_read). handover_stop waits for the thread,
+ * then refuses the attach: shutdown.
+ */
+struct handover_attaching {
+	struct mig_device *dev; /* not in the registry yet */
+	int fd;
+	uint32_t negotiated, timeout_ms;
+	int pidfd;
+	struct handover_peer peer;
+	/* The adopt's result: written on the thread, read on the loop after
+	 * its call came back (the worker's pipe) or its thread was joined. */
+	int rc;
+	/* Made active by the call's callback: the rest of the attach runs on
+	 * the loop's next turn, outside the worker's delivery, so that a
+	 * refusal may stop the worker. */
+	struct event *finish;
+	handover_later_fn later;
+	void *ctx;
+	struct handover_attaching *next;
+};
+
 /* A handed-over device and the watch on its owner. */
 struct handover_dev {
 	struct mig_device *dev;
@@ -86,6 +118,8 @@ static struct handover_conn *conns;
 static unsigned nconns;
 static struct handover_dev *handed;
 static unsigned nhanded;
+static struct handover_attaching *attaching;
+static unsigned nattaching;
 
 void
 handover_init(struct event_base *base)
@@ -116,6 +150,17 @@ handover_find(const char *name)
 	for (h = handed; h != NULL; h = h->next)
 		if (strcmp(h->dev->name, name) == 0)
 			return h;
+	return NULL;
+}
+
+static struct handover_attaching *
+handover_attaching_find(const char *name)
+{
+	struct handover_attaching *a;
+
+	for (a = attaching; a != NULL; a = a->next)
+		if (strcmp(a->dev->name, name) == 0)
+			return a;
 	return NULL;
 }
 
@@ -420,13 +465,13 @@ handover_attach_args(json_t *req, const struct handover_peer *peer, enum mig_bac
  */
 static json_t *
 handover_vfio_user_args(json_t *req, const char *name, int fd, int container, size_t nranges,
-    uint32_t *negotiated)
+    uint32_t *negotiated, uint32_t *timeout_ms)
 {
 	int type = 0, domain = 0;
 	socklen_t len = sizeof(type), dlen = sizeof(domain);
 	struct sockaddr_un peer;
 	socklen_t plen = sizeof(peer);
-	uint64_t xfer = 0;
+	uint64_t xfer = 0, timeout = MIG_VFIO_USER_TIMEOUT_MS_DEFAULT;
 	json_t *err;
 
 	if (container >= 0 || nranges > 0)
@@ -448,6 +493,13 @@ handover_vfio_user_args(json_t *req, const char *name, int fd, int container, si
 		    "%u",
 		    VFU_MAX_DATA_XFER_MIN);
 	*negotiated = (uint32_t)xfer;
+	if ((err = handover_uint(req, "vfio_user_timeout_ms", MIG_VFIO_USER_TIMEOUT_MS_MAX,
+		 &timeout)) != NULL)
+		return err;
+	if (timeout < MIG_VFIO_USER_TIMEOUT_MS_MIN)
+		return handover_error(MIG_E_BAD_REQUEST, "\"vfio_user_timeout_ms\" must be %u..%u",
+		    MIG_VFIO_USER_TIMEOUT_MS_MIN, MIG_VFIO_USER_TIMEOUT_MS_MAX);
+	*timeout_ms = (uint32_t)timeout;
 	return NULL;
 }
 
@@ -520,16 +572,160 @@ handover_check_logging(const char *name, int v1, int container_fd, size_t nrange
 	return NULL;
 }
 
+/* A device that was never added: its thread stopped (none yet: nothing),
+ * its backend closed when it was opened (opened: the fds are its own). */
+static void
+handover_discard(struct mig_device *dev, int opened)
+{
+	device_worker_stop(dev->worker);
+	dev->worker = NULL;
+	if (opened)
+		dev->ops->close(dev);
+	free(dev->name);
+	free(dev);
+}
+
+/* The rest of an attach, on the loop, once the backend has the device:
+ * the registry, the owner's watch, the event, the answer. */
 static json_t *
-handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t nfds)
+handover_attach_add(struct mig_device *dev, int pidfd, const struct handover_peer *peer, size_t n,
+    uint32_t ps, int with_container)
+{
+	struct handover_dev *h;
+
+	if (device_add(dev, hbase) != 0) {
+		close(pidfd);
+		handover_discard(dev, 1);
+		return handover_error(MIG_E_INTERNAL, "cannot start the device's thread");
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->dev = dev;
+	h->pidfd = pidfd;
+	h->owner_ev = event_new(hbase, pidfd, EV_READ, handover_owner_exited, h);
+	h->retry = evtimer_new(hbase, handover_try_remove, h);
+	event_add(h->owner_ev, NULL);
+	h->next = handed;
+	handed = h;
+	nhanded++;
+	log_info("device %s: handed over by pid %d (uid %u) for owner pid %d: %s, %zu IOVA "
+		 "range%s in %u-byte pages%s, final state %s",
+	    dev->name, (int)peer->pid, (unsigned)peer->uid, (int)dev->owner_pid, dev->identity, n,
+	    n == 1 ? "" : "s", ps, with_container ? ", with its VMM's type1 container" : "",
+	    dev->final_stopped ? "stopped" : "running");
+	handover_event("device-attached", dev, NULL);
+	return json_pack("{s:b, s:o}", "ok", 1, "device", device_to_json(dev, NULL));
+}
+
+/* On the device's thread: the server's questions. */
+static int
+handover_attach_adopt(struct mig_device *dev, void *arg, uint64_t *out)
+{
+	struct handover_attaching *a = arg;
+
+	(void)out;
+	a->rc = vfio_user_backend_adopt(dev, a->fd, a->negotiated, a->timeout_ms);
+	return a->rc;
+}
+
+/* On the loop, inside the worker's delivery: finish on the next turn. */
+static void
+handover_attach_adopted(void *ctx, int rc, uint64_t out)
+{
+	struct handover_attaching *a = ctx;
+
+	(void)rc;
+	(void)out;
+	event_active(a->finish, EV_TIMEOUT, 1);
+}
+
+/* Out of the list, answered, freed. */
+static void
+handover_attaching_end(struct handover_attaching *a, json_t *answer)
+{
+	struct handover_attaching **pp;
+
+	for (pp = &attaching; *pp != NULL && *pp != a; pp = &(*pp)->next)
+		;
+	if (*pp != NULL)
+		*pp = a->next;
+	nattaching--;
+	event_free(a->finish);
+	a->later(a->ctx, answer);
+	free(a);
+}
+
+/* Refused, or abandoned at exit, after the adopt returned: the socket
+ * closed once (by the device when it adopted it, else here). */
+static void
+handover_attaching_drop(struct handover_attaching *a)
+{
+	device_worker_stop(a->dev->worker); /* joined: a->rc is the adopt's */
+	a->dev->worker = NULL;
+	if (a->rc != 0)
+		close(a->fd);
+	close(a->pidfd);
+	handover_discard(a->dev, a->rc == 0);
+}
+
+static void
+handover_attach_finish(evutil_socket_t fd, short what, void *arg)
+{
+	struct handover_attaching *a = arg;
+	json_t *answer;
+
+	(void)fd;
+	(void)what;
+	if (a->rc == 0)
+		answer = handover_attach_add(a->dev, a->pidfd, &a->peer, 0, HANDOVER_PAGE_MIN, 0);
+	else {
+		answer = handover_vfio_user_error(a->dev->name, a->rc);
+		handover_attaching_drop(a);
+	}
+	handover_attaching_end(a, answer);
+}
+
+/* A vfio-user socket: adopted on the device's thread; NULL (the answer
+ * comes through later), or a refusal with the fd still the caller's. */
+static json_t *
+handover_attach_later(struct mig_device *dev, int pidfd, const struct handover_peer *peer, int *fd,
+    uint32_t negotiated, uint32_t timeout_ms, handover_later_fn later, void *ctx)
+{
+	struct handover_attaching *a;
+
+	if ((dev->worker = device_worker_start(dev, hbase)) == NULL) {
+		log_warn("device %s: cannot start its thread", dev->name);
+		close(pidfd);
+		handover_discard(dev, 0);
+		return handover_error(MIG_E_INTERNAL, "cannot start the device's thread");
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->dev = dev;
+	a->fd = *fd;
+	*fd = -1;
+	a->negotiated = negotiated;
+	a->timeout_ms = timeout_ms;
+	a->pidfd = pidfd;
+	a->peer = *peer;
+	a->finish = event_new(hbase, -1, 0, handover_attach_finish, a);
+	a->later = later;
+	a->ctx = ctx;
+	a->next = attaching;
+	attaching = a;
+	nattaching++;
+	device_call(dev->worker, handover_attach_adopt, a, NULL, handover_attach_adopted, a);
+	return NULL;
+}
+
+static json_t *
+handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t nfds,
+    handover_later_fn later, void *ctx)
 {
 	static const char *const fields[] = {"op", "name", "backend", "iova", "page_size",
-	    "final_state", "owner_pid", "fds", "max_data_xfer_size", NULL};
+	    "final_state", "owner_pid", "fds", "max_data_xfer_size", "vfio_user_timeout_ms", NULL};
 	struct mig_iova_range r[MIG_IOVA_RANGES_MAX];
 	struct mig_device *dev, *other;
-	struct handover_dev *h;
 	const char *name;
-	uint32_t ps = HANDOVER_PAGE_MIN, negotiated = 0;
+	uint32_t ps = HANDOVER_PAGE_MIN, negotiated = 0, timeout_ms = 0;
 	enum mig_backend backend = MIG_BACKEND_VFIO_V2;
 	int final_stopped = 1, v1, pidfd, err, di, ci, cfd;
 	pid_t owner = peer->pid;
@@ -544,19 +740,27 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 		return e;
 	v1 = backend == MIG_BACKEND_VFIO_V1;
 	if (backend == MIG_BACKEND_VFIO_USER &&
-	    (e = handover_vfio_user_args(req, name, fds[di], ci, n, &negotiated)) != NULL)
+	    (e = handover_vfio_user_args(req, name, fds[di], ci, n, &negotiated, &timeout_ms)) !=
+		NULL)
 		return e;
-	if (backend != MIG_BACKEND_VFIO_USER && json_object_get(req, "max_data_xfer_size") != NULL)
+	if (backend != MIG_BACKEND_VFIO_USER &&
+	    (json_object_get(req, "max_data_xfer_size") != NULL ||
+		json_object_get(req, "vfio_user_timeout_ms") != NULL))
 		return handover_error(MIG_E_BAD_REQUEST,
-		    "\"max_data_xfer_size\" is for a "
-		    "vfio-user device only");
+		    "\"max_data_xfer_size\" and \"vfio_user_timeout_ms\" are for a vfio-user "
+		    "device only");
 	cfd = ci >= 0 ? fds[ci] : -1;
-	if (nhanded >= HANDOVER_DEVICES_MAX)
+	if (nhanded + nattaching >= HANDOVER_DEVICES_MAX)
 		return handover_error(MIG_E_LIMIT, "%d handed-over devices at once",
 		    HANDOVER_DEVICES_MAX);
 	if ((other = device_find(name)) != NULL)
 		return handover_error(MIG_E_DEVICE_EXISTS, "device %s exists already (%s)", name,
 		    other->origin == DEVICE_CONFIG ? "configured" : "handed over");
+	if (handover_attaching_find(name) != NULL)
+		return handover_error(MIG_E_DEVICE_EXISTS,
+		    "device %s is being handed over already (its vfio-user server has not "
+		    "answered yet)",
+		    name);
 	if ((e = handover_check_logging(name, v1, cfd, n)) != NULL)
 		return e;
 	if ((pidfd = handover_pidfd_open(owner)) < 0)
@@ -568,43 +772,19 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	dev->owner_pid = owner;
 	dev->final_stopped = final_stopped;
 	if (backend == MIG_BACKEND_VFIO_USER)
-		err = vfio_user_backend_adopt(dev, fds[di], negotiated);
-	else
-		err = v1 ? vfio_v1_backend_adopt(dev, fds[di], cfd, r, n, ps)
-			 : vfio_v2_backend_adopt(dev, fds[di], cfd, r, n, ps);
+		return handover_attach_later(dev, pidfd, peer, &fds[di], negotiated, timeout_ms,
+		    later, ctx);
+	err = v1 ? vfio_v1_backend_adopt(dev, fds[di], cfd, r, n, ps)
+		 : vfio_v2_backend_adopt(dev, fds[di], cfd, r, n, ps);
 	if (err != 0) {
 		close(pidfd);
-		free(dev->name);
-		free(dev);
-		return backend == MIG_BACKEND_VFIO_USER ? handover_vfio_user_error(name, err)
-							: handover_adopt_error(name, v1, err);
+		handover_discard(dev, 0);
+		return handover_adopt_error(name, v1, err);
 	}
 	fds[di] = -1; /* the device's now, and its container's */
 	if (ci >= 0)
 		fds[ci] = -1;
-	if (device_add(dev, hbase) != 0) {
-		dev->ops->close(dev);
-		close(pidfd);
-		free(dev->name);
-		free(dev);
-		return handover_error(MIG_E_INTERNAL, "cannot start the device's thread");
-	}
-	h = xcalloc(1, sizeof(*h));
-	h->dev = dev;
-	h->pidfd = pidfd;
-	h->owner_ev = event_new(hbase, pidfd, EV_READ, handover_owner_exited, h);
-	h->retry = evtimer_new(hbase, handover_try_remove, h);
-	event_add(h->owner_ev, NULL);
-	h->next = handed;
-	handed = h;
-	nhanded++;
-	log_info("device %s: handed over by pid %d (uid %u) for owner pid %d: %s, %zu IOVA "
-		 "range%s in %u-byte pages%s, final state %s", name, (int)peer->pid,
-	    (unsigned)peer->uid, (int)owner, dev->identity, n, n == 1 ? "" : "s", ps,
-	    cfd >= 0 ? ", with its VMM's type1 container" : "",
-	    final_stopped ? "stopped" : "running");
-	handover_event("device-attached", dev, NULL);
-	return json_pack("{s:b, s:o}", "ok", 1, "device", device_to_json(dev, NULL));
+	return handover_attach_add(dev, pidfd, peer, n, ps, cfd >= 0);
 }
 
 /* A handed-over device named by the request, not migrating. */
@@ -618,6 +798,11 @@ handover_idle_device(json_t *req, const char *op, size_t nfds, struct handover_d
 		return e;
 	if (nfds != 0)
 		return handover_error(MIG_E_BAD_REQUEST, "%s takes no fd; got %zu", op, nfds);
+	if (handover_attaching_find(name) != NULL)
+		return handover_error(MIG_E_DEVICE_BUSY,
+		    "device %s is being handed over (its vfio-user server has not answered "
+		    "yet)",
+		    name);
 	if ((*out = handover_find(name)) == NULL)
 		return handover_error(MIG_E_NOT_FOUND, "no handed-over device %s%s", name,
 		    device_find(name) != NULL ? " (it is configured: only the configuration "
@@ -681,7 +866,7 @@ handover_set_iova(json_t *req, size_t nfds)
 
 json_t *
 handover_request(const struct handover_peer *peer, const void *msg, size_t len, int *fds,
-    size_t nfds)
+    size_t nfds, handover_later_fn later, void *ctx)
 {
 	json_error_t jerr;
 	json_t *req, *op, *answer;
@@ -698,7 +883,7 @@ handover_request(const struct handover_peer *peer, const void *msg, size_t len, 
 	}
 	s = json_string_value(op);
 	if (strcmp(s, "attach") == 0)
-		answer = handover_attach(req, peer, fds, nfds);
+		answer = handover_attach(req, peer, fds, nfds, later, ctx);
 	else if (strcmp(s, "detach") == 0)
 		answer = handover_detach(req, nfds);
 	else if (strcmp(s, "set-iova") == 0)
@@ -741,6 +926,19 @@ conn_answer(int fd, json_t *answer)
 	free(text);
 	json_decref(answer);
 	return n < 0 ? -1 : 0;
+}
+
+/* The answer to an attach that ran on its device's thread; then the
+ * connection's next request is read. */
+static void
+conn_later(void *ctx, json_t *answer)
+{
+	struct handover_conn *c = ctx;
+
+	if (conn_answer(c->fd, answer) != 0)
+		conn_close(c);
+	else
+		event_add(c->ev, NULL);
 }
 
 /* The fds of every SCM_RIGHTS message (up to HANDOVER_FDS_MAX). */
@@ -809,10 +1007,19 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 		answer = handover_error(MIG_E_BAD_REQUEST, "a request carries at most %d fds",
 		    HANDOVER_FDS_MAX);
 	else
-		answer = handover_request(&c->peer, msg, (size_t)n, fds, nfds);
+		answer = handover_request(&c->peer, msg, (size_t)n, fds, nfds, conn_later, c);
 	for (i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	if (answer == NULL) {
+		/* Nothing more is read until conn_later has answered, so the
+		 * answers keep the requests' order, and nothing but
+		 * handover_stop (which answers first) closes the connection
+		 * meanwhile. A peer that hangs up is seen then; its attach
+		 * stands, as one that was done before it hung up always has. */
+		event_del(c->ev);
+		return;
+	}
 	if (conn_answer(c->fd, answer) != 0 || c->refused)
 		conn_close(c);
 }
@@ -961,8 +1168,18 @@ handover_start(struct event_base *base, const char *path, const char *group)
 void
 handover_stop(void)
 {
+	struct handover_attaching *a;
 	struct handover_dev *h;
+	json_t *answer;
 
+	/* An attach under way: its thread is waited for (a stalled server
+	 * for its timeout), the attach refused, its connection answered. */
+	while ((a = attaching) != NULL) {
+		answer = handover_error(MIG_E_SHUTDOWN,
+		    "the daemon is shutting down: device %s was not attached", a->dev->name);
+		handover_attaching_drop(a);
+		handover_attaching_end(a, answer);
+	}
 	while (conns != NULL)
 		conn_close(conns);
 	if (listen_ev != NULL)

@@ -45,9 +45,14 @@ void handover_stop(void);
 /* The loop handed-over devices get their threads and owner watches on
  * (handover_start sets it; the unit tests too). */
 void handover_init(struct event_base *base);
+/* An answer that comes later (the callee owns it), on the loop. */
+typedef void (*handover_later_fn)(void *ctx, json_t *answer);
 /* One request: msg[0, len) with nfds fds. An fd the request keeps is set
- * to -1 in fds; the caller closes the others. Returns the answer. */
+ * to -1 in fds; the caller closes the others. Returns the answer, or NULL
+ * when it comes later: a vfio-user attach, whose server is asked on the
+ * device's thread, calls later(ctx, answer) once, when it is done or from
+ * handover_stop (shutdown). */
 json_t *handover_request(const struct handover_peer *peer, const void *msg, size_t len, int *fds,
-    size_t nfds);
+    size_t nfds, handover_later_fn later, void *ctx);
 
 #endif

@@ -44,6 +44,15 @@ fuzz_handover_init(void)
 	me.pid = getpid();
 }
 
+/* No fd here is a vfio-user server's socket: no answer comes later. */
+static void
+never_later(void *ctx, json_t *answer)
+{
+	(void)ctx;
+	json_decref(answer);
+	FUZZ_CHECK(0);
+}
+
 /* The answer refuses, with a code and a message. */
 static void
 check_refused(json_t *a)
@@ -70,13 +79,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_handover_init();
 		ready = 1;
 	}
-	a = handover_request(&me, data, size, NULL, 0);
+	a = handover_request(&me, data, size, NULL, 0, never_later, NULL);
 	check_refused(a);
 	json_decref(a);
 
 	FUZZ_CHECK(pipe(p) == 0);
 	fds[0] = p[0];
-	a = handover_request(&me, data, size, fds, 1);
+	a = handover_request(&me, data, size, fds, 1, never_later, NULL);
 	check_refused(a);
 	json_decref(a);
 	/* Not a device: never kept (a kept fd is -1 here). */
@@ -85,7 +94,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(pipe(q) == 0);
 	fds[0] = p[0];
 	fds[1] = q[0];
-	a = handover_request(&me, data, size, fds, 2);
+	a = handover_request(&me, data, size, fds, 2, never_later, NULL);
 	check_refused(a);
 	json_decref(a);
 	/* Neither a device nor a container: neither kept. */

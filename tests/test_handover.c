@@ -9,15 +9,21 @@
  * container handed over with a v1 device, or a v2 one without DMA
  * logging, its dirty pages read through the ranges, and the container
  * refused when it is not one or logs no dirty pages; a rollback that
- * leaves a stopped device stopped.
+ * leaves a stopped device stopped. A vfio-user server's socket: attached
+ * on the device's thread while the loop serves the other connections,
+ * its answer in order on its own; refused when the server stalls
+ * (vfio-user-timeout), its socket closed once; an attach whose connection
+ * is gone, or still under way at shutdown.
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,12 +78,22 @@ teardown(void)
 	event_base_free(base);
 }
 
-/* The request text with nfds fds; the answer's error code, or "ok". */
+static json_t *later_answer;
+
+static void
+answer_later(void *ctx, json_t *answer)
+{
+	(void)ctx;
+	ck_assert_ptr_null(later_answer);
+	later_answer = answer;
+}
+
+/* The error code of an answer, or "ok". */
 static const char *
-request(const char *text, int *fds, size_t nfds, json_t **answer)
+answer_code(json_t *a)
 {
 	static char code[64];
-	json_t *a = handover_request(&me, text, strlen(text), fds, nfds), *err;
+	json_t *err;
 
 	ck_assert_ptr_nonnull(a);
 	err = json_object_get(a, "error");
@@ -87,10 +103,85 @@ request(const char *text, int *fds, size_t nfds, json_t **answer)
 		ck_assert(json_is_true(json_object_get(a, "ok")));
 		snprintf(code, sizeof(code), "ok");
 	}
+	return code;
+}
+
+/* The request text with nfds fds; the answer's error code, or "ok". An
+ * answer that comes later (a vfio-user attach) is waited for on the loop. */
+static const char *
+request(const char *text, int *fds, size_t nfds, json_t **answer)
+{
+	json_t *a = handover_request(&me, text, strlen(text), fds, nfds, answer_later, NULL);
+	const char *code;
+
+	while (a == NULL && (a = later_answer) == NULL)
+		event_base_loop(base, EVLOOP_ONCE);
+	later_answer = NULL;
+	code = answer_code(a);
 	if (answer != NULL)
 		*answer = a;
 	else
 		json_decref(a);
+	return code;
+}
+
+/* A client of the hand-over socket at path. */
+static int
+client_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+/* One request, with fd as SCM_RIGHTS unless it is -1. */
+static void
+client_send(int c, const char *text, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = {(void *)text, strlen(text)};
+	struct msghdr mh;
+	struct cmsghdr *cm;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd >= 0) {
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	ck_assert_int_eq(sendmsg(c, &mh, MSG_NOSIGNAL), (ssize_t)strlen(text));
+}
+
+/* The loop runs until the connection has its next answer: its code. */
+static const char *
+client_answer(int c)
+{
+	static char buf[HANDOVER_MSG_MAX];
+	const char *code;
+	json_t *a;
+	ssize_t n;
+
+	while ((n = recv(c, buf, sizeof(buf), MSG_DONTWAIT)) < 0 && errno == EAGAIN)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_int_gt(n, 0);
+	a = json_loadb(buf, (size_t)n, 0, NULL);
+	code = answer_code(a);
+	json_decref(a);
 	return code;
 }
 
@@ -693,11 +784,14 @@ START_TEST(test_vfio_user_socket)
 	ck_assert_int_eq(json_integer_value(json_object_get(d, "stop_copy_size")), sizeof(stream));
 	json_decref(d);
 	ck_assert_int_eq(p0.requests, requests);
-	/* Its state moves in pieces within the VMM's limit. */
+	/* Its state moves in pieces within the VMM's limit (the device held,
+	 * as its thread would). */
+	ck_assert_int_eq(device_worker_trylock(dev->worker), 0);
 	ck_assert_int_eq(dev->ops->save_begin(dev, 0), 0);
 	ck_assert_int_eq(dev->ops->save_next(dev, &size), 0);
 	ck_assert_uint_eq(size, sizeof(stream));
 	ck_assert_int_eq(dev->ops->rollback(dev), 0);
+	device_worker_unlock(dev->worker);
 	ck_assert_uint_le(p0.largest_read, 16384);
 	ck_assert_uint_gt(p0.largest_read, 0);
 	ck_assert_uint_eq(p0.state, V2_STATE_RUNNING);
@@ -719,17 +813,22 @@ START_TEST(test_vfio_user_refusals)
 	int pipefd[2], sv[2], fds[2], fd;
 	struct peer p;
 
-	/* Not a socket; a socket whose server hung up: the fd stays the
-	 * caller's. */
+	/* Not a socket: the fd stays the caller's. */
 	ck_assert_int_eq(pipe(pipefd), 0);
 	ck_assert_str_eq(request(text, &pipefd[0], 1, NULL), "bad-request");
 	ck_assert_int_ne(fcntl(pipefd[0], F_GETFD), -1);
+	/* A socket whose server hung up: the attach took it (asked on the
+	 * device's thread) and closed it once refused. */
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	close(sv[1]);
-	ck_assert_str_eq(request(text, &sv[0], 1, NULL), "vfio-user-hung-up");
-	ck_assert_int_ne(fcntl(sv[0], F_GETFD), -1);
-	/* No container, no ranges, no limit below the protocol's floor; the
-	 * limit is vfio-user's only. */
+	fd = sv[0];
+	ck_assert_str_eq(request(text, &fd, 1, NULL), "vfio-user-hung-up");
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(fcntl(sv[0], F_GETFD), -1);
+	/* No container, no ranges, no limit below the protocol's floor, a
+	 * timeout within the configuration's range; the limit and the
+	 * timeout are vfio-user's only. Refused before the fd is taken. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	fds[0] = sv[0];
 	fds[1] = pipefd[1];
 	ck_assert_str_eq(attach_with_container("nvme0", "vfio-user", fds, ""), "bad-request");
@@ -741,19 +840,136 @@ START_TEST(test_vfio_user_refusals)
 				 "\"vfio-user\",\"max_data_xfer_size\":100}",
 			     &sv[0], 1, NULL),
 	    "bad-request");
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
+				 "\"vfio-user\",\"vfio_user_timeout_ms\":99}",
+			     &sv[0], 1, NULL),
+	    "bad-request");
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
+				 "\"vfio-user\",\"vfio_user_timeout_ms\":600001}",
+			     &sv[0], 1, NULL),
+	    "bad-request");
 	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ",\"max_data_xfer_size\":4096"),
 	    "bad-request");
+	ck_assert_str_eq(attach("gpu0", fake_device_fd(0), ",\"vfio_user_timeout_ms\":1000"),
+	    "bad-request");
 	ck_assert_ptr_null(device_find("nvme0"));
+	ck_assert_int_ne(fcntl(sv[0], F_GETFD), -1);
 	close(sv[0]);
+	close(sv[1]);
 	close(pipefd[0]);
 	close(pipefd[1]);
-	/* A server that does not answer the attach's questions: refused (on
-	 * the loop, after VFU_ATTACH_TIMEOUT_MS), the fd still the caller's. */
+	/* A server that does not answer the attach's questions within the
+	 * request's vfio_user_timeout_ms: refused, its socket closed (the
+	 * server sees the daemon's end go). */
 	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
 	peer_set_fault(&p, VFU_CMD_DEVICE_GET_INFO, 1, PF_STALL);
-	ck_assert_str_eq(request(text, &fd, 1, NULL), "vfio-user-timeout");
-	ck_assert_int_ne(fcntl(fd, F_GETFD), -1);
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
+				 "\"vfio-user\",\"vfio_user_timeout_ms\":200}",
+			     &fd, 1, NULL),
+	    "vfio-user-timeout");
+	ck_assert_int_eq(fd, -1);
+	ck_assert_ptr_null(device_find("nvme0"));
+	peer_join(&p);
+}
+END_TEST
+
+/*
+ * The issue's rule: a vfio-user server's fault never blocks the daemon's
+ * loop. A server that stalls at attach: while its attach waits on the
+ * device's thread, another connection is answered (the name is taken:
+ * device-busy, device-exists), and the attach's own connection answers
+ * its next request only after the attach's (vfio-user-timeout), in order.
+ */
+START_TEST(test_vfio_user_attach_does_not_hold_the_loop)
+{
+	/* The server's timeout is the margin the loop has to answer the
+	 * other connection while the attach waits: generous. */
+	const char *stalled = "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":\"vfio-user\","
+			      "\"vfio_user_timeout_ms\":5000}";
+	const char *detach = "{\"op\":\"detach\",\"name\":\"nvme0\"}";
+	char dir[PATH_MAX], path[PATH_MAX];
+	const char *code = "";
+	int c1, c2, fd, sv[2], i;
+	struct peer p;
+
+	tu_mkdir(dir, sizeof(dir));
+	tu_path(path, sizeof(path), dir, "handover.sock");
+	ck_assert_int_eq(handover_start(base, path, NULL), 0);
+	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
+	peer_set_fault(&p, VFU_CMD_DEVICE_GET_INFO, 1, PF_STALL);
+	c1 = client_connect(path);
+	c2 = client_connect(path);
+	client_send(c1, stalled, fd);
+	close(fd); /* the daemon has its own reference */
+	client_send(c1, detach, -1);
+	/* Asked until the attach is under way (first not-found while it is
+	 * not read yet). */
+	for (i = 0; i < 1000 && strcmp(code, "device-busy") != 0; i++) {
+		client_send(c2, detach, -1);
+		code = client_answer(c2);
+		ck_assert_msg(strcmp(code, "not-found") == 0 || strcmp(code, "device-busy") == 0,
+		    "detach while attaching: %s", code);
+	}
+	ck_assert_str_eq(code, "device-busy");
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	client_send(c2, "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":\"vfio-user\"}", sv[0]);
+	ck_assert_str_eq(client_answer(c2), "device-exists");
+	close(sv[0]);
+	close(sv[1]);
+	/* The attach fails when the server's time is out; then the request
+	 * queued behind it is answered. */
+	ck_assert_str_eq(client_answer(c1), "vfio-user-timeout");
+	ck_assert_str_eq(client_answer(c1), "not-found");
+	ck_assert_ptr_null(device_find("nvme0"));
+	close(c1);
+	close(c2);
+	peer_join(&p); /* the daemon's reference was closed */
+}
+END_TEST
+
+/* A client that hangs up while its attach runs: the attach stands (as
+ * one done before it hung up always did), the answer is dropped with the
+ * connection, and the device's owner watch and detach work as usual. */
+START_TEST(test_vfio_user_attach_outlives_its_connection)
+{
+	const char *text = "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":\"vfio-user\"}";
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct peer p;
+	int c, fd, i;
+
+	tu_mkdir(dir, sizeof(dir));
+	tu_path(path, sizeof(path), dir, "handover.sock");
+	ck_assert_int_eq(handover_start(base, path, NULL), 0);
+	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
+	c = client_connect(path);
+	client_send(c, text, fd);
 	close(fd);
+	close(c);
+	for (i = 0; i < 10000 && device_find("nvme0") == NULL; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_ptr_nonnull(device_find("nvme0"));
+	ck_assert_int_eq(p.count[VFU_CMD_VERSION], 1);
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nvme0\"}", NULL, 0, NULL), "ok");
+	peer_join(&p);
+}
+END_TEST
+
+/* The daemon exits while an attach runs: its thread is waited for, the
+ * attach refused (shutdown), the socket closed once, nothing added. */
+START_TEST(test_vfio_user_attach_at_shutdown)
+{
+	const char *text = "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":\"vfio-user\"}";
+	struct peer p;
+	int fd;
+
+	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
+	ck_assert_ptr_null(handover_request(&me, text, strlen(text), &fd, 1, answer_later, NULL));
+	ck_assert_int_eq(fd, -1);
+	handover_stop();
+	ck_assert_str_eq(answer_code(later_answer), "shutdown");
+	json_decref(later_answer);
+	later_answer = NULL;
+	ck_assert_ptr_null(device_find("nvme0"));
 	peer_join(&p);
 }
 END_TEST
@@ -782,6 +998,11 @@ main(void)
 	tcase_add_test(tc, test_owner_exit_lets_go);
 	tcase_add_test(tc, test_vfio_user_socket);
 	tcase_add_test(tc, test_vfio_user_refusals);
+	tcase_add_test(tc, test_vfio_user_attach_does_not_hold_the_loop);
+	tcase_add_test(tc, test_vfio_user_attach_outlives_its_connection);
+	tcase_add_test(tc, test_vfio_user_attach_at_shutdown);
+	/* The vfio-user attaches wait on their servers' threads. */
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

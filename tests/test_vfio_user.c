@@ -434,7 +434,7 @@ START_TEST(test_adopt_refuses_what_is_not_vfio_user)
 	/* A peer that hangs up at once: the fd stays the caller's. */
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	close(sv[1]);
-	ck_assert_int_eq(vfio_user_backend_adopt(&dev, sv[0], 0), -ECONNRESET);
+	ck_assert_int_eq(vfio_user_backend_adopt(&dev, sv[0], 0, 0), -ECONNRESET);
 	ck_assert_int_ge(fcntl(sv[0], F_GETFD), 0);
 	close(sv[0]);
 }

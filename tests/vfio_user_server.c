@@ -232,6 +232,9 @@ static struct server {
 	uint8_t in[REC_MAX];
 	uint32_t in_len;
 	int end_seen;
+	/* A record was refused: the stream is lost until the session ends
+	 * (the partial record in `in` says nothing about what follows). */
+	int refused;
 	/* DMA logging. */
 	int logging;
 	uint64_t log_page;
@@ -692,6 +695,10 @@ resume_write(const uint8_t *data, size_t len)
 	uint32_t need;
 	size_t n;
 
+	if (sv.refused) {
+		logf_("resuming: %zu bytes after a refused record", len);
+		return -1;
+	}
 	while (len > 0) {
 		if (sv.end_seen) {
 			logf_("resuming: %zu bytes after the end record", len);
@@ -703,11 +710,15 @@ resume_write(const uint8_t *data, size_t len)
 		sv.in_len += (uint32_t)n;
 		data += n;
 		len -= n;
-		if (sv.in_len == REC_HDR && !resume_header_ok())
+		if (sv.in_len == REC_HDR && !resume_header_ok()) {
+			sv.refused = 1;
 			return -1;
+		}
 		if (sv.in_len == REC_HDR + get32(sv.in + 16) && sv.in_len > REC_HDR) {
-			if (resume_record() != 0)
+			if (resume_record() != 0) {
+				sv.refused = 1;
 				return -1;
+			}
 			sv.in_len = 0;
 		}
 	}
@@ -753,6 +764,7 @@ device_set_state(uint32_t to)
 		memset(sv.mem, 0, sv.size);
 		sv.in_len = 0;
 		sv.end_seen = 0;
+		sv.refused = 0;
 	}
 	sv.state = to;
 	logf_("state %s -> %s", v2_state_name(from), v2_state_name(to));
@@ -771,6 +783,7 @@ device_reset(void)
 	sv.saving = 0;
 	sv.in_len = 0;
 	sv.end_seen = 0;
+	sv.refused = 0;
 }
 
 /* ---- DMA logging over the client's IOVA ranges ---- */

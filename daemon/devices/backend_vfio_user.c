@@ -313,10 +313,13 @@ vfio_user_probe(struct vfio_user *u)
 	return 0;
 }
 
-/* A configured device (dc) or a handed-over socket (dc NULL; adopted). */
+/* A configured device (dc) or a handed-over socket (dc NULL; adopted).
+ * Every question to the server, the attach's too, waits timeout_ms: it
+ * runs on a thread (at start-up before the loop, or the handed-over
+ * device's own), never on the event loop. */
 static int
 vfio_user_attach(struct mig_device *dev, int fd, const char *path,
-    const struct mig_device_config *dc, uint32_t negotiated_xfer)
+    const struct mig_device_config *dc, uint32_t negotiated_xfer, uint32_t timeout_ms)
 {
 	struct vfio_user *u = xcalloc(1, sizeof(*u));
 	int adopted = dc == NULL;
@@ -324,8 +327,7 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	    vfio_user_error_code};
 	int err;
 
-	vfu_init(&u->c, fd, dev->name, dc != NULL ? (int)dc->vfio_user_timeout_ms : 0,
-	    dc != NULL ? dc->vfio_user_write_max : 0);
+	vfu_init(&u->c, fd, dev->name, (int)timeout_ms, dc != NULL ? dc->vfio_user_write_max : 0);
 	u->path = xstrdup(path);
 	u->dev.ops = &vfio_user_ops;
 	u->dev.priv = u;
@@ -333,14 +335,9 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->negotiated_by_vmm = negotiated_xfer != 0;
 	if (negotiated_xfer != 0)
 		vfu_assume_negotiated(&u->c, negotiated_xfer);
-	/* A hand-over runs on the event loop: its questions wait less. */
-	if (adopted)
-		u->c.timeout_ms = VFU_ATTACH_TIMEOUT_MS;
 	err = vfio_user_probe(u);
 	if (err == 0)
 		err = v2_backend_attach(dev, &u->dev, &impl);
-	if (adopted)
-		u->c.timeout_ms = VFU_TIMEOUT_MS_DEFAULT;
 	if (err != 0) {
 		if (adopted)
 			u->c.fd = -1; /* the caller's, on failure */
@@ -358,7 +355,7 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 int
 vfio_user_backend_connected(struct mig_device *dev, int fd, const struct mig_device_config *dc)
 {
-	return vfio_user_attach(dev, fd, dc->path, dc, 0);
+	return vfio_user_attach(dev, fd, dc->path, dc, 0, dc->vfio_user_timeout_ms);
 }
 
 int
@@ -375,7 +372,8 @@ vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *d
 }
 
 int
-vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer)
+vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer,
+    uint32_t timeout_ms)
 {
-	return vfio_user_attach(dev, fd, "handed over", NULL, negotiated_xfer);
+	return vfio_user_attach(dev, fd, "handed over", NULL, negotiated_xfer, timeout_ms);
 }

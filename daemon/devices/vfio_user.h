@@ -83,9 +83,6 @@ enum vfu_command {
 #define VFU_VERSION_JSON_MAX 4096u
 #define VFU_REPLY_MAX (VFU_MAX_DATA_XFER_DEFAULT + 64u)
 #define VFU_TIMEOUT_MS_DEFAULT MIG_VFIO_USER_TIMEOUT_MS_DEFAULT
-/* A handed-over socket's first questions are asked on the event loop: a
- * server that has not answered them by then is refused. */
-#define VFU_ATTACH_TIMEOUT_MS 2000
 
 /* MIG_DATA_WRITE bodies at most this long unless configured
  * (vfio_user_write_max, ranges.h: why the default is what it is). */

@@ -5,7 +5,9 @@
 # the connected socket to the daemon, which sends no VERSION of its own and
 # drives the migration on it. The device migrates byte-identical, ends in
 # the final state the destination's VMM asked for, and is detached; neither
-# strict server met a short read or refused anything.
+# strict server met a short read or refused anything. A server that stalls
+# at attach does not hold the daemon's API, and is refused
+# vfio-user-timeout.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-vfio-user.sh"
 
@@ -59,4 +61,28 @@ until grep -q "client closed the connection" "$T/srv-b-vu.log"; do
 	sleep 0.1
 done
 pass "detached: the daemons let go of the connections"
+
+# A server that stalls at the attach's DEVICE_GET_INFO: the daemon asks it
+# on the device's thread, so the API answers while the attach waits; the
+# attach fails vfio-user-timeout once the request's 5 s are out.
+vu_start srv-stall --fault stall@get-info
+python3 "$CLIENT" --socket "$T/a.handover" attach vu1 --backend vfio-user \
+	--vfio-user-socket "$T/srv-stall.vu" --vfio-user-timeout-ms 5000 >"$T/attach-stall" 2>&1 &
+attach_pid=$!
+i=0
+until grep -q "stalling" "$T/srv-stall-vu.log"; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || fail "the attach never reached the stalled server"
+	sleep 0.1
+done
+t0=$(date +%s%N)
+[ "$(api a GET /v1/health | json_get status)" = ok ] || fail "health while attaching"
+[ "$(api a GET /v1/devices/vu1 | json_get code)" = not-found ] || fail "vu1 listed while attaching"
+t1=$(date +%s%N)
+kill -0 "$attach_pid" 2>/dev/null || fail "the attach was answered before the API was asked"
+echo "# the API answered in $(((t1 - t0) / 1000000)) ms while the attach waited on its server"
+wait "$attach_pid" && fail "a stalled server was attached: $(cat "$T/attach-stall")"
+grep -q "vfio-user-timeout" "$T/attach-stall" || fail "attach: $(cat "$T/attach-stall")"
+[ "$(api a GET /v1/devices/vu1 | json_get code)" = not-found ] || fail "vu1 after the refusal"
+pass "a server stalled at attach: the API served meanwhile, then vfio-user-timeout"
 exit 0
