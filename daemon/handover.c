@@ -369,6 +369,10 @@ handover_vfio_user_error(const char *name, int err)
 		    "the vfio-user server of %s did not "
 		    "answer",
 		    name);
+	case -ENODATA:
+		return handover_error(MIG_E_NO_DIRTY_TRACKING, "the vfio-user server of %s offers "
+		    "no DMA logging (DMA_LOGGING_START) to log its DMA over \"iova\": hand it "
+		    "over without \"iova\"", name);
 	}
 	return handover_error(MIG_E_DEVICE_OPEN, "device %s: %s", name, strerror(-err));
 }
@@ -413,8 +417,7 @@ handover_attach_args(json_t *req, const struct handover_peer *peer, enum mig_bac
 /*
  * A vfio-user server's socket, connected by the VMM: a connected AF_UNIX
  * stream socket, handed over alone (no container: the server does its own
- * DMA), without "iova" (the server's DMA logging of handed-over devices is
- * not used). "max_data_xfer_size": the VMM negotiated VERSION on it
+ * DMA and logs it over "iova", when given). "max_data_xfer_size": the VMM negotiated VERSION on it
  * already with this limit, and the daemon sends no VERSION of its own;
  * absent: a connection the VMM opened for the daemon, negotiated here.
  */
@@ -429,10 +432,11 @@ handover_vfio_user_args(json_t *req, const char *name, int fd, int container, si
 	uint64_t xfer = 0;
 	json_t *err;
 
-	if (container >= 0 || nranges > 0)
+	(void)nranges;
+	if (container >= 0)
 		return handover_error(MIG_E_BAD_REQUEST,
 		    "a vfio-user device is handed over as "
-		    "its server's socket alone: no container and no \"iova\"");
+		    "its server's socket alone: no container");
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0 || domain != AF_UNIX ||
 	    type != SOCK_STREAM || getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
@@ -568,7 +572,7 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	dev->owner_pid = owner;
 	dev->final_stopped = final_stopped;
 	if (backend == MIG_BACKEND_VFIO_USER)
-		err = vfio_user_backend_adopt(dev, fds[di], negotiated);
+		err = vfio_user_backend_adopt(dev, fds[di], negotiated, r, n, ps);
 	else
 		err = v1 ? vfio_v1_backend_adopt(dev, fds[di], cfd, r, n, ps)
 			 : vfio_v2_backend_adopt(dev, fds[di], cfd, r, n, ps);
