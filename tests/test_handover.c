@@ -765,6 +765,34 @@ START_TEST(test_vfio_user_refusals)
 }
 END_TEST
 
+/* A server with DMA logging handed over with the guest's ranges: its page
+ * space is theirs; its layout is not changed by set-iova (yet), and that
+ * call is refused, not run as another backend's. */
+START_TEST(test_vfio_user_with_iova)
+{
+	const char *text = "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":\"vfio-user\","
+			   "\"iova\":[{\"start\":0,\"length\":65536},{\"start\":1048576,"
+			   "\"length\":65536}]}";
+	struct mig_device *dev;
+	struct peer p;
+	int fd;
+
+	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
+	p.has_logging = 1;
+	ck_assert_str_eq(request(text, &fd, 1, NULL), "ok");
+	ck_assert_ptr_nonnull(dev = device_find("nvme0"));
+	ck_assert_uint_eq(dev->guest_memory_size, 1048576 + 65536);
+	ck_assert_uint_eq(dev->guest_page_size, 4096);
+	ck_assert_str_eq(request("{\"op\":\"set-iova\",\"name\":\"nvme0\",\"iova\":"
+				 "[{\"start\":0,\"length\":4096}]}",
+			     NULL, 0, NULL),
+	    "device-unsupported");
+	ck_assert_uint_eq(dev->guest_memory_size, 1048576 + 65536);
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nvme0\"}", NULL, 0, NULL), "ok");
+	peer_join(&p);
+}
+END_TEST
+
 int main(void);
 
 int
@@ -789,6 +817,7 @@ main(void)
 	tcase_add_test(tc, test_owner_exit_lets_go);
 	tcase_add_test(tc, test_vfio_user_socket);
 	tcase_add_test(tc, test_vfio_user_refusals);
+	tcase_add_test(tc, test_vfio_user_with_iova);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }
