@@ -775,11 +775,17 @@ START_TEST(test_vfio_user_with_iova)
 			   "\"length\":65536}]}";
 	struct mig_device *dev;
 	struct peer p;
+	json_t *a, *iova;
 	int fd;
 
 	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
 	p.has_logging = 1;
-	ck_assert_str_eq(request(text, &fd, 1, NULL), "ok");
+	ck_assert_str_eq(request(text, &fd, 1, &a), "ok");
+	iova = json_object_get(json_object_get(a, "device"), "iova");
+	ck_assert_int_eq(json_array_size(iova), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(iova, 1), "start")),
+	    1048576);
+	json_decref(a);
 	ck_assert_ptr_nonnull(dev = device_find("nvme0"));
 	ck_assert_uint_eq(dev->guest_memory_size, 1048576 + 65536);
 	ck_assert_uint_eq(dev->guest_page_size, 4096);

@@ -47,6 +47,7 @@ struct vfio_user {
 	int has_logging;       /* DMA_LOGGING_START probed */
 	int has_precopy_info;  /* the PRECOPY_INFO extension probed */
 	int negotiated_by_vmm; /* handed over after the VMM's VERSION */
+	int adopted;	       /* handed over by its VMM */
 	/* Handed over with the guest's ranges: what its DMA is logged over. */
 	struct mig_iova_range ranges[MIG_IOVA_RANGES_MAX];
 	size_t nranges;
@@ -318,6 +319,8 @@ vfio_user_describe(void *arg, json_t *obj)
 		json_sprintf("%u.%u", u->c.major, u->c.minor), "max_data_xfer_size",
 		(json_int_t)u->c.max_data_xfer, "write_max", (json_int_t)u->c.write_max,
 		"timeout_ms", (json_int_t)u->c.timeout_ms, "connected", vfu_connected(&u->c)));
+	if (u->adopted)
+		json_object_set_new(obj, "iova", v2_ranges_json(u->ranges, u->nranges));
 }
 
 /* VERSION, DEVICE_GET_INFO, what the migration features offer. */
@@ -410,6 +413,7 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->dev.priv = u;
 	u->dev.remote = 1;
 	u->negotiated_by_vmm = negotiated_xfer != 0;
+	u->adopted = adopted;
 	if (negotiated_xfer != 0)
 		vfu_assume_negotiated(&u->c, negotiated_xfer);
 	/* A hand-over runs on the event loop: its questions wait less. */

@@ -332,15 +332,15 @@ vfio_v2_close(void *arg)
 	free(k);
 }
 
-static json_t *
-vfio_v2_ranges_json(const struct vfio_v2 *k)
+json_t *
+v2_ranges_json(const struct mig_iova_range *ranges, size_t nranges)
 {
 	json_t *arr = json_array();
 	size_t i;
 
-	for (i = 0; i < k->nranges; i++)
+	for (i = 0; i < nranges; i++)
 		json_array_append_new(arr, json_pack("{s:I, s:I}", "start",
-		    (json_int_t)k->ranges[i].start, "length", (json_int_t)k->ranges[i].length));
+		    (json_int_t)ranges[i].start, "length", (json_int_t)ranges[i].length));
 	return arr;
 }
 
@@ -356,7 +356,7 @@ vfio_v2_describe(void *arg, json_t *obj)
 	json_object_set_new(obj, "driver",
 	    k->h.driver[0] != '\0' ? json_string(k->h.driver) : json_null());
 	if (k->h.mode == VFIO_MODE_HANDOVER)
-		json_object_set_new(obj, "iova", vfio_v2_ranges_json(k));
+		json_object_set_new(obj, "iova", v2_ranges_json(k->ranges, k->nranges));
 }
 
 int

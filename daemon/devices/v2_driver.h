@@ -210,5 +210,7 @@ int v2_backend_attach(struct mig_device *dev, struct v2_device *device,
 int v2_log_report_ranges(struct v2_device *d, const struct mig_iova_range *ranges, size_t nranges,
     uint64_t iova, uint64_t length, uint64_t page_size, uint64_t *bitmap,
     int (*report)(struct v2_device *, uint64_t, uint64_t, uint64_t, uint64_t *));
+/* A handed-over device's "iova" in its JSON: [{"start", "length"}...]. */
+struct json_t *v2_ranges_json(const struct mig_iova_range *ranges, size_t nranges);
 
 #endif
