@@ -168,8 +168,9 @@ peer_log_feature(struct peer *p, const struct hdr *req, const uint8_t *body, siz
 {
 	uint32_t index = flags & VFU_FEATURE_MASK;
 
-	if (!p->has_logging || (index != VFU_FEATURE_DMA_LOGGING_START &&
-	    index != VFU_FEATURE_DMA_LOGGING_STOP && index != VFU_FEATURE_DMA_LOGGING_REPORT))
+	if (!p->has_logging ||
+	    (index != VFU_FEATURE_DMA_LOGGING_START && index != VFU_FEATURE_DMA_LOGGING_STOP &&
+		index != VFU_FEATURE_DMA_LOGGING_REPORT))
 		return 0;
 	if (flags & VFU_FEATURE_PROBE)
 		peer_reply(p, req, body, 8);
@@ -177,8 +178,7 @@ peer_log_feature(struct peer *p, const struct hdr *req, const uint8_t *body, siz
 		peer_log_start(p, req, body, len);
 	else if (index == VFU_FEATURE_DMA_LOGGING_REPORT && (flags & VFU_FEATURE_GET))
 		peer_log_report(p, req, body, len);
-	else if (index == VFU_FEATURE_DMA_LOGGING_STOP && (flags & VFU_FEATURE_SET) &&
-	    p->logging) {
+	else if (index == VFU_FEATURE_DMA_LOGGING_STOP && (flags & VFU_FEATURE_SET) && p->logging) {
 		p->logging = 0;
 		peer_reply(p, req, body, len);
 	} else

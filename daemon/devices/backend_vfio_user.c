@@ -201,7 +201,8 @@ vfio_user_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_
 		log_warnx("device %s: the server logs DMA in pages of %" PRIu64 " bytes, not a "
 			  "power of two",
 		    u->c.name, ctl.page_size);
-		vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_STOP, NULL, 0, NULL, 0);
+		vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_STOP, NULL, 0, NULL,
+		    0);
 		return -EBADMSG;
 	}
 	*page_size = ctl.page_size;
@@ -209,8 +210,8 @@ vfio_user_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_
 }
 
 static int
-vfio_user_log_report_one(struct v2_device *d, uint64_t iova, uint64_t length,
-    uint64_t page_size, uint64_t *bitmap)
+vfio_user_log_report_one(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t page_size,
+    uint64_t *bitmap)
 {
 	struct vfio_user *u = d->priv;
 
