@@ -38,7 +38,7 @@ static const struct mig_err_info mig_err_table[] = {
 	{MIG_E_DEVICE_UNSUPPORTED, "device-unsupported", "the device does not support the requested migration feature"},
 	{MIG_E_NOT_VFIO_DEVICE, "not-vfio-device", "the file descriptor handed over is not a VFIO device"},
 	{MIG_E_NOT_VFIO_CONTAINER, "not-vfio-container", "the file descriptor handed over as the container is not a VFIO container with the type1v2 IOMMU"},
-	{MIG_E_NO_DIRTY_TRACKING, "no-dirty-tracking", "the VFIO container handed over cannot log dirty pages (no VFIO_IOMMU_DIRTY_PAGES)"},
+	{MIG_E_NO_DIRTY_TRACKING, "no-dirty-tracking", "the device handed over cannot log dirty pages (its VFIO container has no VFIO_IOMMU_DIRTY_PAGES, or its vfio-user server no DMA logging)"},
 	{MIG_E_NO_P2P, "no-p2p", "a device of a migration of several devices has no P2P states: it could be stopped while another still sends it DMA (allow with unsafe_no_p2p)"},
 	{MIG_E_VFIO_USER_PROTOCOL, "vfio-user-protocol", "the vfio-user device server sent a reply that breaks the protocol (wrong message id or command, short or oversized payload)"},
 	{MIG_E_VFIO_USER_HUNG_UP, "vfio-user-hung-up", "the vfio-user device server closed its socket"},

@@ -40,7 +40,7 @@ enum mig_err {
 	MIG_E_DEVICE_UNSUPPORTED = 43,
 	MIG_E_NOT_VFIO_DEVICE = 44, /* a handed-over fd is not a VFIO device */
 	MIG_E_NOT_VFIO_CONTAINER = 45, /* a handed-over container fd is not a type1 container */
-	MIG_E_NO_DIRTY_TRACKING = 46,	/* a handed-over container cannot log dirty pages */
+	MIG_E_NO_DIRTY_TRACKING = 46,	/* a handed-over container or vfio-user server cannot log dirty pages */
 	MIG_E_NO_P2P = 47, /* several devices in one migration, one without P2P */
 	MIG_E_VFIO_USER_PROTOCOL = 48, /* a vfio-user server's reply broke the protocol */
 	MIG_E_VFIO_USER_HUNG_UP = 49,  /* a vfio-user server closed its socket */

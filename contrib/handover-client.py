@@ -16,7 +16,8 @@ As a library:
     hc.attach("/run/vfio-migd/handover.sock", "nic0", device_fd, backend="vfio-v1",
               iova=[(0, 1 << 30)], container_fd=container_fd)
     hc.attach_vfio_user("/run/vfio-migd/handover.sock", "nvme0", server_sock_fd,
-                        max_data_xfer_size=1048576, final_state="running")
+                        max_data_xfer_size=1048576, final_state="running",
+                        iova=[(0, 1 << 30)])
     ...
     hc.detach("/run/vfio-migd/handover.sock", "gpu0")
 
@@ -29,7 +30,7 @@ As a program (the fd inherited, like `vfio-migctl attach`):
     handover-client.py [--socket PATH] attach nic0 --fd 3 --container-fd 4 \
         --backend vfio-v1 --iova 0:1073741824
     handover-client.py [--socket PATH] attach nvme0 --backend vfio-user \
-        --vfio-user-socket /run/vfio-user/nvme0.sock
+        --vfio-user-socket /run/vfio-user/nvme0.sock --iova 0:1073741824
     handover-client.py [--socket PATH] set-iova gpu0 --iova 0:2147483648
     handover-client.py [--socket PATH] detach gpu0
 
@@ -39,7 +40,9 @@ daemon then sends no VERSION of its own), or --vfio-user-socket connects
 to the server here, negotiates VERSION as a VMM would and hands that
 connection over. --vfio-user-timeout-ms sets how long each reply of the
 server may take (the daemon's default: 10 s). The VMM sends nothing on a
-handed-over connection until it detaches the device.
+handed-over connection until it detaches the device. With --iova, the
+server's DMA is logged over those ranges by its DMA logging
+(DMA_LOGGING_START); a server without it is refused with no-dirty-tracking.
 
 It prints the daemon's answer as JSON; on an error, "CODE: message" on
 standard error and exit status 1 (2 for usage, 3 when the daemon cannot be
@@ -110,11 +113,17 @@ def attach(path, name, device_fd, iova=(), final_state="stopped", page_size=None
 
 
 def attach_vfio_user(path, name, sock_fd, max_data_xfer_size=None, final_state="stopped",
-                     owner_pid=None, timeout_ms=None):
+                     owner_pid=None, timeout_ms=None, iova=(), page_size=None):
     """Hand over sock_fd, a vfio-user server's connected socket: negotiated
     by the VMM already with max_data_xfer_size, or (None) for the daemon
-    to negotiate; returns the device object."""
+    to negotiate; with iova, the guest's ranges the server's DMA logging
+    then covers (refused with no-dirty-tracking by a server without it);
+    returns the device object."""
     req = {"op": "attach", "name": name, "backend": "vfio-user", "final_state": final_state}
+    if iova:
+        req["iova"] = _ranges(iova)
+    if page_size is not None:
+        req["page_size"] = int(page_size)
     if max_data_xfer_size is not None:
         req["max_data_xfer_size"] = int(max_data_xfer_size)
     if owner_pid is not None:
@@ -203,9 +212,12 @@ def main(argv=None):
                    help="attach, vfio-user: connect to this server and negotiate here")
     p.add_argument("--vfio-user-timeout-ms", type=int,
                    help="attach, vfio-user: how long each reply of the server may take")
-    p.add_argument("--iova", type=_range_arg, action="append", default=[])
+    p.add_argument("--iova", type=_range_arg, action="append", default=[], metavar="START:LENGTH",
+                   help="attach, set-iova: a guest IOVA range the device's DMA is logged over "
+                        "(repeat for each); for vfio-user, by the server's DMA logging")
     p.add_argument("--final-state", choices=["stopped", "running"], default="stopped")
-    p.add_argument("--page-size", type=int)
+    p.add_argument("--page-size", type=int,
+                   help="attach, set-iova: the dirty bitmap's page size (default 4096)")
     p.add_argument("--owner-pid", type=int,
                    help="attach: the process to watch (default: this program's parent)")
     a = p.parse_args(argv)
@@ -216,10 +228,12 @@ def main(argv=None):
                 conn, limit = vfio_user_connect(a.vfio_user_socket)
                 with conn:
                     dev = attach_vfio_user(a.socket, a.name, conn.fileno(), limit,
-                                           a.final_state, owner, a.vfio_user_timeout_ms)
+                                           a.final_state, owner, a.vfio_user_timeout_ms,
+                                           a.iova, a.page_size)
             elif a.fd is not None:
                 dev = attach_vfio_user(a.socket, a.name, a.fd, a.max_data_xfer_size,
-                                       a.final_state, owner, a.vfio_user_timeout_ms)
+                                       a.final_state, owner, a.vfio_user_timeout_ms, a.iova,
+                                       a.page_size)
             else:
                 p.error("attach --backend vfio-user needs --fd or --vfio-user-socket")
             out = {"ok": True, "device": dev}

@@ -202,14 +202,17 @@ int vfio_user_backend_open(struct mig_device *dev, const struct mig_device_confi
 int vfio_user_backend_connected(struct mig_device *dev, int fd, const struct mig_device_config *dc);
 /* Its socket, already connected, handed over by the VMM (handover.c):
  * negotiated_xfer is the max_data_xfer_size the VMM negotiated on it (no
- * VERSION is sent), or 0 (the daemon negotiates). On failure the fd is
- * still the caller's: -EOPNOTSUPP no v2 migration, -EBUSY in a migration
- * state, -EBADMSG, -ECONNRESET or -ETIMEDOUT the server's fault. Each of
- * its questions, and every later call, waits timeout_ms (0: the default of
- * vfio_user_timeout_ms): it blocks, so handover.c runs it on the device's
- * thread. */
+ * VERSION is sent), or 0 (the daemon negotiates). ranges (page_size-
+ * aligned; none: not logged) are what its DMA is logged over, by the
+ * server's DMA logging. On failure the fd is still the caller's:
+ * -EOPNOTSUPP no v2 migration, -EBUSY in a migration state, -ENODATA
+ * ranges given and the server has no DMA logging, -EBADMSG, -ECONNRESET or
+ * -ETIMEDOUT the server's fault. Each of its questions, and every later
+ * call, waits timeout_ms (0: the default of vfio_user_timeout_ms): it
+ * blocks, so handover.c runs it on the device's thread. */
 int vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer,
-    uint32_t timeout_ms);
+    uint32_t timeout_ms, const struct mig_iova_range *ranges, size_t nranges,
+    uint32_t page_size);
 int vfio_v2_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
     size_t nranges, uint32_t page_size);
 int vfio_v1_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,

@@ -85,6 +85,10 @@ struct handover_attaching {
 	struct mig_device *dev; /* not in the registry yet */
 	int fd;
 	uint32_t negotiated, timeout_ms;
+	/* The guest's ranges its server's DMA is logged over (none: not). */
+	struct mig_iova_range ranges[MIG_IOVA_RANGES_MAX];
+	size_t nranges;
+	uint32_t page_size;
 	int pidfd;
 	struct handover_peer peer;
 	/* The adopt's result: written on the thread, read on the loop after
@@ -414,6 +418,10 @@ handover_vfio_user_error(const char *name, int err)
 		    "the vfio-user server of %s did not "
 		    "answer",
 		    name);
+	case -ENODATA:
+		return handover_error(MIG_E_NO_DIRTY_TRACKING, "the vfio-user server of %s offers "
+		    "no DMA logging (DMA_LOGGING_START) to log its DMA over \"iova\": hand it "
+		    "over without \"iova\"", name);
 	}
 	return handover_error(MIG_E_DEVICE_OPEN, "device %s: %s", name, strerror(-err));
 }
@@ -458,8 +466,7 @@ handover_attach_args(json_t *req, const struct handover_peer *peer, enum mig_bac
 /*
  * A vfio-user server's socket, connected by the VMM: a connected AF_UNIX
  * stream socket, handed over alone (no container: the server does its own
- * DMA), without "iova" (the server's DMA logging of handed-over devices is
- * not used). "max_data_xfer_size": the VMM negotiated VERSION on it
+ * DMA and logs it over "iova", when given). "max_data_xfer_size": the VMM negotiated VERSION on it
  * already with this limit, and the daemon sends no VERSION of its own;
  * absent: a connection the VMM opened for the daemon, negotiated here.
  */
@@ -474,10 +481,11 @@ handover_vfio_user_args(json_t *req, const char *name, int fd, int container, si
 	uint64_t xfer = 0, timeout = MIG_VFIO_USER_TIMEOUT_MS_DEFAULT;
 	json_t *err;
 
-	if (container >= 0 || nranges > 0)
+	(void)nranges;
+	if (container >= 0)
 		return handover_error(MIG_E_BAD_REQUEST,
 		    "a vfio-user device is handed over as "
-		    "its server's socket alone: no container and no \"iova\"");
+		    "its server's socket alone: no container");
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0 || domain != AF_UNIX ||
 	    type != SOCK_STREAM || getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
@@ -623,7 +631,8 @@ handover_attach_adopt(struct mig_device *dev, void *arg, uint64_t *out)
 	struct handover_attaching *a = arg;
 
 	(void)out;
-	a->rc = vfio_user_backend_adopt(dev, a->fd, a->negotiated, a->timeout_ms);
+	a->rc = vfio_user_backend_adopt(dev, a->fd, a->negotiated, a->timeout_ms, a->ranges,
+	    a->nranges, a->page_size);
 	return a->rc;
 }
 
@@ -676,7 +685,7 @@ handover_attach_finish(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (a->rc == 0)
-		answer = handover_attach_add(a->dev, a->pidfd, &a->peer, 0, HANDOVER_PAGE_MIN, 0);
+		answer = handover_attach_add(a->dev, a->pidfd, &a->peer, a->nranges, a->page_size, 0);
 	else {
 		answer = handover_vfio_user_error(a->dev->name, a->rc);
 		handover_attaching_drop(a);
@@ -688,7 +697,8 @@ handover_attach_finish(evutil_socket_t fd, short what, void *arg)
  * comes through later), or a refusal with the fd still the caller's. */
 static json_t *
 handover_attach_later(struct mig_device *dev, int pidfd, const struct handover_peer *peer, int *fd,
-    uint32_t negotiated, uint32_t timeout_ms, handover_later_fn later, void *ctx)
+    uint32_t negotiated, uint32_t timeout_ms, const struct mig_iova_range *ranges, size_t nranges,
+    uint32_t page_size, handover_later_fn later, void *ctx)
 {
 	struct handover_attaching *a;
 
@@ -704,6 +714,9 @@ handover_attach_later(struct mig_device *dev, int pidfd, const struct handover_p
 	*fd = -1;
 	a->negotiated = negotiated;
 	a->timeout_ms = timeout_ms;
+	memcpy(a->ranges, ranges, nranges * sizeof(*ranges));
+	a->nranges = nranges;
+	a->page_size = page_size;
 	a->pidfd = pidfd;
 	a->peer = *peer;
 	a->finish = event_new(hbase, -1, 0, handover_attach_finish, a);
@@ -772,8 +785,8 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 	dev->owner_pid = owner;
 	dev->final_stopped = final_stopped;
 	if (backend == MIG_BACKEND_VFIO_USER)
-		return handover_attach_later(dev, pidfd, peer, &fds[di], negotiated, timeout_ms,
-		    later, ctx);
+		return handover_attach_later(dev, pidfd, peer, &fds[di], negotiated, timeout_ms, r, n,
+		    ps, later, ctx);
 	err = v1 ? vfio_v1_backend_adopt(dev, fds[di], cfd, r, n, ps)
 		 : vfio_v2_backend_adopt(dev, fds[di], cfd, r, n, ps);
 	if (err != 0) {

@@ -825,17 +825,13 @@ START_TEST(test_vfio_user_refusals)
 	ck_assert_str_eq(request(text, &fd, 1, NULL), "vfio-user-hung-up");
 	ck_assert_int_eq(fd, -1);
 	ck_assert_int_eq(fcntl(sv[0], F_GETFD), -1);
-	/* No container, no ranges, no limit below the protocol's floor, a
-	 * timeout within the configuration's range; the limit and the
-	 * timeout are vfio-user's only. Refused before the fd is taken. */
+	/* No container, no limit below the protocol's floor, a timeout within
+	 * the configuration's range; the limit and the timeout are
+	 * vfio-user's only. Refused before the fd is taken. */
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	fds[0] = sv[0];
 	fds[1] = pipefd[1];
 	ck_assert_str_eq(attach_with_container("nvme0", "vfio-user", fds, ""), "bad-request");
-	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
-				 "\"vfio-user\",\"iova\":[{\"start\":0,\"length\":4096}]}",
-			     &sv[0], 1, NULL),
-	    "bad-request");
 	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
 				 "\"vfio-user\",\"max_data_xfer_size\":100}",
 			     &sv[0], 1, NULL),
@@ -974,6 +970,59 @@ START_TEST(test_vfio_user_attach_at_shutdown)
 }
 END_TEST
 
+/* "iova" for a server without DMA logging: what a kernel device without
+ * dirty tracking gets. The attach had taken the socket (its questions
+ * run on the device's thread): refused, it is closed once. */
+START_TEST(test_vfio_user_iova_without_dma_logging)
+{
+	struct peer p;
+	int fd;
+
+	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
+	ck_assert_str_eq(request("{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":"
+				 "\"vfio-user\",\"iova\":[{\"start\":0,\"length\":4096}]}",
+			     &fd, 1, NULL),
+	    "no-dirty-tracking");
+	ck_assert_int_eq(fd, -1);
+	ck_assert_ptr_null(device_find("nvme0"));
+	peer_join(&p);
+}
+END_TEST
+
+/* A server with DMA logging handed over with the guest's ranges: its page
+ * space is theirs; its layout is not changed by set-iova (yet), and that
+ * call is refused, not run as another backend's. */
+START_TEST(test_vfio_user_with_iova)
+{
+	const char *text = "{\"op\":\"attach\",\"name\":\"nvme0\",\"backend\":\"vfio-user\","
+			   "\"iova\":[{\"start\":0,\"length\":65536},{\"start\":1048576,"
+			   "\"length\":65536}]}";
+	struct mig_device *dev;
+	struct peer p;
+	json_t *a, *iova;
+	int fd;
+
+	fd = peer_start(&p, V2_MIG_STOP_COPY, stream, sizeof(stream));
+	p.has_logging = 1;
+	ck_assert_str_eq(request(text, &fd, 1, &a), "ok");
+	iova = json_object_get(json_object_get(a, "device"), "iova");
+	ck_assert_int_eq(json_array_size(iova), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(iova, 1), "start")),
+	    1048576);
+	json_decref(a);
+	ck_assert_ptr_nonnull(dev = device_find("nvme0"));
+	ck_assert_uint_eq(dev->guest_memory_size, 1048576 + 65536);
+	ck_assert_uint_eq(dev->guest_page_size, 4096);
+	ck_assert_str_eq(request("{\"op\":\"set-iova\",\"name\":\"nvme0\",\"iova\":"
+				 "[{\"start\":0,\"length\":4096}]}",
+			     NULL, 0, NULL),
+	    "device-unsupported");
+	ck_assert_uint_eq(dev->guest_memory_size, 1048576 + 65536);
+	ck_assert_str_eq(request("{\"op\":\"detach\",\"name\":\"nvme0\"}", NULL, 0, NULL), "ok");
+	peer_join(&p);
+}
+END_TEST
+
 int main(void);
 
 int
@@ -1001,6 +1050,8 @@ main(void)
 	tcase_add_test(tc, test_vfio_user_attach_does_not_hold_the_loop);
 	tcase_add_test(tc, test_vfio_user_attach_outlives_its_connection);
 	tcase_add_test(tc, test_vfio_user_attach_at_shutdown);
+	tcase_add_test(tc, test_vfio_user_with_iova);
+	tcase_add_test(tc, test_vfio_user_iova_without_dma_logging);
 	/* The vfio-user attaches wait on their servers' threads. */
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

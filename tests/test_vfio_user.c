@@ -4,7 +4,8 @@
  * tests/vfio_user_peer.c on the other end of a socketpair: negotiation,
  * every reply check and the fault it is, error replies that keep the
  * connection, data read and written in pieces within the limits, a save
- * and a resume through the v2 planner, faults named by their error code.
+ * and a resume through the v2 planner, faults named by their error code,
+ * a handed-over socket's DMA logged over the guest's ranges only.
  */
 #include <check.h>
 #include <errno.h>
@@ -434,9 +435,117 @@ START_TEST(test_adopt_refuses_what_is_not_vfio_user)
 	/* A peer that hangs up at once: the fd stays the caller's. */
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	close(sv[1]);
-	ck_assert_int_eq(vfio_user_backend_adopt(&dev, sv[0], 0, 0), -ECONNRESET);
+	ck_assert_int_eq(vfio_user_backend_adopt(&dev, sv[0], 0, 0, NULL, 0, 0), -ECONNRESET);
 	ck_assert_int_ge(fcntl(sv[0], F_GETFD), 0);
 	close(sv[0]);
+}
+END_TEST
+
+/* ---- A handed-over socket's DMA logged over the guest's ranges ------- */
+
+/* Two ranges with a hole between them (pages 0x14-0x3f). */
+static const struct mig_iova_range guest[2] = {{0x10000, 0x4000}, {0x40000, 0x2000}};
+
+static int
+adopt_with_ranges(struct peer *p, struct mig_device *dev, int has_logging, int *fd)
+{
+	memset(dev, 0, sizeof(*dev));
+	dev->name = (char *)"nvme0";
+	*fd = peer_start(p, V2_MIG_STOP_COPY | V2_MIG_PRE_COPY, stream, sizeof(stream));
+	p->has_logging = has_logging;
+	return vfio_user_backend_adopt(dev, *fd, 0, 0, guest, 2, 4096);
+}
+
+START_TEST(test_adopt_logs_dma_over_the_ranges)
+{
+	struct peer p;
+	struct mig_device dev;
+	uint8_t bitmap[8] = {0};
+	uint64_t dirty;
+	int fd;
+
+	ck_assert_int_eq(adopt_with_ranges(&p, &dev, 1, &fd), 0);
+	/* The page space ends with the last range; the pages are the VMM's. */
+	ck_assert_uint_eq(dev.guest_memory_size, 0x42000);
+	ck_assert_uint_eq(dev.guest_page_size, 4096);
+	ck_assert_ptr_null(dev.guest_memory);
+	ck_assert_int_eq(p.logging, 0);
+	/* Dirty in both ranges, on either side of the window asked. */
+	p.dirty[p.ndirty++] = 0x11000;
+	p.dirty[p.ndirty++] = 0x13000;
+	p.dirty[p.ndirty++] = 0x40000;
+	p.dirty[p.ndirty++] = 0x41000;
+	ck_assert_int_eq(dev.ops->save_begin(&dev, 1), 0);
+	/* START names every range and the page size, nothing else. */
+	ck_assert_int_eq(p.logging, 1);
+	ck_assert_uint_eq(p.log_page_size, 4096);
+	ck_assert_uint_eq(p.log_nranges, 2);
+	ck_assert_uint_eq(p.log_ranges[0][0], 0x10000);
+	ck_assert_uint_eq(p.log_ranges[0][1], 0x4000);
+	ck_assert_uint_eq(p.log_ranges[1][0], 0x40000);
+	ck_assert_uint_eq(p.log_ranges[1][1], 0x2000);
+	/* Pages [0x12, 0x41): one REPORT inside each range, the hole never
+	 * asked; bits at their offsets in the window. */
+	ck_assert_int_eq(dev.ops->dirty_bitmap(&dev, 0x12, 0x2f, bitmap, &dirty), 0);
+	ck_assert_int_eq(p.nreports, 2);
+	ck_assert_uint_eq(p.reports[0][0], 0x12000);
+	ck_assert_uint_eq(p.reports[0][1], 0x2000);
+	ck_assert_uint_eq(p.reports[0][2], 4096);
+	ck_assert_uint_eq(p.reports[1][0], 0x40000);
+	ck_assert_uint_eq(p.reports[1][1], 0x1000);
+	ck_assert_uint_eq(p.reports[1][2], 4096);
+	ck_assert_uint_eq(dirty, 2);
+	ck_assert_uint_eq(bitmap[0], 1u << 1);				/* 0x13000 */
+	ck_assert_uint_eq(bitmap[5], 1u << 6);				/* 0x40000: bit 46 */
+	ck_assert_uint_eq(bitmap[1] | bitmap[2] | bitmap[3] | bitmap[4], 0);
+	/* A window in the hole asks nothing. */
+	memset(bitmap, 0, sizeof(bitmap));
+	ck_assert_int_eq(dev.ops->dirty_bitmap(&dev, 0x20, 0x10, bitmap, &dirty), 0);
+	ck_assert_int_eq(p.nreports, 2);
+	ck_assert_uint_eq(dirty, 0);
+	/* The save's end stops the log. */
+	ck_assert_int_eq(dev.ops->rollback(&dev), 0);
+	ck_assert_int_eq(p.logging, 0);
+	dev.ops->close(&dev);
+	peer_join(&p);
+}
+END_TEST
+
+START_TEST(test_adopt_with_ranges_needs_dma_logging)
+{
+	struct peer p;
+	struct mig_device dev;
+	int fd;
+
+	/* Refused, and the fd still the caller's (the handover's
+	 * no-dirty-tracking). */
+	ck_assert_int_eq(adopt_with_ranges(&p, &dev, 0, &fd), -ENODATA);
+	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
+	close(fd);
+	peer_join(&p);
+}
+END_TEST
+
+START_TEST(test_log_page_size_the_server_chose)
+{
+	struct peer p;
+	struct mig_device dev;
+	int fd;
+
+	ck_assert_int_eq(adopt_with_ranges(&p, &dev, 1, &fd), 0);
+	/* A page that is not a power of two: the log is stopped, the save not
+	 * begun. */
+	p.log_page_reply = 12288;
+	ck_assert_int_eq(dev.ops->save_begin(&dev, 1), -EBADMSG);
+	ck_assert_int_eq(p.logging, 0);
+	ck_assert_uint_eq(p.state, V2_STATE_RUNNING);
+	/* A larger page of its own is taken: reports are still asked in ours. */
+	p.log_page_reply = 8192;
+	ck_assert_int_eq(dev.ops->save_begin(&dev, 1), 0);
+	ck_assert_int_eq(p.logging, 1);
+	ck_assert_int_eq(dev.ops->rollback(&dev), 0);
+	dev.ops->close(&dev);
+	peer_join(&p);
 }
 END_TEST
 
@@ -462,6 +571,9 @@ main(void)
 	tcase_add_test(backend, test_hang_up_mid_save_names_its_error);
 	tcase_add_test(backend, test_refused_arc_reads_the_state_back);
 	tcase_add_test(backend, test_adopt_refuses_what_is_not_vfio_user);
+	tcase_add_test(backend, test_adopt_logs_dma_over_the_ranges);
+	tcase_add_test(backend, test_adopt_with_ranges_needs_dma_logging);
+	tcase_add_test(backend, test_log_page_size_the_server_chose);
 	tcase_set_timeout(client, 60);
 	tcase_set_timeout(backend, 60);
 	suite_add_tcase(s, client);

@@ -102,6 +102,90 @@ peer_version(struct peer *p, const struct hdr *req, const uint8_t *body, size_t 
 	peer_reply(p, req, out, 4 + n);
 }
 
+/* DMA_LOGGING_START (SET): page size, ranges, reserved zero. */
+static void
+peer_log_start(struct peer *p, const struct hdr *req, const uint8_t *body, size_t len)
+{
+	uint8_t out[16 + 8 + 16 * PEER_LOG_MAX];
+	uint32_t n, i;
+
+	if (len < 24 || p->logging) {
+		peer_error(p, req, EINVAL);
+		return;
+	}
+	memcpy(&n, body + 16, 4);
+	ck_assert_uint_ge(n, 1);
+	ck_assert_uint_le(n, PEER_LOG_MAX);
+	ck_assert_uint_eq(len, 24 + (size_t)n * 16);
+	memcpy(&p->log_page_size, body + 8, 8);
+	for (i = 0; i < n; i++)
+		memcpy(p->log_ranges[i], body + 24 + i * 16, 16);
+	p->log_nranges = n;
+	p->logging = 1;
+	memcpy(out, body, len);
+	if (p->log_page_reply != 0)
+		memcpy(out + 8, &p->log_page_reply, 8);
+	peer_reply(p, req, out, len);
+}
+
+/* DMA_LOGGING_REPORT (GET) of a window inside one logged range. */
+static void
+peer_log_report(struct peer *p, const struct hdr *req, const uint8_t *body, size_t len)
+{
+	uint64_t r[3], words, bit;
+	uint8_t *out;
+	uint32_t i, inside = 0;
+	size_t d;
+
+	ck_assert_uint_eq(len, 32);
+	memcpy(r, body + 8, sizeof(r));
+	if (p->nreports < PEER_LOG_MAX)
+		memcpy(p->reports[p->nreports++], r, sizeof(r));
+	for (i = 0; i < p->log_nranges; i++)
+		if (r[0] >= p->log_ranges[i][0] &&
+		    r[0] + r[1] <= p->log_ranges[i][0] + p->log_ranges[i][1])
+			inside = 1;
+	if (!p->logging || !inside || r[2] == 0 || r[1] % r[2] != 0) {
+		peer_error(p, req, EINVAL);
+		return;
+	}
+	words = (r[1] / r[2] + 63) / 64;
+	out = xcalloc(1, 32 + words * 8);
+	memcpy(out, body, 32);
+	for (d = 0; d < p->ndirty; d++) {
+		if (p->dirty[d] < r[0] || p->dirty[d] >= r[0] + r[1])
+			continue;
+		bit = (p->dirty[d] - r[0]) / r[2];
+		out[32 + bit / 8] |= (uint8_t)(1u << (bit % 8));
+	}
+	peer_reply(p, req, out, 32 + words * 8);
+	free(out);
+}
+
+static int
+peer_log_feature(struct peer *p, const struct hdr *req, const uint8_t *body, size_t len,
+    uint32_t flags)
+{
+	uint32_t index = flags & VFU_FEATURE_MASK;
+
+	if (!p->has_logging ||
+	    (index != VFU_FEATURE_DMA_LOGGING_START && index != VFU_FEATURE_DMA_LOGGING_STOP &&
+		index != VFU_FEATURE_DMA_LOGGING_REPORT))
+		return 0;
+	if (flags & VFU_FEATURE_PROBE)
+		peer_reply(p, req, body, 8);
+	else if (index == VFU_FEATURE_DMA_LOGGING_START && (flags & VFU_FEATURE_SET))
+		peer_log_start(p, req, body, len);
+	else if (index == VFU_FEATURE_DMA_LOGGING_REPORT && (flags & VFU_FEATURE_GET))
+		peer_log_report(p, req, body, len);
+	else if (index == VFU_FEATURE_DMA_LOGGING_STOP && (flags & VFU_FEATURE_SET) && p->logging) {
+		p->logging = 0;
+		peer_reply(p, req, body, len);
+	} else
+		peer_error(p, req, EINVAL);
+	return 1;
+}
+
 static void
 peer_feature(struct peer *p, const struct hdr *req, const uint8_t *body, size_t len)
 {
@@ -119,6 +203,8 @@ peer_feature(struct peer *p, const struct hdr *req, const uint8_t *body, size_t 
 		head[1] ^= 1;
 		memcpy(out, head, sizeof(head));
 	}
+	if (peer_log_feature(p, req, body, len, head[1]))
+		return;
 	if (index == VFU_FEATURE_MIGRATION && (head[1] & VFU_FEATURE_GET)) {
 		memcpy(out + 8, &p->flags, 8);
 		peer_reply(p, req, out, 16);

@@ -8,8 +8,10 @@
  * more; a body that has not fully arrived is counted (short_reads) and
  * ends the session. It serves a small v2 device (flags, one arc per SET
  * in its own FSM without P2P, a stream readable in PRE_COPY up to
- * precopy_avail and to its end in STOP_COPY, written back in RESUMING)
- * and breaks the nth reply of one command on demand.
+ * precopy_avail and to its end in STOP_COPY, written back in RESUMING;
+ * DMA logging when has_logging: START recorded, each REPORT recorded and
+ * answered with the dirty IOVAs it covers, STOP) and breaks the nth reply
+ * of one command on demand.
  */
 #ifndef MIG_TEST_VFIO_USER_PEER_H
 #define MIG_TEST_VFIO_USER_PEER_H
@@ -36,6 +38,8 @@ enum peer_fault {
 	PF_READ_TOO_MUCH,
 };
 
+#define PEER_LOG_MAX 16
+
 struct hdr {
 	uint16_t id, command;
 	uint32_t size, flags, error;
@@ -54,6 +58,17 @@ struct peer {
 	size_t dst_len;
 	int has_data_size;
 	int pad_reads; /* MIG_DATA_READ replies padded to the size asked (libvfio-user) */
+	/* DMA logging, offered when has_logging: START's page size and ranges
+	 * as asked (answered with log_page_reply if set), dirty[] the IOVAs
+	 * every REPORT over them says written, each REPORT asked recorded. */
+	int has_logging, logging;
+	uint64_t log_page_size, log_page_reply;
+	uint32_t log_nranges;
+	uint64_t log_ranges[PEER_LOG_MAX][2];
+	uint64_t dirty[PEER_LOG_MAX];
+	size_t ndirty;
+	uint64_t reports[PEER_LOG_MAX][3]; /* iova, length, page_size */
+	int nreports;
 	/* VERSION. */
 	uint16_t major, minor;
 	const char *json; /* the reply's, NULL: none */

@@ -8,6 +8,7 @@
  *       [--workload BYTES_PER_S] [--initial BYTES] [--max-msg BYTES]
  *       [--max-data-xfer BYTES] [--dump-on-stop FILE]
  *       [--dump-on-resume FILE] [--fault KIND[@WHERE]] [--log FILE]
+ *       [--dma-log FILE]
  *
  * It listens on PATH (removed and re-created), prints "ready" on stdout once
  * listening, and serves one client at a time one PCI device with the v2
@@ -33,7 +34,9 @@
  * DEVICE_FEATURE: MIGRATION (GET: STOP_COPY | PRE_COPY), MIG_DEVICE_STATE
  * (GET, SET of one arc), DMA_LOGGING_START/STOP (SET) and _REPORT (GET) over
  * any IOVA ranges the client names (the workload "DMA-writes" a page of
- * one of them each time it writes the state), the kernel's MIG_DATA_SIZE
+ * one of them each time it writes the state, while logging; --dma-log FILE
+ * appends the IOVA of each page so written, in decimal, one a line, so a
+ * test knows what the log must report), the kernel's MIG_DATA_SIZE
  * (index 9, GET: stop_copy_length) and an extension of ours, PRECOPY_INFO
  * (index 0xff01, GET in PRE_COPY: u64 initial_bytes, u64 dirty_bytes), every
  * feature probe-able; MIG_DATA_READ (in PRE_COPY and STOP_COPY) and
@@ -208,6 +211,7 @@ struct log_range {
 static struct server {
 	/* Options. */
 	const char *socket_path, *dump_stop, *dump_resume;
+	FILE *dma_log; /* --dma-log: each page DMA-written while logging */
 	uint64_t size, seed, workload, initial;
 	uint32_t max_msg, max_xfer;
 	enum fault_kind fault;
@@ -810,6 +814,10 @@ log_dma_write(uint64_t r)
 	lr = &sv.ranges[r % sv.nranges];
 	page = (r >> 8) % ((lr->length + sv.log_page - 1) / sv.log_page);
 	lr->bits[page / 64] |= 1ull << (page % 64);
+	if (sv.dma_log != NULL) {
+		fprintf(sv.dma_log, "%" PRIu64 "\n", lr->iova + page * sv.log_page);
+		fflush(sv.dma_log);
+	}
 }
 
 static int
@@ -1162,7 +1170,7 @@ feature_report(int fd, const struct msg *m, enum fault_kind k)
 	ps = get64(d + 16);
 	if (length == 0 || ps == 0 || (ps & (ps - 1)) || length / ps > LOG_MAX_PAGES)
 		return send_error(fd, m, EINVAL, "dma logging report: bad range or page size");
-	words = (length / ps + 1 + 63) / 64;
+	words = ((length + ps - 1) / ps + 63) / 64;
 	if (get32(m->body) < 8 + 24 + words * 8 || 16 + 8 + 24 + words * 8 > sv.max_msg)
 		return send_error(fd, m, E2BIG, "dma logging report: bitmap above argsz");
 	r = calloc(1, 8 + 24 + words * 8);
@@ -1394,7 +1402,7 @@ usage(int status)
 	    "usage: vfio-user-server --socket PATH [--size BYTES] [--seed N]\n"
 	    "    [--workload BYTES_PER_S] [--initial BYTES] [--max-msg BYTES]\n"
 	    "    [--max-data-xfer BYTES] [--dump-on-stop FILE] [--dump-on-resume FILE]\n"
-	    "    [--fault KIND[@WHERE]] [--log FILE]\n"
+	    "    [--fault KIND[@WHERE]] [--log FILE] [--dma-log FILE]\n"
 	    "  KIND: kill error-reply bad-msg-id bad-command short-reply oversized-reply\n"
 	    "        huge-reply stall hang-up corrupt\n"
 	    "  WHERE: version get-info pre-copy stop-copy resuming to-STATE\n"
@@ -1449,7 +1457,8 @@ parse_options(int argc, char **argv)
 	    {"seed", 1, NULL, 'S'}, {"workload", 1, NULL, 'w'}, {"initial", 1, NULL, 'i'},
 	    {"max-msg", 1, NULL, 'm'}, {"max-data-xfer", 1, NULL, 'x'},
 	    {"dump-on-stop", 1, NULL, 'd'}, {"dump-on-resume", 1, NULL, 'r'},
-	    {"fault", 1, NULL, 'f'}, {"log", 1, NULL, 'l'}, {"help", 0, NULL, 'h'},
+	    {"fault", 1, NULL, 'f'}, {"log", 1, NULL, 'l'}, {"dma-log", 1, NULL, 'D'},
+	    {"help", 0, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	uint64_t max_msg = 0;
 	int ch;
@@ -1488,6 +1497,12 @@ parse_options(int argc, char **argv)
 			break;
 		case 'l':
 			if ((sv.log = fopen(optarg, "a")) == NULL) {
+				perror(optarg);
+				exit(2);
+			}
+			break;
+		case 'D':
+			if ((sv.dma_log = fopen(optarg, "a")) == NULL) {
 				perror(optarg);
 				exit(2);
 			}

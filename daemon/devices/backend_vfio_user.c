@@ -19,9 +19,15 @@
  * device's thread; a fault of the connection names its error code
  * (vfio-user-protocol, -hung-up, -timeout) through the device's
  * error_code.
+ *
+ * A socket handed over with the guest's IOVA ranges has its DMA logged
+ * over exactly those (DMA_LOGGING_START with all of them, a REPORT per
+ * range a window meets, STOP), like a kernel device handed over with them;
+ * a server without DMA logging is not taken with ranges.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,6 +47,10 @@ struct vfio_user {
 	int has_logging;       /* DMA_LOGGING_START probed */
 	int has_precopy_info;  /* the PRECOPY_INFO extension probed */
 	int negotiated_by_vmm; /* handed over after the VMM's VERSION */
+	int adopted;	       /* handed over by its VMM */
+	/* Handed over with the guest's ranges: what its DMA is logged over. */
+	struct mig_iova_range ranges[MIG_IOVA_RANGES_MAX];
+	size_t nranges;
 	/* The session's reads: the last reply came back short and the
 	 * driver has not been told (its next read returns 0); the server may
 	 * have more (its last reply was full, or none was asked yet). */
@@ -152,24 +162,60 @@ vfio_user_reset(struct v2_device *d)
 struct vfu_log_control {
 	uint64_t page_size;
 	uint32_t num_ranges, reserved;
-	uint64_t iova, length; /* one range */
+	struct {
+		uint64_t iova, length;
+	} ranges[MIG_IOVA_RANGES_MAX];
 };
 
+/* [iova, iova + length), or the handed-over ranges when there are. */
 static int
 vfio_user_log_start(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t *page_size)
 {
 	struct vfio_user *u = d->priv;
-	struct vfu_log_control ctl = {*page_size, 1, 0, iova, length};
+	struct vfu_log_control ctl;
+	size_t i, len;
 	int err;
 
 	if (!u->has_logging)
 		return -ENOTSUP;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.page_size = *page_size;
+	ctl.num_ranges = 1;
+	ctl.ranges[0].iova = iova;
+	ctl.ranges[0].length = length;
+	if (u->nranges > 0) {
+		/* The guest's layout: the server logs nothing else. */
+		for (i = 0; i < u->nranges; i++) {
+			ctl.ranges[i].iova = u->ranges[i].start;
+			ctl.ranges[i].length = u->ranges[i].length;
+		}
+		ctl.num_ranges = (uint32_t)u->nranges;
+	}
+	len = offsetof(struct vfu_log_control, ranges) + ctl.num_ranges * sizeof(ctl.ranges[0]);
 	/* The reply echoes the request, with the page size the server chose. */
-	err = vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl),
-	    &ctl, sizeof(ctl));
-	if (err == 0)
-		*page_size = ctl.page_size;
-	return err;
+	err = vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_START, &ctl, len, &ctl,
+	    len);
+	if (err != 0)
+		return err;
+	if (ctl.page_size == 0 || (ctl.page_size & (ctl.page_size - 1)) != 0) {
+		log_warnx("device %s: the server logs DMA in pages of %" PRIu64 " bytes, not a "
+			  "power of two",
+		    u->c.name, ctl.page_size);
+		vfu_feature(&u->c, VFU_FEATURE_SET | VFU_FEATURE_DMA_LOGGING_STOP, NULL, 0, NULL,
+		    0);
+		return -EBADMSG;
+	}
+	*page_size = ctl.page_size;
+	return 0;
+}
+
+static int
+vfio_user_log_report_one(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t page_size,
+    uint64_t *bitmap)
+{
+	struct vfio_user *u = d->priv;
+
+	return vfu_log_report(&u->c, iova, length, page_size, bitmap);
 }
 
 static int
@@ -178,7 +224,10 @@ vfio_user_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64
 {
 	struct vfio_user *u = d->priv;
 
-	return vfu_log_report(&u->c, iova, length, page_size, bitmap);
+	if (u->nranges > 0)
+		return v2_log_report_ranges(d, u->ranges, u->nranges, iova, length, page_size,
+		    bitmap, vfio_user_log_report_one);
+	return vfio_user_log_report_one(d, iova, length, page_size, bitmap);
 }
 
 static int
@@ -271,6 +320,8 @@ vfio_user_describe(void *arg, json_t *obj)
 		json_sprintf("%u.%u", u->c.major, u->c.minor), "max_data_xfer_size",
 		(json_int_t)u->c.max_data_xfer, "write_max", (json_int_t)u->c.write_max,
 		"timeout_ms", (json_int_t)u->c.timeout_ms, "connected", vfu_connected(&u->c)));
+	if (u->adopted)
+		json_object_set_new(obj, "iova", v2_ranges_json(u->ranges, u->nranges));
 }
 
 /* VERSION, DEVICE_GET_INFO, what the migration features offer. */
@@ -313,13 +364,44 @@ vfio_user_probe(struct vfio_user *u)
 	return 0;
 }
 
-/* A configured device (dc) or a handed-over socket (dc NULL; adopted).
- * Every question to the server, the attach's too, waits timeout_ms: it
- * runs on a thread (at start-up before the loop, or the handed-over
- * device's own), never on the event loop. */
+/* The guest's ranges become the device's page space, as a kernel device's
+ * (vfio_v2_set_ranges): pages [0, end of the last range) of page_size
+ * bytes, of which only the ranges are logged. -ENODATA: the server has no
+ * DMA logging. */
+static int
+vfio_user_set_ranges(struct mig_device *dev, struct vfio_user *u,
+    const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size)
+{
+	uint64_t end = 0;
+	size_t i;
+
+	if (nranges == 0)
+		return 0;
+	if (!u->has_logging) {
+		log_warnx("device %s: handed over with the guest's IOVA ranges, but its vfio-user "
+			  "server offers no DMA logging (DEVICE_FEATURE DMA_LOGGING_START)",
+		    u->c.name);
+		return -ENODATA;
+	}
+	memcpy(u->ranges, ranges, nranges * sizeof(*ranges));
+	u->nranges = nranges;
+	for (i = 0; i < nranges; i++)
+		if (ranges[i].start + ranges[i].length > end)
+			end = ranges[i].start + ranges[i].length;
+	dev->guest_memory = NULL; /* the VMM's: its pages are not ours to send */
+	dev->guest_memory_size = end;
+	dev->guest_page_size = page_size;
+	return 0;
+}
+
+/* A configured device (dc) or a handed-over socket (dc NULL; adopted,
+ * with the guest's ranges if any). Every question to the server, the
+ * attach's too, waits timeout_ms: it runs on a thread (at start-up before
+ * the loop, or the handed-over device's own), never on the event loop. */
 static int
 vfio_user_attach(struct mig_device *dev, int fd, const char *path,
-    const struct mig_device_config *dc, uint32_t negotiated_xfer, uint32_t timeout_ms)
+    const struct mig_device_config *dc, uint32_t negotiated_xfer, uint32_t timeout_ms,
+    const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size)
 {
 	struct vfio_user *u = xcalloc(1, sizeof(*u));
 	int adopted = dc == NULL;
@@ -333,9 +415,12 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	u->dev.priv = u;
 	u->dev.remote = 1;
 	u->negotiated_by_vmm = negotiated_xfer != 0;
+	u->adopted = adopted;
 	if (negotiated_xfer != 0)
 		vfu_assume_negotiated(&u->c, negotiated_xfer);
 	err = vfio_user_probe(u);
+	if (err == 0)
+		err = vfio_user_set_ranges(dev, u, ranges, nranges, page_size);
 	if (err == 0)
 		err = v2_backend_attach(dev, &u->dev, &impl);
 	if (err != 0) {
@@ -355,7 +440,7 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 int
 vfio_user_backend_connected(struct mig_device *dev, int fd, const struct mig_device_config *dc)
 {
-	return vfio_user_attach(dev, fd, dc->path, dc, 0, dc->vfio_user_timeout_ms);
+	return vfio_user_attach(dev, fd, dc->path, dc, 0, dc->vfio_user_timeout_ms, NULL, 0, 0);
 }
 
 int
@@ -373,7 +458,11 @@ vfio_user_backend_open(struct mig_device *dev, const struct mig_device_config *d
 
 int
 vfio_user_backend_adopt(struct mig_device *dev, int fd, uint32_t negotiated_xfer,
-    uint32_t timeout_ms)
+    uint32_t timeout_ms, const struct mig_iova_range *ranges, size_t nranges,
+    uint32_t page_size)
 {
-	return vfio_user_attach(dev, fd, "handed over", NULL, negotiated_xfer, timeout_ms);
+	if (nranges > MIG_IOVA_RANGES_MAX)
+		return -E2BIG;
+	return vfio_user_attach(dev, fd, "handed over", NULL, negotiated_xfer, timeout_ms, ranges,
+	    nranges, page_size);
 }

@@ -438,8 +438,12 @@ int
 vfio_v1_backend_set_iova(struct mig_device *dev, const struct mig_iova_range *ranges,
     size_t nranges, uint32_t page_size)
 {
-	struct vfio_v1 *k = kv1(dev);
+	struct vfio_v1 *k;
 
+	/* The hand-over's set-iova names any device not vfio-v2 this way. */
+	if (strcmp(dev->backend, "vfio-v1") != 0)
+		return -ENOTSUP;
+	k = kv1(dev);
 	if (k->h.mode != VFIO_MODE_HANDOVER || k->type1.fd < 0)
 		return -ENOTSUP;
 	return vfio_v1_set_ranges(dev, k, ranges, nranges, page_size);

@@ -217,26 +217,27 @@ vfio_v2_log_report(struct v2_device *d, uint64_t iova, uint64_t length, uint64_t
 }
 
 /* A handed-over device logs only the guest's ranges: a window of the page
- * space is asked range by range where they meet it (the kernel refuses a
+ * space is asked range by range where they meet it (the device refuses a
  * report outside what it tracks), each OR-ed in at its place. */
-static int
-vfio_v2_log_report_ranges(struct vfio_v2 *k, uint64_t iova, uint64_t length, uint64_t page_size,
-    uint64_t *bitmap)
+int
+v2_log_report_ranges(struct v2_device *d, const struct mig_iova_range *ranges, size_t nranges,
+    uint64_t iova, uint64_t length, uint64_t page_size, uint64_t *bitmap,
+    int (*report)(struct v2_device *, uint64_t, uint64_t, uint64_t, uint64_t *))
 {
 	uint64_t a, b, n, off, i, *part;
 	size_t r;
 	int err;
 
-	for (r = 0; r < k->nranges; r++) {
-		a = k->ranges[r].start > iova ? k->ranges[r].start : iova;
-		b = k->ranges[r].start + k->ranges[r].length;
+	for (r = 0; r < nranges; r++) {
+		a = ranges[r].start > iova ? ranges[r].start : iova;
+		b = ranges[r].start + ranges[r].length;
 		if (b > iova + length)
 			b = iova + length;
 		if (a >= b)
 			continue;
 		n = (b - a) / page_size;
 		part = xcalloc((size_t)((n + 63) / 64), sizeof(uint64_t));
-		if ((err = vfio_v2_log_report(&k->dev, a, b - a, page_size, part)) != 0) {
+		if ((err = report(d, a, b - a, page_size, part)) != 0) {
 			free(part);
 			return err;
 		}
@@ -262,7 +263,8 @@ vfio_v2_log_report_op(struct v2_device *d, uint64_t iova, uint64_t length, uint6
 		    ? vfio_type1_report_ranges(&k->type1, iova, length, bitmap)
 		    : -EINVAL;
 	if (k->nranges > 0)
-		return vfio_v2_log_report_ranges(k, iova, length, page_size, bitmap);
+		return v2_log_report_ranges(d, k->ranges, k->nranges, iova, length, page_size,
+		    bitmap, vfio_v2_log_report);
 	return vfio_v2_log_report(d, iova, length, page_size, bitmap);
 }
 
@@ -330,15 +332,15 @@ vfio_v2_close(void *arg)
 	free(k);
 }
 
-static json_t *
-vfio_v2_ranges_json(const struct vfio_v2 *k)
+json_t *
+v2_ranges_json(const struct mig_iova_range *ranges, size_t nranges)
 {
 	json_t *arr = json_array();
 	size_t i;
 
-	for (i = 0; i < k->nranges; i++)
+	for (i = 0; i < nranges; i++)
 		json_array_append_new(arr, json_pack("{s:I, s:I}", "start",
-		    (json_int_t)k->ranges[i].start, "length", (json_int_t)k->ranges[i].length));
+		    (json_int_t)ranges[i].start, "length", (json_int_t)ranges[i].length));
 	return arr;
 }
 
@@ -354,7 +356,7 @@ vfio_v2_describe(void *arg, json_t *obj)
 	json_object_set_new(obj, "driver",
 	    k->h.driver[0] != '\0' ? json_string(k->h.driver) : json_null());
 	if (k->h.mode == VFIO_MODE_HANDOVER)
-		json_object_set_new(obj, "iova", vfio_v2_ranges_json(k));
+		json_object_set_new(obj, "iova", v2_ranges_json(k->ranges, k->nranges));
 }
 
 int

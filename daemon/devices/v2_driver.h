@@ -189,6 +189,7 @@ int v2_dirty_bitmap(struct v2_dev *dev, uint64_t start_pfn, uint64_t npages, uin
  * impl->describe to add backend fields to the device's JSON.
  */
 struct mig_device;
+struct mig_iova_range;
 struct json_t;
 
 struct v2_backend_impl {
@@ -203,5 +204,13 @@ struct v2_backend_impl {
 
 int v2_backend_attach(struct mig_device *dev, struct v2_device *device,
     const struct v2_backend_impl *impl);
+/* A handed-over device's report of [iova, iova + length) asked only where
+ * the guest's ranges meet it, one report(d, ...) per range met (its bitmap
+ * from that range's start), each part OR-ed into bitmap at its offset. */
+int v2_log_report_ranges(struct v2_device *d, const struct mig_iova_range *ranges, size_t nranges,
+    uint64_t iova, uint64_t length, uint64_t page_size, uint64_t *bitmap,
+    int (*report)(struct v2_device *, uint64_t, uint64_t, uint64_t, uint64_t *));
+/* A handed-over device's "iova" in its JSON: [{"start", "length"}...]. */
+struct json_t *v2_ranges_json(const struct mig_iova_range *ranges, size_t nranges);
 
 #endif
