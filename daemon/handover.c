@@ -466,12 +466,13 @@ handover_attach_args(json_t *req, const struct handover_peer *peer, enum mig_bac
 /*
  * A vfio-user server's socket, connected by the VMM: a connected AF_UNIX
  * stream socket, handed over alone (no container: the server does its own
- * DMA and logs it over "iova", when given). "max_data_xfer_size": the VMM negotiated VERSION on it
- * already with this limit, and the daemon sends no VERSION of its own;
- * absent: a connection the VMM opened for the daemon, negotiated here.
+ * DMA and logs it over "iova", when given). "max_data_xfer_size": the VMM
+ * negotiated VERSION on it already with this limit, and the daemon sends
+ * no VERSION of its own; absent: a connection the VMM opened for the
+ * daemon, negotiated here.
  */
 static json_t *
-handover_vfio_user_args(json_t *req, const char *name, int fd, int container, size_t nranges,
+handover_vfio_user_args(json_t *req, const char *name, int fd, int container,
     uint32_t *negotiated, uint32_t *timeout_ms)
 {
 	int type = 0, domain = 0;
@@ -481,7 +482,6 @@ handover_vfio_user_args(json_t *req, const char *name, int fd, int container, si
 	uint64_t xfer = 0, timeout = MIG_VFIO_USER_TIMEOUT_MS_DEFAULT;
 	json_t *err;
 
-	(void)nranges;
 	if (container >= 0)
 		return handover_error(MIG_E_BAD_REQUEST,
 		    "a vfio-user device is handed over as "
@@ -753,7 +753,7 @@ handover_attach(json_t *req, const struct handover_peer *peer, int *fds, size_t 
 		return e;
 	v1 = backend == MIG_BACKEND_VFIO_V1;
 	if (backend == MIG_BACKEND_VFIO_USER &&
-	    (e = handover_vfio_user_args(req, name, fds[di], ci, n, &negotiated, &timeout_ms)) !=
+	    (e = handover_vfio_user_args(req, name, fds[di], ci, &negotiated, &timeout_ms)) !=
 		NULL)
 		return e;
 	if (backend != MIG_BACKEND_VFIO_USER &&
