@@ -9,7 +9,8 @@
  * - source: pre-copy runs for every device at once, each on its own
  *   stream; the switchover is decided once, at the end of a round of
  *   passes, on what the devices have left against the downtime limit
- *   (group_round_verdict in rate.h; or by one API call in manual mode). Every device then drains its pipe and waits (SRC_GROUP_WAIT);
+ *   (group_round_verdict in rate.h; or by one API call in manual mode).
+ *   Every device then drains its pipe and waits (SRC_GROUP_WAIT);
  *   the hook runs once; every device is quiesced (its P2P state: it starts
  *   no DMA but takes the others') before any of them is stopped.
  * - destination: one token for the set; every device is loaded and out of
@@ -362,7 +363,6 @@ group_src_converge(struct mig_group *g, int decide)
 		ready &= f[i].ready;
 		round_end &= f[i].passes > g->round_passes[i];
 		st[i].left = f[i].left;
-		st[i].pending = f[i].pending;
 		st[i].rate = f[i].rate;
 		left += f[i].left;
 		pending += f[i].pending;

@@ -66,11 +66,11 @@ uint64_t stopcopy_estimate(struct stopcopy_est *e, uint64_t pending, uint64_t st
 
 /*
  * Several devices switching over as one (group.c). Each device's stream:
- * what stopping now would move (left), what pre-copy has still to read
- * (pending), and the rate its stream may count on (<= 0: not measured).
+ * what stopping now would move (left), and the rate its stream may count
+ * on (<= 0: not measured).
  */
 struct group_stream {
-	uint64_t left, pending;
+	uint64_t left;
 	double rate;
 };
 

@@ -226,10 +226,10 @@ int main(void);
 START_TEST(test_group_time_is_the_shared_rate_or_the_slowest_stream)
 {
 	/* 40 + 40 MB at 100 + 100 MB/s: 400 ms either way. */
-	struct group_stream even[2] = {{40000000, 1, 100e6}, {40000000, 1, 100e6}};
+	struct group_stream even[2] = {{40000000, 100e6}, {40000000, 100e6}};
 	/* One stream halfway through a long pass: 60 MB at its 100 MB/s
 	 * is 600 ms, though the sum (61 MB at 200 MB/s) says 305. */
-	struct group_stream straggler[2] = {{60000000, 1, 100e6}, {1000000, 1, 100e6}};
+	struct group_stream straggler[2] = {{60000000, 100e6}, {1000000, 100e6}};
 	uint64_t ms = 0;
 
 	ck_assert_int_eq(group_data_ms(even, 2, &ms), 0);
@@ -241,9 +241,9 @@ END_TEST
 
 START_TEST(test_group_time_unknown_without_a_rate)
 {
-	struct group_stream unmeasured[2] = {{1000, 1000, 100e6}, {5000, 5000, 0}};
-	struct group_stream empty[2] = {{0, 0, 100e6}, {0, 0, 0}};
-	struct group_stream none[1] = {{0, 0, 0}};
+	struct group_stream unmeasured[2] = {{1000, 100e6}, {5000, 0}};
+	struct group_stream empty[2] = {{0, 100e6}, {0, 0}};
+	struct group_stream none[1] = {{0, 0}};
 	uint64_t ms = 7;
 
 	ck_assert_int_eq(group_data_ms(unmeasured, 2, &ms), -1);
