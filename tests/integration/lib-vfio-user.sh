@@ -11,7 +11,12 @@ VU_DRIVE="$SRCDIR/tests/vfio_user_drive.py"
 vu_start() {
 	n=$1
 	shift
-	"$VU_SERVER" --socket "$T/$n.vu" --log "$T/$n-vu.log" "$@" >"$T/$n-vu.out" 2>&1 &
+	# Emptied here, not by the server's redirection: that happens in the
+	# background child, possibly after the wait below has already read a
+	# previous server's "ready" of the same name (and the daemon then
+	# found no server listening).
+	: >"$T/$n-vu.out"
+	"$VU_SERVER" --socket "$T/$n.vu" --log "$T/$n-vu.log" "$@" >>"$T/$n-vu.out" 2>&1 &
 	eval "VU_PID_${n//-/_}=$!"
 	PIDS="$PIDS $!"
 	i=0
