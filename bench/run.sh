@@ -30,6 +30,8 @@
 #                /dev/null). With BENCH_BEFORE=DIR (another build directory,
 #                e.g. of main) a second pair of daemons from there runs in
 #                the same rounds: before and after side by side.
+#                BENCH_CPU_DIGESTS="xxh3-128" leaves sha256 out (more
+#                rounds in the same time, for a small difference).
 #
 # Needs socat. BENCH_ONLY="throughput memory" runs a subset.
 # Images on tmpfs when there is one: on a disk, the page cache's writeback
@@ -415,7 +417,7 @@ if want cpu; then
 	dir_before="c d"
 	for r in $(seq "$REPS"); do
 		for b in $builds; do
-			for d in xxh3-128 sha256; do
+			for d in ${BENCH_CPU_DIGESTS:-xxh3-128 sha256}; do
 				eval "set -- \$dir_$b"
 				set_digest "$d" "$1 $2"
 				cpu_migrate "$1" "$2" "${b}_$(echo "$d" | tr -d -- '-')"
@@ -433,7 +435,7 @@ if want cpu; then
 	done
 	say "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	for b in $builds; do
-		for k in xxh3128 sha256; do
+		for k in $(echo "${BENCH_CPU_DIGESTS:-xxh3-128 sha256}" | tr -d -- '-'); do
 			eval "say \"$b $k: source CPU (s)\$src_${b}_$k; destination\$dst_${b}_$k; total (ms)\$ms_${b}_$k\""
 		done
 	done
@@ -442,7 +444,7 @@ if want cpu; then
 	fs=$(awk -v a="$(median $aese)" -v b="$(median $tcps)" 'BEGIN{printf "%.2f", a + b}')
 	fd=$(awk -v a="$(median $aesd)" -v b="$(median $tcpr)" 'BEGIN{printf "%.2f", a + b}')
 	sock=$(median $socat_ms)
-	for k in xxh3128 sha256; do
+	for k in $(echo "${BENCH_CPU_DIGESTS:-xxh3-128 sha256}" | tr -d -- '-'); do
 		eval "sa=\$(median \$src_after_$k) da=\$(median \$dst_after_$k) ma=\$(median \$ms_after_$k)"
 		row "$k: source CPU s/GiB vs floor" "$sa" "$fs (floor)" "$(ratio "$fs" "$sa")"
 		row "$k: destination CPU s/GiB vs floor" "$da" "$fd (floor)" "$(ratio "$fd" "$da")"
