@@ -61,6 +61,43 @@ client_done(struct client_fixture *f)
 	peer_join(&f->peer);
 }
 
+/* The socket's send timeout is shared with whoever holds another
+ * descriptor of it (a VMM that handed it over): ours only while we hold
+ * it, theirs again after vfu_close. */
+static void
+send_timeout(int fd, struct timeval *tv)
+{
+	socklen_t len = sizeof(*tv);
+
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, tv, &len), 0);
+}
+
+START_TEST(test_send_timeout_given_back)
+{
+	static const struct timeval vmm[] = {{7, 500000}, {0, 0}};
+	struct vfu_client c;
+	struct timeval tv;
+	unsigned i;
+	int sv[2];
+
+	for (i = 0; i < sizeof(vmm) / sizeof(vmm[0]); i++) {
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &vmm[i],
+		    sizeof(vmm[i])), 0);
+		vfu_init(&c, dup(sv[0]), "nvme0", 1500, 0);
+		send_timeout(sv[0], &tv);
+		ck_assert_int_eq(tv.tv_sec, 1);
+		ck_assert_int_eq(tv.tv_usec, 500000);
+		vfu_close(&c);
+		send_timeout(sv[0], &tv);
+		ck_assert_int_eq(tv.tv_sec, vmm[i].tv_sec);
+		ck_assert_int_eq(tv.tv_usec, vmm[i].tv_usec);
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+END_TEST
+
 START_TEST(test_negotiation)
 {
 	struct client_fixture f;
@@ -557,6 +594,7 @@ main(void)
 	TCase *backend = tcase_create("backend");
 
 	stream_fill();
+	tcase_add_test(client, test_send_timeout_given_back);
 	tcase_add_test(client, test_negotiation);
 	tcase_add_test(client, test_negotiation_defaults_and_limits);
 	tcase_add_loop_test(client, test_negotiation_refused, 0,

@@ -53,10 +53,15 @@ vfu_init(struct vfu_client *c, int fd, const char *name, int timeout_ms, uint32_
 	c->max_data_xfer = VFU_MAX_DATA_XFER_DEFAULT;
 	c->write_max = write_max != 0 ? write_max : VFU_WRITE_MAX_DEFAULT;
 	c->reply = xmalloc(VFU_REPLY_MAX);
-	/* A server that reads nothing must not hold a sendmsg() forever. */
+	/* A server that reads nothing must not hold a sendmsg() forever. The
+	 * timeout is the socket's, not our descriptor's: a VMM that handed
+	 * its socket over shares it until vfu_close puts its own back. */
 	if (fd >= 0) {
 		struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
+		socklen_t len = sizeof(c->sndtimeo_before);
 
+		c->sndtimeo_saved = getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &c->sndtimeo_before,
+		    &len) == 0 && len == sizeof(c->sndtimeo_before);
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 }
@@ -64,6 +69,9 @@ vfu_init(struct vfu_client *c, int fd, const char *name, int timeout_ms, uint32_
 void
 vfu_close(struct vfu_client *c)
 {
+	if (c->fd >= 0 && c->sndtimeo_saved)
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &c->sndtimeo_before,
+		    sizeof(c->sndtimeo_before));
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #include "ranges.h"
 
@@ -117,9 +118,14 @@ struct vfu_client {
 	uint8_t *reply;
 	/* Requests sent whole, for tests. */
 	uint64_t sent_messages;
+	/* The socket's send timeout before ours: a VMM's socket handed over
+	 * is shared with the VMM, which gets its own back at vfu_close. */
+	struct timeval sndtimeo_before;
+	int sndtimeo_saved;
 };
 
-/* A client on a connected socket fd (made its own: closed by vfu_close). */
+/* A client on a connected socket fd (made its own: closed by vfu_close,
+ * which first gives the socket back the send timeout it had). */
 void vfu_init(struct vfu_client *c, int fd, const char *name, int timeout_ms, uint32_t write_max);
 /* Connect to a server's socket path: the fd, or -errno. */
 int vfu_connect_path(const char *path);
