@@ -1,9 +1,11 @@
 /*
- * cmd_handover.c: `vfio-migctl attach NAME --fd N --backend vfio-v2
- * [--iova START:LENGTH]... [--container-fd N] [--final-state
- * stopped|running] [--page-size N] [--owner-pid PID]` and `vfio-migctl
+ * cmd_handover.c: `vfio-migctl attach NAME --fd N --backend
+ * vfio-v2|vfio-v1|vfio-user [--iova START:LENGTH]... [--container-fd N]
+ * [--final-state stopped|running] [--page-size N] [--owner-pid PID]
+ * [--max-data-xfer-size N] [--vfio-user-timeout-ms MS]` and `vfio-migctl
  * detach NAME`, for an agent that spawns the CLI with the device fd (and
- * the VMM's type1 container) inherited (SPEC §8, docs/HANDOVER.md).
+ * the VMM's type1 container), or a vfio-user server's connected socket,
+ * inherited (SPEC §8, docs/HANDOVER.md).
  *
  * Owns the hand-over socket's client side: one JSON request in one
  * SOCK_SEQPACKET message, the fds as SCM_RIGHTS, one answer. The owner the
@@ -28,6 +30,7 @@
 #include <jansson.h>
 
 #include "ctl.h"
+#include "ranges.h"
 #include "render.h"
 
 #define HANDOVER_DEFAULT_SOCKET "/run/vfio-migd/handover.sock"
@@ -37,7 +40,8 @@
 #define HANDOVER_RANGES_MAX 64
 
 enum { OPT_FD = 1000, OPT_BACKEND, OPT_IOVA, OPT_FINAL_STATE, OPT_PAGE_SIZE, OPT_OWNER_PID,
-	OPT_HANDOVER_SOCKET, OPT_CONTAINER_FD };
+	OPT_HANDOVER_SOCKET, OPT_CONTAINER_FD, OPT_MAX_DATA_XFER, OPT_VFU_TIMEOUT };
+
 
 const struct option attach_options[] = {
 	{"fd", required_argument, NULL, OPT_FD},
@@ -48,6 +52,8 @@ const struct option attach_options[] = {
 	{"page-size", required_argument, NULL, OPT_PAGE_SIZE},
 	{"owner-pid", required_argument, NULL, OPT_OWNER_PID},
 	{"handover-socket", required_argument, NULL, OPT_HANDOVER_SOCKET},
+	{"max-data-xfer-size", required_argument, NULL, OPT_MAX_DATA_XFER},
+	{"vfio-user-timeout-ms", required_argument, NULL, OPT_VFU_TIMEOUT},
 	{"json", no_argument, NULL, 'j'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -119,9 +125,10 @@ attach_option(struct ctl *ctl, int opt, const char *arg)
 		a->has_container_fd = 1;
 		return CTL_EXIT_OK;
 	case OPT_BACKEND:
-		if (strcmp(arg, "vfio-v2") != 0 && strcmp(arg, "vfio-v1") != 0)
-			return ctl_usage_error(ctl, "--backend takes vfio-v2 or vfio-v1, got '%s'",
-			    arg);
+		if (strcmp(arg, "vfio-v2") != 0 && strcmp(arg, "vfio-v1") != 0 &&
+		    strcmp(arg, "vfio-user") != 0)
+			return ctl_usage_error(ctl, "--backend takes vfio-v2, vfio-v1 or vfio-user, "
+			    "got '%s'", arg);
 		a->backend = arg;
 		return CTL_EXIT_OK;
 	case OPT_IOVA:
@@ -144,6 +151,18 @@ attach_option(struct ctl *ctl, int opt, const char *arg)
 		return CTL_EXIT_OK;
 	case OPT_HANDOVER_SOCKET:
 		a->socket = arg;
+		return CTL_EXIT_OK;
+	case OPT_MAX_DATA_XFER:
+		if (handover_number(arg, UINT32_MAX, &a->max_data_xfer) != 0 ||
+		    a->max_data_xfer < MIG_VFIO_USER_XFER_MIN)
+			return ctl_usage_error(ctl, "--max-data-xfer-size takes the size the VMM "
+			    "negotiated, %u bytes or more, got '%s'", MIG_VFIO_USER_XFER_MIN, arg);
+		return CTL_EXIT_OK;
+	case OPT_VFU_TIMEOUT:
+		if (handover_number(arg, MIG_VFIO_USER_TIMEOUT_MS_MAX, &a->vfu_timeout_ms) != 0 ||
+		    a->vfu_timeout_ms < MIG_VFIO_USER_TIMEOUT_MS_MIN)
+			return ctl_usage_error(ctl, "--vfio-user-timeout-ms takes %d..%d, got '%s'",
+			    MIG_VFIO_USER_TIMEOUT_MS_MIN, MIG_VFIO_USER_TIMEOUT_MS_MAX, arg);
 		return CTL_EXIT_OK;
 	}
 	return ctl_usage_error(ctl, "unknown option");
@@ -268,7 +287,13 @@ cmd_attach(struct ctl *ctl, const char *name)
 	if (!a->has_fd)
 		return ctl_usage_error(ctl, "missing --fd N (the device fd this program inherited)");
 	if (a->backend == NULL)
-		return ctl_usage_error(ctl, "missing --backend vfio-v2|vfio-v1");
+		return ctl_usage_error(ctl, "missing --backend vfio-v2|vfio-v1|vfio-user");
+	if (strcmp(a->backend, "vfio-user") == 0 && a->has_container_fd)
+		return ctl_usage_error(ctl, "--container-fd is for a kernel device: a vfio-user "
+		    "server logs its own DMA (--iova)");
+	if (strcmp(a->backend, "vfio-user") != 0 && (a->max_data_xfer != 0 || a->vfu_timeout_ms != 0))
+		return ctl_usage_error(ctl, "--max-data-xfer-size and --vfio-user-timeout-ms are "
+		    "for --backend vfio-user");
 	if (fcntl(a->fd, F_GETFD) < 0) {
 		ctl_warn("--fd %d", a->fd);
 		return CTL_EXIT_USAGE;
@@ -288,6 +313,12 @@ cmd_attach(struct ctl *ctl, const char *name)
 		json_object_set_new(req, "final_state", json_string(a->final_state));
 	if (a->page_size != 0)
 		json_object_set_new(req, "page_size", json_integer((json_int_t)a->page_size));
+	if (a->max_data_xfer != 0)
+		json_object_set_new(req, "max_data_xfer_size",
+		    json_integer((json_int_t)a->max_data_xfer));
+	if (a->vfu_timeout_ms != 0)
+		json_object_set_new(req, "vfio_user_timeout_ms",
+		    json_integer((json_int_t)a->vfu_timeout_ms));
 	if (a->has_container_fd)
 		json_object_set_new(req, "fds", json_pack("[s, s]", "device", "container"));
 	rc = handover_exchange(ctl, req, fds, a->has_container_fd ? 2 : 1, &res);

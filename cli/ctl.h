@@ -57,6 +57,9 @@ struct ctl_attach_args {
 	const char *final_state; /* NULL: the daemon's default (stopped) */
 	uint64_t page_size;	 /* 0: the daemon's default */
 	long owner_pid;		 /* 0: this program's parent */
+	/* vfio-user: what the VMM negotiated (0: the daemon negotiates), and
+	 * how long each reply may take (0: the daemon's default). */
+	uint64_t max_data_xfer, vfu_timeout_ms;
 	const char *socket;	 /* NULL: $VFIO_MIGD_HANDOVER, else the default */
 };
 

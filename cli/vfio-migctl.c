@@ -133,11 +133,13 @@ static const struct ctl_command ctl_commands[] = {
 	    NULL, NULL, cmd_cancel},
 	{"watch", "[ID]", NULL, "follow the daemon's events",
 	    NULL, NULL, cmd_watch},
-	{"attach", "NAME", "--fd N --backend vfio-v2 [--iova START:LENGTH]...\n"
-	    "        [--container-fd N] [--final-state stopped|running] [--page-size N]\n"
-	    "        [--owner-pid PID]\n"
+	{"attach", "NAME", "--fd N --backend vfio-v2|vfio-v1|vfio-user\n"
+	    "        [--iova START:LENGTH]... [--container-fd N]\n"
+	    "        [--final-state stopped|running] [--page-size N] [--owner-pid PID]\n"
+	    "        [--max-data-xfer-size N] [--vfio-user-timeout-ms MS]\n"
 	    "        [--handover-socket PATH]",
-	    "hand the device fd N (inherited) over to the daemon as NAME",
+	    "hand the device fd N (or a vfio-user server's connected socket, inherited)\n"
+	    "        over to the daemon as NAME",
 	    attach_options, attach_option, cmd_attach},
 	{"detach", "NAME", "[--handover-socket PATH]", "take a handed-over device back",
 	    detach_options, attach_option, cmd_detach},

@@ -45,6 +45,9 @@
 #define MIG_VFIO_USER_TIMEOUT_MS_MIN 100
 #define MIG_VFIO_USER_TIMEOUT_MS_MAX 600000
 #define MIG_VFIO_USER_TIMEOUT_MS_DEFAULT 10000
+/* The smallest max_data_xfer_size a server (or a VMM handing its socket
+ * over) may have negotiated. */
+#define MIG_VFIO_USER_XFER_MIN 256u
 #define MIG_VFIO_USER_WRITE_MAX_MIN 512
 #define MIG_VFIO_USER_WRITE_MAX_MAX (1u << 20)
 #define MIG_VFIO_USER_WRITE_MAX_DEFAULT (32u * 1024u)

@@ -78,7 +78,7 @@ enum vfu_command {
 /* max_data_xfer_size when the server names none (the protocol's default),
  * and what this client proposes. */
 #define VFU_MAX_DATA_XFER_DEFAULT (1u << 20)
-#define VFU_MAX_DATA_XFER_MIN 256u
+#define VFU_MAX_DATA_XFER_MIN MIG_VFIO_USER_XFER_MIN
 /* The VERSION reply's JSON, and the longest reply the client accepts of
  * any command (a MIG_DATA_READ piece or a log report, plus headers). */
 #define VFU_VERSION_JSON_MAX 4096u

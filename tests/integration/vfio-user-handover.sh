@@ -85,4 +85,65 @@ wait "$attach_pid" && fail "a stalled server was attached: $(cat "$T/attach-stal
 grep -q "vfio-user-timeout" "$T/attach-stall" || fail "attach: $(cat "$T/attach-stall")"
 [ "$(api a GET /v1/devices/vu1 | json_get code)" = not-found ] || fail "vu1 after the refusal"
 pass "a server stalled at attach: the API served meanwhile, then vfio-user-timeout"
+
+# vfio-migctl attach --backend vfio-user: an agent spawns the CLI with a
+# server's connected socket inherited (not negotiated: the daemon sends
+# VERSION). The socket's send timeout is a setting of the socket, shared
+# with the agent: the daemon's while it holds it, the agent's own again
+# once the device is detached.
+vu_start srv-cli --size 4M
+cat >"$T/agent.py" <<'PY'
+import os, socket, struct, subprocess, sys, time
+migctl, handover, server = sys.argv[1:4]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(server)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 7, 500000))
+os.set_inheritable(s.fileno(), True)
+def timeout():
+    return struct.unpack("ll", s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16))
+def ctl(*args):
+    r = subprocess.run([migctl, *args, "--handover-socket", handover], pass_fds=[s.fileno()],
+                       capture_output=True, text=True)
+    print(r.stdout + r.stderr, end="")
+    if r.returncode != 0:
+        sys.exit("vfio-migctl %s: exit %d" % (args[0], r.returncode))
+ctl("attach", "vu2", "--fd", str(s.fileno()), "--backend", "vfio-user",
+    "--vfio-user-timeout-ms", "1500")
+print("attached: send timeout %d.%06d" % timeout())
+if timeout() != (1, 500000):
+    sys.exit("the daemon's timeout is not on the socket")
+ctl("detach", "vu2")
+for _ in range(300):
+    if timeout() == (7, 500000):
+        break
+    time.sleep(0.01)
+print("detached: send timeout %d.%06d" % timeout())
+if timeout() != (7, 500000):
+    sys.exit("the agent's own send timeout did not come back")
+PY
+python3 "$T/agent.py" "$MIGCTL" "$T/a.handover" "$T/srv-cli.vu" >"$T/agent.out" 2>&1 ||
+	fail "agent: $(cat "$T/agent.out")"
+cat "$T/agent.out"
+grep -q "vu2" "$T/agent.out" || fail "attach showed no device: $(cat "$T/agent.out")"
+[ "$(grep -c "version .* proposed" "$T/srv-cli-vu.log")" = 1 ] ||
+	fail "the daemon did not negotiate VERSION once on an unnegotiated socket"
+[ "$(api a GET /v1/devices/vu2 | json_get code)" = not-found ] || fail "vu2 still on a"
+pass "vfio-migctl attach --backend vfio-user; the agent's send timeout back after detach"
+
+# What the CLI refuses before asking the daemon: exit 2, saying why.
+refuse() {
+	want=$1
+	shift
+	"$MIGCTL" attach vu3 --fd 0 --handover-socket "$T/a.handover" "$@" >/dev/null 2>"$T/err"
+	rc=$?
+	[ $rc = 2 ] || fail "attach $*: exit $rc, not 2"
+	grep -q -- "$want" "$T/err" || fail "attach $*: $(cat "$T/err")"
+}
+refuse "256 bytes or more" --backend vfio-user --max-data-xfer-size 255
+refuse "takes 100..600000" --backend vfio-user --vfio-user-timeout-ms 99
+refuse "takes 100..600000" --backend vfio-user --vfio-user-timeout-ms 600001
+refuse "is for a kernel device" --backend vfio-user --container-fd 0
+refuse "are for --backend vfio-user" --backend vfio-v2 --vfio-user-timeout-ms 1000
+refuse "takes vfio-v2, vfio-v1 or vfio-user" --backend vfio-usr
+pass "vfio-migctl attach refuses vfio-user options out of bounds or beside another backend"
 exit 0
