@@ -545,9 +545,9 @@ dst_apply_data(struct dest_engine *d, const struct mig_data *dt, struct evbuffer
 	w->initial = (dt->flags & MIG_DATA_INITIAL_DONE) != 0;
 	if (w->initial)
 		d->initial_done = 1; /* acknowledged once it is in */
-	if (dt->flags & MIG_DATA_PACKED)
-		; /* hashed as it was unpacked */
-	else if (in == NULL) {
+	if (dt->flags & MIG_DATA_PACKED) {
+		/* hashed as it was unpacked */
+	} else if (in == NULL) {
 		mig_digest_update(&d->digest, dt->payload, left);
 		evbuffer_add(w->buf, dt->payload, left);
 	} else {
@@ -715,13 +715,36 @@ dst_on_end(struct dest_engine *d, const struct mig_end *e)
 	    m->parent != NULL ? dst_op_resume_leave : dst_op_resume_end, NULL, NULL, dst_loaded, d);
 }
 
+/* The device runs the received state (or is left stopped for its VMM):
+ * the downtime ends, COMMIT's figures are set, and the engine is on its
+ * way to COMMIT (sent once the journal has it). 0, or -1 (refused arc). */
+static int
+dst_ready_to_commit(struct dest_engine *d)
+{
+	struct migration *m = d->m;
+
+	m->downtime_ms = mono_ms_since(d->first_stopcopy_ns);
+	memset(&d->commit, 0, sizeof(d->commit));
+	d->commit.bytes_received = d->total_bytes;
+	d->commit.resume_ms = (uint32_t)((mono_ns() - d->end_ns) / 1000000u);
+	m->pending_bytes = 0;
+	return dst_set_state(d, DST_COMMITTING);
+}
+
+/* What the device was left in, for the log. */
+static const char *
+dst_left_in(const struct dest_engine *d)
+{
+	return d->dev->final_stopped && d->dev->ops->resume_stop != NULL
+	    ? "left stopped for its VMM to start" : "running";
+}
+
 /* The device runs the received state, or refused to. */
 static void
 dst_loaded(void *ctx, int rc, uint64_t out)
 {
 	struct dest_engine *d = ctx;
 	struct migration *m = d->m;
-	struct mig_commit cm;
 
 	(void)out;
 	d->dev_call = NULL;
@@ -741,18 +764,11 @@ dst_loaded(void *ctx, int rc, uint64_t out)
 			migration_child_step(m);
 		return;
 	}
-	m->downtime_ms = mono_ms_since(d->first_stopcopy_ns);
+	(void)dst_ready_to_commit(d);
 	hook_fire("resumed", m);
-	memset(&cm, 0, sizeof(cm));
-	cm.bytes_received = d->total_bytes;
-	cm.resume_ms = (uint32_t)((mono_ns() - d->end_ns) / 1000000u);
-	d->commit = cm;
-	(void)dst_set_state(d, DST_COMMITTING);
-	m->pending_bytes = 0;
 	log_info("migration %s: device %s verified (%llu bytes, %s match) and %s",
 	    m->id_str, d->dev->name, (unsigned long long)d->total_bytes, m->digest,
-	    d->dev->final_stopped && d->dev->ops->resume_stop != NULL
-		? "left stopped for its VMM to start" : "running");
+	    dst_left_in(d));
 	/* "COMMIT sent" must be on disk before COMMIT leaves (a restart then
 	 * keeps the device running). The write runs on a thread: a slow disk
 	 * holds up this migration's COMMIT, not the event loop and with it
@@ -1145,19 +1161,6 @@ dst_join_channel(struct peer_conn *c, const struct mig_hello *h, struct mig_devi
 	peer_abort(c, MIG_E_BAD_TOKEN, "no migration to join with this token and id");
 }
 
-/* The destination migration of dev this token was issued for: the devices
- * of a migration of several share one token. */
-static struct migration *
-dst_find_by_token(const char *token, size_t len, struct mig_device *dev)
-{
-	struct migration *m;
-
-	for (m = migration_first(); m != NULL; m = m->next)
-		if (m->device == dev && migration_token_matches(m, token, len))
-			return m;
-	return NULL;
-}
-
 /* END's digest: the first of ours that the source offers (a HELLO with
  * no digest bit offers SHA-256 only). 0, or -1 once refused. */
 static int
@@ -1218,8 +1221,9 @@ dest_on_hello(struct peer_conn *c, const struct mig_frame *f)
 		dst_join_channel(c, h, dev);
 		return;
 	}
-	m = dst_find_by_token(h->token.ptr, h->token.len, dev);
-	if (m == NULL || m->device != dev) {
+	/* The devices of a migration of several share one token. */
+	m = migration_find_by_token(h->token.ptr, h->token.len, dev);
+	if (m == NULL) {
 		peer_abort(c, MIG_E_BAD_TOKEN, "token not issued for this device (run incoming first)");
 		return;
 	}
@@ -1438,15 +1442,8 @@ dst_group_running(void *ctx, int rc, uint64_t out)
 		    "device %s refused to run the received state: %s", d->dev->name, strerror(-rc));
 		return;
 	}
-	m->downtime_ms = mono_ms_since(d->first_stopcopy_ns);
-	memset(&d->commit, 0, sizeof(d->commit));
-	d->commit.bytes_received = d->total_bytes;
-	d->commit.resume_ms = (uint32_t)((mono_ns() - d->end_ns) / 1000000u);
-	m->pending_bytes = 0;
-	log_info("migration %s: device %s %s", m->id_str, d->dev->name,
-	    d->dev->final_stopped && d->dev->ops->resume_stop != NULL
-		? "left stopped for its VMM to start" : "running");
-	if (dst_set_state(d, DST_COMMITTING) != 0)
+	log_info("migration %s: device %s %s", m->id_str, d->dev->name, dst_left_in(d));
+	if (dst_ready_to_commit(d) != 0)
 		return;
 	/* The migration makes every record durable, then sends COMMIT. */
 	migration_set_phase(m, PHASE_COMPLETING);

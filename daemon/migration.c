@@ -313,7 +313,8 @@ migration_find(const char *id_str)
 	return NULL;
 }
 
-int
+/* Does token (len bytes) match this destination migration's, live or spent? */
+static int
 migration_token_matches(const struct migration *m, const char *token, size_t len)
 {
 	if (m->role != MIG_ROLE_DESTINATION)
@@ -325,12 +326,12 @@ migration_token_matches(const struct migration *m, const char *token, size_t len
 }
 
 struct migration *
-migration_find_by_token(const char *token, size_t len)
+migration_find_by_token(const char *token, size_t len, const struct mig_device *dev)
 {
 	struct migration *m;
 
 	for (m = migrations; m != NULL; m = m->next)
-		if (migration_token_matches(m, token, len))
+		if ((dev == NULL || m->device == dev) && migration_token_matches(m, token, len))
 			return m;
 	return NULL;
 }

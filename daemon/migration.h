@@ -179,15 +179,17 @@ struct migration *migration_new_child(enum mig_role role, struct mig_device *dev
 /* The parent of several devices: named after the first, holding none of
  * them (each child holds its own); the caller sets group. */
 struct migration *migration_new_parent(enum mig_role role, struct mig_device *first);
-/* Does token (len bytes) match this destination migration's, live or spent? */
-int migration_token_matches(const struct migration *m, const char *token, size_t len);
 /* The journal's record of "created" is on disk (whether or not the write
  * succeeded: a failure was logged); the engine hears of it. */
 void migration_created_durable(struct migration *m);
 /* A finished migration read back from the journal: not busy, no engine. */
 struct migration *migration_restore(const uint8_t *id, enum mig_role role, struct mig_device *dev);
 struct migration *migration_find(const char *id_str);
-struct migration *migration_find_by_token(const char *token, size_t len);
+/* The migration this token (or its spent one) was issued for; of device
+ * dev only, unless dev is NULL (the devices of a migration of several
+ * share one token). */
+struct migration *migration_find_by_token(const char *token, size_t len,
+    const struct mig_device *dev);
 struct migration *migration_first(void);
 void migration_free_all(void);
 

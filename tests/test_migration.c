@@ -258,12 +258,12 @@ START_TEST(test_find_by_token)
 	struct migration *m = migration_new(MIG_ROLE_DESTINATION, &dev, NULL);
 
 	strcpy(m->token, "00ff");
-	ck_assert_ptr_eq(migration_find_by_token("00ff", 4), m);
-	ck_assert_ptr_null(migration_find_by_token("00f", 3));
-	ck_assert_ptr_null(migration_find_by_token("00fe", 4));
+	ck_assert_ptr_eq(migration_find_by_token("00ff", 4, NULL), m);
+	ck_assert_ptr_null(migration_find_by_token("00f", 3, NULL));
+	ck_assert_ptr_null(migration_find_by_token("00fe", 4, NULL));
 	migration_fail(m, MIG_E_TOKEN_EXPIRED, "x");
 	/* A spent token still finds its migration: answered token-expired. */
-	ck_assert_ptr_eq(migration_find_by_token("00ff", 4), m);
+	ck_assert_ptr_eq(migration_find_by_token("00ff", 4, NULL), m);
 }
 END_TEST
 
