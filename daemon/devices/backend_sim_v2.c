@@ -67,7 +67,8 @@ sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc,
     struct event_base *base)
 {
 	struct sim_v2_backend *b = xcalloc(1, sizeof(*b));
-	struct v2_backend_impl impl = {b, sim_v2_backend_close, sim_v2_backend_describe, 0, NULL};
+	struct v2_backend_impl impl = {b, sim_v2_backend_close, sim_v2_backend_describe, 0, NULL,
+	    NULL};
 	struct timeval tv = {0, SIM_V2_TICK_MS * 1000};
 	struct sim_v2_config sc;
 	int model;

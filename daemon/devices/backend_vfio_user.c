@@ -47,6 +47,7 @@ struct vfio_user {
 	int has_logging;       /* DMA_LOGGING_START probed */
 	int has_precopy_info;  /* the PRECOPY_INFO extension probed */
 	int negotiated_by_vmm; /* handed over after the VMM's VERSION */
+	uint32_t write_max_cfg; /* [device] vfio_user_write_max (0: default) */
 	int adopted;	       /* handed over by its VMM */
 	/* Handed over with the guest's ranges: what its DMA is logged over. */
 	struct mig_iova_range ranges[MIG_IOVA_RANGES_MAX];
@@ -364,6 +365,39 @@ vfio_user_probe(struct vfio_user *u)
 	return 0;
 }
 
+/* A configured device whose connection broke connects to its server's
+ * socket again before a new migration (the server restarted): VERSION
+ * and the probes as at start. A handed-over socket is its VMM's: never.
+ * 0: connected all along, 1: connected again, or -errno (the client
+ * keeps the fault that names the error code). */
+static int
+vfio_user_revive(void *arg)
+{
+	struct vfio_user *u = arg;
+	const char *name = u->c.name;
+	int timeout_ms = u->c.timeout_ms, fd, err;
+
+	if (u->adopted)
+		return 0;
+	(void)vfu_check_idle(&u->c);
+	if (vfu_connected(&u->c))
+		return 0;
+	log_info("device %s: its vfio-user connection was given up (%s); connecting to %s again",
+	    name, vfu_fault_name(u->c.broken), u->path);
+	if ((fd = vfu_connect_path(u->path)) < 0) {
+		log_warnx("device %s: connecting to the vfio-user server at %s: %s", name, u->path,
+		    strerror(-fd));
+		return fd;
+	}
+	vfu_close(&u->c);
+	vfu_init(&u->c, fd, name, timeout_ms, u->write_max_cfg);
+	u->short_pending = 0;
+	u->more = 0;
+	if ((err = vfio_user_probe(u)) != 0)
+		return err;
+	return 1;
+}
+
 /* The guest's ranges become the device's page space, as a kernel device's
  * (vfio_v2_set_ranges): pages [0, end of the last range) of page_size
  * bytes, of which only the ranges are logged. -ENODATA: the server has no
@@ -406,10 +440,11 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 	struct vfio_user *u = xcalloc(1, sizeof(*u));
 	int adopted = dc == NULL;
 	struct v2_backend_impl impl = {u, vfio_user_close, vfio_user_describe, adopted,
-	    vfio_user_error_code};
+	    vfio_user_error_code, vfio_user_revive};
 	int err;
 
-	vfu_init(&u->c, fd, dev->name, (int)timeout_ms, dc != NULL ? dc->vfio_user_write_max : 0);
+	u->write_max_cfg = dc != NULL ? dc->vfio_user_write_max : 0;
+	vfu_init(&u->c, fd, dev->name, (int)timeout_ms, u->write_max_cfg);
 	u->path = xstrdup(path);
 	u->dev.ops = &vfio_user_ops;
 	u->dev.priv = u;

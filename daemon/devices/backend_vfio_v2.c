@@ -363,7 +363,7 @@ int
 vfio_v2_backend_open(struct mig_device *dev, const struct mig_device_config *dc)
 {
 	struct vfio_v2 *k = xcalloc(1, sizeof(*k));
-	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 0, NULL};
+	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 0, NULL, NULL};
 
 	if (vfio_open(&k->h, dev->name, dc->path) != 0) {
 		free(k);
@@ -415,7 +415,7 @@ vfio_v2_backend_adopt(struct mig_device *dev, int fd, int container_fd,
     const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size)
 {
 	struct vfio_v2 *k = xcalloc(1, sizeof(*k));
-	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 1, NULL};
+	struct v2_backend_impl impl = {k, vfio_v2_close, vfio_v2_describe, 1, NULL, NULL};
 	int err;
 
 	if (nranges > MIG_IOVA_RANGES_MAX) {
@@ -462,12 +462,50 @@ v2b(struct mig_device *dev)
 	return &((struct v2_backend *)dev->priv)->drv;
 }
 
+/* A device whose connection broke (and was made again, impl.revive) is
+ * read afresh before a new migration: what the driver held was the old
+ * connection's. Its migration flags must be those it was opened with (the
+ * engines planned with them). */
+static int
+v2b_revive(struct mig_device *dev)
+{
+	struct v2_backend *b = dev->priv;
+	struct v2_device *device = b->drv.device;
+	uint64_t was = b->drv.flags;
+	int err;
+
+	if (b->impl.revive == NULL || (err = b->impl.revive(b->impl.arg)) == 0)
+		return 0;
+	if (err < 0)
+		return err;
+	b->drv.logging = 0; /* the old connection's log: nothing to stop */
+	v2_detach(&b->drv);
+	if ((err = v2_attach(&b->drv, device, dev->name)) != 0)
+		return err;
+	b->drv.keep_stopped = b->impl.adopted;
+	if ((b->drv.flags ^ was) & (V2_MIG_PRE_COPY | V2_MIG_P2P)) {
+		log_warnx("device %s: connected again, but it now offers other migration states "
+			  "than when the daemon opened it; restart the daemon to take them",
+		    dev->name);
+		b->drv.flags = was;
+		return -EPROTO;
+	}
+	if (b->drv.state != V2_STATE_RUNNING && !b->impl.adopted) {
+		log_warnx("device %s: found %s after connecting again; bringing it back",
+		    dev->name, v2_state_name(b->drv.state));
+		return v2_rollback(&b->drv);
+	}
+	return 0;
+}
+
 static int
 v2b_save_begin(struct mig_device *dev, int precopy)
 {
 	int err;
 
 	device_check_thread(dev, "save_begin");
+	if ((err = v2b_revive(dev)) != 0)
+		return err;
 	/* The device's DMA into guest memory is tracked from before its
 	 * first byte of state is read. */
 	if (dev->guest_memory_size > 0 &&
@@ -543,7 +581,11 @@ v2b_rollback(struct mig_device *dev)
 static int
 v2b_resume_begin(struct mig_device *dev)
 {
+	int err;
+
 	device_check_thread(dev, "resume_begin");
+	if ((err = v2b_revive(dev)) != 0)
+		return err;
 	return v2_start_resume(v2b(dev));
 }
 

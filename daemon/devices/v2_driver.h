@@ -200,6 +200,11 @@ struct v2_backend_impl {
 	/* The MIG_E_* code of the device's last failure, 0 for the caller's
 	 * own (device_ops.error_code); NULL: always the caller's. */
 	int (*error_code)(void *arg);
+	/* Before a new migration, on the device's thread: a connection that
+	 * broke is made again (a vfio-user server restarted). 0: nothing to
+	 * do, 1: connected again (the driver reads the device afresh), or
+	 * -errno. NULL: never. */
+	int (*revive)(void *arg);
 };
 
 int v2_backend_attach(struct mig_device *dev, struct v2_device *device,

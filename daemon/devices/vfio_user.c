@@ -171,6 +171,26 @@ vfu_fail(struct vfu_client *c, enum vfu_fault f, const char *fmt, ...)
 	return vfu_errno_of(f);
 }
 
+int
+vfu_check_idle(struct vfu_client *c)
+{
+	struct pollfd pfd = {c->fd, POLLIN, 0};
+	uint8_t byte;
+	ssize_t n;
+
+	if (c->fd < 0 || !vfu_connected(c) || poll(&pfd, 1, 0) <= 0)
+		return 0;
+	if (pfd.revents & POLLIN) {
+		n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n > 0)
+			return vfu_fail(c, VFU_FAULT_PROTOCOL,
+			    "the server sent a message unasked, between calls");
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return 0;
+	}
+	return vfu_fail(c, VFU_FAULT_HUNG_UP, "the server closed the connection between calls");
+}
+
 /* The request in one sendmsg(): header, fixed part, data. */
 static int
 vfu_send(struct vfu_client *c, uint16_t command, const void *req, size_t reqlen, const void *data,

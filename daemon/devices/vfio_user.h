@@ -156,6 +156,10 @@ int vfu_log_report(struct vfu_client *c, uint64_t iova, uint64_t length, uint64_
 const char *vfu_fault_name(enum vfu_fault f);
 /* No fault has broken the connection; safe from any thread. */
 int vfu_connected(const struct vfu_client *c);
+/* Between calls: a server that closed the connection (it exited, or
+ * restarted) breaks it now, hung-up, rather than at the next call; one
+ * that sent something unasked, protocol. 0, or -errno once broken. */
+int vfu_check_idle(struct vfu_client *c);
 /* The MIG_E_* code of the last call's fault (0 for none or an error
  * reply: the caller's own code applies). */
 int vfu_fault_code(const struct vfu_client *c);

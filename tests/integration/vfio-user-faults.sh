@@ -8,7 +8,10 @@
 # the source device is rolled back wherever its server still answers, no
 # daemon crashes or hangs, and both go on serving: a second device on the
 # same daemons migrates byte-identical afterwards, and so does the same
-# device where its connection survived (an error reply).
+# device where its connection survived (an error reply), or, where it was
+# given up, once its server is back (the daemon connects again). A server
+# that exits while its device is idle and comes back: the next migration
+# connects again and completes at its first attempt.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-vfio-user.sh"
 
@@ -22,11 +25,12 @@ devices() {
 DEVICES=$(devices a) write_config a host-a
 DEVICES=$(devices b) write_config b host-b
 
-# one_case SIDE FAULT CODE: the server of vu0 on SIDE (a: source, b:
-# destination) runs with --fault FAULT; the migration must fail with CODE on
-# that side.
+# one_case SIDE FAULT CODE [again]: the server of vu0 on SIDE (a: source,
+# b: destination) runs with --fault FAULT; the migration must fail with
+# CODE on that side. "again": then that server is started anew, without
+# the fault, and vu0 migrates over a new connection.
 one_case() {
-	side=$1 fault=$2 code=$3
+	side=$1 fault=$2 code=$3 again=${4:-}
 	fa="" fb=""
 	if [ "$side" = a ]; then fa="--fault $fault"; else fb="--fault $fault"; fi
 	# shellcheck disable=SC2086 # word-split on purpose
@@ -67,6 +71,24 @@ one_case() {
 		[ "$(echo "$final" | json_get phase)" = completed ] || fail "$fault: vu0 again: $final"
 		cmp "$T/vu0-stop.dump" "$T/vu0-resume.dump" || fail "$fault: vu0 again: not identical"
 	fi
+	if [ "$again" = again ]; then
+		vu_stop "$side-0"
+		rm -f "$T"/vu0-stop.dump "$T"/vu0-resume.dump
+		if [ "$side" = a ]; then
+			vu_start a-0 --size 8M --workload 2M --initial 2M --dump-on-stop "$T/vu0-stop.dump"
+		else
+			vu_start b-0 --size 8M --seed 2 --dump-on-resume "$T/vu0-resume.dump"
+		fi
+		token=$(ctl b --json incoming vu0 | json_get token)
+		final=$(ctl a --json migrate vu0 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+		[ "$(echo "$final" | json_get phase)" = completed ] ||
+			fail "$fault: vu0 with its server back: $final"
+		cmp "$T/vu0-stop.dump" "$T/vu0-resume.dump" ||
+			fail "$fault: vu0 with its server back: not identical"
+		grep -q "device vu0: its vfio-user connection was given up .*; connecting to .* again" \
+			"$T/$side.log" || fail "$fault: no new connection logged on $side"
+		say "$fault on $side: vu0 connected again and migrated"
+	fi
 	# Both daemons go on serving: the healthy device migrates.
 	token=$(ctl b --json incoming vu1 | json_get token)
 	final=$(ctl a --json migrate vu1 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
@@ -87,11 +109,11 @@ healthy() {
 	vu_start b-1 --size 4M --seed 2 --dump-on-resume "$T/vu1-resume.dump"
 }
 
-# SIDE FAULT CODE, one case a line; CASES=... runs only those.
-ALL_CASES="a kill@pre-copy vfio-user-hung-up
+# SIDE FAULT CODE [again], one case a line; CASES=... runs only those.
+ALL_CASES="a kill@pre-copy vfio-user-hung-up again
 a kill@stop-copy vfio-user-hung-up
 a kill@to-stop-copy vfio-user-hung-up
-b kill@resuming vfio-user-hung-up
+b kill@resuming vfio-user-hung-up again
 b kill@to-stop vfio-user-hung-up
 a bad-msg-id vfio-user-protocol
 a bad-command vfio-user-protocol
@@ -99,18 +121,37 @@ a short-reply vfio-user-protocol
 a oversized-reply vfio-user-protocol
 a huge-reply vfio-user-protocol
 a hang-up vfio-user-hung-up
-a stall vfio-user-timeout
+a stall vfio-user-timeout again
 a error-reply device-error
 a error-reply@to-pre-copy device-state
 a corrupt@stop-copy device-error
-b bad-msg-id vfio-user-protocol
+b bad-msg-id vfio-user-protocol again
 b short-reply vfio-user-hung-up
 b short-reply@to-resuming vfio-user-protocol
 b stall vfio-user-timeout
 b oversized-reply vfio-user-protocol
 b error-reply device-error"
-while read -r side fault code; do
+while read -r side fault code again; do
 	healthy
-	one_case "$side" "$fault" "$code" </dev/null
+	one_case "$side" "$fault" "$code" "$again" </dev/null
 done <<<"${CASES:-$ALL_CASES}"
+
+# A server that exits while its device is idle, and comes back.
+healthy
+vu_start a-0 --size 8M
+vu_start b-0 --size 8M --seed 2
+: >"$T/a.log"
+start_daemon a
+start_daemon b
+vu_stop a-1
+vu_start a-1 --size 4M --workload 1M --dump-on-stop "$T/vu1-stop.dump"
+token=$(ctl b --json incoming vu1 | json_get token)
+final=$(ctl a --json migrate vu1 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+[ "$(echo "$final" | json_get phase)" = completed ] || fail "vu1 with its server back: $final"
+cmp "$T/vu1-stop.dump" "$T/vu1-resume.dump" || fail "vu1 with its server back: not identical"
+grep -q "device vu1: vfio-user hung up: the server closed the connection between calls" \
+	"$T/a.log" || fail "the idle server's exit was not noticed: $(grep vu1 "$T/a.log")"
+grep -q "device vu1: its vfio-user connection was given up (hung up); connecting to .* again" \
+	"$T/a.log" || fail "no new connection logged"
+pass "a server that exited while idle and came back: connected again, migrated at the first attempt"
 exit 0
