@@ -98,6 +98,35 @@ START_TEST(test_send_timeout_given_back)
 }
 END_TEST
 
+/* Between calls: a live server is left alone; one that closed its end
+ * breaks the connection hung-up, one that sent something unasked,
+ * protocol. */
+START_TEST(test_idle_check)
+{
+	struct vfu_client c;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	vfu_init(&c, sv[0], "nvme0", 1000, 0);
+	ck_assert_int_eq(vfu_check_idle(&c), 0);
+	ck_assert(vfu_connected(&c));
+	ck_assert_int_eq(write(sv[1], "x", 1), 1);
+	ck_assert_int_lt(vfu_check_idle(&c), 0);
+	ck_assert(!vfu_connected(&c));
+	ck_assert_int_eq(vfu_fault_code(&c), MIG_E_VFIO_USER_PROTOCOL);
+	vfu_close(&c);
+	close(sv[1]);
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	vfu_init(&c, sv[0], "nvme0", 1000, 0);
+	close(sv[1]);
+	ck_assert_int_lt(vfu_check_idle(&c), 0);
+	ck_assert(!vfu_connected(&c));
+	ck_assert_int_eq(vfu_fault_code(&c), MIG_E_VFIO_USER_HUNG_UP);
+	vfu_close(&c);
+}
+END_TEST
+
 START_TEST(test_negotiation)
 {
 	struct client_fixture f;
@@ -595,6 +624,7 @@ main(void)
 
 	stream_fill();
 	tcase_add_test(client, test_send_timeout_given_back);
+	tcase_add_test(client, test_idle_check);
 	tcase_add_test(client, test_negotiation);
 	tcase_add_test(client, test_negotiation_defaults_and_limits);
 	tcase_add_loop_test(client, test_negotiation_refused, 0,
