@@ -123,6 +123,9 @@ struct mig_device {
 	 * downtime adds it. Known once one switchover completed. */
 	uint64_t switchover_extra_ms;
 	int switchover_extra_known;
+	/* The finish (epoch ms) of the journaled migration it was read back
+	 * from after a restart: the latest one's figure wins. */
+	uint64_t switchover_extra_epoch_ms;
 	enum device_origin origin;
 	pid_t owner_pid; /* handover: the process it is watched through */
 	/* handover: a successful resume leaves it stopped (its VMM starts

@@ -64,6 +64,9 @@ journal_render(const struct migration *m)
 		json_object_set_new(o, "device_origin", json_string("handover"));
 	if (m->end_intent)
 		json_object_set_new(o, "end_may_be_sent", json_true());
+	if (m->learned_extra)
+		json_object_set_new(o, "device_switchover_extra_ms",
+		    json_integer((json_int_t)m->learned_extra_ms));
 	/* One device of several: a restart decides for all of them at once. */
 	if (m->parent != NULL) {
 		json_object_set_new(o, "part_of", json_string(m->parent->id_str));
@@ -618,6 +621,30 @@ journal_make_safe(struct migration *m, const char *phase)
 	    dev->name, m->id_str, rc == 0 ? "" : " (the reset failed)");
 }
 
+/* A completed source migration read back: what its device had learned of
+ * its switchovers' cost (device.h) is the device's again, unless a later
+ * one's record says otherwise. A figure beyond any downtime limit is not
+ * one of ours: ignored. */
+static void
+journal_restore_extra(struct migration *m, json_t *o)
+{
+	struct mig_device *dev = m->device;
+	json_t *v = json_object_get(o, "device_switchover_extra_ms");
+	uint64_t finished = (uint64_t)m->finished_at.tv_sec * 1000 +
+	    (uint64_t)m->finished_at.tv_nsec / 1000000;
+
+	if (m->role != MIG_ROLE_SOURCE || !json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > MIG_DOWNTIME_LIMIT_MS_MAX)
+		return;
+	m->learned_extra_ms = (uint64_t)json_integer_value(v);
+	m->learned_extra = 1;
+	if (dev->removed || (dev->switchover_extra_known && dev->switchover_extra_epoch_ms > finished))
+		return;
+	dev->switchover_extra_ms = m->learned_extra_ms;
+	dev->switchover_extra_known = 1;
+	dev->switchover_extra_epoch_ms = finished;
+}
+
 struct migration *
 journal_restore_text(const char *text, size_t len, const char *path)
 {
@@ -689,9 +716,10 @@ journal_restore_text(const char *text, size_t len, const char *path)
 	if (part_of[0] != '\0' && (strcmp(phase, "completed") == 0 ||
 		strcmp(phase, "failed") == 0 || strcmp(phase, "cancelled") == 0))
 		journal_part_add(m, part_of, "", 0, 0); /* ended: only linked */
-	if (strcmp(phase, "completed") == 0)
+	if (strcmp(phase, "completed") == 0) {
 		m->phase = PHASE_COMPLETED;
-	else if (strcmp(phase, "cancelled") == 0 || strcmp(phase, "failed") == 0) {
+		journal_restore_extra(m, o);
+	} else if (strcmp(phase, "cancelled") == 0 || strcmp(phase, "failed") == 0) {
 		m->phase = phase[0] == 'c' ? PHASE_CANCELLED : PHASE_FAILED;
 		m->error_code = mig_err_from_name(jstr(err, "code"));
 		snprintf(m->error_msg, sizeof(m->error_msg), "%s", jstr(err, "message"));

@@ -94,6 +94,11 @@ struct migration {
 	uint64_t wire_bytes;
 	uint64_t expected_downtime_ms;
 	uint64_t downtime_ms;
+	/* Source: what the device had learned of its switchovers' cost once
+	 * this one completed (device.h); journaled, so that a restart keeps
+	 * it. */
+	uint64_t learned_extra_ms;
+	int learned_extra;
 	uint64_t setup_ms;
 	uint64_t total_ms;
 	struct timespec started_at, finished_at; /* wall clock */

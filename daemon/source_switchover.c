@@ -146,6 +146,8 @@ src_learn_switchover(struct source_engine *s)
 	    ? dev->switchover_extra_ms / 2 + extra / 2 + (dev->switchover_extra_ms & extra & 1)
 	    : extra;
 	dev->switchover_extra_known = 1;
+	m->learned_extra_ms = dev->switchover_extra_ms;
+	m->learned_extra = 1;
 	log_info("migration %s: the downtime was %llu ms, %llu ms of it beyond moving the data "
 		 "(the device's stop, the destination's load); device %s's next switchovers "
 		 "count %llu ms for that",

@@ -178,6 +178,16 @@ v2_learned() {
 		fail "v2mlx: no word that its switchovers alone exceed the limit"
 	pass "sim-v2: mlx5's switchover cost learned ($extra ms), counted in the next expected downtime" \
 		"($expected ms; actual $(echo "$final" | json_get downtime_ms) ms), which went ahead over the limit"
+	# What was learned is in the completed migration's record: a restart
+	# keeps it (the latest record's figure).
+	learned=$(api a GET /v1/devices/v2mlx | json_get switchover_extra_ms)
+	grep -q "\"device_switchover_extra_ms\":$learned[,}]" "${STATE_BASE:-$T}/a/migrations/$id.json" ||
+		fail "v2mlx: $learned ms not in the record of $id"
+	stop_daemon a
+	start_daemon a
+	[ "$(api a GET /v1/devices/v2mlx | json_get switchover_extra_ms)" = "$learned" ] ||
+		fail "v2mlx: after a restart $(api a GET /v1/devices/v2mlx | json_get switchover_extra_ms), not $learned"
+	pass "sim-v2: the learned switchover cost ($learned ms) kept across a restart"
 }
 CASES="$CASES v2_learned"
 
