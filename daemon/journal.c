@@ -632,9 +632,14 @@ journal_restore_extra(struct migration *m, json_t *o)
 	json_t *v = json_object_get(o, "device_switchover_extra_ms");
 	uint64_t finished = (uint64_t)m->finished_at.tv_sec * 1000 +
 	    (uint64_t)m->finished_at.tv_nsec / 1000000;
+	struct timespec now;
 
+	clock_gettime(CLOCK_REALTIME, &now);
 	if (m->role != MIG_ROLE_SOURCE || !json_is_integer(v) || json_integer_value(v) < 0 ||
 	    json_integer_value(v) > MIG_DOWNTIME_LIMIT_MS_MAX)
+		return;
+	/* A record from the future would win over every later one. */
+	if (finished > (uint64_t)now.tv_sec * 1000 + 60000)
 		return;
 	m->learned_extra_ms = (uint64_t)json_integer_value(v);
 	m->learned_extra = 1;

@@ -583,10 +583,16 @@ START_TEST(test_adopt_with_ranges_needs_dma_logging)
 	struct mig_device dev;
 	int fd;
 
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
 	/* Refused, and the fd still the caller's (the handover's
-	 * no-dirty-tracking). */
+	 * no-dirty-tracking), with the send timeout it came with (none). */
 	ck_assert_int_eq(adopt_with_ranges(&p, &dev, 0, &fd), -ENODATA);
 	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len), 0);
+	ck_assert_int_eq(tv.tv_sec, 0);
+	ck_assert_int_eq(tv.tv_usec, 0);
 	close(fd);
 	peer_join(&p);
 }

@@ -376,6 +376,8 @@ vfio_user_revive(void *arg)
 	struct vfio_user *u = arg;
 	const char *name = u->c.name;
 	int timeout_ms = u->c.timeout_ms, fd, err;
+	uint32_t flags = u->info_flags, regions = u->num_regions, irqs = u->num_irqs;
+	struct vfu_client fresh;
 
 	if (u->adopted)
 		return 0;
@@ -387,14 +389,34 @@ vfio_user_revive(void *arg)
 	if ((fd = vfu_connect_path(u->path)) < 0) {
 		log_warnx("device %s: connecting to the vfio-user server at %s: %s", name, u->path,
 		    strerror(-fd));
+		/* The server is not there: hung up names it, whatever broke
+		 * the connection before. */
+		vfu_disconnect(&u->c, VFU_FAULT_HUNG_UP);
 		return fd;
 	}
+	/* Made whole before it replaces the old one: the API reads the
+	 * client's figures meanwhile (vfio_user_describe). */
+	vfu_init(&fresh, fd, name, timeout_ms, u->write_max_cfg);
 	vfu_close(&u->c);
-	vfu_init(&u->c, fd, name, timeout_ms, u->write_max_cfg);
+	u->c = fresh;
 	u->short_pending = 0;
 	u->more = 0;
-	if ((err = vfio_user_probe(u)) != 0)
+	err = vfio_user_probe(u);
+	if (err == 0 && (u->num_regions != regions || u->num_irqs != irqs ||
+	    ((u->info_flags ^ flags) & VFU_DEVICE_FLAGS_PCI))) {
+		log_warnx("device %s: its vfio-user server at %s came back as another device "
+			  "(%u regions, %u irqs; %u and %u before); restart the daemon to take it",
+		    name, u->path, u->num_regions, u->num_irqs, regions, irqs);
+		u->info_flags = flags;
+		u->num_regions = regions;
+		u->num_irqs = irqs;
+		err = -EPROTO;
+	}
+	if (err != 0) {
+		/* Asked again from the start at the next migration. */
+		vfu_disconnect(&u->c, VFU_FAULT_NONE);
 		return err;
+	}
 	return 1;
 }
 
@@ -460,7 +482,7 @@ vfio_user_attach(struct mig_device *dev, int fd, const char *path,
 		err = v2_backend_attach(dev, &u->dev, &impl);
 	if (err != 0) {
 		if (adopted)
-			u->c.fd = -1; /* the caller's, on failure */
+			vfu_release(&u->c); /* the caller's, on failure */
 		vfio_user_close(u);
 		return err;
 	}

@@ -454,6 +454,8 @@ struct v2_backend {
 	/* MIG_DATA_SIZE as the API last read it (UINT64_MAX: none yet), for
 	 * when the device's thread holds the device. Loop only. */
 	uint64_t api_stop_copy_size;
+	/* Connected again (impl.revive), the driver not yet read afresh. */
+	int reattach;
 };
 
 static struct v2_dev *
@@ -470,26 +472,32 @@ static int
 v2b_revive(struct mig_device *dev)
 {
 	struct v2_backend *b = dev->priv;
-	struct v2_device *device = b->drv.device;
-	uint64_t was = b->drv.flags;
+	struct v2_dev fresh;
 	int err;
 
-	if (b->impl.revive == NULL || (err = b->impl.revive(b->impl.arg)) == 0)
+	if (b->impl.revive != NULL) {
+		if ((err = b->impl.revive(b->impl.arg)) < 0)
+			return err;
+		if (err > 0)
+			b->reattach = 1;
+	}
+	if (!b->reattach)
 		return 0;
-	if (err < 0)
+	/* Read into a struct of its own, taken whole once right: the API
+	 * reads the driver's figures meanwhile (v2b_describe). */
+	if ((err = v2_attach(&fresh, b->drv.device, dev->name)) != 0)
 		return err;
-	b->drv.logging = 0; /* the old connection's log: nothing to stop */
-	v2_detach(&b->drv);
-	if ((err = v2_attach(&b->drv, device, dev->name)) != 0)
-		return err;
-	b->drv.keep_stopped = b->impl.adopted;
-	if ((b->drv.flags ^ was) & (V2_MIG_PRE_COPY | V2_MIG_P2P)) {
+	if ((fresh.flags ^ b->drv.flags) & (V2_MIG_PRE_COPY | V2_MIG_P2P)) {
 		log_warnx("device %s: connected again, but it now offers other migration states "
 			  "than when the daemon opened it; restart the daemon to take them",
 		    dev->name);
-		b->drv.flags = was;
 		return -EPROTO;
 	}
+	b->drv.logging = 0; /* the old connection's log: nothing to stop */
+	v2_detach(&b->drv);
+	fresh.keep_stopped = b->impl.adopted;
+	b->drv = fresh;
+	b->reattach = 0;
 	if (b->drv.state != V2_STATE_RUNNING && !b->impl.adopted) {
 		log_warnx("device %s: found %s after connecting again; bringing it back",
 		    dev->name, v2_state_name(b->drv.state));

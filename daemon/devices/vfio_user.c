@@ -67,13 +67,38 @@ vfu_init(struct vfu_client *c, int fd, const char *name, int timeout_ms, uint32_
 }
 
 void
-vfu_close(struct vfu_client *c)
+vfu_release(struct vfu_client *c)
 {
 	if (c->fd >= 0 && c->sndtimeo_saved)
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &c->sndtimeo_before,
 		    sizeof(c->sndtimeo_before));
-	if (c->fd >= 0)
-		close(c->fd);
+	c->sndtimeo_saved = 0;
+	c->fd = -1;
+}
+
+void
+vfu_disconnect(struct vfu_client *c, enum vfu_fault fault)
+{
+	int fd = c->fd;
+
+	vfu_release(c);
+	if (fd >= 0)
+		close(fd);
+	if (fault != VFU_FAULT_NONE)
+		c->fault = fault;
+	if (__atomic_load_n(&c->broken, __ATOMIC_RELAXED) == VFU_FAULT_NONE)
+		__atomic_store_n(&c->broken, c->fault != VFU_FAULT_NONE ? c->fault
+		    : VFU_FAULT_HUNG_UP, __ATOMIC_RELAXED);
+}
+
+void
+vfu_close(struct vfu_client *c)
+{
+	int fd = c->fd;
+
+	vfu_release(c);
+	if (fd >= 0)
+		close(fd);
 	c->fd = -1;
 	free(c->reply);
 	c->reply = NULL;

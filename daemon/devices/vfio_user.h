@@ -130,6 +130,13 @@ void vfu_init(struct vfu_client *c, int fd, const char *name, int timeout_ms, ui
 /* Connect to a server's socket path: the fd, or -errno. */
 int vfu_connect_path(const char *path);
 void vfu_close(struct vfu_client *c);
+/* The socket is not ours after all (a hand-over refused): its send timeout
+ * is put back and the fd forgotten, not closed; vfu_close frees the rest. */
+void vfu_release(struct vfu_client *c);
+/* Closed and given up without a call's fault (a connection made again
+ * whose connect or probes failed): the next use connects again. fault, if
+ * not VFU_FAULT_NONE, becomes the one that names the error code. */
+void vfu_disconnect(struct vfu_client *c, enum vfu_fault fault);
 
 /* VERSION: propose ours, accept the server's if it follows the rules
  * (same major, minor not above ours, capabilities well-formed). */
