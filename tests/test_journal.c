@@ -332,6 +332,44 @@ END_TEST
 /* Torn (a crash mid-write without the rename's protection), corrupt, not
  * an object, without id, of an unknown device: each is ignored, and the
  * good record beside them still comes back. A leftover .tmp is removed. */
+/* What a source's device had learned of its switchovers comes back from
+ * the latest record that says it; a figure out of bounds, one of another
+ * type, a destination's, or a record dated in the future, does not. */
+static void
+put_learned(unsigned n, const char *role, uint64_t finished_ms, const char *extra)
+{
+	char name[80], text[600];
+
+	snprintf(name, sizeof(name), "%08x-0000-4000-8000-000000000000.json", n);
+	snprintf(text, sizeof(text),
+	    "{\"id\":\"%08x-0000-4000-8000-000000000000\",\"role\":\"%s\",\"device\":"
+	    "\"sim0\",\"phase\":\"completed\",\"started_epoch_ms\":%llu,"
+	    "\"finished_epoch_ms\":%llu,\"device_switchover_extra_ms\":%s}",
+	    n, role, (unsigned long long)finished_ms - 1000, (unsigned long long)finished_ms,
+	    extra);
+	put_file(name, text);
+}
+
+START_TEST(test_learned_switchover_cost_comes_back)
+{
+	uint64_t t = 1764093669010ull;
+
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	journal_close();
+	put_learned(1, "source", t, "100");
+	put_learned(2, "source", t + 20000, "200");	      /* the latest that counts */
+	put_learned(3, "source", t + 10000, "150");
+	put_learned(4, "source", t + 30000, "1000000000000"); /* beyond any limit */
+	put_learned(5, "source", t + 40000, "\"250\"");
+	put_learned(6, "destination", t + 50000, "300");
+	put_learned(7, "source", 4102444800000ull, "7"); /* in 2100 */
+	ck_assert_int_eq(journal_init(state_dir), 0);
+	ck_assert_int_eq(count_migrations(), 7);
+	ck_assert(dev->switchover_extra_known);
+	ck_assert_uint_eq(dev->switchover_extra_ms, 200);
+}
+END_TEST
+
 START_TEST(test_bad_files_are_ignored)
 {
 	static const char *const bad[] = {
@@ -606,6 +644,7 @@ main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_completed_comes_back_as_it_was);
+	tcase_add_test(tc, test_learned_switchover_cost_comes_back);
 	tcase_add_test(tc, test_group_source_made_safe_as_a_whole);
 	tcase_add_test(tc, test_group_source_left_when_every_end_may_have_gone);
 	tcase_add_test(tc, test_group_destination_follows_its_migration);
