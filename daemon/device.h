@@ -181,6 +181,23 @@ int sim_backend_open(struct mig_device *dev, const struct mig_device_config *cfg
 int sim_v2_backend_open(struct mig_device *dev, const struct mig_device_config *cfg,
     struct event_base *base);
 int vfio_v1_backend_open(struct mig_device *dev, const struct mig_device_config *cfg);
+/* A handed-over device's guest layout, for its backend: the guest's pages
+ * are its VMM's, never sent; when its DMA is logged (logged), the page
+ * space is [0, the end of the last range) in page_size pages, else none. */
+static inline void
+device_set_guest_layout(struct mig_device *dev, const struct mig_iova_range *ranges,
+    size_t nranges, uint32_t page_size, int logged)
+{
+	uint64_t end = 0;
+	size_t i;
+
+	for (i = 0; i < nranges; i++)
+		if (ranges[i].start + ranges[i].length > end)
+			end = ranges[i].start + ranges[i].length;
+	dev->guest_memory = NULL;
+	dev->guest_memory_size = logged ? end : 0;
+	dev->guest_page_size = page_size;
+}
 /* The same for a v1 device: -EOPNOTSUPP, no v1 migration region. Its DMA
  * is logged only through container_fd, the VMM's type1 container (-1:
  * none, not logged) over the ranges. */

@@ -428,9 +428,6 @@ static int
 vfio_user_set_ranges(struct mig_device *dev, struct vfio_user *u,
     const struct mig_iova_range *ranges, size_t nranges, uint32_t page_size)
 {
-	uint64_t end = 0;
-	size_t i;
-
 	if (nranges == 0)
 		return 0;
 	if (!u->has_logging) {
@@ -441,12 +438,7 @@ vfio_user_set_ranges(struct mig_device *dev, struct vfio_user *u,
 	}
 	memcpy(u->ranges, ranges, nranges * sizeof(*ranges));
 	u->nranges = nranges;
-	for (i = 0; i < nranges; i++)
-		if (ranges[i].start + ranges[i].length > end)
-			end = ranges[i].start + ranges[i].length;
-	dev->guest_memory = NULL; /* the VMM's: its pages are not ours to send */
-	dev->guest_memory_size = end;
-	dev->guest_page_size = page_size;
+	device_set_guest_layout(dev, ranges, nranges, page_size, 1);
 	return 0;
 }
 

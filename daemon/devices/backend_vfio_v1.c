@@ -414,23 +414,17 @@ vfio_v1_set_ranges(struct mig_device *dev, struct vfio_v1 *k, const struct mig_i
     size_t nranges, uint32_t page_size)
 {
 	struct vfio_type1_range r[MIG_IOVA_RANGES_MAX] = {{0, 0}};
-	uint64_t end = 0;
 	size_t i;
 
 	if (nranges > MIG_IOVA_RANGES_MAX)
 		return -E2BIG;
-	for (i = 0; i < nranges; i++) {
+	for (i = 0; i < nranges; i++)
 		r[i] = (struct vfio_type1_range){ranges[i].start, ranges[i].length};
-		if (ranges[i].start + ranges[i].length > end)
-			end = ranges[i].start + ranges[i].length;
-	}
 	if (k->type1.fd >= 0 && vfio_type1_set_ranges(&k->type1, r, nranges, page_size) != 0)
 		return -EDOM;
 	memcpy(k->ranges, ranges, nranges * sizeof(*ranges));
 	k->nranges = nranges;
-	dev->guest_memory = NULL; /* the VMM's: its pages are not ours to send */
-	dev->guest_memory_size = k->type1.fd >= 0 ? end : 0;
-	dev->guest_page_size = page_size;
+	device_set_guest_layout(dev, ranges, nranges, page_size, k->type1.fd >= 0);
 	return 0;
 }
 

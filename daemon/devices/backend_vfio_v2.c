@@ -390,7 +390,6 @@ vfio_v2_set_ranges(struct mig_device *dev, struct vfio_v2 *k, const struct mig_i
     size_t nranges, uint32_t page_size)
 {
 	struct vfio_type1_range r[MIG_IOVA_RANGES_MAX] = {{0, 0}};
-	uint64_t end = 0;
 	size_t i;
 
 	if (k->tracking == TRACK_TYPE1 && k->h.mode == VFIO_MODE_HANDOVER) {
@@ -401,12 +400,7 @@ vfio_v2_set_ranges(struct mig_device *dev, struct vfio_v2 *k, const struct mig_i
 	}
 	memcpy(k->ranges, ranges, nranges * sizeof(*ranges));
 	k->nranges = nranges;
-	for (i = 0; i < nranges; i++)
-		if (ranges[i].start + ranges[i].length > end)
-			end = ranges[i].start + ranges[i].length;
-	dev->guest_memory = NULL; /* the VMM's: its pages are not ours to send */
-	dev->guest_memory_size = k->tracking != TRACK_NONE ? end : 0;
-	dev->guest_page_size = page_size;
+	device_set_guest_layout(dev, ranges, nranges, page_size, k->tracking != TRACK_NONE);
 	return 0;
 }
 
