@@ -31,14 +31,6 @@ seed = $4
 "
 }
 
-# migrate_device NAME: a -> b, waited for; prints the final object.
-migrate_device() {
-	out=$(ctl b --json incoming "$1") || fail "incoming $1: $out"
-	token=$(echo "$out" | json_get token)
-	[ -n "$token" ] || fail "no token in: $out"
-	ctl a --json migrate "$1" --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1
-}
-
 # check_migrated NAME FINAL: completed; the source stopped, the destination
 # running; image and guest memory byte-identical.
 check_migrated() {

@@ -66,8 +66,7 @@ one_case() {
 	# Where the connection survived (an error reply), the same device
 	# migrates again: the fault fired once.
 	if [ "${code#device-}" != "$code" ]; then
-		token=$(ctl b --json incoming vu0 | json_get token)
-		final=$(ctl a --json migrate vu0 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+		final=$(migrate_device vu0)
 		[ "$(echo "$final" | json_get phase)" = completed ] || fail "$fault: vu0 again: $final"
 		cmp "$T/vu0-stop.dump" "$T/vu0-resume.dump" || fail "$fault: vu0 again: not identical"
 	fi
@@ -79,8 +78,7 @@ one_case() {
 		else
 			vu_start b-0 --size 8M --seed 2 --dump-on-resume "$T/vu0-resume.dump"
 		fi
-		token=$(ctl b --json incoming vu0 | json_get token)
-		final=$(ctl a --json migrate vu0 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+		final=$(migrate_device vu0)
 		[ "$(echo "$final" | json_get phase)" = completed ] ||
 			fail "$fault: vu0 with its server back: $final"
 		cmp "$T/vu0-stop.dump" "$T/vu0-resume.dump" ||
@@ -90,8 +88,7 @@ one_case() {
 		say "$fault on $side: vu0 connected again and migrated"
 	fi
 	# Both daemons go on serving: the healthy device migrates.
-	token=$(ctl b --json incoming vu1 | json_get token)
-	final=$(ctl a --json migrate vu1 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+	final=$(migrate_device vu1)
 	[ "$(echo "$final" | json_get phase)" = completed ] || fail "$fault: vu1 afterwards: $final"
 	cmp "$T/vu1-stop.dump" "$T/vu1-resume.dump" || fail "$fault: vu1 not byte-identical"
 	stop_daemon a
@@ -146,14 +143,12 @@ vu_start b-0 --size 8M --seed 2
 start_daemon a
 start_daemon b
 vu_stop a-1
-token=$(ctl b --json incoming vu1 | json_get token)
-final=$(ctl a --json migrate vu1 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+final=$(migrate_device vu1)
 [ "$(echo "$final" | json_get phase)" = failed ] || fail "vu1 without its server: $final"
 [ "$(echo "$final" | jq -r .error.code)" = vfio-user-hung-up ] ||
 	fail "vu1 without its server: $(echo "$final" | jq -c .error)"
 vu_start a-1 --size 4M --workload 1M --dump-on-stop "$T/vu1-stop.dump"
-token=$(ctl b --json incoming vu1 | json_get token)
-final=$(ctl a --json migrate vu1 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+final=$(migrate_device vu1)
 [ "$(echo "$final" | json_get phase)" = completed ] || fail "vu1 with its server back: $final"
 cmp "$T/vu1-stop.dump" "$T/vu1-resume.dump" || fail "vu1 with its server back: not identical"
 grep -q "device vu1: vfio-user hung up: the server closed the connection between calls" \

@@ -39,9 +39,7 @@ grep -q "client connected" "$T/srv-a-vu.log" || fail "the VMM never connected"
 pass "each VMM's negotiated connection handed over, one VERSION on it"
 
 sleep 0.3 # the workload runs a little before the migration
-out=$(ctl b --json incoming vu0) || fail "incoming: $out"
-token=$(echo "$out" | json_get token)
-final=$(ctl a --json migrate vu0 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+final=$(migrate_device vu0)
 echo "$final"
 [ "$(echo "$final" | json_get phase)" = completed ] || fail "migration: $final"
 cmp "$T/a-stop.dump" "$T/b-resume.dump" || fail "the destination loaded another state"

@@ -33,9 +33,7 @@ echo "$dev" | grep -q '"migration_flags":\["stop-copy","pre-copy"\]' || fail "fl
 pass "device vu0 is the server's, running, stop-copy and pre-copy, no p2p"
 
 sleep 0.3 # the workload runs a little before the migration
-out=$(ctl b --json incoming vu0) || fail "incoming: $out"
-token=$(echo "$out" | json_get token)
-final=$(ctl a --json migrate vu0 --to "127.0.0.1:$PB" --token "$token" --wait | tail -n 1)
+final=$(migrate_device vu0)
 echo "$final"
 [ "$(echo "$final" | json_get phase)" = completed ] || fail "migration: $final"
 say "bytes $(echo "$final" | json_get bytes_transferred), iterations $(echo "$final" | json_get iterations), downtime $(echo "$final" | json_get downtime_ms) ms"
