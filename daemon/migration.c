@@ -451,33 +451,27 @@ time_json(const struct timespec *ts)
 static void
 migration_restored_parts(const struct migration *m, json_t *o)
 {
-	const struct migration *c, *best;
+	const struct migration *c, **parts;
 	json_t *arr;
-	unsigned n = 0, done, min_index;
+	size_t n = 0, i, j;
 
 	for (c = migrations; c != NULL; c = c->next)
 		n += c->parent == m;
 	if (n == 0)
 		return;
-	arr = json_array();
-	/* At most GROUP_DEVICES_MAX each: a selection by place is enough. */
-	for (done = 0, min_index = 0; done < n; done++) {
-		best = NULL;
-		for (c = migrations; c != NULL; c = c->next)
-			if (c->parent == m && c->part_index >= min_index &&
-			    (best == NULL || c->part_index < best->part_index))
-				best = c;
-		if (best == NULL)
-			break;
-		json_array_append_new(arr, migration_part_to_json(best));
-		/* Two in one place (a damaged record): both, in list order. */
-		for (c = migrations; c != NULL; c = c->next)
-			if (c != best && c->parent == m && c->part_index == best->part_index) {
-				json_array_append_new(arr, migration_part_to_json(c));
-				done++;
-			}
-		min_index = best->part_index + 1;
+	/* In their places; two in one place (a damaged record) in list order. */
+	parts = xcalloc(n, sizeof(*parts));
+	for (c = migrations, i = 0; c != NULL; c = c->next) {
+		if (c->parent != m)
+			continue;
+		for (j = i++; j > 0 && parts[j - 1]->part_index > c->part_index; j--)
+			parts[j] = parts[j - 1];
+		parts[j] = c;
 	}
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, migration_part_to_json(parts[i]));
+	free(parts);
 	json_object_set_new(o, "device_count", json_integer(n));
 	json_object_set_new(o, "devices", arr);
 }
